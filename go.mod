@@ -1,0 +1,8 @@
+module github.com/moepolicy/moec
+
+go 1.26
+
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
+)
