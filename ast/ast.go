@@ -93,6 +93,12 @@ type Policy struct {
 	Footer  *CommentGroup // comments after the last block, before "}"
 	Rbrace  lexer.Pos     // NoPos if the file ended first
 	Comment *CommentGroup // on the line of "}"
+
+	// Incomplete is set when the parser dropped a block it could not read
+	// (an unknown block name, a block without "{"). Checks that a part is
+	// missing, such as the cache block, are then skipped: the part may be
+	// the one that was dropped.
+	Incomplete bool
 }
 
 func (p *Policy) Pos() lexer.Pos { return p.Keyword }
