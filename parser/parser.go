@@ -336,9 +336,7 @@ func (p *parser) badBlock() {
 // ----------------------------------------------------------------------------
 // Blocks and items
 
-// block = ( "cache" | "prefetch" | "schedule" | "monitor" | "adapt" | "per_layer" )
-//
-//	"{" item { item } "}" .
+// block = BLOCKNAME "{" item { item } "}" .
 //
 // A block without "{" is skipped and not returned.
 func (p *parser) parseBlock() *ast.Block {
@@ -476,7 +474,7 @@ func (p *parser) parseLiteral(block string, spec keySpec, keyEnd lexer.Pos) ast.
 	if p.tok == lexer.IDENT && p.isAnchor(block) && p.file.Line(p.pos) != p.file.Line(keyEnd) {
 		// "eviction =" at the end of a line, and the next key below: the
 		// value is missing, the next key is not it.
-		p.errorAt(keyEnd, keyEnd, "missing value for %q", spec.name)
+		p.errorAt(p.prevEnd, p.prevEnd, "missing value for %q", spec.name)
 		return nil
 	}
 	switch spec.kind {
