@@ -53,17 +53,13 @@ func (p *parser) next() {
 		return
 	}
 	p.line = nil
-	prevLine := -1
-	if p.pos.IsValid() {
-		prevLine = p.file.Line(p.prevEnd)
-	}
 	for first := true; ; first = false {
 		p.pos, p.tok, p.lit = p.sc.Scan()
 		if p.tok != lexer.COMMENT {
 			return
 		}
 		c := &ast.Comment{Hash: p.pos, Text: p.lit}
-		if first && p.file.Line(p.pos) == prevLine {
+		if first && p.prevEnd.IsValid() && p.file.Line(p.pos) == p.file.Line(p.prevEnd) {
 			p.line = c
 		}
 		p.lead = append(p.lead, c)
