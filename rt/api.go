@@ -1,0 +1,98 @@
+package rt
+
+import "fmt"
+
+// Shape is what a policy needs to know of the model it serves.
+type Shape struct {
+	Layers      int   // MoE layers
+	Experts     int   // routed experts per layer
+	TopK        int   // experts selected per token per layer
+	ExpertBytes int64 // bytes of one expert's weights; 0 when unknown
+}
+
+// Validate reports what is impossible about the shape.
+func (s Shape) Validate() error {
+	switch {
+	case s.Layers < 1:
+		return fmt.Errorf("shape has %d layers, need at least 1", s.Layers)
+	case s.Experts < 1:
+		return fmt.Errorf("shape has %d experts per layer, need at least 1", s.Experts)
+	case s.TopK < 1 || s.TopK > s.Experts:
+		return fmt.Errorf("shape has top-k %d, need 1 to %d (the experts per layer)", s.TopK, s.Experts)
+	case s.ExpertBytes < 0:
+		return fmt.Errorf("shape has %d bytes per expert, need 0 (unknown) or more", s.ExpertBytes)
+	case int64(s.Layers)*int64(s.Experts) > 1<<31-1:
+		return fmt.Errorf("shape has %d x %d experts, more than fit a 32-bit index", s.Layers, s.Experts)
+	}
+	return nil
+}
+
+// Key names one expert's weights: expert Expert of layer Layer. Expert 3
+// of layer 0 and expert 3 of layer 17 are different weights.
+type Key struct {
+	Layer, Expert int32
+}
+
+func (k Key) String() string { return fmt.Sprintf("(%d, %d)", k.Layer, k.Expert) }
+
+// Device is where a selected expert runs.
+type Device uint8
+
+// The devices.
+const (
+	GPU Device = iota
+	CPU
+)
+
+func (d Device) String() string {
+	if d == CPU {
+		return "cpu"
+	}
+	return "gpu"
+}
+
+// A Plan is what one dispatch decided, for a mechanism to execute without
+// knowing the policy. Dispatch fills it, reusing its slices: nothing is
+// allocated per call once they have grown.
+type Plan struct {
+	Layer    int
+	Hit      []bool   // per selected expert, in input order
+	Device   []Device // per selected expert, in input order
+	Load     []Key    // experts to copy to the GPU now (misses run on the GPU)
+	Prefetch []Key    // experts to copy ahead of need, nobody waits for them
+	Evict    []Key    // experts whose GPU slots are released, in eviction order
+}
+
+// Reset empties the plan for a dispatch of n experts at layer, keeping its
+// storage.
+func (p *Plan) Reset(layer, n int) {
+	p.Layer = layer
+	p.Hit = grow(p.Hit, n)
+	p.Device = grow(p.Device, n)
+	p.Load = p.Load[:0]
+	p.Prefetch = p.Prefetch[:0]
+	p.Evict = p.Evict[:0]
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// A Policy decides, once per MoE layer per token, which selected experts
+// are resident, where each runs, and what to load, prefetch and evict.
+type Policy interface {
+	// Dispatch handles the router's selection at one layer: experts in
+	// top-k order and their router weights (scores may be nil). It fills p
+	// and allocates nothing.
+	Dispatch(layer int, experts []int32, scores []float32, p *Plan)
+	// Stats returns a snapshot of the counters. It is safe to call from
+	// another goroutine while Dispatch runs.
+	Stats() Stats
+	// Name returns the policy's name.
+	Name() string
+}

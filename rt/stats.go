@@ -1,0 +1,91 @@
+package rt
+
+// Stats is a snapshot of a policy's counters, with the reference's
+// sections and field names (reference §4.10) and moec's additions: bytes
+// moved, and hits, misses and capacity per layer. Totals never reset, not
+// even when an adapt rule swaps the policy.
+type Stats struct {
+	Name      string         `json:"name"`
+	Steps     int64          `json:"steps"` // dispatches
+	Cache     CacheStats     `json:"cache"`
+	Prefetch  PrefetchStats  `json:"prefetch"`
+	Scheduler SchedulerStats `json:"scheduler"`
+	Triggers  *TriggerStats  `json:"triggers,omitempty"` // nil when the policy has no trigger
+	Adapt     *AdaptStats    `json:"adapt,omitempty"`    // nil when the policy has no adapt rule
+	Transfer  TransferStats  `json:"transfer"`
+	Layers    []LayerStats   `json:"layers"`
+}
+
+// CacheStats counts expert accesses.
+type CacheStats struct {
+	Hits      int64   `json:"hits"`
+	Misses    int64   `json:"misses"`
+	Evictions int64   `json:"evictions"`
+	HitRate   float64 `json:"hit_rate"`
+}
+
+// PrefetchStats counts prefetch loads and those that were used.
+type PrefetchStats struct {
+	Issued   int64   `json:"issued"`
+	Useful   int64   `json:"useful"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+// SchedulerStats counts where selected experts ran.
+type SchedulerStats struct {
+	GPU       int64 `json:"gpu"`
+	CPU       int64 `json:"cpu"`
+	Transfers int64 `json:"transfers"` // demand transfers: misses run on the GPU
+}
+
+// TriggerStats counts the triggers' work; a trigger the policy does not
+// have is nil.
+type TriggerStats struct {
+	MemoryPressure *TriggerCount `json:"memory_pressure"`
+	TTL            *TriggerCount `json:"ttl"`
+}
+
+// TriggerCount is how often a trigger fired and how many experts it
+// evicted.
+type TriggerCount struct {
+	Fired   int64 `json:"fired"`
+	Evicted int64 `json:"evicted"`
+}
+
+// AdaptStats is the log of the swaps adapt rules made.
+type AdaptStats struct {
+	Adaptations int64          `json:"adaptations"`
+	Skipped     int64          `json:"skipped"`
+	Log         []AdaptEntry   `json:"log"`
+	SkippedLog  []SkippedEntry `json:"skipped_log"`
+}
+
+// AdaptEntry is one applied swap: at which dispatch, which rule (counted
+// from 0, implicit rules first), and what it changed.
+type AdaptEntry struct {
+	Step    int64  `json:"step"`
+	Rule    int    `json:"rule"`
+	Actions string `json:"actions"`
+}
+
+// SkippedEntry is a rule that fired but whose policy was invalid.
+type SkippedEntry struct {
+	Step    int64  `json:"step"`
+	Rule    int    `json:"rule"`
+	Actions string `json:"actions"`
+	Reason  string `json:"reason"`
+}
+
+// TransferStats counts the bytes the plans asked to move.
+type TransferStats struct {
+	DemandBytes   int64 `json:"demand_bytes"`   // Plan.Load
+	PrefetchBytes int64 `json:"prefetch_bytes"` // Plan.Prefetch
+}
+
+// LayerStats is one layer's share.
+type LayerStats struct {
+	Hits     int64   `json:"hits"`
+	Misses   int64   `json:"misses"`
+	HitRate  float64 `json:"hit_rate"`
+	Capacity int     `json:"capacity"` // slots of the layer's own cache; 0 with a shared cache
+}
