@@ -1,0 +1,167 @@
+// Moec checks, formats and shows MoE-PolicyLang policies: the .moe files
+// that say how a Mixture-of-Experts model's expert weights move between host
+// memory and a GPU.
+//
+// Usage:
+//
+//	moec <command> [arguments]
+//
+// The commands are:
+//
+//	check       report every error in .moe files
+//	fmt         format .moe files
+//	show        print policies resolved, with every default filled in
+//	version     print moec's version
+//
+// Use "moec help <command>" for more information about a command.
+//
+// # Report every error in .moe files
+//
+// Usage:
+//
+//	moec check [-json] path...
+//
+// Check parses and checks the named .moe files and reports every error in
+// them: syntax errors, structural errors (a missing cache block, a duplicate
+// key, an unknown word) and every rule a policy breaks. A directory stands
+// for every .moe file under it. File names need not end in .moe.
+//
+// When every file is valid, check prints nothing and exits with status 0.
+// Otherwise it prints each diagnostic on standard error as
+//
+//	file:line:column: message
+//
+// with the file name as given, files in the order given and the diagnostics
+// of a file sorted by position, and exits with status 1. A diagnostic that
+// points at a second place, such as the first of two duplicate keys, is
+// followed by that place on a line that starts with a tab.
+//
+// A file that cannot be read is reported on standard error; the other files
+// are still checked, and check exits with status 1.
+//
+// The flags are:
+//
+//	-json
+//		Print the diagnostics on standard output as one JSON array, for
+//		editors and other tools, instead of on standard error. Each
+//		element has the fields "file", "line", "column", "end" (an
+//		object with "line" and "column", left out when the end is not
+//		known), "message", "rule" (what was checked: "syntax",
+//		"structure", "R1" to "R20" for the reference's rules, "M1" and
+//		up for moec's own; docs/LANGUAGE.md lists them) and "related"
+//		(the second places, each with "file", "line", "column" and
+//		"message"; left out when there are none). When every file is
+//		valid the array is empty: [].
+//
+// # Format .moe files
+//
+// Usage:
+//
+//	moec fmt [-d] [-l] [-w] [path...]
+//
+// Fmt formats .moe files in moec's one canonical layout, the way gofmt
+// formats Go: four spaces per level, one item per line, single spaces around
+// operators, literals and comments kept as written.
+//
+// Without a path, fmt formats standard input and prints the result on
+// standard output. Given a file, it formats that file; given a directory,
+// every .moe file under it, leaving out names that start with a period. By
+// default, fmt prints the formatted text on standard output.
+//
+// Fmt reads syntax only: it does not check policies (moec check does). A
+// file with syntax errors is left untouched; its errors are printed on
+// standard error as moec check prints them, and fmt exits with status 1.
+//
+// The flags are:
+//
+//	-d
+//		Do not print formatted text to standard output. If a file's
+//		formatting differs from fmt's, print a unified diff of the
+//		change to standard output.
+//	-l
+//		Do not print formatted text to standard output. If a file's
+//		formatting differs from fmt's, print its name to standard
+//		output.
+//	-w
+//		Do not print formatted text to standard output. If a file's
+//		formatting differs from fmt's, overwrite it with fmt's version,
+//		keeping its permissions. The new text is written to a temporary
+//		file in the same directory and renamed over the old one, so an
+//		error never leaves a file half written; a file that is already
+//		formatted is not written at all.
+//
+// # Print policies resolved, with every default filled in
+//
+// Usage:
+//
+//	moec show path...
+//
+// Show checks the named .moe files and prints every policy in them as moec
+// resolves it: every key with its value, the defaults of the keys left out
+// filled in, and the adapt rules the policy runs, including the implicit
+// rules that conditional values such as "capacity = 16 : 32 when hit_rate <
+// 0.5" turn into. A directory stands for every .moe file under it.
+//
+// For each policy, show prints a line with its name and where it is
+// written, then one line per block, named as in .moe, with key=value pairs
+// under the .moe key names. For example:
+//
+//	policy balanced (balanced.moe:2:1)
+//	  cache      capacity=16 eviction=lfu pin=[] ttl=off expert_size_gb=1.2
+//	             frequency_decay=0.9 freq_threshold=0.05 freq_window=100 score_ema_alpha=0.3
+//	             memory_pressure=off
+//	  prefetch   strategy=history lookahead=1 budget=4 affinity_threshold=0.3 history_window=50
+//	  schedule   mode=hybrid offload_threshold_ms=50 overlap=true priority_routing=false
+//	             pcie_gbps=25 cpu_expert_ms=unset
+//	  monitor    none
+//	  per_layer  none
+//	  adapt      cooldown=50
+//	    [1] when hit_rate < 0.3 -> frequency_decay = 0.5  (implicit, balanced.moe:6:27)
+//	    [2] when hit_rate < 0.4 for 100 accesses -> eviction = lru  (balanced.moe:15:9)
+//
+// The layout is the same for every policy:
+//
+//	cache      capacity, eviction (A|B for two tiers; fallback alone is
+//	           lfu|lru), pin, ttl (off when not written), expert_size_gb;
+//	           frequency_decay, freq_threshold, freq_window, score_ema_alpha;
+//	           memory_pressure: off, or on followed by memory_threshold,
+//	           memory_headroom and memory_budget_gb
+//	prefetch   strategy, lookahead, budget, affinity_threshold, history_window
+//	schedule   mode, offload_threshold_ms, overlap, priority_routing;
+//	           pcie_gbps, cpu_expert_ms (unset when not written)
+//	monitor    none, or metrics, window and log_interval
+//	per_layer  none, or allocation, entropy_window, min_capacity,
+//	           max_capacity; rebalance_interval, total_budget (unset when
+//	           not written or 0: layers x capacity)
+//	adapt      cooldown, then the rules in the order they are checked:
+//	           implicit rules first, in the order they are written, then
+//	           the rules of the adapt block; "for N accesses" is shown
+//	           when N is not 1, several actions are separated by commas,
+//	           and each rule ends with where it is written
+//
+// Numbers are printed in their shortest exact form. Policies are separated
+// by a blank line, and follow the order of the files and of the policies in
+// each file.
+//
+// A file with errors is reported on standard error as moec check reports
+// it, and show exits with status 1; the policies of the valid files are
+// still shown.
+//
+// # Print moec's version
+//
+// Usage:
+//
+//	moec version
+//
+// Version prints "moec" and the version of the module moec was built
+// from, as the go command recorded it: a release such as v0.1.0 after
+// "go install github.com/moepolicy/moec/cmd/moec@v0.1.0", a pseudo-version
+// for a build in a git checkout, or (devel) when the build recorded none.
+//
+// # Exit status
+//
+// Every command exits with status 0 when all went well, 1 when a file has
+// errors or cannot be read or written, and 2 when moec is used wrongly: an
+// unknown command or flag, or a missing argument. Usage errors print the
+// command's usage line on standard error.
+package main
