@@ -475,29 +475,25 @@ func (p *parser) parseLiteral(block string, spec keySpec, keyEnd lexer.Pos) ast.
 	}
 	switch spec.kind {
 	case intValue:
-		switch p.tok {
-		case lexer.INT:
+		if p.tok == lexer.INT {
 			return p.lit1(lexer.INT)
-		case lexer.NUMBER:
-			p.error("%s must be an integer, found %s", spec.name, p.lit)
-		default:
-			p.errorExpected("integer")
 		}
+		p.error("%s must be an integer, found %s", spec.name, p.found())
 	case numValue:
 		if p.tok == lexer.INT || p.tok == lexer.NUMBER {
 			return p.lit1(p.tok)
 		}
-		p.errorExpected("number")
+		p.error("%s must be a number, found %s", spec.name, p.found())
 	case enumValue:
 		if p.tok == lexer.IDENT && lexer.IsEnumWord(p.lit) {
 			return p.lit1(lexer.IDENT)
 		}
-		p.badWord()
+		p.badWord(spec.name)
 	case boolValue:
 		if p.isWord("true") || p.isWord("false") {
 			return p.lit1(lexer.IDENT)
 		}
-		p.errorExpected("true or false")
+		p.error("%s must be true or false, found %s", spec.name, p.found())
 	case intList, nameList:
 		return p.parseList(spec)
 	}
@@ -505,8 +501,9 @@ func (p *parser) parseLiteral(block string, spec keySpec, keyEnd lexer.Pos) ast.
 	return nil
 }
 
-// badWord reports a lookahead that should have been an enum word.
-func (p *parser) badWord() {
+// badWord reports a lookahead that should have been an enum word, the
+// value of what.
+func (p *parser) badWord(what string) {
 	if p.tok == lexer.IDENT {
 		if low := strings.ToLower(p.lit); lexer.IsEnumWord(low) {
 			p.error("%q is not a word of the language: words are lower case (did you mean %q?)", p.lit, low)
@@ -515,7 +512,7 @@ func (p *parser) badWord() {
 		p.error("%q is not a word of the language: words are lower-case letters and \"_\"", p.lit)
 		return
 	}
-	p.errorExpected("word")
+	p.error("%s must be a word, found %s", what, p.found())
 }
 
 // skipBad consumes the offending lookahead, unless it is where the next
@@ -692,7 +689,7 @@ func (p *parser) parseAction() ast.Action {
 	name := p.ident()
 	if (name.Name == "trigger" || name.Name == "rebalance") && p.tok == lexer.IDENT {
 		if !lexer.IsEnumWord(p.lit) {
-			p.badWord()
+			p.badWord(name.Name)
 			p.next()
 			return bad()
 		}
@@ -711,9 +708,9 @@ func (p *parser) parseAction() ast.Action {
 		f.Value = p.lit1(lexer.IDENT)
 	default:
 		if p.tok == lexer.IDENT {
-			p.badWord()
+			p.badWord(name.Name)
 		} else {
-			p.errorExpected("value")
+			p.error("%s must be a number or a word, found %s", name.Name, p.found())
 		}
 		if p.tok != lexer.RBRACE {
 			p.next()

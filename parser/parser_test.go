@@ -80,9 +80,9 @@ func TestErrors(t *testing.T) {
 	}{
 		{"empty file", ``, []string{`1:1: expected a policy, found end of file`}, ""},
 		{"only comments", "# nothing\n", []string{`2:1: expected a policy, found end of file`}, ""},
-		{"float capacity", `policy p { cache { capacity = 16.0 } }`, []string{`1:31: capacity must be an integer, found 16.0`},
+		{"float capacity", `policy p { cache { capacity = 16.0 } }`, []string{`1:31: capacity must be an integer, found "16.0"`},
 			`(File (Policy p (Block cache (Field capacity (BadExpr)))))`},
-		{"exponent capacity", `policy p { cache { capacity = 1e3 } }`, []string{`1:31: capacity must be an integer, found 1e3`}, ""},
+		{"exponent capacity", `policy p { cache { capacity = 1e3 } }`, []string{`1:31: capacity must be an integer, found "1e3"`}, ""},
 		{"upper-case word", `policy p { cache { capacity = 4 eviction = LRU } }`,
 			[]string{`1:44: "LRU" is not a word of the language: words are lower case (did you mean "lru"?)`}, ""},
 		{"word with digit", `policy p { cache { capacity = 4 eviction = lfu2 } }`,
@@ -118,7 +118,7 @@ func TestErrors(t *testing.T) {
 		{"misspelt policy", "polcy p { cache { capacity = 4 } }\npolicy q { cache { capacity = 4 } }",
 			[]string{`1:1: expected "policy", found "polcy"`}, `(File (Policy q (Block cache (Field capacity (Int 4)))))`},
 		{"bad bool", `policy p { cache { capacity = 4 } schedule { overlap = yes mode = hybrid } }`,
-			[]string{`1:56: expected true or false, found "yes"`}, ""},
+			[]string{`1:56: overlap must be true or false, found "yes"`}, ""},
 		{"conditional on a plain key", `policy p { cache { capacity = 4 } prefetch { lookahead = 2 : 3 when hit_rate < 1 } }`,
 			[]string{`1:60: "lookahead" cannot take a conditional value; capacity, eviction, frequency_decay, strategy and budget can`}, ""},
 		{"pipe on a plain key", `policy p { cache { capacity = 4 } prefetch { strategy = history | none } }`,
@@ -128,9 +128,9 @@ func TestErrors(t *testing.T) {
 			[]string{`1:74: "LRU" is not a word of the language: words are lower case (did you mean "lru"?)`}, ""},
 		{"illegal character", `policy p { cache { capacity = 4 é } }`, []string{`1:33: unexpected character U+00E9 'é'`}, ""},
 		{"one error per line, all lines", "policy p {\n cache { capacity = 4.5 eviction = LRU }\n prefetch { budget = x }\n}",
-			[]string{`2:21: capacity must be an integer, found 4.5`, `3:22: expected integer, found "x"`}, ""},
+			[]string{`2:21: capacity must be an integer, found "4.5"`, `3:22: budget must be an integer, found "x"`}, ""},
 		{"errors in several policies", "policy a { cache { capacity = } }\npolicy b { cache { capacity = 1 ttl = 2.5 } }",
-			[]string{`1:31: expected integer, found "}"`, `2:39: ttl must be an integer, found 2.5`}, ""},
+			[]string{`1:31: capacity must be an integer, found "}"`, `2:39: ttl must be an integer, found "2.5"`}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
