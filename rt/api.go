@@ -54,6 +54,19 @@ func (d Device) String() string {
 // A Plan is what one dispatch decided, for a mechanism to execute without
 // knowing the policy. Dispatch fills it, reusing its slices: nothing is
 // allocated per call once they have grown.
+//
+// The contract with a mechanism: for every expert, resident after the
+// plan = resident before + its entries in Load and Prefetch - its entries
+// in Evict, which is always 0 or 1, and pinned experts are never in Evict.
+// An evicted expert that this layer runs on the GPU (a hit, or a Load) is
+// freed after the layer's compute, the others before the copies: so a
+// miss the policy does not keep (all slots pinned, or a
+// frequency-threshold cache that does not admit it) appears in both Load
+// and Evict, and runs from a slot freed after the layer. A Hit was
+// resident before the plan or is in Load (a background copy made earlier
+// in the same dispatch that the layer now needs). Resident experts never
+// outnumber the policy's slots after a plan; during a layer's compute, up
+// to TopK more may be in use.
 type Plan struct {
 	Layer    int
 	Hit      []bool   // per selected expert, in input order

@@ -12,6 +12,7 @@ type Stats struct {
 	Scheduler SchedulerStats `json:"scheduler"`
 	Triggers  *TriggerStats  `json:"triggers,omitempty"` // nil when the policy has no trigger
 	Adapt     *AdaptStats    `json:"adapt,omitempty"`    // nil when the policy has no adapt rule
+	Monitor   *MonitorStats  `json:"monitor,omitempty"`  // nil without a monitor block
 	Transfer  TransferStats  `json:"transfer"`
 	Layers    []LayerStats   `json:"layers"`
 }
@@ -88,4 +89,25 @@ type LayerStats struct {
 	Misses   int64   `json:"misses"`
 	HitRate  float64 `json:"hit_rate"`
 	Capacity int     `json:"capacity"` // slots of the layer's own cache; 0 with a shared cache
+}
+
+// MonitorStats is what a monitor block watches: its metrics over the last
+// Window expert accesses now, and snapshots taken every log_interval
+// accesses (the most recent 64).
+type MonitorStats struct {
+	Window  int               `json:"window"`
+	Current MonitorSnapshot   `json:"current"`
+	History []MonitorSnapshot `json:"history"`
+}
+
+// MonitorSnapshot holds the windowed metrics at one access. Latency is
+// not measured by the policy (it never sees time), so it is absent.
+type MonitorSnapshot struct {
+	Access       int64   `json:"access"`
+	HitRate      float64 `json:"hit_rate"`
+	MissRate     float64 `json:"miss_rate"`
+	EvictionRate float64 `json:"eviction_rate"`
+	TransferRate float64 `json:"transfer_rate"`
+	CPURate      float64 `json:"cpu_rate"`
+	MemoryGB     float64 `json:"memory_gb,omitempty"` // resident expert bytes, in the current snapshot only
 }

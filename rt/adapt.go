@@ -1,0 +1,194 @@
+package rt
+
+import "strings"
+
+// adapter runs the adapt rules after every dispatch (reference §3.4, with
+// moec's warm swap): a rule whose condition held for its window of
+// consecutive dispatches, outside its cooldown, applies its actions
+// together. The resulting policy is checked; an invalid one is skipped and
+// logged. A valid one replaces the running policy in place: residents stay
+// resident, totals keep counting, and the rules' metrics restart.
+type adapter struct {
+	rules     []Rule
+	cooldown  int64
+	streak    []int
+	lastFired []int64
+	base      counters // totals at the last swap
+
+	adaptations, skipped int64
+	log                  []AdaptEntry
+	skippedLog           []SkippedEntry
+}
+
+func newAdapter(s AdaptSpec) *adapter {
+	a := &adapter{rules: s.Rules, cooldown: int64(s.Cooldown),
+		streak: make([]int, len(s.Rules)), lastFired: make([]int64, len(s.Rules))}
+	for i := range a.lastFired {
+		a.lastFired[i] = -a.cooldown - 1
+	}
+	return a
+}
+
+func (a *adapter) stats() *AdaptStats {
+	return &AdaptStats{
+		Adaptations: a.adaptations, Skipped: a.skipped,
+		Log:        append([]AdaptEntry{}, a.log...),
+		SkippedLog: append([]SkippedEntry{}, a.skippedLog...),
+	}
+}
+
+// metric is a rule metric over the dispatches since the last swap.
+func (p *interp) metric(m Metric) float64 {
+	d, b := &p.n, &p.ad.base
+	accesses := d.hits + d.misses - b.hits - b.misses
+	switch m {
+	case HitRate:
+		return ratio(d.hits-b.hits, accesses)
+	case MissRate:
+		return ratio(d.misses-b.misses, accesses)
+	case EvictionRate:
+		return ratio(d.evictions-b.evictions, accesses)
+	case PrefetchAccuracy:
+		return ratio(d.useful-b.useful, d.issued-b.issued)
+	case TransferRate:
+		return ratio(d.transfers-b.transfers, accesses)
+	case CPURate:
+		return ratio(d.cpu-b.cpu, accesses)
+	}
+	return 0
+}
+
+// adapt checks the rules after a dispatch.
+func (p *interp) adapt(plan *Plan) {
+	a := p.ad
+	for r := range a.rules {
+		rule := &a.rules[r]
+		if p.step-a.lastFired[r] < a.cooldown {
+			a.streak[r] = 0
+			continue
+		}
+		if rule.Cond.Holds(p.metric(rule.Cond.Metric)) {
+			a.streak[r]++
+		} else {
+			a.streak[r] = 0
+		}
+		if a.streak[r] >= rule.Window {
+			a.streak[r] = 0
+			a.lastFired[r] = p.step
+			p.fire(r, plan)
+		}
+	}
+}
+
+// fire applies rule r's actions.
+func (p *interp) fire(r int, plan *Plan) {
+	a := p.ad
+	rule := &a.rules[r]
+	next := p.spec
+	rebalance, signal := false, Uniform
+	for _, act := range rule.Actions {
+		if act.Target == Rebalance {
+			rebalance, signal = true, act.Signal
+			continue
+		}
+		next = act.Apply(next)
+	}
+	reason := ""
+	if vs := next.Check(); len(vs) > 0 {
+		reason = vs[0].Msg
+	} else if rebalance && p.pl == nil {
+		reason = errNoPerLayer.Error()
+	}
+	if reason != "" {
+		a.skipped++
+		a.skippedLog = append(a.skippedLog, SkippedEntry{Step: p.step, Rule: r, Actions: actionsString(rule.Actions), Reason: reason})
+		return
+	}
+	if next != p.spec {
+		p.swap(next, plan)
+		a.base = p.n
+	}
+	if rebalance {
+		p.rebalance(signal, plan)
+	}
+	a.adaptations++
+	a.log = append(a.log, AdaptEntry{Step: p.step, Rule: r, Actions: actionsString(rule.Actions)})
+}
+
+func actionsString(acts []Action) string {
+	s := make([]string, len(acts))
+	for i, a := range acts {
+		s[i] = a.String()
+	}
+	return strings.Join(s, "; ")
+}
+
+// swap makes next the running policy, keeping the warm state: the caches
+// keep their residents (rebuilt in the new kind's order when the eviction
+// kind changes, trimmed by it when the capacity shrinks), and the
+// counters, the monitor and the per-layer windows go on.
+func (p *interp) swap(next *Spec, plan *Plan) {
+	old := p.spec
+	p.spec = next
+	oc, nc := &old.Cache, &next.Cache
+	kindChanged := oc.Eviction != nc.Eviction || oc.Primary != nc.Primary || oc.Secondary != nc.Secondary ||
+		oc.Decay != nc.Decay && nc.Eviction != LFU
+	switch {
+	case p.pl != nil:
+		if oc.Capacity != nc.Capacity && next.PerLayer.TotalBudget == 0 {
+			p.pl.total = p.shape.Layers * nc.Capacity
+			p.pl.rebalance(p.step, next.PerLayer.Allocation)
+		}
+		for l, st := range p.stores {
+			p.rebuild(st, layerIndex(p.shape, l), p.pl.caps[l], kindChanged, plan)
+		}
+		p.resize(plan)
+	default:
+		p.rebuild(p.stores[0], p.x, nc.Capacity, kindChanged, plan)
+	}
+	for l, st := range p.stores {
+		x := p.x
+		if p.pl != nil {
+			x = layerIndex(p.shape, l)
+		}
+		p.setTriggers(st, x)
+	}
+	if old.Prefetch.Strategy != next.Prefetch.Strategy || old.Prefetch.HistoryWindow != next.Prefetch.HistoryWindow ||
+		old.Prefetch.Lookahead != next.Prefetch.Lookahead || old.Prefetch.AffinityThreshold != next.Prefetch.AffinityThreshold {
+		p.configure()
+	} else {
+		p.budget = next.Prefetch.Budget
+		if cap(p.preds) < p.budget {
+			p.preds = make([]Key, 0, p.budget)
+		}
+		p.missCPU = missOnCPU(&next.Schedule, p.expertGB())
+	}
+}
+
+// rebuild gives a store a cache of the running kind with capacity slots,
+// keeping its residents when the kind changes: they are inserted victim
+// first, so the old order survives as far as the new kind has one.
+func (p *interp) rebuild(st *store, x index, capacity int, kindChanged bool, plan *Plan) {
+	c := &p.spec.Cache
+	if !kindChanged {
+		if lfu, ok := st.c.(*LFUCache); ok {
+			lfu.SetDecay(c.Decay)
+		}
+		if st.c.Capacity() != capacity {
+			p.fx.Reset()
+			st.c.SetCapacity(capacity, &p.fx)
+			p.apply(plan)
+		}
+		return
+	}
+	p.resid = st.c.Residents(p.resid[:0])
+	nc := newCache(c, x, capacity)
+	p.fx.Reset()
+	for _, k := range p.resid {
+		if !nc.Warm(k, nil, &p.fx) && !nc.Contains(k) {
+			p.fx.Evicted = append(p.fx.Evicted, k)
+		}
+	}
+	st.c = nc
+	p.apply(plan)
+}

@@ -1,0 +1,304 @@
+package rt
+
+import "slices"
+
+// ordered is the state LFU and score caches share: a value per resident
+// expert and a min-heap of the resident experts that are not pinned,
+// ordered by (value, insertion sequence), so the victim is the smallest
+// value and, among equals, the earliest inserted.
+type ordered struct {
+	x    index
+	pins pinSet
+	cap  int
+	val  []float64 // by index
+	seq  []uint64  // by index: insertion sequence number
+	pos  []int32   // by index: position in heap, -1 if not there
+	heap []int32   // indexes
+	tick uint64
+	tmp  []int32 // scratch for victims skipped because protected
+}
+
+func newOrdered(x index, capacity int, pins []int) ordered {
+	n := x.size()
+	o := ordered{x: x, pins: newPinSet(x, pins), cap: capacity,
+		val: make([]float64, n), seq: make([]uint64, n), pos: make([]int32, n),
+		heap: make([]int32, 0, min(capacity, n))}
+	for i := range o.pos {
+		o.pos[i] = -1
+	}
+	return o
+}
+
+func (o *ordered) less(a, b int32) bool {
+	return o.val[a] < o.val[b] || o.val[a] == o.val[b] && o.seq[a] < o.seq[b]
+}
+
+func (o *ordered) swap(i, j int) {
+	h := o.heap
+	h[i], h[j] = h[j], h[i]
+	o.pos[h[i]] = int32(i)
+	o.pos[h[j]] = int32(j)
+}
+
+func (o *ordered) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !o.less(o.heap[j], o.heap[i]) {
+			break
+		}
+		o.swap(i, j)
+		j = i
+	}
+}
+
+// down moves the element at i down to its place and reports whether it
+// moved.
+func (o *ordered) down(i0 int) bool {
+	i, n := i0, len(o.heap)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if r := j + 1; r < n && o.less(o.heap[r], o.heap[j]) {
+			j = r
+		}
+		if !o.less(o.heap[j], o.heap[i]) {
+			break
+		}
+		o.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+// fix restores the heap after the value of i changed.
+func (o *ordered) fix(i int32) {
+	if p := int(o.pos[i]); !o.down(p) {
+		o.up(p)
+	}
+}
+
+func (o *ordered) push(i int32, v float64) {
+	o.val[i] = v
+	o.seq[i] = o.tick
+	o.tick++
+	o.pos[i] = int32(len(o.heap))
+	o.heap = append(o.heap, i)
+	o.up(len(o.heap) - 1)
+}
+
+func (o *ordered) removeAt(p int) int32 {
+	i := o.heap[p]
+	last := len(o.heap) - 1
+	if p != last {
+		o.swap(p, last)
+	}
+	o.heap = o.heap[:last]
+	o.pos[i] = -1
+	if p != last && !o.down(p) {
+		o.up(p)
+	}
+	return i
+}
+
+// reheap rebuilds the heap after every value changed (a decay: the order of
+// values is kept, but rounding can turn two values equal and so hand the
+// tie to the insertion order).
+func (o *ordered) reheap() {
+	for p := len(o.heap)/2 - 1; p >= 0; p-- {
+		o.down(p)
+	}
+}
+
+func (o *ordered) contains(i int32) bool { return o.pos[i] >= 0 || o.pins.is(i) }
+
+// evictOne removes the smallest resident that is not in protect.
+func (o *ordered) evictOne(protect []Key, fx *Effects) bool {
+	o.tmp = o.tmp[:0]
+	found := false
+	for len(o.heap) > 0 {
+		i := o.removeAt(0)
+		k := o.x.key(i)
+		if containsKey(protect, k) {
+			o.tmp = append(o.tmp, i)
+			continue
+		}
+		fx.Evicted = append(fx.Evicted, k)
+		found = true
+		break
+	}
+	for _, i := range o.tmp { // put the protected back, in their order
+		o.pos[i] = int32(len(o.heap))
+		o.heap = append(o.heap, i)
+		o.up(len(o.heap) - 1)
+	}
+	return found
+}
+
+// insert makes room, evicting unprotected victims, and inserts i with value
+// v. It reports whether there was room.
+func (o *ordered) insert(i int32, v float64, protect []Key, fx *Effects) bool {
+	for o.length() >= o.cap {
+		if !o.evictOne(protect, fx) {
+			return false
+		}
+	}
+	o.push(i, v)
+	return true
+}
+
+func (o *ordered) length() int { return len(o.heap) + len(o.pins.keys) }
+
+func (o *ordered) remove(k Key) bool {
+	i := o.x.of(k)
+	if o.pos[i] < 0 {
+		return false
+	}
+	o.removeAt(int(o.pos[i]))
+	return true
+}
+
+func (o *ordered) setCapacity(n int, fx *Effects) {
+	o.cap = n
+	for o.length() > o.cap && o.evictOne(nil, fx) {
+	}
+}
+
+func (o *ordered) residents(dst []Key) []Key {
+	start := len(dst)
+	for _, i := range o.heap {
+		dst = append(dst, o.x.key(i))
+	}
+	keys := dst[start:]
+	slices.SortFunc(keys, func(a, b Key) int {
+		ia, ib := o.x.of(a), o.x.of(b)
+		switch {
+		case o.less(ia, ib):
+			return -1
+		case o.less(ib, ia):
+			return 1
+		}
+		return 0
+	})
+	return dst
+}
+
+// LFUCache evicts the least frequently used expert; ties go to the earliest
+// inserted. Every 100 accesses, before the access, every frequency is
+// multiplied by the decay.
+type LFUCache struct {
+	ordered
+	decay    float64
+	accesses int64
+}
+
+var _ cache = (*LFUCache)(nil)
+
+func newLFU(x index, capacity int, pins []int, decay float64) *LFUCache {
+	return &LFUCache{ordered: newOrdered(x, capacity, pins), decay: decay}
+}
+
+// NewLFUCache returns an LFU cache of capacity (layer, expert) slots for
+// every layer of shape, with the given decay, pinning the expert ids pins
+// in every layer.
+func NewLFUCache(shape Shape, capacity int, pins []int, decay float64) *LFUCache {
+	return newLFU(newIndex(shape), capacity, pins, decay)
+}
+
+// SetDecay changes the decay factor.
+func (c *LFUCache) SetDecay(d float64) { c.decay = d }
+
+func (c *LFUCache) Access(k Key, _ float32, fx *Effects) bool {
+	c.accesses++
+	if c.decay < 1 && c.accesses%100 == 0 {
+		for _, i := range c.heap {
+			c.val[i] *= c.decay
+		}
+		c.reheap()
+	}
+	i := c.x.of(k)
+	if c.pins.is(i) {
+		return true
+	}
+	if c.pos[i] >= 0 {
+		c.val[i]++
+		c.down(int(c.pos[i]))
+		return true
+	}
+	c.insert(i, 1, nil, fx)
+	return false
+}
+
+func (c *LFUCache) Contains(k Key) bool { return c.contains(c.x.of(k)) }
+
+func (c *LFUCache) Warm(k Key, protect []Key, fx *Effects) bool {
+	i := c.x.of(k)
+	if c.contains(i) {
+		return false
+	}
+	return c.insert(i, 1, protect, fx)
+}
+
+func (c *LFUCache) EvictOne(protect []Key, fx *Effects) bool { return c.evictOne(protect, fx) }
+func (c *LFUCache) Remove(k Key) bool                        { return c.remove(k) }
+func (c *LFUCache) Len() int                                 { return c.length() }
+func (c *LFUCache) Capacity() int                            { return c.cap }
+func (c *LFUCache) SetCapacity(n int, fx *Effects)           { c.setCapacity(n, fx) }
+func (c *LFUCache) Residents(dst []Key) []Key                { return c.residents(dst) }
+
+// ScoreCache keeps the experts the router favours: each resident expert
+// has an exponential moving average of its gate values (the raw gate on
+// insertion), and the lowest average is evicted, ties to the earliest
+// inserted.
+type ScoreCache struct {
+	ordered
+	alpha float64
+}
+
+var _ cache = (*ScoreCache)(nil)
+
+func newScore(x index, capacity int, pins []int, alpha float64) *ScoreCache {
+	return &ScoreCache{ordered: newOrdered(x, capacity, pins), alpha: alpha}
+}
+
+// NewScoreCache returns a score cache of capacity (layer, expert) slots for
+// every layer of shape, with EMA weight alpha, pinning the expert ids pins
+// in every layer.
+func NewScoreCache(shape Shape, capacity int, pins []int, alpha float64) *ScoreCache {
+	return newScore(newIndex(shape), capacity, pins, alpha)
+}
+
+func (c *ScoreCache) Access(k Key, score float32, fx *Effects) bool {
+	i := c.x.of(k)
+	if c.pins.is(i) {
+		return true
+	}
+	g := float64(score)
+	if c.pos[i] >= 0 {
+		c.val[i] = c.alpha*g + (1-c.alpha)*c.val[i]
+		c.fix(i)
+		return true
+	}
+	c.insert(i, g, nil, fx)
+	return false
+}
+
+func (c *ScoreCache) Contains(k Key) bool { return c.contains(c.x.of(k)) }
+
+// Warm inserts a predicted expert with score 0: the router has not chosen
+// it yet, so it is the first to go unless it is used.
+func (c *ScoreCache) Warm(k Key, protect []Key, fx *Effects) bool {
+	i := c.x.of(k)
+	if c.contains(i) {
+		return false
+	}
+	return c.insert(i, 0, protect, fx)
+}
+
+func (c *ScoreCache) EvictOne(protect []Key, fx *Effects) bool { return c.evictOne(protect, fx) }
+func (c *ScoreCache) Remove(k Key) bool                        { return c.remove(k) }
+func (c *ScoreCache) Len() int                                 { return c.length() }
+func (c *ScoreCache) Capacity() int                            { return c.cap }
+func (c *ScoreCache) SetCapacity(n int, fx *Effects)           { c.setCapacity(n, fx) }
+func (c *ScoreCache) Residents(dst []Key) []Key                { return c.residents(dst) }

@@ -1,0 +1,308 @@
+package rt_test
+
+import (
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/moepolicy/moec/rt"
+)
+
+// randomSpec returns a valid policy for shape drawn from every strategy,
+// trigger, per-layer and adapt combination.
+func randomSpec(r *rand.Rand, shape rt.Shape) *rt.Spec {
+	perLayer := r.IntN(4) == 0
+	capacity := shape.Layers * (1 + r.IntN(2*shape.TopK+4))
+	s := rt.NewSpec(fmt.Sprintf("random%d", r.IntN(1000)), capacity)
+	kinds := []rt.Eviction{rt.LRU, rt.LFU, rt.Score, rt.FrequencyThreshold, rt.Fallback}
+	s.Cache.Eviction = kinds[r.IntN(len(kinds))]
+	if s.Cache.Eviction == rt.Fallback {
+		s.Cache.Primary = kinds[r.IntN(4)]
+		s.Cache.Secondary = kinds[r.IntN(4)]
+	}
+	s.Cache.Decay = []float64{0.5, 0.9, 0.95}[r.IntN(3)]
+	s.Cache.FreqThreshold = []float64{0, 0.05, 0.2}[r.IntN(3)]
+	s.Cache.FreqWindow = 1 + r.IntN(50)
+	s.Cache.ScoreAlpha = []float64{0.1, 0.3, 1}[r.IntN(3)]
+	if r.IntN(3) == 0 && !perLayer {
+		s.Cache.Pin = []int{r.IntN(shape.Experts)}
+	}
+	if r.IntN(3) == 0 {
+		s.Cache.MemoryPressure = true
+		s.Cache.MemoryThreshold = 0.5 + r.Float64()/2
+		s.Cache.MemoryHeadroom = s.Cache.MemoryThreshold * r.Float64()
+		s.Cache.MemoryBudgetGB = float64(capacity) * 1.2 * (0.5 + r.Float64())
+	}
+	if r.IntN(3) == 0 {
+		s.Cache.TTLSet, s.Cache.TTL = true, 1+r.IntN(100)
+	}
+	s.Prefetch.Strategy = []rt.PrefetchStrategy{rt.PrefetchNone, rt.Affinity, rt.History, rt.Lookahead}[r.IntN(4)]
+	if s.Cache.Eviction == rt.Score && s.Prefetch.Strategy == rt.PrefetchNone {
+		s.Prefetch.Strategy = rt.History
+	}
+	s.Prefetch.Budget = 1 + r.IntN(min(capacity, 8))
+	s.Prefetch.Lookahead = 1 + r.IntN(3)
+	s.Prefetch.HistoryWindow = 1 + r.IntN(60)
+	s.Prefetch.AffinityThreshold = r.Float64() / 2
+	s.Schedule.Mode = []rt.ScheduleMode{rt.GPUOnly, rt.CPUFallback, rt.Hybrid}[r.IntN(3)]
+	s.Schedule.OffloadThresholdMS = []float64{0.1, 1, 50}[r.IntN(3)]
+	if r.IntN(2) == 0 {
+		s.Monitor = rt.DefaultMonitor()
+		s.Monitor.Window, s.Monitor.LogInterval = 1+r.IntN(50), 1+r.IntN(50)
+	}
+	if perLayer {
+		pl := rt.DefaultPerLayer()
+		pl.Allocation = rt.Allocation(r.IntN(6))
+		pl.EntropyWindow = 1 + r.IntN(100)
+		pl.MinCapacity = 1 + r.IntN(3)
+		pl.MaxCapacity = pl.MinCapacity + r.IntN(20)
+		pl.RebalanceInterval = r.IntN(100)
+		s.PerLayer = pl
+	}
+	s.Adapt.Cooldown = r.IntN(60)
+	for n := r.IntN(3); n > 0; n-- {
+		rule := rt.Rule{
+			Cond:   rt.Cond{Metric: rt.Metric(r.IntN(6)), Op: rt.Op(r.IntN(5)), Threshold: r.Float64()},
+			Window: 1 + r.IntN(20),
+		}
+		for m := 1 + r.IntN(2); m > 0; m-- {
+			var a rt.Action
+			switch r.IntN(7) {
+			case 0:
+				a = rt.Action{Target: rt.SetEviction, Eviction: kinds[r.IntN(4)]}
+			case 1:
+				a = rt.Action{Target: rt.SetCapacity, Int: shape.Layers * (1 + r.IntN(2*shape.TopK+4))}
+			case 2:
+				a = rt.Action{Target: rt.SetDecay, Float: 0.5}
+			case 3:
+				a = rt.Action{Target: rt.SetStrategy, Strategy: rt.PrefetchStrategy(r.IntN(4))}
+			case 4:
+				a = rt.Action{Target: rt.SetBudget, Int: 1 + r.IntN(4)}
+			case 5:
+				a = rt.Action{Target: rt.SetMode, Mode: rt.ScheduleMode(r.IntN(3))}
+			default:
+				if perLayer {
+					a = rt.Action{Target: rt.Rebalance, Signal: rt.Allocation(r.IntN(6))}
+				} else {
+					a = rt.Action{Target: rt.TriggerMemoryPressure}
+				}
+			}
+			rule.Actions = append(rule.Actions, a)
+		}
+		s.Adapt.Rules = append(s.Adapt.Rules, rule)
+	}
+	return s
+}
+
+// mechanism executes plans on a resident set and checks that they can be
+// executed, by the contract of rt.Plan: per expert, resident after =
+// resident before + copies (Load, Prefetch) - evictions, always 0 or 1;
+// pinned experts are never evicted; an expert the layer runs on the GPU is
+// resident or loaded; a hit was resident before or is loaded; the
+// resident experts never outnumber the slots.
+type mechanism struct {
+	resident map[rt.Key]bool
+	pinned   map[rt.Key]bool
+	slots    func() int
+}
+
+func (m *mechanism) apply(step int, layer int, experts []int32, p *rt.Plan) error {
+	net := map[rt.Key]int{}
+	for _, k := range p.Load {
+		net[k]++
+	}
+	for _, k := range p.Prefetch {
+		net[k]++
+	}
+	copied := maps.Clone(net)
+	for _, k := range p.Evict {
+		if m.pinned[k] {
+			return fmt.Errorf("step %d: evicts pinned %v", step, k)
+		}
+		net[k]--
+	}
+	for i, e := range experts {
+		k := rt.Key{Layer: int32(layer), Expert: e}
+		switch {
+		case p.Hit[i] && !m.resident[k] && !containsKey(p.Load, k):
+			return fmt.Errorf("step %d: hit[%d] for %v, neither resident nor loaded", step, i, k)
+		case p.Device[i] == rt.GPU && !m.resident[k] && !containsKey(p.Load, k):
+			return fmt.Errorf("step %d: %v runs on the GPU but is neither resident nor loaded", step, k)
+		}
+	}
+	for k, d := range net {
+		before := 0
+		if m.resident[k] {
+			before = 1
+		}
+		after := before + d
+		if after != 0 && after != 1 {
+			return fmt.Errorf("step %d: %v resident before %d, %d copies, %d evictions", step, k, before, copied[k], copied[k]-d)
+		}
+		if before == 1 && copied[k] > 0 && d > 0 {
+			return fmt.Errorf("step %d: copies %v, already resident", step, k)
+		}
+		if after == 1 {
+			m.resident[k] = true
+		} else {
+			delete(m.resident, k)
+		}
+	}
+	if n := len(m.resident); n > m.slots() {
+		return fmt.Errorf("step %d: %d experts resident, %d slots", step, n, m.slots())
+	}
+	return nil
+}
+
+func containsKey(s []rt.Key, k rt.Key) bool {
+	for _, x := range s {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+
+var propertySeeds = flag.Int("seeds", 300, "random policies TestPlansExecutable tries")
+
+// TestPlansExecutable replays random policies over random routing and
+// checks every plan against a mechanism, and that a second run makes the
+// same decisions.
+func TestPlansExecutable(t *testing.T) {
+	shapes := []rt.Shape{{Layers: 1, Experts: 8, TopK: 2}, {Layers: 4, Experts: 16, TopK: 4}, {Layers: 3, Experts: 64, TopK: 6}}
+	n := *propertySeeds
+	if testing.Short() {
+		n = 60
+	}
+	for seed := range n {
+		r := rand.New(rand.NewPCG(uint64(seed), 7))
+		shape := shapes[seed%len(shapes)]
+		spec := randomSpec(r, shape)
+		calls := routing(uint64(seed), 400, shape.Layers, shape.Experts, shape.TopK)
+		trace := func() []rt.Plan {
+			p, err := rt.New(spec, shape)
+			if err != nil {
+				t.Fatalf("seed %d: %v\n%+v", seed, err, spec)
+			}
+			m := &mechanism{resident: map[rt.Key]bool{}, pinned: map[rt.Key]bool{}}
+			m.slots = func() int { return maxSlots(spec, shape) }
+			for l := 0; l < shape.Layers; l++ {
+				for _, e := range spec.Cache.Pin {
+					k := rt.Key{Layer: int32(l), Expert: int32(e)}
+					m.pinned[k], m.resident[k] = true, true
+				}
+			}
+			var plans []rt.Plan
+			var plan rt.Plan
+			for i, c := range calls {
+				p.Dispatch(c.layer, c.experts, c.scores, &plan)
+				if err := m.apply(i, c.layer, c.experts, &plan); err != nil {
+					t.Fatalf("seed %d, %s: %v\nspec %+v", seed, spec.Name, err, spec)
+				}
+				plans = append(plans, clonePlan(plan))
+			}
+			return plans
+		}
+		if a, b := trace(), trace(); !reflect.DeepEqual(a, b) {
+			t.Fatalf("seed %d: two runs decided differently", seed)
+		}
+	}
+}
+
+// maxSlots bounds the resident experts of spec: its capacity, or the
+// largest one an adapt rule or the per-layer budget can reach.
+func maxSlots(spec *rt.Spec, shape rt.Shape) int {
+	c := spec.Cache.Capacity
+	for _, r := range spec.Adapt.Rules {
+		for _, a := range r.Actions {
+			if a.Target == rt.SetCapacity {
+				c = max(c, a.Int)
+			}
+		}
+	}
+	if spec.PerLayer != nil {
+		return max(c*shape.Layers, spec.PerLayer.TotalBudget, spec.PerLayer.MaxCapacity*shape.Layers)
+	}
+	return c
+}
+
+func clonePlan(p rt.Plan) rt.Plan {
+	return rt.Plan{
+		Layer:    p.Layer,
+		Hit:      append([]bool(nil), p.Hit...),
+		Device:   append([]rt.Device(nil), p.Device...),
+		Load:     append([]rt.Key(nil), p.Load...),
+		Prefetch: append([]rt.Key(nil), p.Prefetch...),
+		Evict:    append([]rt.Key(nil), p.Evict...),
+	}
+}
+
+// TestDispatchAllocs checks that Dispatch allocates nothing once warm.
+func TestDispatchAllocs(t *testing.T) {
+	for _, shape := range benchShapes {
+		calls := routing(3, 4096, shape.Layers, shape.Experts, shape.TopK)
+		for _, bs := range benchSpecs {
+			p, err := rt.New(bs.spec(shape.Layers), shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan rt.Plan
+			for _, c := range calls {
+				p.Dispatch(c.layer, c.experts, c.scores, &plan)
+			}
+			i := 0
+			allocs := testing.AllocsPerRun(2000, func() {
+				c := &calls[i%len(calls)]
+				p.Dispatch(c.layer, c.experts, c.scores, &plan)
+				i++
+			})
+			if allocs != 0 {
+				t.Errorf("%s at %d experts top-%d: %v allocations per Dispatch", bs.name, shape.Experts, shape.TopK, allocs)
+			}
+		}
+	}
+}
+
+// TestStatsWhileDispatching reads Stats from another goroutine while
+// Dispatch runs; go test -race checks it.
+func TestStatsWhileDispatching(t *testing.T) {
+	shape := rt.Shape{Layers: 4, Experts: 16, TopK: 4}
+	spec := rt.NewSpec("concurrent", 16)
+	spec.Monitor = rt.DefaultMonitor()
+	p, err := rt.New(spec, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := routing(5, 2000, shape.Layers, shape.Experts, shape.TopK)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				s := p.Stats()
+				if s.Cache.Hits+s.Cache.Misses > int64(len(calls)*shape.TopK) {
+					t.Error("more accesses than dispatched")
+				}
+			}
+		}
+	}()
+	var plan rt.Plan
+	for _, c := range calls {
+		p.Dispatch(c.layer, c.experts, c.scores, &plan)
+	}
+	close(done)
+	wg.Wait()
+	if s := p.Stats(); s.Cache.Hits+s.Cache.Misses != int64(len(calls)*shape.TopK) {
+		t.Errorf("accesses = %d, want %d", s.Cache.Hits+s.Cache.Misses, len(calls)*shape.TopK)
+	}
+}
