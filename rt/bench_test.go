@@ -40,7 +40,6 @@ func routing(seed uint64, n, layers, experts, topk int) []call {
 	return calls
 }
 
-
 // benchSpecs are the policy kinds the benchmarks cover; capacity is per
 // layer and scaled by the number of layers.
 var benchSpecs = []struct {

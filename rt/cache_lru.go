@@ -29,7 +29,9 @@ func newLRU(x index, capacity int, pins []int) *LRUCache {
 
 // NewLRUCache returns an LRU cache of capacity (layer, expert) slots for every
 // layer of shape, pinning the expert ids pins in every layer.
-func NewLRUCache(shape Shape, capacity int, pins []int) *LRUCache { return newLRU(newIndex(shape), capacity, pins) }
+func NewLRUCache(shape Shape, capacity int, pins []int) *LRUCache {
+	return newLRU(newIndex(shape), capacity, pins)
+}
 
 func (c *LRUCache) unlink(i int32) {
 	c.next[c.prev[i]] = c.next[i]

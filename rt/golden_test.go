@@ -77,8 +77,8 @@ func TestGolden(t *testing.T) {
 		wantN []int64
 	}{
 		{
-			name: "G1 lru",
-			spec: func(s *rt.Spec) { s.Cache.Capacity = 2; s.Prefetch.Budget = 2 },
+			name:  "G1 lru",
+			spec:  func(s *rt.Spec) { s.Cache.Capacity = 2; s.Prefetch.Budget = 2 },
 			calls: calls1(e(1), e(2), e(1), e(3), e(2), e(1)),
 			want: []string{"M/G load[0.1]", "M/G load[0.2]", "H/G", "M/G load[0.3] evict[0.2]",
 				"M/G load[0.2] evict[0.1]", "M/G load[0.1] evict[0.3]"},
@@ -88,8 +88,8 @@ func TestGolden(t *testing.T) {
 			wantN: []int64{1, 5, 3, 5},
 		},
 		{
-			name: "G2 lfu",
-			spec: func(s *rt.Spec) { s.Cache.Capacity = 2; s.Cache.Eviction = rt.LFU; s.Prefetch.Budget = 2 },
+			name:  "G2 lfu",
+			spec:  func(s *rt.Spec) { s.Cache.Capacity = 2; s.Cache.Eviction = rt.LFU; s.Prefetch.Budget = 2 },
 			calls: calls1(e(1), e(1), e(2), e(3), e(2), e(1)),
 			want: []string{"M/G load[0.1]", "H/G", "M/G load[0.2]", "M/G load[0.3] evict[0.2]",
 				"M/G load[0.2] evict[0.3]", "H/G"},
@@ -97,8 +97,8 @@ func TestGolden(t *testing.T) {
 			wantN: []int64{2, 4, 2},
 		},
 		{
-			name: "G3 pins",
-			spec: func(s *rt.Spec) { s.Cache.Capacity = 2; s.Cache.Pin = []int{7}; s.Prefetch.Budget = 2 },
+			name:  "G3 pins",
+			spec:  func(s *rt.Spec) { s.Cache.Capacity = 2; s.Cache.Pin = []int{7}; s.Prefetch.Budget = 2 },
 			calls: calls1(e(1), e(2), e(7), e(1)),
 			want:  []string{"M/G load[0.1]", "M/G load[0.2] evict[0.1]", "H/G", "M/G load[0.1] evict[0.2]"},
 			stats: func(s rt.Stats) []int64 { return []int64{s.Cache.Hits, s.Cache.Misses, s.Cache.Evictions} },
@@ -167,7 +167,9 @@ func TestGolden(t *testing.T) {
 			calls: []call{{0, e(1, 2), nil}, {1, e(3, 4), nil}, {2, e(1, 3), nil}, {3, e(5, 6), nil}, {4, e(4), nil}},
 			want: []string{"MM/GG load[0.1 0.2]", "MM/GG load[1.3 1.4]", "MM/GG load[2.1 2.3]",
 				"MM/GG load[3.5 3.6]", "M/G load[4.4] evict[0.1]"},
-			stats: func(s rt.Stats) []int64 { return []int64{s.Cache.Hits, s.Cache.Misses, s.Prefetch.Issued, s.Prefetch.Useful} },
+			stats: func(s rt.Stats) []int64 {
+				return []int64{s.Cache.Hits, s.Cache.Misses, s.Prefetch.Issued, s.Prefetch.Useful}
+			},
 			wantN: []int64{0, 9, 0, 0},
 		},
 		{
@@ -188,7 +190,7 @@ func TestGolden(t *testing.T) {
 				s.Prefetch.HistoryWindow = 4
 			},
 			calls: []call{{0, e(1), nil}, {1, e(2), nil}, {2, e(3), nil}, {0, e(1), nil}, {1, e(2, 5), nil}, {2, e(3), nil}, {0, e(4), nil}},
-			want: []string{"M/G load[0.1]", "M/G load[1.2]", "M/G load[2.3]", "H/G", "HM/GG load[1.5]", "H/G", "M/G load[0.4]"},
+			want:  []string{"M/G load[0.1]", "M/G load[1.2]", "M/G load[2.3]", "H/G", "HM/GG load[1.5]", "H/G", "M/G load[0.4]"},
 			stats: func(s rt.Stats) []int64 { return []int64{s.Cache.Hits, s.Cache.Misses, s.Prefetch.Issued} },
 			wantN: []int64{3, 5, 0},
 		},
@@ -219,8 +221,8 @@ func TestGolden(t *testing.T) {
 			wantN: []int64{1, 2, 0},
 		},
 		{
-			name: "G10 ttl",
-			spec: func(s *rt.Spec) { s.Cache.Capacity = 4; s.Cache.TTLSet = true; s.Cache.TTL = 2 },
+			name:  "G10 ttl",
+			spec:  func(s *rt.Spec) { s.Cache.Capacity = 4; s.Cache.TTLSet = true; s.Cache.TTL = 2 },
 			calls: calls1(e(1), e(2), e(3), e(1)),
 			want:  []string{"M/G load[0.1]", "M/G load[0.2]", "M/G load[0.3] evict[0.1]", "M/G load[0.1] evict[0.2]"},
 			stats: func(s rt.Stats) []int64 {

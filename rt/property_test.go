@@ -167,7 +167,6 @@ func containsKey(s []rt.Key, k rt.Key) bool {
 	return false
 }
 
-
 var propertySeeds = flag.Int("seeds", 300, "random policies TestPlansExecutable tries")
 
 // TestPlansExecutable replays random policies over random routing and
