@@ -25,7 +25,7 @@ type budgets struct {
 	probs   []float64 // scratch
 	part    []int     // scratch: layers taking part
 	share   []int     // scratch
-	fixed   []bool    // scratch
+	frac    []float64 // scratch
 }
 
 func newBudgets(spec PerLayerSpec, shape Shape, capacity int) *budgets {
@@ -45,12 +45,12 @@ func newBudgets(spec PerLayerSpec, shape Shape, capacity int) *budgets {
 	b.probs = make([]float64, shape.Experts)
 	b.part = make([]int, 0, n)
 	b.share = make([]int, n)
-	b.fixed = make([]bool, n)
+	b.frac = make([]float64, n)
 	ones := b.weights
 	for l := range ones {
 		ones[l] = 1
 	}
-	split(ones, b.total, spec.MinCapacity, spec.MaxCapacity, b.caps, b.fixed)
+	split(ones, b.total, spec.MinCapacity, spec.MaxCapacity, b.caps, b.frac)
 	return b
 }
 
@@ -104,7 +104,7 @@ func (b *budgets) rebalance(step int64, sig Allocation) {
 		}
 	}
 	share := b.share[:len(b.part)]
-	split(sigs, rest, b.spec.MinCapacity, b.spec.MaxCapacity, share, b.fixed)
+	split(sigs, rest, b.spec.MinCapacity, b.spec.MaxCapacity, share, b.frac)
 	for j, l := range b.part {
 		b.caps[l] = share[j]
 	}
@@ -167,11 +167,12 @@ func (b *budgets) layerSignal(l int, sig Allocation) float64 {
 
 // split distributes total among len(w) parts in proportion to the weights
 // w, each part clamped to [lo, hi], so that the parts add up to total
-// exactly whenever the clamps allow it: parts pushed against a clamp are
-// fixed there and the rest is shared again among the others; the last
-// units go to the largest remainders (ties to the lower index). fixed is
-// scratch of len(w).
-func split(w []float64, total, lo, hi int, out []int, fixed []bool) {
+// exactly whenever the clamps allow it. It finds the level λ at which the
+// clamped shares clamp(λ·w, lo, hi) add up to total (water filling, by
+// bisection), then rounds: every part gets the floor of its share and the
+// units left go to the largest remainders, ties to the lower index. All
+// weights zero means equal shares. frac is scratch of len(w).
+func split(w []float64, total, lo, hi int, out []int, frac []float64) {
 	n := len(w)
 	switch {
 	case n == 0:
@@ -187,71 +188,69 @@ func split(w []float64, total, lo, hi int, out []int, fixed []bool) {
 		}
 		return
 	}
-	clear(fixed[:n])
-	var rest int
-	var sum float64
-	var nfree int
-	ideal := func(i int) float64 {
-		if sum <= 0 {
-			return float64(rest) / float64(nfree)
-		}
-		return w[i] / sum * float64(rest)
+	wmax := 0.0
+	for _, x := range w {
+		wmax = max(wmax, x)
 	}
-	for {
-		rest, sum, nfree = total, 0, 0
+	weight := func(i int) float64 {
+		if wmax <= 0 {
+			return 1
+		}
+		return max(w[i], wmax*1e-9) // a zero weight still gets a share once the others are full
+	}
+	share := func(i int, level float64) float64 {
+		return min(max(level*weight(i), float64(lo)), float64(hi))
+	}
+	sum := func(level float64) float64 {
+		s := 0.0
 		for i := range w {
-			if fixed[i] {
-				rest -= out[i]
-			} else {
-				sum += w[i]
-				nfree++
-			}
+			s += share(i, level)
 		}
-		if nfree == 0 {
-			return
-		}
-		// Fix the parts below lo, or else those above hi, and share again.
-		again := false
-		for i := range w {
-			if !fixed[i] && ideal(i) < float64(lo) {
-				out[i], fixed[i], again = lo, true, true
-			}
-		}
-		if !again {
-			for i := range w {
-				if !fixed[i] && ideal(i) > float64(hi) {
-					out[i], fixed[i], again = hi, true, true
-				}
-			}
-		}
-		if !again {
-			break
+		return s
+	}
+	a, b := 0.0, 1.0
+	for sum(b) < float64(total) {
+		b *= 2
+	}
+	for range 200 {
+		m := (a + b) / 2
+		if sum(m) < float64(total) {
+			a = m
+		} else {
+			b = m
 		}
 	}
-	left := rest
+	left := total
 	for i := range w {
-		if !fixed[i] {
-			out[i] = int(math.Floor(ideal(i)))
-			left -= out[i]
-		}
+		x := share(i, b)
+		out[i] = int(math.Floor(x))
+		frac[i] = x - float64(out[i])
+		left -= out[i]
 	}
 	for ; left > 0; left-- {
-		best, bestFrac := -1, -1.0
+		best := -1
 		for i := range w {
-			if fixed[i] {
-				continue
-			}
-			fl := math.Floor(ideal(i))
-			if float64(out[i]) > fl {
-				continue // already has its extra unit
-			}
-			if f := ideal(i) - fl; f > bestFrac {
-				best, bestFrac = i, f
+			if out[i] < hi && (best < 0 || frac[i] > frac[best]) {
+				best = i
 			}
 		}
 		if best < 0 {
 			return
 		}
 		out[best]++
+		frac[best] = -1
+	}
+	for ; left < 0; left++ { // bisection overshoot: take back from the smallest remainders
+		best := -1
+		for i := range w {
+			if out[i] > lo && (best < 0 || frac[i] < frac[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		out[best]--
+		frac[best] = 2
 	}
 }
