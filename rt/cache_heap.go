@@ -10,40 +10,60 @@ type ordered struct {
 	x    index
 	pins pinSet
 	cap  int
-	val  []float64 // by index
-	seq  []uint64  // by index: insertion sequence number
-	pos  []int32   // by index: position in heap, -1 if not there
-	heap []int32   // indexes
+	pos  []int32     // by index: position in heap, -1 if not there
+	heap []heapEntry // the entries carry their keys, so comparisons stay in the heap's memory
 	tick uint64
-	tmp  []int32 // scratch for victims skipped because protected
+	tmp  []heapEntry // scratch for victims skipped because protected
+}
+
+// heapEntry is a resident expert in the heap: its value, its insertion
+// sequence number and its index.
+type heapEntry struct {
+	val float64
+	seq uint64
+	i   int32
 }
 
 func newOrdered(x index, capacity int, pins []int) ordered {
 	n := x.size()
 	o := ordered{x: x, pins: newPinSet(x, pins), cap: capacity,
-		val: make([]float64, n), seq: make([]uint64, n), pos: make([]int32, n),
-		heap: make([]int32, 0, min(capacity, n))}
+		pos: make([]int32, n), heap: make([]heapEntry, 0, min(capacity, n))}
 	for i := range o.pos {
 		o.pos[i] = -1
 	}
 	return o
 }
 
-func (o *ordered) less(a, b int32) bool {
-	return o.val[a] < o.val[b] || o.val[a] == o.val[b] && o.seq[a] < o.seq[b]
+func less(a, b *heapEntry) bool {
+	return a.val < b.val || a.val == b.val && a.seq < b.seq
 }
 
 func (o *ordered) swap(i, j int) {
 	h := o.heap
 	h[i], h[j] = h[j], h[i]
-	o.pos[h[i]] = int32(i)
-	o.pos[h[j]] = int32(j)
+	o.pos[h[i].i] = int32(i)
+	o.pos[h[j].i] = int32(j)
+}
+
+// value returns the value of resident i, which must be in the heap.
+func (o *ordered) value(i int32) float64 { return o.heap[o.pos[i]].val }
+
+// setValue changes the value of resident i and restores the heap.
+func (o *ordered) setValue(i int32, v float64) {
+	p := int(o.pos[i])
+	up := v < o.heap[p].val
+	o.heap[p].val = v
+	if up {
+		o.up(p)
+	} else {
+		o.down(p)
+	}
 }
 
 func (o *ordered) up(j int) {
 	for j > 0 {
 		i := (j - 1) / 2
-		if !o.less(o.heap[j], o.heap[i]) {
+		if !less(&o.heap[j], &o.heap[i]) {
 			break
 		}
 		o.swap(i, j)
@@ -60,10 +80,10 @@ func (o *ordered) down(i0 int) bool {
 		if j >= n {
 			break
 		}
-		if r := j + 1; r < n && o.less(o.heap[r], o.heap[j]) {
+		if r := j + 1; r < n && less(&o.heap[r], &o.heap[j]) {
 			j = r
 		}
-		if !o.less(o.heap[j], o.heap[i]) {
+		if !less(&o.heap[j], &o.heap[i]) {
 			break
 		}
 		o.swap(i, j)
@@ -72,34 +92,25 @@ func (o *ordered) down(i0 int) bool {
 	return i > i0
 }
 
-// fix restores the heap after the value of i changed.
-func (o *ordered) fix(i int32) {
-	if p := int(o.pos[i]); !o.down(p) {
-		o.up(p)
-	}
-}
-
 func (o *ordered) push(i int32, v float64) {
-	o.val[i] = v
-	o.seq[i] = o.tick
-	o.tick++
 	o.pos[i] = int32(len(o.heap))
-	o.heap = append(o.heap, i)
+	o.heap = append(o.heap, heapEntry{val: v, seq: o.tick, i: i})
+	o.tick++
 	o.up(len(o.heap) - 1)
 }
 
-func (o *ordered) removeAt(p int) int32 {
-	i := o.heap[p]
+func (o *ordered) removeAt(p int) heapEntry {
+	e := o.heap[p]
 	last := len(o.heap) - 1
 	if p != last {
 		o.swap(p, last)
 	}
 	o.heap = o.heap[:last]
-	o.pos[i] = -1
+	o.pos[e.i] = -1
 	if p != last && !o.down(p) {
 		o.up(p)
 	}
-	return i
+	return e
 }
 
 // reheap rebuilds the heap after every value changed (a decay: the order of
@@ -118,19 +129,19 @@ func (o *ordered) evictOne(protect []Key, fx *Effects) bool {
 	o.tmp = o.tmp[:0]
 	found := false
 	for len(o.heap) > 0 {
-		i := o.removeAt(0)
-		k := o.x.key(i)
+		e := o.removeAt(0)
+		k := o.x.key(e.i)
 		if containsKey(protect, k) {
-			o.tmp = append(o.tmp, i)
+			o.tmp = append(o.tmp, e)
 			continue
 		}
 		fx.Evicted = append(fx.Evicted, k)
 		found = true
 		break
 	}
-	for _, i := range o.tmp { // put the protected back, in their order
-		o.pos[i] = int32(len(o.heap))
-		o.heap = append(o.heap, i)
+	for _, e := range o.tmp { // put the protected back as they were
+		o.pos[e.i] = int32(len(o.heap))
+		o.heap = append(o.heap, e)
 		o.up(len(o.heap) - 1)
 	}
 	return found
@@ -166,21 +177,19 @@ func (o *ordered) setCapacity(n int, fx *Effects) {
 }
 
 func (o *ordered) residents(dst []Key) []Key {
-	start := len(dst)
-	for _, i := range o.heap {
-		dst = append(dst, o.x.key(i))
-	}
-	keys := dst[start:]
-	slices.SortFunc(keys, func(a, b Key) int {
-		ia, ib := o.x.of(a), o.x.of(b)
+	o.tmp = append(o.tmp[:0], o.heap...)
+	slices.SortFunc(o.tmp, func(a, b heapEntry) int {
 		switch {
-		case o.less(ia, ib):
+		case less(&a, &b):
 			return -1
-		case o.less(ib, ia):
+		case less(&b, &a):
 			return 1
 		}
 		return 0
 	})
+	for _, e := range o.tmp {
+		dst = append(dst, o.x.key(e.i))
+	}
 	return dst
 }
 
@@ -212,8 +221,8 @@ func (c *LFUCache) SetDecay(d float64) { c.decay = d }
 func (c *LFUCache) Access(k Key, _ float32, fx *Effects) bool {
 	c.accesses++
 	if c.decay < 1 && c.accesses%100 == 0 {
-		for _, i := range c.heap {
-			c.val[i] *= c.decay
+		for j := range c.heap {
+			c.heap[j].val *= c.decay
 		}
 		c.reheap()
 	}
@@ -221,9 +230,9 @@ func (c *LFUCache) Access(k Key, _ float32, fx *Effects) bool {
 	if c.pins.is(i) {
 		return true
 	}
-	if c.pos[i] >= 0 {
-		c.val[i]++
-		c.down(int(c.pos[i]))
+	if p := c.pos[i]; p >= 0 {
+		c.heap[p].val++
+		c.down(int(p))
 		return true
 	}
 	c.insert(i, 1, nil, fx)
@@ -276,8 +285,7 @@ func (c *ScoreCache) Access(k Key, score float32, fx *Effects) bool {
 	}
 	g := float64(score)
 	if c.pos[i] >= 0 {
-		c.val[i] = c.alpha*g + (1-c.alpha)*c.val[i]
-		c.fix(i)
+		c.setValue(i, c.alpha*g+(1-c.alpha)*c.value(i))
 		return true
 	}
 	c.insert(i, g, nil, fx)
