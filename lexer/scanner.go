@@ -49,6 +49,9 @@ func (s *Scanner) Scan() (pos Pos, tok Token, lit string) {
 		return pos, IDENT, string(s.src[start:s.off])
 	case isDigit(c) || c == '.' && s.peekDigit(1):
 		tok = s.number()
+		if tok == ILLEGAL {
+			s.error(start, s.off, "malformed number %q: the exponent has no digits", s.src[start:s.off])
+		}
 		return pos, tok, string(s.src[start:s.off])
 	}
 	s.off++
@@ -132,8 +135,9 @@ func (s *Scanner) Scan() (pos Pos, tok Token, lit string) {
 
 // number scans INT and NUMBER: digits, then an optional fraction and an
 // optional exponent. An 'e' not followed by digits is not part of the
-// number, as in the reference's lexer (1e3 with no digits after the sign
-// would be INT 1 and the name "e").
+// number, as in the reference's lexer ("16e" is INT 16 and the name "e"),
+// but an 'e' and a sign without digits ("5e-") is a malformed number,
+// returned as ILLEGAL.
 func (s *Scanner) number() Token {
 	tok := INT
 	s.digits()
@@ -147,10 +151,14 @@ func (s *Scanner) number() Token {
 		if s.off+1 < len(s.src) && (s.src[s.off+1] == '+' || s.src[s.off+1] == '-') {
 			n = 2
 		}
-		if s.peekDigit(n) {
+		switch {
+		case s.peekDigit(n):
 			tok = NUMBER
 			s.off += n
 			s.digits()
+		case n == 2: // "5e-": a sign promises an exponent
+			s.off += n
+			tok = ILLEGAL
 		}
 	}
 	return tok

@@ -41,6 +41,8 @@ func TestScan(t *testing.T) {
 			"19 , ,", "21 { {", "23 } }", "25 [ [", "27 ] ]"}},
 		{src: "a # comment\r\nb#c", toks: []string{"0 IDENT a", "2 COMMENT # comment", "13 IDENT b", "14 COMMENT #c"}},
 		{src: "capacity = 16;", toks: []string{"0 IDENT capacity", "9 = =", "11 INT 16"}},
+		{src: "5e- 5e+x", toks: []string{"0 ILLEGAL 5e-", "4 ILLEGAL 5e+", "7 IDENT x"},
+			errs: []string{`0-3: malformed number "5e-": the exponent has no digits`, `4-7: malformed number "5e+": the exponent has no digits`}},
 		{src: "a == b", toks: []string{"0 IDENT a", "2 ILLEGAL ==", "5 IDENT b"},
 			errs: []string{`2-4: unexpected "==" (the comparisons are <, >, <=, >= and !=)`}},
 		{src: "-1", toks: []string{"0 ILLEGAL -", "1 INT 1"},

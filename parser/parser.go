@@ -222,6 +222,17 @@ func (p *parser) parseFile() *ast.File {
 		case p.isWord("version"):
 			p.error("version must come before the first policy")
 			p.parseVersion()
+		case p.tok == lexer.IDENT && isBlockName(p.lit) && len(f.Policies) > 0:
+			// A block after the policy closed: most likely one "}" too
+			// many. The policy may miss this block; do not hold that
+			// against it.
+			p.error("%s block outside a policy (one \"}\" too many before it?)", p.lit)
+			f.Policies[len(f.Policies)-1].Incomplete = true
+			p.next()
+			p.skipTo(func() bool { return p.lit == "policy" })
+			if p.tok == lexer.RBRACE {
+				p.next()
+			}
 		default:
 			p.errorExpected(`"policy"`)
 			p.next()
@@ -486,7 +497,14 @@ func (p *parser) parseLiteral(block string, spec keySpec, keyEnd lexer.Pos) ast.
 		p.error("%s must be a number, found %s", spec.name, p.found())
 	case enumValue:
 		if p.tok == lexer.IDENT && lexer.IsEnumWord(p.lit) {
-			return p.lit1(lexer.IDENT)
+			x := p.lit1(lexer.IDENT)
+			if _, isKey := lookupKey(block, x.Value); isKey && p.tok == lexer.ASSIGN {
+				// "eviction = frequency_decay = 0.9": the value is
+				// missing and the word is the next key.
+				p.errorAt(x.Pos(), x.End(), "missing value for %q", spec.name)
+				return nil
+			}
+			return x
 		}
 		p.badWord(spec.name)
 	case boolValue:

@@ -129,6 +129,13 @@ func TestErrors(t *testing.T) {
 		{"illegal character", `policy p { cache { capacity = 4 é } }`, []string{`1:33: unexpected character U+00E9 'é'`}, ""},
 		{"one error per line, all lines", "policy p {\n cache { capacity = 4.5 eviction = LRU }\n prefetch { budget = x }\n}",
 			[]string{`2:21: capacity must be an integer, found "4.5"`, `3:22: budget must be an integer, found "x"`}, ""},
+		{"missing value before a key on the same line", `policy p { cache { capacity = 4 eviction = frequency_decay = 0.9 } }`,
+			[]string{`1:44: missing value for "eviction"`}, `(File (Policy p (Block cache (Field capacity (Int 4)) (Field eviction (BadExpr)) (BadItem))))`},
+		{"malformed exponent", `policy p { cache { capacity = 4 freq_threshold = 5e- } }`,
+			[]string{`1:50: malformed number "5e-": the exponent has no digits`}, ""},
+		{"one brace too many", "policy p { cache { capacity = 4 } }\n prefetch { budget = 1 } }\npolicy q { cache { capacity = 4 } }",
+			[]string{`2:2: prefetch block outside a policy (one "}" too many before it?)`},
+			`(File (Policy p (Block cache (Field capacity (Int 4)))) (Policy q (Block cache (Field capacity (Int 4)))))`},
 		{"errors in several policies", "policy a { cache { capacity = } }\npolicy b { cache { capacity = 1 ttl = 2.5 } }",
 			[]string{`1:31: capacity must be an integer, found "}"`, `2:39: ttl must be an integer, found "2.5"`}, ""},
 	}
