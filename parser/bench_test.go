@@ -1,61 +1,14 @@
 package parser_test
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 
+	"github.com/moepolicy/moec/internal/moetest"
 	"github.com/moepolicy/moec/parser"
 )
 
-// bigFile returns about size bytes of valid policies using every block.
-func bigFile(size int) []byte {
-	var b strings.Builder
-	b.WriteString("version 1.0\n\n")
-	for i := 0; b.Len() < size; i++ {
-		fmt.Fprintf(&b, `# policy %d
-policy p%d {
-    cache {
-        capacity = %d : %d when hit_rate < 0.4
-        eviction = lfu | lru
-        pin = [0, 1]
-        frequency_decay = 0.9
-        memory_threshold = 0.75
-        memory_headroom = 0.4
-        ttl = 200
-    }
-    prefetch {
-        strategy = lookahead
-        lookahead = 2
-        budget = 4
-        history_window = 40
-    }
-    schedule {
-        mode = hybrid
-        offload_threshold_ms = 40
-        pcie_gbps = 52.5
-    }
-    monitor {
-        metrics = [hit_rate, latency, miss_rate]
-        window = 100
-    }
-    adapt {
-        cooldown = 20
-        when hit_rate < 0.3 for 100 accesses { eviction = lru }
-        when eviction_rate > 0.5 {
-            capacity = 48
-            budget = 8
-        }
-    }
-}
-
-`, i, i, 24+i%8, 32+i%8)
-	}
-	return []byte(b.String())
-}
-
 func BenchmarkParse1MB(b *testing.B) {
-	src := bigFile(1 << 20)
+	src := moetest.BigFile(1 << 20)
 	b.SetBytes(int64(len(src)))
 	b.ReportAllocs()
 	for b.Loop() {
