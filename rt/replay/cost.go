@@ -1,0 +1,123 @@
+package replay
+
+import (
+	"math"
+	"time"
+)
+
+// CostModel prices a replay's work on given hardware. Its defaults are the
+// figures measured on the lent H100 (DESIGN.md, "GPU facts").
+type CostModel struct {
+	// PCIeGBps is the host-to-device bandwidth in GB/s (10^9 bytes per
+	// second); 0 or less prices copies by CopyLatency alone.
+	PCIeGBps float64
+	// CopyLatency is the fixed cost of one copy, whatever its size.
+	CopyLatency time.Duration
+	// CPUExpert is the time of one expert for one token on the CPU.
+	CPUExpert time.Duration
+	// GPUExpert is the time of one expert for one token on the GPU: the
+	// compute that background copies can hide behind.
+	GPUExpert time.Duration
+}
+
+// DefaultCostModel returns the H100 figures: 52.5 GB/s pinned host to
+// device, 2.6 µs to issue a copy, 2.1 ms per expert on the 16 CPU cores,
+// 76 µs per expert on the GPU (Qwen1.5-MoE, one token, fp16).
+func DefaultCostModel() CostModel {
+	return CostModel{
+		PCIeGBps:    52.5,
+		CopyLatency: 2600 * time.Nanosecond,
+		CPUExpert:   2100 * time.Microsecond,
+		GPUExpert:   76 * time.Microsecond,
+	}
+}
+
+// Copy returns the modeled time of copying one expert of the given size:
+// bytes / bandwidth + CopyLatency.
+func (m CostModel) Copy(bytes int64) time.Duration {
+	return time.Duration(math.Round(m.copyNS(bytes)))
+}
+
+func (m CostModel) copyNS(bytes int64) float64 {
+	ns := float64(m.CopyLatency)
+	if m.PCIeGBps > 0 {
+		ns += float64(bytes) / m.PCIeGBps // bytes / (GB/s) = ns
+	}
+	return ns
+}
+
+// Cost is a replay's modeled time, by part.
+type Cost struct {
+	Tokens int64 // Result.Tokens
+	// Demand is the time of the demand copies, which a dispatch waits
+	// for: Loads x Copy(ExpertBytes).
+	Demand time.Duration
+	// CPU is the time of the experts run on the CPU: CPU x CPUExpert.
+	CPU time.Duration
+	// Exposed is the part of the prefetch copies' time that the
+	// dispatch's GPU compute does not hide; Hidden is the rest.
+	Exposed, Hidden time.Duration
+	// Total is Demand + CPU + Exposed; PerToken is Total / Tokens (0 when
+	// no token was replayed).
+	Total, PerToken time.Duration
+}
+
+// PerToken returns the modeled time per token of r: Cost(r).PerToken.
+func (m CostModel) PerToken(r *Result) time.Duration { return m.Cost(r).PerToken }
+
+// Cost models the time r's plans cost beyond the GPU compute that every
+// policy pays, under these assumptions:
+//
+//   - Every entry of Load and Prefetch is a copy, even one a mechanism could
+//     skip (an expert evicted and loaded again by the same plan).
+//   - Every copy moves Shape.ExpertBytes and costs Copy(ExpertBytes), which
+//     is CopyLatency alone when the size is unknown (0); copies do not share
+//     the link with anything else (no contention between a dispatch's
+//     copies and a later dispatch's).
+//   - A dispatch waits for its demand copies (Plan.Load) in full.
+//   - Experts run on the CPU cost CPUExpert each, one after another,
+//     overlapping nothing (neither GPU compute nor copies).
+//   - A dispatch's background copies (Plan.Prefetch, which includes the
+//     copies of CPU misses) run after its demand copies, during the
+//     compute of its own experts run on the GPU (GPUExpert each), and
+//     nothing later: per dispatch, max(0, prefetches x Copy(ExpertBytes) -
+//     GPU experts x GPUExpert) is exposed.
+//   - GPU compute (GPU x GPUExpert) is not counted, so an expert run on the
+//     CPU costs CPUExpert in full, not CPUExpert - GPUExpert: the model
+//     overcharges CPU execution by the GPU time it saves (76 of 2,100 µs
+//     with the defaults).
+//   - Prefetch copy time not hidden by its own dispatch is exposed, even
+//     where the next dispatch's compute could have hidden it: a
+//     conservative bound.
+//   - Tokens are Result.Tokens: the most dispatches any layer had.
+func (m CostModel) Cost(r *Result) Cost {
+	cp := m.copyNS(r.Shape.ExpertBytes)
+	gpu := float64(m.GPUExpert)
+	var exposed, hidden float64
+	for _, o := range r.Overlap {
+		pre := float64(o.Prefetches) * cp
+		ex := max(0, pre-float64(o.GPU)*gpu)
+		exposed += ex * float64(o.Dispatches)
+		hidden += (pre - ex) * float64(o.Dispatches)
+	}
+	c := Cost{
+		Tokens:  r.Tokens,
+		Demand:  ns(float64(r.Loads) * cp),
+		CPU:     ns(float64(r.CPU) * float64(m.CPUExpert)),
+		Exposed: ns(exposed),
+		Hidden:  ns(hidden),
+	}
+	c.Total = c.Demand + c.CPU + c.Exposed
+	if r.Tokens > 0 {
+		c.PerToken = ns((float64(r.Loads)*cp + float64(r.CPU)*float64(m.CPUExpert) + exposed) / float64(r.Tokens))
+	}
+	return c
+}
+
+// ns rounds a float number of nanoseconds to a Duration, saturating.
+func ns(x float64) time.Duration {
+	if x >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(math.Round(x))
+}
