@@ -102,7 +102,13 @@ type Policy struct {
 }
 
 func (p *Policy) Pos() lexer.Pos { return p.Keyword }
-func (p *Policy) End() lexer.Pos { return closeEnd(p.Rbrace, p.Lbrace, p.Name) }
+func (p *Policy) End() lexer.Pos {
+	var last Node
+	if n := len(p.Blocks); n > 0 {
+		last = p.Blocks[n-1]
+	}
+	return closeEnd(p.Rbrace, p.Lbrace, p.Name, last)
+}
 
 // A Block is "cache { ... }" and its kin. Name holds the block keyword as
 // written; a block whose name the parser does not know is not in the tree.
@@ -117,14 +123,22 @@ type Block struct {
 }
 
 func (b *Block) Pos() lexer.Pos { return b.Name.Pos() }
-func (b *Block) End() lexer.Pos { return closeEnd(b.Rbrace, b.Lbrace, b.Name) }
+func (b *Block) End() lexer.Pos {
+	var last Node
+	if n := len(b.Items); n > 0 {
+		last = b.Items[n-1]
+	}
+	return closeEnd(b.Rbrace, b.Lbrace, b.Name, last)
+}
 
-// closeEnd is the end of a braced construct: after its "}", or after its
-// "{" (or its name) when the file ended before the "}".
-func closeEnd(rbrace, lbrace lexer.Pos, name Node) lexer.Pos {
+// closeEnd is the end of a braced construct: after its "}", or, when the
+// "}" is missing, after its last entry, its "{" or its name.
+func closeEnd(rbrace, lbrace lexer.Pos, name, last Node) lexer.Pos {
 	switch {
 	case rbrace.IsValid():
 		return rbrace + 1
+	case last != nil:
+		return last.End()
 	case lbrace.IsValid():
 		return lbrace + 1
 	}
@@ -162,7 +176,13 @@ type Rule struct {
 }
 
 func (r *Rule) Pos() lexer.Pos { return r.Cond.Pos() }
-func (r *Rule) End() lexer.Pos { return closeEnd(r.Rbrace, r.Lbrace, r.Cond) }
+func (r *Rule) End() lexer.Pos {
+	var last Node
+	if n := len(r.Actions); n > 0 {
+		last = r.Actions[n-1]
+	}
+	return closeEnd(r.Rbrace, r.Lbrace, r.Cond, last)
+}
 
 // A Command is an adapt action written as two words: "trigger
 // memory_pressure" or "rebalance entropy".
