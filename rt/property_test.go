@@ -189,7 +189,7 @@ func TestPlansExecutable(t *testing.T) {
 				t.Fatalf("seed %d: %v\n%+v", seed, err, spec)
 			}
 			m := &mechanism{resident: map[rt.Key]bool{}, pinned: map[rt.Key]bool{}}
-			m.slots = func() int { return maxSlots(spec, shape) }
+			m.slots = func() int { return spec.MaxSlots(shape) }
 			for l := 0; l < shape.Layers; l++ {
 				for _, e := range spec.Cache.Pin {
 					k := rt.Key{Layer: int32(l), Expert: int32(e)}
@@ -211,23 +211,6 @@ func TestPlansExecutable(t *testing.T) {
 			t.Fatalf("seed %d: two runs decided differently", seed)
 		}
 	}
-}
-
-// maxSlots bounds the resident experts of spec: its capacity, or the
-// largest one an adapt rule or the per-layer budget can reach.
-func maxSlots(spec *rt.Spec, shape rt.Shape) int {
-	c := spec.Cache.Capacity
-	for _, r := range spec.Adapt.Rules {
-		for _, a := range r.Actions {
-			if a.Target == rt.SetCapacity {
-				c = max(c, a.Int)
-			}
-		}
-	}
-	if spec.PerLayer != nil {
-		return max(c*shape.Layers, spec.PerLayer.TotalBudget, spec.PerLayer.MaxCapacity*shape.Layers)
-	}
-	return c
 }
 
 func clonePlan(p rt.Plan) rt.Plan {

@@ -261,3 +261,28 @@ func (s *Spec) Clone() *Spec {
 	}
 	return &t
 }
+
+// MaxSlots returns the most experts the policy can hold resident at once
+// on a model of the given shape, under any configuration its adapt rules
+// can switch to: the largest capacity it can have, or for per-layer
+// budgets the largest total (every layer gets at least min_capacity). A
+// mechanism sizes its device memory by it, plus TopK slots for the
+// experts a layer runs without keeping (see Plan).
+func (s *Spec) MaxSlots(shape Shape) int {
+	c := s.Cache.Capacity
+	for _, r := range s.Adapt.Rules {
+		for _, a := range r.Actions {
+			if a.Target == SetCapacity {
+				c = max(c, a.Int)
+			}
+		}
+	}
+	if s.PerLayer == nil {
+		return c
+	}
+	total := s.PerLayer.TotalBudget
+	if total == 0 {
+		total = shape.Layers * c
+	}
+	return max(total, shape.Layers*s.PerLayer.MinCapacity)
+}

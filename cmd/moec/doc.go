@@ -1,3 +1,7 @@
+// Moec checks, formats, shows and replays MoE-PolicyLang policies: the .moe
+// files that say how a Mixture-of-Experts model's expert weights move between
+// host memory and a GPU.
+//
 // Moec checks, formats and shows MoE-PolicyLang policies: the .moe files
 // that say how a Mixture-of-Experts model's expert weights move between host
 // memory and a GPU.
@@ -11,6 +15,7 @@
 //	check       report every error in .moe files
 //	fmt         format .moe files
 //	show        print policies resolved, with every default filled in
+//	replay      replay routing through a policy and measure it
 //	version     print moec's version
 //
 // Use "moec help <command>" for more information about a command.
@@ -146,6 +151,64 @@
 // A file with errors is reported on standard error as moec check reports
 // it, and show exits with status 1; the policies of the valid files are
 // still shown.
+//
+// # Replay routing through a policy and measure it
+//
+// Usage:
+//
+//	moec replay [-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe
+//
+// Replay runs a policy over a routing trace, the way it would run beside a
+// model: one dispatch per MoE layer per token, in trace order. Every plan
+// the policy makes is executed on a simulated mechanism that holds the
+// experts' slots and rejects a plan that could not be carried out (more
+// experts than slots, evicting what is not resident, a pinned expert
+// evicted); that is reported as a bug in the policy and replay exits with
+// status 1.
+//
+// It prints the hit rate, overall and per layer, what moved (demand and
+// prefetch copies, their bytes, evictions), where experts ran, the prefetch
+// accuracy, and the modeled time per token: demand copies x (expert bytes /
+// bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
+// time that the layer's GPU compute does not hide, over the tokens. The
+// hardware figures default to those measured on an H100 (PCIe Gen5 x16).
+//
+// The policy file must hold one policy, or -policy must name one.
+//
+// The flags are:
+//
+//	-trace file
+//		The routing trace, in moec's JSONL trace format ("moec help
+//		trace"). The shape of the model comes from its header.
+//	-synthetic preset
+//		Replay a synthetic trace of the named preset instead: one of
+//		mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite, olmoe-1b-7b.
+//	-tokens n, -seed n
+//		The length and seed of a synthetic trace.
+//	-policy name
+//		The policy to replay, when the file has several.
+//	-expert-bytes size
+//		The bytes of one expert, as a number or with a suffix (17.3MB,
+//		1.2GB, 16.5MiB). Without it, the size of the trace's model if
+//		moec knows it, else the policy's expert_size_gb.
+//	-json
+//		Print the results as one JSON object instead of a table: the
+//		policy's statistics (sections "cache", "prefetch",
+//		"scheduler", "triggers", "adapt", "transfer", "layers"), the
+//		replay's own counts, the modeled time per token and, with -opt,
+//		"opt" with Belady's hit rate.
+//	-decisions file
+//		Write every plan to file, one JSON line per dispatch in trace
+//		order: {"l":L,"hit":[...],"dev":["gpu"|"cpu",...],"load":[[l,e],...],
+//		"prefetch":[[l,e],...],"evict":[[l,e],...]}. The file is written
+//		only when the replay succeeds.
+//	-opt
+//		Also compute Belady's optimum for the same slots: the hit rate of
+//		a cache that always evicts the expert used furthest in the future.
+//	-pcie-gbps, -copy-latency, -cpu-expert, -gpu-expert
+//		The hardware figures of the cost model: host-to-GPU bandwidth in
+//		GB/s, the fixed cost of a copy, and the time of one expert for one
+//		token on the CPU and on the GPU.
 //
 // # Print moec's version
 //

@@ -42,6 +42,13 @@ type env struct {
 	commands       []*command
 }
 
+// commands returns the table of commands, in the order help lists them.
+// It is built by a function rather than held in a package variable,
+// because help's run function reads it.
+func commands() []*command {
+	return []*command{checkCommand, fmtCommand, showCommand, replayCommand, versionCommand, helpCommand}
+}
+
 // run is moec with its arguments (without the program name) and streams;
 // it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -49,9 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		stdin:  stdin,
 		stdout: stdout,
 		stderr: stderr,
-		// The table is built here rather than in a package variable,
-		// because help's run function reads it.
-		commands: []*command{checkCommand, fmtCommand, showCommand, versionCommand, helpCommand},
+		commands: commands(),
 	}
 	if len(args) == 0 {
 		e.mainUsage(stderr)

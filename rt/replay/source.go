@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/trace"
 )
 
 // A Source yields routing decisions, one per MoE layer per token, in the
@@ -76,4 +77,14 @@ func PinnedKeys(layers int, experts []int) []rt.Key {
 		}
 	}
 	return keys
+}
+
+// TraceSource replays a trace file as it is read: the rows of r, in
+// order.
+type TraceSource struct{ R *trace.Reader }
+
+// Next returns the next row of the trace.
+func (s TraceSource) Next() (int, []int32, []float32, error) {
+	row, err := s.R.Next()
+	return row.Layer, row.Experts, row.Scores, err
 }

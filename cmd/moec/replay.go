@@ -1,0 +1,419 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/replay"
+	"github.com/moepolicy/moec/rt/trace"
+)
+
+var replayCommand = &command{
+	name:      "replay",
+	usageLine: "[-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe",
+	short:     "replay routing through a policy and measure it",
+	long: `Replay runs a policy over a routing trace, the way it would run beside a
+model: one dispatch per MoE layer per token, in trace order. Every plan
+the policy makes is executed on a simulated mechanism that holds the
+experts' slots and rejects a plan that could not be carried out (more
+experts than slots, evicting what is not resident, a pinned expert
+evicted); that is reported as a bug in the policy and replay exits with
+status 1.
+
+It prints the hit rate, overall and per layer, what moved (demand and
+prefetch copies, their bytes, evictions), where experts ran, the prefetch
+accuracy, and the modeled time per token: demand copies x (expert bytes /
+bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
+time that the layer's GPU compute does not hide, over the tokens. The
+hardware figures default to those measured on an H100 (PCIe Gen5 x16).
+
+The policy file must hold one policy, or -policy must name one.
+
+The flags are:
+
+	-trace file
+		The routing trace, in moec's JSONL trace format ("moec help
+		trace"). The shape of the model comes from its header.
+	-synthetic preset
+		Replay a synthetic trace of the named preset instead: one of
+		mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite, olmoe-1b-7b.
+	-tokens n, -seed n
+		The length and seed of a synthetic trace.
+	-policy name
+		The policy to replay, when the file has several.
+	-expert-bytes size
+		The bytes of one expert, as a number or with a suffix (17.3MB,
+		1.2GB, 16.5MiB). Without it, the size of the trace's model if
+		moec knows it, else the policy's expert_size_gb.
+	-json
+		Print the results as one JSON object instead of a table: the
+		policy's statistics (sections "cache", "prefetch",
+		"scheduler", "triggers", "adapt", "transfer", "layers"), the
+		replay's own counts, the modeled time per token and, with -opt,
+		"opt" with Belady's hit rate.
+	-decisions file
+		Write every plan to file, one JSON line per dispatch in trace
+		order: {"l":L,"hit":[...],"dev":["gpu"|"cpu",...],"load":[[l,e],...],
+		"prefetch":[[l,e],...],"evict":[[l,e],...]}. The file is written
+		only when the replay succeeds.
+	-opt
+		Also compute Belady's optimum for the same slots: the hit rate of
+		a cache that always evicts the expert used furthest in the future.
+	-pcie-gbps, -copy-latency, -cpu-expert, -gpu-expert
+		The hardware figures of the cost model: host-to-GPU bandwidth in
+		GB/s, the fixed cost of a copy, and the time of one expert for one
+		token on the CPU and on the GPU.`,
+	run: runReplay,
+}
+
+// replayReport is what -json prints.
+type replayReport struct {
+	Policy string `json:"policy"`
+	Trace  string `json:"trace"`
+	Shape  struct {
+		Layers      int   `json:"layers"`
+		Experts     int   `json:"experts"`
+		TopK        int   `json:"top_k"`
+		ExpertBytes int64 `json:"expert_bytes"`
+	} `json:"shape"`
+	rt.Stats
+	Replay struct {
+		Dispatches    int64 `json:"dispatches"`
+		Tokens        int64 `json:"tokens"`
+		Slots         int   `json:"slots"`
+		Peak          int   `json:"peak"`
+		Loads         int64 `json:"loads"`
+		Prefetches    int64 `json:"prefetches"`
+		Evictions     int64 `json:"evictions"`
+		DemandBytes   int64 `json:"demand_bytes"`
+		PrefetchBytes int64 `json:"prefetch_bytes"`
+	} `json:"replay"`
+	MsPerToken float64    `json:"modeled_ms_per_token"`
+	Opt        *optReport `json:"opt,omitempty"`
+}
+
+type optReport struct {
+	HitRate float64   `json:"hit_rate"`
+	Layers  []float64 `json:"layers"`
+}
+
+func runReplay(e *env, c *command, args []string) int {
+	fs := e.flagSet(c)
+	tracePath := fs.String("trace", "", "routing trace file")
+	synthetic := fs.String("synthetic", "", "synthetic trace preset")
+	tokens := fs.Int("tokens", 2000, "tokens of a synthetic trace")
+	seed := fs.Uint64("seed", 1, "seed of a synthetic trace")
+	policyName := fs.String("policy", "", "policy to replay")
+	expertBytes := fs.String("expert-bytes", "", "bytes of one expert")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	decisions := fs.String("decisions", "", "write every plan to this file")
+	opt := fs.Bool("opt", false, "compute Belady's optimum")
+	model := replay.DefaultCostModel()
+	fs.Float64Var(&model.PCIeGBps, "pcie-gbps", model.PCIeGBps, "host-to-GPU bandwidth, GB/s")
+	fs.DurationVar(&model.CopyLatency, "copy-latency", model.CopyLatency, "fixed cost of one copy")
+	fs.DurationVar(&model.CPUExpert, "cpu-expert", model.CPUExpert, "one expert, one token, on the CPU")
+	fs.DurationVar(&model.GPUExpert, "gpu-expert", model.GPUExpert, "one expert, one token, on the GPU")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 1 || (*tracePath == "") == (*synthetic == "") {
+		if fs.NArg() == 1 {
+			fmt.Fprintln(e.stderr, "moec replay: give one of -trace and -synthetic")
+		}
+		return e.usageError(c)
+	}
+	spec, status := e.loadPolicy(fs.Arg(0), *policyName)
+	if spec == nil {
+		return status
+	}
+
+	// The trace, and how to read it again for -opt.
+	var (
+		header   trace.Header
+		src      replay.Source
+		accesses func() ([]rt.Key, error) // the trace again, for -opt
+		name     string
+	)
+	if *tracePath != "" {
+		name = *tracePath
+		open := func() (*trace.Reader, io.Closer, error) {
+			f, err := os.Open(*tracePath)
+			if err != nil {
+				return nil, nil, err
+			}
+			r, err := trace.NewReader(f, *tracePath)
+			if err != nil {
+				f.Close()
+				return nil, nil, err
+			}
+			return r, f, nil
+		}
+		r, closer, err := open()
+		if err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
+		defer closer.Close()
+		header, src = r.Header(), replay.TraceSource{R: r}
+		accesses = func() ([]rt.Key, error) {
+			r, closer, err := open()
+			if err != nil {
+				return nil, err
+			}
+			defer closer.Close()
+			return replay.Accesses(replay.TraceSource{R: r})
+		}
+	} else {
+		cfg, err := trace.Preset(*synthetic)
+		if err != nil {
+			e.errorf("%v", err)
+			return exitUsage
+		}
+		cfg.Tokens, cfg.Seed = *tokens, *seed
+		var rows []replay.Row
+		err = trace.Generate(cfg, func(r trace.Row) error {
+			rows = append(rows, replay.Row{Layer: r.Layer, Experts: append([]int32(nil), r.Experts...), Scores: append([]float32(nil), r.Scores...)})
+			return nil
+		})
+		if err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
+		header, name = cfg.Header(), "synthetic "+*synthetic
+		s := replay.NewSliceSource(rows)
+		src = s
+		accesses = func() ([]rt.Key, error) { s.Rewind(); return replay.Accesses(s) }
+	}
+
+	shape := header.Shape()
+	switch {
+	case *expertBytes != "":
+		b, err := parseBytes(*expertBytes)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "moec replay: -expert-bytes: %v\n", err)
+			return exitUsage
+		}
+		shape.ExpertBytes = b
+	case shape.ExpertBytes == 0:
+		shape.ExpertBytes = int64(spec.Cache.ExpertSizeGB * 1e9)
+	}
+	p, err := rt.New(spec, shape)
+	if err != nil {
+		e.errorf("%s: %v", fs.Arg(0), err)
+		return exitError
+	}
+	opts := replay.Options{
+		Shape:  shape,
+		Slots:  spec.MaxSlots(shape),
+		Pinned: replay.PinnedKeys(shape.Layers, spec.Cache.Pin),
+	}
+	var out *atomicFile
+	if *decisions != "" {
+		out, err = createAtomic(*decisions)
+		if err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
+		defer out.Abort()
+		opts.Decisions = out
+	}
+	bar := newProgress(e.stderr, header.Entries)
+	opts.Progress = bar.update
+	res, err := replay.Run(p, src, opts)
+	bar.done()
+	if err != nil {
+		e.errorf("replay of %s over %s: %v", spec.Name, name, err)
+		return exitError
+	}
+	if out != nil {
+		if err := out.Commit(); err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
+	}
+	var best *replay.OptResult
+	if *opt {
+		acc, err := accesses()
+		if err == nil {
+			best, err = belady(acc, spec, res)
+		}
+		if err != nil {
+			e.errorf("optimum: %v", err)
+			return exitError
+		}
+	}
+	cost := model.Cost(res)
+	if *jsonOut {
+		return e.printReplayJSON(spec, name, shape, res, cost, best)
+	}
+	printReplayTable(e.stdout, spec, name, shape, res, cost, best)
+	return exitOK
+}
+
+// belady computes the optimum for the slots the policy had: one flat
+// cache of its capacity, or each layer's final capacity.
+func belady(acc []rt.Key, spec *rt.Spec, res *replay.Result) (*replay.OptResult, error) {
+	pins := replay.PinnedKeys(res.Shape.Layers, spec.Cache.Pin)
+	if spec.PerLayer == nil {
+		return replay.Belady(acc, spec.Cache.Capacity, pins)
+	}
+	caps := make([]int, len(res.Stats.Layers))
+	for l, ls := range res.Stats.Layers {
+		caps[l] = ls.Capacity
+	}
+	return replay.BeladyPerLayer(acc, caps, pins)
+}
+
+func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) {
+	s := res.Stats
+	fmt.Fprintf(w, "policy    %s\n", spec.Name)
+	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %d layers x %d experts, top-%d, %s per expert\n",
+		traceName, res.Dispatches, res.Tokens, shape.Layers, shape.Experts, shape.TopK, formatBytes(shape.ExpertBytes))
+	fmt.Fprintf(w, "slots     %d (peak %d resident, %d in use during a layer)\n", res.Slots, res.Peak, res.PeakInUse)
+	fmt.Fprintf(w, "hit rate  %.4f (%d hits, %d misses)", res.HitRate(), res.Hits, res.Misses)
+	if best != nil {
+		fmt.Fprintf(w, "; Belady %.4f", best.Count.HitRate())
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "copies    %d demand (%s), %d prefetch (%s); %d evictions\n",
+		res.Loads, formatBytes(res.DemandBytes), res.Prefetches, formatBytes(res.PrefetchBytes), res.Evictions)
+	fmt.Fprintf(w, "devices   %d on GPU, %d on CPU\n", res.GPU, res.CPU)
+	if s.Prefetch.Issued > 0 {
+		fmt.Fprintf(w, "prefetch  %d issued, %d useful (accuracy %.4f)\n", s.Prefetch.Issued, s.Prefetch.Useful, s.Prefetch.Accuracy)
+	}
+	if s.Adapt != nil {
+		fmt.Fprintf(w, "adapt     %d swaps, %d skipped\n", s.Adapt.Adaptations, s.Adapt.Skipped)
+	}
+	fmt.Fprintf(w, "time      %.3f ms/token modeled (demand %.1f ms, CPU %.1f ms, prefetch exposed %.1f ms, hidden %.1f ms)\n",
+		ms(cost.PerToken), ms(cost.Demand), ms(cost.CPU), ms(cost.Exposed), ms(cost.Hidden))
+	fmt.Fprintln(w)
+	header := "layer  hit rate"
+	if best != nil {
+		header += "  Belady"
+	}
+	if spec.PerLayer != nil {
+		header += "  slots"
+	}
+	fmt.Fprintln(w, header)
+	for l, lr := range res.Layers {
+		line := fmt.Sprintf("%5d  %8.4f", l, lr.HitRate())
+		if best != nil {
+			line += fmt.Sprintf("  %6.4f", best.Layers[l].HitRate())
+		}
+		if spec.PerLayer != nil {
+			line += fmt.Sprintf("  %5d", s.Layers[l].Capacity)
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) int {
+	var r replayReport
+	r.Policy, r.Trace = spec.Name, traceName
+	r.Shape.Layers, r.Shape.Experts, r.Shape.TopK, r.Shape.ExpertBytes = shape.Layers, shape.Experts, shape.TopK, shape.ExpertBytes
+	r.Stats = res.Stats
+	r.Replay.Dispatches, r.Replay.Tokens, r.Replay.Slots, r.Replay.Peak = res.Dispatches, res.Tokens, res.Slots, res.Peak
+	r.Replay.Loads, r.Replay.Prefetches, r.Replay.Evictions = res.Loads, res.Prefetches, res.Evictions
+	r.Replay.DemandBytes, r.Replay.PrefetchBytes = res.DemandBytes, res.PrefetchBytes
+	r.MsPerToken = ms(cost.PerToken)
+	if best != nil {
+		r.Opt = &optReport{HitRate: best.Count.HitRate()}
+		for _, l := range best.Layers {
+			r.Opt.Layers = append(r.Opt.Layers, l.HitRate())
+		}
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	b = append(b, '\n')
+	if !e.writeAll(e.stdout, b) {
+		return exitError
+	}
+	return exitOK
+}
+
+// loadPolicy reads file, checks it and returns the policy called name, or
+// the file's only policy when name is empty. On failure it reports and
+// returns nil with the exit status.
+func (e *env) loadPolicy(file, name string) (*rt.Spec, int) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, exitError
+	}
+	specs, diags := checkSource(file, src)
+	if len(diags) > 0 {
+		e.printDiagnostics(diags)
+		return nil, exitError
+	}
+	if name == "" {
+		if len(specs) == 1 {
+			return specs[0], exitOK
+		}
+		e.errorf("%s has %d policies (%s): choose one with -policy", file, len(specs), policyNames(specs))
+		return nil, exitUsage
+	}
+	for _, s := range specs {
+		if s.Name == name {
+			return s, exitOK
+		}
+	}
+	e.errorf("%s has no policy %q (it has %s)", file, name, policyNames(specs))
+	return nil, exitError
+}
+
+func policyNames(specs []*rt.Spec) string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// atomicFile is an output file written to a temporary file in the same
+// folder and renamed into place on Commit, so that a failed run leaves no
+// half-written file and does not truncate an existing one.
+type atomicFile struct {
+	*os.File
+	path string
+	done bool
+}
+
+func createAtomic(path string) (*atomicFile, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, err
+	}
+	return &atomicFile{File: f, path: path}, nil
+}
+
+// Commit closes the file and moves it into place.
+func (f *atomicFile) Commit() error {
+	f.done = true
+	err := f.Close()
+	if err == nil {
+		err = os.Rename(f.Name(), f.path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// Abort removes the temporary file unless it was committed.
+func (f *atomicFile) Abort() {
+	if !f.done {
+		f.Close()
+		os.Remove(f.Name())
+	}
+}
