@@ -2,10 +2,6 @@
 // files that say how a Mixture-of-Experts model's expert weights move between
 // host memory and a GPU.
 //
-// Moec checks, formats and shows MoE-PolicyLang policies: the .moe files
-// that say how a Mixture-of-Experts model's expert weights move between host
-// memory and a GPU.
-//
 // Usage:
 //
 //	moec <command> [arguments]

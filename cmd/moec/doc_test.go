@@ -8,22 +8,15 @@ import (
 	"testing"
 )
 
-// docIntro and docExit open and close the package documentation; the
-// middle is what "moec help" prints.
-const (
-	docIntro = `Moec checks, formats, shows and replays MoE-PolicyLang policies: the .moe
-files that say how a Mixture-of-Experts model's expert weights move between
-host memory and a GPU.
-
-`
-	docExit = `# Exit status
+// docExit closes the package documentation; the rest is what "moec help"
+// prints.
+const docExit = `# Exit status
 
 Every command exits with status 0 when all went well, 1 when a file has
 errors or cannot be read or written, and 2 when moec is used wrongly: an
 unknown command or flag, or a missing argument. Usage errors print the
 command's usage line on standard error.
 `
-)
 
 // docSection is the part of the package documentation about c.
 func docSection(c *command) string {
@@ -34,7 +27,6 @@ func docSection(c *command) string {
 // and each command's usage and description, as "moec help" prints them.
 func docText() string {
 	var b strings.Builder
-	b.WriteString(docIntro)
 	e := &env{commands: commands()}
 	e.mainUsage(&b)
 	for _, c := range e.commands {

@@ -7,9 +7,9 @@ import (
 )
 
 // mainIntro opens the output of "moec help"; doc.go opens with it too.
-const mainIntro = `Moec checks, formats and shows MoE-PolicyLang policies: the .moe files
-that say how a Mixture-of-Experts model's expert weights move between host
-memory and a GPU.`
+const mainIntro = `Moec checks, formats, shows and replays MoE-PolicyLang policies: the .moe
+files that say how a Mixture-of-Experts model's expert weights move between
+host memory and a GPU.`
 
 // mainUsage prints the overview of moec and its commands.
 func (e *env) mainUsage(w io.Writer) {

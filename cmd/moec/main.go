@@ -53,9 +53,9 @@ func commands() []*command {
 // it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{
-		stdin:  stdin,
-		stdout: stdout,
-		stderr: stderr,
+		stdin:    stdin,
+		stdout:   stdout,
+		stderr:   stderr,
 		commands: commands(),
 	}
 	if len(args) == 0 {
