@@ -94,4 +94,3 @@ func RandomSpec(r *rand.Rand, shape rt.Shape) *rt.Spec {
 	}
 	return s
 }
-
