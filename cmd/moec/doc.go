@@ -12,6 +12,7 @@
 //	fmt         format .moe files
 //	show        print policies resolved, with every default filled in
 //	replay      replay routing through a policy and measure it
+//	trace       generate, convert and measure routing traces
 //	version     print moec's version
 //
 // Use "moec help <command>" for more information about a command.
@@ -205,6 +206,50 @@
 //		The hardware figures of the cost model: host-to-GPU bandwidth in
 //		GB/s, the fixed cost of a copy, and the time of one expert for one
 //		token on the CPU and on the GPU.
+//
+// # Generate, convert and measure routing traces
+//
+// Usage:
+//
+//	moec trace gen|convert|stats [arguments]
+//
+// Trace works with routing traces: the JSONL files that record which
+// experts a model's router selected, layer by layer, token by token, and
+// that moec replay runs policies over. A trace is a header line
+//
+//	{"model_name": "...", "num_layers": 24, "num_experts": 60, "top_k": 4, "num_entries": 104568}
+//
+// then one line per layer per token, replayed in file order:
+//
+//	{"t":0,"l":0,"e":[33,16,24,27],"s":[0.1327,0.078,0.0689,0.0488]}
+//
+// (t: token, l: layer, e: the selected experts in top-k order, s: their
+// router weights, or null). docs/TRACES.md describes the format in full.
+//
+//	moec trace gen -preset name [-tokens n] [-seed n] [-o file]
+//
+// Gen writes a synthetic trace of a model's shape, with the popularity
+// skew, temporal reuse and layer-to-layer affinity calibrated on real
+// routing: presets mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite and
+// olmoe-1b-7b. The same seed gives the same trace.
+//
+//	moec trace convert [-o file] layer.jsonl...
+//
+// Convert turns vLLM-style routing logs, one file per MoE layer (a
+// {"type":"meta",...} line, then {"type":"route","req_id","token_idx",
+// "layer","topk_ids","topk_weights"} lines, aligned by position across the
+// files), into a trace, skipping the leading profiling pass. Nothing is
+// written unless every file is valid.
+//
+//	moec trace stats file
+//
+// Stats prints, per layer, how skewed expert popularity is, the reuse
+// distance between two uses of an expert, the LRU hit rate a cache of a
+// given size would get, and how strongly one layer's experts predict the
+// next layer's.
+//
+// Without -o, gen and convert write the trace on standard output; with it,
+// the file is replaced only once the trace is complete.
 //
 // # Print moec's version
 //

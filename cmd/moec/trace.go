@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/moepolicy/moec/rt/trace"
+)
+
+var traceCommand = &command{
+	name:      "trace",
+	usageLine: "gen|convert|stats [arguments]",
+	short:     "generate, convert and measure routing traces",
+	long: `Trace works with routing traces: the JSONL files that record which
+experts a model's router selected, layer by layer, token by token, and
+that moec replay runs policies over. A trace is a header line
+
+	{"model_name": "...", "num_layers": 24, "num_experts": 60, "top_k": 4, "num_entries": 104568}
+
+then one line per layer per token, replayed in file order:
+
+	{"t":0,"l":0,"e":[33,16,24,27],"s":[0.1327,0.078,0.0689,0.0488]}
+
+(t: token, l: layer, e: the selected experts in top-k order, s: their
+router weights, or null). docs/TRACES.md describes the format in full.
+
+	moec trace gen -preset name [-tokens n] [-seed n] [-o file]
+
+Gen writes a synthetic trace of a model's shape, with the popularity
+skew, temporal reuse and layer-to-layer affinity calibrated on real
+routing: presets mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite and
+olmoe-1b-7b. The same seed gives the same trace.
+
+	moec trace convert [-o file] layer.jsonl...
+
+Convert turns vLLM-style routing logs, one file per MoE layer (a
+{"type":"meta",...} line, then {"type":"route","req_id","token_idx",
+"layer","topk_ids","topk_weights"} lines, aligned by position across the
+files), into a trace, skipping the leading profiling pass. Nothing is
+written unless every file is valid.
+
+	moec trace stats file
+
+Stats prints, per layer, how skewed expert popularity is, the reuse
+distance between two uses of an expert, the LRU hit rate a cache of a
+given size would get, and how strongly one layer's experts predict the
+next layer's.
+
+Without -o, gen and convert write the trace on standard output; with it,
+the file is replaced only once the trace is complete.`,
+	run: runTrace,
+}
+
+func runTrace(e *env, c *command, args []string) int {
+	if len(args) == 0 {
+		return e.usageError(c)
+	}
+	switch args[0] {
+	case "gen":
+		return e.traceGen(c, args[1:])
+	case "convert":
+		return e.traceConvert(c, args[1:])
+	case "stats":
+		return e.traceStats(c, args[1:])
+	}
+	fmt.Fprintf(e.stderr, "moec trace: unknown subcommand %q (want gen, convert or stats)\n", args[0])
+	return e.usageError(c)
+}
+
+// output returns where a trace goes: the file -o names, written in full
+// or not at all, or standard output. commit must be called once the
+// trace is complete.
+func (e *env) output(path string) (w io.Writer, commit func() bool, abort func()) {
+	if path == "" {
+		return e.stdout, func() bool { return true }, func() {}
+	}
+	f, err := createAtomic(path)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, nil, nil
+	}
+	commit = func() bool {
+		if err := f.Commit(); err != nil {
+			e.errorf("%v", err)
+			return false
+		}
+		return true
+	}
+	return f, commit, f.Abort
+}
+
+func (e *env) traceGen(c *command, args []string) int {
+	fs := e.flagSet(c)
+	fs.Init("moec trace gen", fs.ErrorHandling())
+	preset := fs.String("preset", "", "model preset: "+strings.Join(trace.PresetNames(), ", "))
+	tokens := fs.Int("tokens", 2000, "tokens to generate")
+	seed := fs.Uint64("seed", 1, "random seed")
+	out := fs.String("o", "", "output file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *preset == "" || fs.NArg() != 0 {
+		return e.usageError(c)
+	}
+	cfg, err := trace.Preset(*preset)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+	cfg.Tokens, cfg.Seed = *tokens, *seed
+	if err := cfg.Validate(); err != nil {
+		e.errorf("%v", err)
+		return exitUsage
+	}
+	w, commit, abort := e.output(*out)
+	if w == nil {
+		return exitError
+	}
+	defer abort()
+	tw, err := trace.NewWriter(w, cfg.Header())
+	if err == nil {
+		err = trace.Generate(cfg, tw.Write)
+	}
+	if err == nil {
+		err = tw.Close()
+	}
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if !commit() {
+		return exitError
+	}
+	return exitOK
+}
+
+func (e *env) traceConvert(c *command, args []string) int {
+	fs := e.flagSet(c)
+	fs.Init("moec trace convert", fs.ErrorHandling())
+	out := fs.String("o", "", "output file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		return e.usageError(c)
+	}
+	var logs []io.ReadSeeker
+	for _, name := range fs.Args() {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
+		logs = append(logs, bytes.NewReader(data))
+	}
+	w, commit, abort := e.output(*out)
+	if w == nil {
+		return exitError
+	}
+	defer abort()
+	if _, err := trace.Convert(w, logs, fs.Args()); err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if !commit() {
+		return exitError
+	}
+	return exitOK
+}
+
+func (e *env) traceStats(c *command, args []string) int {
+	fs := e.flagSet(c)
+	fs.Init("moec trace stats", fs.ErrorHandling())
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		return e.usageError(c)
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	defer f.Close()
+	r, err := trace.NewReader(f, fs.Arg(0))
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	s, err := trace.ReadStats(r)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if err := s.Write(e.stdout); err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	return exitOK
+}
