@@ -13,7 +13,7 @@ type adapter struct {
 	cooldown  int64
 	streak    []int
 	lastFired []int64
-	base      counters // totals at the last swap
+	base      Counters // totals at the last swap
 
 	adaptations, skipped int64
 	log                  []AdaptEntry
@@ -37,44 +37,24 @@ func (a *adapter) stats() *AdaptStats {
 	}
 }
 
-// metric is a rule metric over the dispatches since the last swap.
-func (p *interp) metric(m Metric) float64 {
-	d, b := &p.n, &p.ad.base
-	accesses := d.hits + d.misses - b.hits - b.misses
-	switch m {
-	case HitRate:
-		return ratio(d.hits-b.hits, accesses)
-	case MissRate:
-		return ratio(d.misses-b.misses, accesses)
-	case EvictionRate:
-		return ratio(d.evictions-b.evictions, accesses)
-	case PrefetchAccuracy:
-		return ratio(d.useful-b.useful, d.issued-b.issued)
-	case TransferRate:
-		return ratio(d.transfers-b.transfers, accesses)
-	case CPURate:
-		return ratio(d.cpu-b.cpu, accesses)
-	}
-	return 0
-}
-
 // adapt checks the rules after a dispatch.
 func (p *interp) adapt(plan *Plan) {
 	a := p.ad
 	for r := range a.rules {
 		rule := &a.rules[r]
-		if p.step-a.lastFired[r] < a.cooldown {
+		step := p.l.Step()
+		if step-a.lastFired[r] < a.cooldown {
 			a.streak[r] = 0
 			continue
 		}
-		if rule.Cond.Holds(p.metric(rule.Cond.Metric)) {
+		if rule.Cond.Holds(p.l.Metric(rule.Cond.Metric, a.base)) {
 			a.streak[r]++
 		} else {
 			a.streak[r] = 0
 		}
 		if a.streak[r] >= rule.Window {
 			a.streak[r] = 0
-			a.lastFired[r] = p.step
+			a.lastFired[r] = step
 			p.fire(r, plan)
 		}
 	}
@@ -101,18 +81,18 @@ func (p *interp) fire(r int, plan *Plan) {
 	}
 	if reason != "" {
 		a.skipped++
-		a.skippedLog = append(a.skippedLog, SkippedEntry{Step: p.step, Rule: r, Actions: actionsString(rule.Actions), Reason: reason})
+		a.skippedLog = append(a.skippedLog, SkippedEntry{Step: p.l.Step(), Rule: r, Actions: actionsString(rule.Actions), Reason: reason})
 		return
 	}
 	if next != p.spec {
 		p.swap(next, plan)
-		a.base = p.n
+		a.base = p.l.Counters()
 	}
 	if rebalance {
 		p.rebalance(signal, plan)
 	}
 	a.adaptations++
-	a.log = append(a.log, AdaptEntry{Step: p.step, Rule: r, Actions: actionsString(rule.Actions)})
+	a.log = append(a.log, AdaptEntry{Step: p.l.Step(), Rule: r, Actions: actionsString(rule.Actions)})
 }
 
 func actionsString(acts []Action) string {
@@ -137,7 +117,7 @@ func (p *interp) swap(next *Spec, plan *Plan) {
 	case p.pl != nil:
 		if oc.Capacity != nc.Capacity && next.PerLayer.TotalBudget == 0 {
 			p.pl.total = p.shape.Layers * nc.Capacity
-			p.pl.rebalance(p.step, next.PerLayer.Allocation)
+			p.pl.rebalance(p.l.Step(), next.PerLayer.Allocation)
 		}
 		for l, st := range p.stores {
 			p.rebuild(st, layerIndex(p.shape, l), p.pl.caps[l], kindChanged, plan)
@@ -158,9 +138,6 @@ func (p *interp) swap(next *Spec, plan *Plan) {
 		p.configure()
 	} else {
 		p.budget = next.Prefetch.Budget
-		if cap(p.preds) < p.budget {
-			p.preds = make([]Key, 0, p.budget)
-		}
 		p.missCPU = missOnCPU(&next.Schedule, p.expertGB())
 	}
 }
@@ -175,20 +152,19 @@ func (p *interp) rebuild(st *store, x index, capacity int, kindChanged bool, pla
 			lfu.SetDecay(c.Decay)
 		}
 		if st.c.Capacity() != capacity {
-			p.fx.Reset()
-			st.c.SetCapacity(capacity, &p.fx)
-			p.apply(plan)
+			st.c.SetCapacity(capacity, p.l.Effects())
+			p.l.Settle(plan)
 		}
 		return
 	}
 	p.resid = st.c.Residents(p.resid[:0])
 	nc := newCache(c, x, capacity)
-	p.fx.Reset()
+	fx := p.l.Effects()
 	for _, k := range p.resid {
-		if !nc.Warm(k, nil, &p.fx) && !nc.Contains(k) {
-			p.fx.Evicted = append(p.fx.Evicted, k)
+		if !nc.Warm(k, nil, fx) && !nc.Contains(k) {
+			fx.Evicted = append(fx.Evicted, k)
 		}
 	}
 	st.c = nc
-	p.apply(plan)
+	p.l.Settle(plan)
 }

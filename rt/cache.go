@@ -22,9 +22,9 @@ func (e *Effects) Reset() {
 	e.Phantom = 0
 }
 
-// cache is the method set every cache kind has. Generated code uses the
+// Cache is the method set every cache kind has. Generated code holds the
 // concrete types; the interpreter and the two-tier cache use this.
-type cache interface {
+type Cache interface {
 	// Access looks k up with the router's gate score, updates the cache's
 	// state as the reference does and, on a miss, inserts k, evicting by
 	// the cache's rule (never a pinned expert). It reports a hit.

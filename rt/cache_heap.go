@@ -202,7 +202,7 @@ type LFUCache struct {
 	accesses int64
 }
 
-var _ cache = (*LFUCache)(nil)
+var _ Cache = (*LFUCache)(nil)
 
 func newLFU(x index, capacity int, pins []int, decay float64) *LFUCache {
 	return &LFUCache{ordered: newOrdered(x, capacity, pins), decay: decay}
@@ -265,7 +265,7 @@ type ScoreCache struct {
 	alpha float64
 }
 
-var _ cache = (*ScoreCache)(nil)
+var _ Cache = (*ScoreCache)(nil)
 
 func newScore(x index, capacity int, pins []int, alpha float64) *ScoreCache {
 	return &ScoreCache{ordered: newOrdered(x, capacity, pins), alpha: alpha}

@@ -13,7 +13,7 @@ type LRUCache struct {
 	nodes int32 // the sentinel's index: front = next[nodes] is the oldest
 }
 
-var _ cache = (*LRUCache)(nil)
+var _ Cache = (*LRUCache)(nil)
 
 // newLRU returns an LRU cache of capacity slots for the keys of x, with
 // pins resident in every layer of x.

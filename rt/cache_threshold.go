@@ -34,7 +34,7 @@ type ThresholdCache struct {
 	newMem []int32 // scratch
 }
 
-var _ cache = (*ThresholdCache)(nil)
+var _ Cache = (*ThresholdCache)(nil)
 
 func newThreshold(x index, capacity int, pins []int, threshold float64, window int) *ThresholdCache {
 	n := x.size()

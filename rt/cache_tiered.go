@@ -7,11 +7,11 @@ package rt
 // promotes the expert back into the primary. Pinned experts live in the
 // primary.
 type TieredCache struct {
-	primary, secondary cache
+	primary, secondary Cache
 	demoted            Effects // scratch: the primary's victims on their way down
 }
 
-var _ cache = (*TieredCache)(nil)
+var _ Cache = (*TieredCache)(nil)
 
 // tierSizes splits capacity between the tiers: the primary gets
 // max(1, 2c/3), the secondary the rest (none when c is 1, where the

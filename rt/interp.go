@@ -19,18 +19,9 @@ func New(spec *Spec, shape Shape) (Policy, error) {
 // store is one cache with its triggers: the shared cache of a flat policy,
 // or one layer's cache of a per-layer policy.
 type store struct {
-	c   cache
+	c   Cache
 	mem *MemoryTrigger
 	ttl *TTLTrigger
-}
-
-// counters are the running totals; metrics of adapt rules are differences
-// from a copy taken at the last swap.
-type counters struct {
-	hits, misses, evictions int64
-	issued, useful          int64
-	gpu, cpu, transfers     int64
-	demandBytes, prefBytes  int64
 }
 
 // interp is the interpreter. A mutex makes Stats safe while Dispatch runs;
@@ -46,23 +37,10 @@ type interp struct {
 	pf      prefetcher
 	budget  int
 	missCPU bool
-	bytes   int64 // of one expert, for the transfer counters
-	mon     *monitor
 	pl      *budgets
 	ad      *adapter
-
-	step        int64
-	n           counters
-	layerHits   []int64
-	layerMisses []int64
-	prefetched  []bool  // by index: warmed and not yet used or evicted
-	stamp       []int64 // by index: step at which it was copied in the current plan
-	inLoad      []bool  // by index: its copy in the current plan is a Load
-
-	fx      Effects
-	protect []Key
-	preds   []Key
-	resid   []Key
+	l       *Ledger
+	resid   []Key // scratch for swaps
 }
 
 func newInterp(spec *Spec, shape Shape) (*interp, error) {
@@ -82,14 +60,7 @@ func newInterp(spec *Spec, shape Shape) (*interp, error) {
 			return nil, fmt.Errorf("policy %q pins expert %d, but the model has experts 0 to %d", spec.Name, e, shape.Experts-1)
 		}
 	}
-	p := &interp{
-		spec: spec.Clone(), shape: shape, x: newIndex(shape),
-		layerHits: make([]int64, shape.Layers), layerMisses: make([]int64, shape.Layers),
-		prefetched: make([]bool, newIndex(shape).size()), stamp: make([]int64, newIndex(shape).size()),
-		inLoad:  make([]bool, newIndex(shape).size()),
-		protect: make([]Key, 0, shape.TopK), preds: make([]Key, 0, max(spec.Prefetch.Budget, 1)),
-	}
-	p.bytes = shape.ExpertBytes
+	p := &interp{spec: spec.Clone(), shape: shape, x: newIndex(shape), l: NewLedger(shape, spec.Monitor)}
 	if spec.PerLayer != nil {
 		p.pl = newBudgets(*spec.PerLayer, shape, spec.Cache.Capacity)
 		for l := 0; l < shape.Layers; l++ {
@@ -112,9 +83,6 @@ func newInterp(spec *Spec, shape Shape) (*interp, error) {
 		}
 	}
 	p.configure()
-	if spec.Monitor != nil {
-		p.mon = newMonitor(*spec.Monitor)
-	}
 	if len(spec.Adapt.Rules) > 0 {
 		p.ad = newAdapter(spec.Adapt)
 	}
@@ -167,11 +135,11 @@ func (p *interp) setTriggers(st *store, x index) {
 }
 
 // newCache builds the cache a CacheSpec describes.
-func newCache(c *CacheSpec, x index, capacity int) cache {
+func newCache(c *CacheSpec, x index, capacity int) Cache {
 	return newCacheKind(c, c.Eviction, x, capacity, c.Pin)
 }
 
-func newCacheKind(c *CacheSpec, kind Eviction, x index, capacity int, pins []int) cache {
+func newCacheKind(c *CacheSpec, kind Eviction, x index, capacity int, pins []int) Cache {
 	switch kind {
 	case LFU:
 		return newLFU(x, capacity, pins, c.Decay)
@@ -204,9 +172,6 @@ func (p *interp) configure() {
 		p.pf = nil
 	}
 	p.budget = s.Prefetch.Budget
-	if cap(p.preds) < p.budget {
-		p.preds = make([]Key, 0, p.budget)
-	}
 	p.missCPU = missOnCPU(&s.Schedule, p.expertGB())
 }
 
@@ -236,99 +201,42 @@ func (p *interp) Name() string { return p.spec.Name }
 func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	plan.Reset(layer, len(experts))
-	p.step++
-	p.protect = p.protect[:0]
-	for _, e := range experts {
-		p.protect = append(p.protect, Key{Layer: int32(layer), Expert: e})
-	}
+	l := p.l
+	l.Begin(layer, experts, plan)
 	st := p.storeOf[layer]
 	if p.pl != nil {
 		p.pl.record(layer, experts)
 	}
 	for i, e := range experts {
 		k := Key{Layer: int32(layer), Expert: e}
-		score := float32(1)
-		if scores != nil {
-			score = scores[i]
-		}
-		p.fx.Reset()
-		hit := st.c.Access(k, score, &p.fx)
+		hit := st.c.Access(k, ScoreAt(scores, i), l.Effects())
 		if st.ttl != nil {
 			st.ttl.Access(k)
 		}
-		evicted := p.apply(plan)
-		var flags uint8
+		evicted := l.Settle(plan)
 		if hit {
-			p.n.hits++
-			p.layerHits[layer]++
-			p.n.gpu++
-			plan.Hit[i], plan.Device[i] = true, GPU
-			flags = flagHit
-			i := p.x.of(k)
-			if p.prefetched[i] {
-				p.prefetched[i] = false
-				p.n.useful++
-			}
-			if p.stamp[i] == p.step {
-				// Made resident earlier in this dispatch by a background
-				// copy (a CPU miss, a frequency-threshold admission): the
-				// layer needs it now.
-				p.copy(plan, k, true)
-			}
+			l.Hit(plan, i, k)
 		} else {
-			p.n.misses++
-			p.layerMisses[layer]++
-			kept := st.c.Contains(k)
-			if p.missCPU {
-				p.n.cpu++
-				plan.Device[i] = CPU
-				flags = flagCPU
-				if kept {
-					p.copy(plan, k, false)
-				}
-			} else {
-				p.n.gpu++
-				p.n.transfers++
-				plan.Device[i] = GPU
-				flags = flagTransfer
-				p.copy(plan, k, true)
-				if !kept { // run from a slot the policy does not keep
-					plan.Evict = append(plan.Evict, k)
-				}
-			}
+			l.Miss(plan, i, k, st.c.Contains(k), p.missCPU)
 		}
 		if st.mem != nil {
-			p.fx.Reset()
-			st.mem.After(st.c, p.protect, &p.fx)
-			evicted += p.apply(plan)
+			st.mem.After(st.c, l.Protect(), l.Effects())
+			evicted += l.Settle(plan)
 		}
 		if st.ttl != nil {
-			p.fx.Reset()
-			st.ttl.After(st.c, &p.fx)
-			evicted += p.apply(plan)
+			st.ttl.After(st.c, l.Effects())
+			evicted += l.Settle(plan)
 		}
-		if p.mon != nil {
-			p.mon.record(flags, evicted)
-		}
+		l.Record(plan, i, evicted)
 	}
 	if p.pf != nil && p.budget > 0 {
-		p.preds = p.pf.Predict(layer, experts, p.budget, p.preds[:0])
-		for _, k := range p.preds {
-			c := p.storeOf[k.Layer].c
-			if c.Contains(k) {
-				continue
-			}
-			p.fx.Reset()
-			if c.Warm(k, p.protect, &p.fx) {
-				p.n.issued++
-				p.apply(plan)
-				p.copy(plan, k, false)
-				p.prefetched[p.x.of(k)] = true
+		for _, k := range p.pf.Predict(layer, experts, p.budget, l.Predictions(p.budget)) {
+			if c := p.storeOf[k.Layer].c; !c.Contains(k) && c.Warm(k, l.Protect(), l.Effects()) {
+				l.Warmed(plan, k)
 			}
 		}
 	}
-	if p.pl != nil && p.pl.due(p.step) {
+	if p.pl != nil && p.pl.due(l.Step()) {
 		p.rebalance(p.spec.PerLayer.Allocation, plan)
 	}
 	if p.ad != nil {
@@ -336,85 +244,18 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 	}
 }
 
-// copy puts k in the plan's Load (demand) or Prefetch list. A key this
-// plan already copies is not copied twice: a background copy becomes a
-// Load if the layer needs it, and a Load the plan meant to free after the
-// layer (in Evict) stays resident instead.
-func (p *interp) copy(plan *Plan, k Key, demand bool) {
-	i := p.x.of(k)
-	if p.stamp[i] == p.step {
-		if demand && !p.inLoad[i] {
-			plan.Prefetch = removeKey(plan.Prefetch, k)
-			p.n.prefBytes -= p.bytes
-			plan.Load = append(plan.Load, k)
-			p.n.demandBytes += p.bytes
-			p.inLoad[i] = true
-		} else if p.inLoad[i] {
-			plan.Evict = removeKey(plan.Evict, k)
-		}
-		return
-	}
-	p.stamp[i], p.inLoad[i] = p.step, demand
-	if demand {
-		plan.Load = append(plan.Load, k)
-		p.n.demandBytes += p.bytes
-	} else {
-		plan.Prefetch = append(plan.Prefetch, k)
-		p.n.prefBytes += p.bytes
-	}
-}
-
-// apply turns the cache's effects into plan entries and counts them. An
-// expert copied by this plan and evicted again is taken out of Prefetch
-// (nobody needed it) or, when it is a Load the layer runs on, also listed
-// in Evict (its slot is freed after the layer). It returns the number of
-// evictions counted.
-func (p *interp) apply(plan *Plan) int {
-	for _, k := range p.fx.Evicted {
-		i := p.x.of(k)
-		p.prefetched[i] = false
-		switch {
-		case p.stamp[i] != p.step:
-			plan.Evict = append(plan.Evict, k)
-		case p.inLoad[i]:
-			plan.Evict = append(plan.Evict, k)
-		default:
-			plan.Prefetch = removeKey(plan.Prefetch, k)
-			p.stamp[i] = 0
-			p.n.prefBytes -= p.bytes
-		}
-	}
-	for _, k := range p.fx.Admitted {
-		p.copy(plan, k, false)
-	}
-	n := len(p.fx.Evicted) + int(p.fx.Phantom)
-	p.n.evictions += int64(n)
-	return n
-}
-
-func removeKey(s []Key, k Key) []Key {
-	for j, x := range s {
-		if x == k {
-			copy(s[j:], s[j+1:])
-			return s[:len(s)-1]
-		}
-	}
-	return s
-}
-
 // rebalance splits the per-layer budget again by sig and resizes the
 // layers' caches; a shrinking layer evicts by its own rule.
 func (p *interp) rebalance(sig Allocation, plan *Plan) {
-	p.pl.rebalance(p.step, sig)
+	p.pl.rebalance(p.l.Step(), sig)
 	p.resize(plan)
 }
 
 func (p *interp) resize(plan *Plan) {
 	for l, st := range p.stores {
 		if c := p.pl.caps[l]; c != st.c.Capacity() {
-			p.fx.Reset()
-			st.c.SetCapacity(c, &p.fx)
-			p.apply(plan)
+			st.c.SetCapacity(c, p.l.Effects())
+			p.l.Settle(plan)
 		}
 	}
 }
@@ -423,25 +264,16 @@ func (p *interp) resize(plan *Plan) {
 func (p *interp) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := Stats{
-		Name:  p.spec.Name,
-		Steps: p.step,
-		Cache: CacheStats{Hits: p.n.hits, Misses: p.n.misses, Evictions: p.n.evictions,
-			HitRate: ratio(p.n.hits, p.n.hits+p.n.misses)},
-		Prefetch:  PrefetchStats{Issued: p.n.issued, Useful: p.n.useful, Accuracy: ratio(p.n.useful, p.n.issued)},
-		Scheduler: SchedulerStats{GPU: p.n.gpu, CPU: p.n.cpu, Transfers: p.n.transfers},
-		Transfer:  TransferStats{DemandBytes: p.n.demandBytes, PrefetchBytes: p.n.prefBytes},
-		Layers:    make([]LayerStats, p.shape.Layers),
-	}
-	for l := range s.Layers {
-		s.Layers[l] = LayerStats{Hits: p.layerHits[l], Misses: p.layerMisses[l],
-			HitRate: ratio(p.layerHits[l], p.layerHits[l]+p.layerMisses[l])}
-		if p.pl != nil {
+	s := p.l.Stats(p.spec.Name)
+	if p.pl != nil {
+		for l := range s.Layers {
 			s.Layers[l].Capacity = p.stores[l].c.Capacity()
 		}
 	}
 	var mem, ttl *TriggerCount
+	resident := 0
 	for _, st := range p.stores {
+		resident += st.c.Len()
 		if st.mem != nil {
 			mem = addCount(mem, st.mem.count)
 		}
@@ -455,12 +287,8 @@ func (p *interp) Stats() Stats {
 	if p.ad != nil {
 		s.Adapt = p.ad.stats()
 	}
-	if p.mon != nil {
-		resident := 0
-		for _, st := range p.stores {
-			resident += st.c.Len()
-		}
-		s.Monitor = p.mon.stats(float64(resident) * p.expertGB())
+	if s.Monitor != nil {
+		s.Monitor.Current.MemoryGB = float64(resident) * p.expertGB()
 	}
 	return s
 }
@@ -474,11 +302,5 @@ func addCount(sum *TriggerCount, c TriggerCount) *TriggerCount {
 	return sum
 }
 
-func ratio(a, b int64) float64 {
-	if b == 0 {
-		return 0
-	}
-	return float64(a) / float64(b)
-}
 
 var errNoPerLayer = errors.New("rebalance needs a per_layer block")

@@ -18,7 +18,7 @@ func NewMemoryTrigger(threshold, headroom, budgetGB, expertGB float64) *MemoryTr
 
 // After runs the trigger on c after an access; protect holds the experts of
 // the current dispatch.
-func (t *MemoryTrigger) After(c cache, protect []Key, fx *Effects) {
+func (t *MemoryTrigger) After(c Cache, protect []Key, fx *Effects) {
 	if float64(c.Len())*t.perExpert < t.threshold {
 		return
 	}
@@ -79,7 +79,7 @@ func (t *TTLTrigger) Access(k Key) {
 // After evicts from c every expert whose last access is ttl accesses old.
 // As in the reference, it counts a firing even when the stale experts were
 // no longer resident.
-func (t *TTLTrigger) After(c cache, fx *Effects) {
+func (t *TTLTrigger) After(c Cache, fx *Effects) {
 	s := int32(len(t.last))
 	fired := false
 	for i := t.next[s]; i != s && t.last[i] <= t.clock-t.ttl; i = t.next[s] {

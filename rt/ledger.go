@@ -1,0 +1,279 @@
+package rt
+
+// Ledger is the bookkeeping of dispatches that the interpreter and
+// generated code share, so that both turn the same cache operations into
+// the same plans and counts: it fills the Plan from what the caches did,
+// keeps the counters, and builds Stats. A policy calls, per dispatch,
+// Begin; per selected expert, its cache's Access with Effects, then
+// Settle, then Hit or Miss, the triggers (each with Effects and Settle)
+// and Record; per prediction warmed, Warmed.
+type Ledger struct {
+	x     index
+	bytes int64 // of one expert
+	step  int64
+	n     Counters
+
+	layerHits, layerMisses []int64
+	prefetched             []bool  // by index: warmed and not yet used or evicted
+	stamp                  []int64 // by index: step at which the current plan copies it
+	inLoad                 []bool  // by index: that copy is a Load
+
+	fx      Effects
+	protect []Key
+	preds   []Key
+	mon     *monitor
+}
+
+// Counters are a policy's running totals.
+type Counters struct {
+	Hits, Misses, Evictions    int64
+	Issued, Useful             int64 // prefetch loads, and those hit before eviction
+	GPU, CPU, Transfers        int64 // Transfers: misses run on the GPU
+	DemandBytes, PrefetchBytes int64
+}
+
+// NewLedger returns the ledger of a policy on a model of the given shape,
+// with a monitor when mon is not nil.
+func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
+	x := newIndex(shape)
+	l := &Ledger{
+		x: x, bytes: shape.ExpertBytes,
+		layerHits: make([]int64, shape.Layers), layerMisses: make([]int64, shape.Layers),
+		prefetched: make([]bool, x.size()), stamp: make([]int64, x.size()), inLoad: make([]bool, x.size()),
+		protect: make([]Key, 0, shape.TopK),
+	}
+	if mon != nil {
+		l.mon = newMonitor(*mon)
+	}
+	return l
+}
+
+// Begin starts a dispatch of experts at layer.
+func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
+	plan.Reset(layer, len(experts))
+	l.step++
+	l.protect = l.protect[:0]
+	for _, e := range experts {
+		l.protect = append(l.protect, Key{Layer: int32(layer), Expert: e})
+	}
+}
+
+// Step returns the number of dispatches begun.
+func (l *Ledger) Step() int64 { return l.step }
+
+// Protect returns the experts of the current dispatch, which prefetch
+// warming and memory pressure must not evict.
+func (l *Ledger) Protect() []Key { return l.protect }
+
+// Effects returns the ledger's Effects, emptied, for the next cache
+// operation.
+func (l *Ledger) Effects() *Effects {
+	l.fx.Reset()
+	return &l.fx
+}
+
+// Settle turns the Effects of the last cache operation into plan entries
+// and counts them. An expert copied by this plan and evicted again is
+// taken out of Prefetch (nobody needed it) or, when it is a Load the layer
+// runs on, also listed in Evict (its slot is freed after the layer). It
+// returns the number of evictions counted.
+func (l *Ledger) Settle(plan *Plan) int {
+	for _, k := range l.fx.Evicted {
+		i := l.x.of(k)
+		l.prefetched[i] = false
+		switch {
+		case l.stamp[i] != l.step, l.inLoad[i]:
+			plan.Evict = append(plan.Evict, k)
+		default:
+			plan.Prefetch = removeKey(plan.Prefetch, k)
+			l.stamp[i] = 0
+			l.n.PrefetchBytes -= l.bytes
+		}
+	}
+	for _, k := range l.fx.Admitted {
+		l.copy(plan, k, false)
+	}
+	n := len(l.fx.Evicted) + int(l.fx.Phantom)
+	l.n.Evictions += int64(n)
+	return n
+}
+
+// Hit records that the i-th selected expert, k, was resident.
+func (l *Ledger) Hit(plan *Plan, i int, k Key) {
+	l.n.Hits++
+	l.layerHits[k.Layer]++
+	l.n.GPU++
+	plan.Hit[i], plan.Device[i] = true, GPU
+	j := l.x.of(k)
+	if l.prefetched[j] {
+		l.prefetched[j] = false
+		l.n.Useful++
+	}
+	if l.stamp[j] == l.step {
+		// Made resident earlier in this dispatch by a background copy (a
+		// CPU miss, a frequency-threshold admission): the layer needs it
+		// now.
+		l.copy(plan, k, true)
+	}
+}
+
+// Miss records that the i-th selected expert, k, was not resident: kept
+// says whether the cache kept it, cpu whether it runs on the CPU. A miss
+// run on the CPU that the cache kept is copied in the background; one run
+// on the GPU is loaded and, when not kept, freed after the layer.
+func (l *Ledger) Miss(plan *Plan, i int, k Key, kept, cpu bool) {
+	l.n.Misses++
+	l.layerMisses[k.Layer]++
+	if cpu {
+		l.n.CPU++
+		plan.Device[i] = CPU
+		if kept {
+			l.copy(plan, k, false)
+		}
+		return
+	}
+	l.n.GPU++
+	l.n.Transfers++
+	plan.Device[i] = GPU
+	l.copy(plan, k, true)
+	if !kept {
+		plan.Evict = append(plan.Evict, k)
+	}
+}
+
+// Record enters the i-th selected expert's access, and the evictions it
+// caused, into the monitor's windows.
+func (l *Ledger) Record(plan *Plan, i int, evictions int) {
+	if l.mon == nil {
+		return
+	}
+	var flags uint8
+	switch {
+	case plan.Hit[i]:
+		flags = flagHit
+	case plan.Device[i] == CPU:
+		flags = flagCPU
+	default:
+		flags = flagTransfer
+	}
+	l.mon.record(flags, evictions)
+}
+
+// Predictions returns an empty slice with room for budget predictions.
+func (l *Ledger) Predictions(budget int) []Key {
+	if cap(l.preds) < budget {
+		l.preds = make([]Key, 0, budget)
+	}
+	return l.preds[:0]
+}
+
+// Warmed records that prefetching made k resident: the cache's Effects
+// are settled and k is copied in the background.
+func (l *Ledger) Warmed(plan *Plan, k Key) {
+	l.n.Issued++
+	l.Settle(plan)
+	l.copy(plan, k, false)
+	l.prefetched[l.x.of(k)] = true
+}
+
+// copy puts k in the plan's Load (demand) or Prefetch list. A key this
+// plan already copies is not copied twice: a background copy becomes a
+// Load if the layer needs it, and a Load the plan meant to free after the
+// layer (in Evict) stays resident instead.
+func (l *Ledger) copy(plan *Plan, k Key, demand bool) {
+	i := l.x.of(k)
+	if l.stamp[i] == l.step {
+		if demand && !l.inLoad[i] {
+			plan.Prefetch = removeKey(plan.Prefetch, k)
+			l.n.PrefetchBytes -= l.bytes
+			plan.Load = append(plan.Load, k)
+			l.n.DemandBytes += l.bytes
+			l.inLoad[i] = true
+		} else if l.inLoad[i] {
+			plan.Evict = removeKey(plan.Evict, k)
+		}
+		return
+	}
+	l.stamp[i], l.inLoad[i] = l.step, demand
+	if demand {
+		plan.Load = append(plan.Load, k)
+		l.n.DemandBytes += l.bytes
+	} else {
+		plan.Prefetch = append(plan.Prefetch, k)
+		l.n.PrefetchBytes += l.bytes
+	}
+}
+
+func removeKey(s []Key, k Key) []Key {
+	for j, x := range s {
+		if x == k {
+			copy(s[j:], s[j+1:])
+			return s[:len(s)-1]
+		}
+	}
+	return s
+}
+
+// Counters returns the running totals.
+func (l *Ledger) Counters() Counters { return l.n }
+
+// Metric returns a rule metric over the accesses since base was taken.
+func (l *Ledger) Metric(m Metric, base Counters) float64 {
+	d := &l.n
+	accesses := d.Hits + d.Misses - base.Hits - base.Misses
+	switch m {
+	case HitRate:
+		return ratio(d.Hits-base.Hits, accesses)
+	case MissRate:
+		return ratio(d.Misses-base.Misses, accesses)
+	case EvictionRate:
+		return ratio(d.Evictions-base.Evictions, accesses)
+	case PrefetchAccuracy:
+		return ratio(d.Useful-base.Useful, d.Issued-base.Issued)
+	case TransferRate:
+		return ratio(d.Transfers-base.Transfers, accesses)
+	case CPURate:
+		return ratio(d.CPU-base.CPU, accesses)
+	}
+	return 0
+}
+
+// Stats returns the counters as Stats for the policy called name; the
+// caller adds what only it knows: triggers, adapt, per-layer capacities,
+// the monitor's memory.
+func (l *Ledger) Stats(name string) Stats {
+	n := &l.n
+	s := Stats{
+		Name:      name,
+		Steps:     l.step,
+		Cache:     CacheStats{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions, HitRate: ratio(n.Hits, n.Hits+n.Misses)},
+		Prefetch:  PrefetchStats{Issued: n.Issued, Useful: n.Useful, Accuracy: ratio(n.Useful, n.Issued)},
+		Scheduler: SchedulerStats{GPU: n.GPU, CPU: n.CPU, Transfers: n.Transfers},
+		Transfer:  TransferStats{DemandBytes: n.DemandBytes, PrefetchBytes: n.PrefetchBytes},
+		Layers:    make([]LayerStats, len(l.layerHits)),
+	}
+	for i := range s.Layers {
+		h, m := l.layerHits[i], l.layerMisses[i]
+		s.Layers[i] = LayerStats{Hits: h, Misses: m, HitRate: ratio(h, h+m)}
+	}
+	if l.mon != nil {
+		s.Monitor = l.mon.stats(0)
+	}
+	return s
+}
+
+// ScoreAt returns the router's gate for the i-th selected expert, 1 when
+// the router gave none.
+func ScoreAt(scores []float32, i int) float32 {
+	if scores == nil {
+		return 1
+	}
+	return scores[i]
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
