@@ -302,5 +302,4 @@ func addCount(sum *TriggerCount, c TriggerCount) *TriggerCount {
 	return sum
 }
 
-
 var errNoPerLayer = errors.New("rebalance needs a per_layer block")
