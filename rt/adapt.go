@@ -106,65 +106,42 @@ func actionsString(acts []Action) string {
 // swap makes next the running policy, keeping the warm state: the caches
 // keep their residents (rebuilt in the new kind's order when the eviction
 // kind changes, trimmed by it when the capacity shrinks), and the
-// counters, the monitor and the per-layer windows go on.
+// counters, the monitor and the per-layer windows go on. A new prefetch
+// strategy starts with an empty history.
 func (p *interp) swap(next *Spec, plan *Plan) {
 	old := p.spec
 	p.spec = next
-	oc, nc := &old.Cache, &next.Cache
-	kindChanged := oc.Eviction != nc.Eviction || oc.Primary != nc.Primary || oc.Secondary != nc.Secondary ||
-		oc.Decay != nc.Decay && nc.Eviction != LFU
-	switch {
-	case p.pl != nil:
-		if oc.Capacity != nc.Capacity && next.PerLayer.TotalBudget == 0 {
-			p.pl.total = p.shape.Layers * nc.Capacity
-			p.pl.rebalance(p.l.Step(), next.PerLayer.Allocation)
+	rebuild := KindChanged(&old.Cache, &next.Cache)
+	if p.pl == nil {
+		p.refit(p.stores[0], -1, next.Cache.Capacity, rebuild, plan)
+	} else {
+		if old.Cache.Capacity != next.Cache.Capacity && next.PerLayer.TotalBudget == 0 {
+			p.pl.SetTotal(p.shape.Layers * next.Cache.Capacity)
+			p.pl.Rebalance(p.l.Step(), next.PerLayer.Allocation)
 		}
 		for l, st := range p.stores {
-			p.rebuild(st, layerIndex(p.shape, l), p.pl.caps[l], kindChanged, plan)
+			p.refit(st, l, p.pl.caps[l], rebuild, plan)
 		}
-		p.resize(plan)
-	default:
-		p.rebuild(p.stores[0], p.x, nc.Capacity, kindChanged, plan)
 	}
 	for l, st := range p.stores {
-		x := p.x
-		if p.pl != nil {
-			x = layerIndex(p.shape, l)
+		if p.pl == nil {
+			l = -1
 		}
-		p.setTriggers(st, x)
+		p.setTriggers(st, l)
 	}
-	if old.Prefetch.Strategy != next.Prefetch.Strategy || old.Prefetch.HistoryWindow != next.Prefetch.HistoryWindow ||
-		old.Prefetch.Lookahead != next.Prefetch.Lookahead || old.Prefetch.AffinityThreshold != next.Prefetch.AffinityThreshold {
+	if old.Prefetch.Strategy != next.Prefetch.Strategy {
 		p.configure()
-	} else {
-		p.budget = next.Prefetch.Budget
-		p.missCPU = missOnCPU(&next.Schedule, p.expertGB())
 	}
+	p.budget = next.Prefetch.Budget
+	p.missCPU = MissOnCPU(&next.Schedule, p.expertGB())
 }
 
-// rebuild gives a store a cache of the running kind with capacity slots,
-// keeping its residents when the kind changes: they are inserted victim
-// first, so the old order survives as far as the new kind has one.
-func (p *interp) rebuild(st *store, x index, capacity int, kindChanged bool, plan *Plan) {
-	c := &p.spec.Cache
-	if !kindChanged {
-		if lfu, ok := st.c.(*LFUCache); ok {
-			lfu.SetDecay(c.Decay)
-		}
-		if st.c.Capacity() != capacity {
-			st.c.SetCapacity(capacity, p.l.Effects())
-			p.l.Settle(plan)
-		}
-		return
+// refit gives a store's cache the running kind and capacity slots.
+func (p *interp) refit(st *store, layer, capacity int, rebuild bool, plan *Plan) {
+	if rebuild {
+		st.c = Rebuild(st.c, &p.spec.Cache, p.shape, layer, capacity, p.l.Effects())
+	} else {
+		Reconfigure(st.c, &p.spec.Cache, capacity, p.l.Effects())
 	}
-	p.resid = st.c.Residents(p.resid[:0])
-	nc := newCache(c, x, capacity)
-	fx := p.l.Effects()
-	for _, k := range p.resid {
-		if !nc.Warm(k, nil, fx) && !nc.Contains(k) {
-			fx.Evicted = append(fx.Evicted, k)
-		}
-	}
-	st.c = nc
 	p.l.Settle(plan)
 }

@@ -31,16 +31,14 @@ type interp struct {
 
 	spec    *Spec
 	shape   Shape
-	x       index // over all layers
 	stores  []*store
 	storeOf []*store // by layer
 	pf      prefetcher
 	budget  int
 	missCPU bool
-	pl      *budgets
+	pl      *Budgets
 	ad      *adapter
 	l       *Ledger
-	resid   []Key // scratch for swaps
 }
 
 func newInterp(spec *Spec, shape Shape) (*interp, error) {
@@ -60,14 +58,14 @@ func newInterp(spec *Spec, shape Shape) (*interp, error) {
 			return nil, fmt.Errorf("policy %q pins expert %d, but the model has experts 0 to %d", spec.Name, e, shape.Experts-1)
 		}
 	}
-	p := &interp{spec: spec.Clone(), shape: shape, x: newIndex(shape), l: NewLedger(shape, spec.Monitor)}
+	p := &interp{spec: spec.Clone(), shape: shape, l: NewLedger(shape, spec.Monitor)}
 	if spec.PerLayer != nil {
-		p.pl = newBudgets(*spec.PerLayer, shape, spec.Cache.Capacity)
+		p.pl = NewBudgets(*spec.PerLayer, shape, spec.Cache.Capacity)
 		for l := 0; l < shape.Layers; l++ {
 			if len(pins) > p.pl.caps[l] {
 				return nil, fmt.Errorf("policy %q pins %d experts per layer, but layer %d has %d slots", spec.Name, len(pins), l, p.pl.caps[l])
 			}
-			p.stores = append(p.stores, p.newStore(layerIndex(shape, l), p.pl.caps[l]))
+			p.stores = append(p.stores, p.newStore(l, p.pl.caps[l]))
 		}
 		p.storeOf = p.stores
 	} else {
@@ -75,7 +73,7 @@ func newInterp(spec *Spec, shape Shape) (*interp, error) {
 			return nil, fmt.Errorf("policy %q pins %d experts in each of %d layers, %d slots, more than its capacity %d",
 				spec.Name, len(pins), shape.Layers, len(pins)*shape.Layers, spec.Cache.Capacity)
 		}
-		st := p.newStore(p.x, spec.Cache.Capacity)
+		st := p.newStore(-1, spec.Cache.Capacity)
 		p.stores = []*store{st}
 		p.storeOf = make([]*store, shape.Layers)
 		for l := range p.storeOf {
@@ -108,53 +106,24 @@ func containsInt(s []int, v int) bool {
 	return false
 }
 
-// expertGB is the size of one expert for the triggers and the hybrid
-// estimate: the model's, else the policy's expert_size_gb.
-func (p *interp) expertGB() float64 {
-	if p.shape.ExpertBytes > 0 {
-		return float64(p.shape.ExpertBytes) / 1e9
-	}
-	return p.spec.Cache.ExpertSizeGB
-}
+func (p *interp) expertGB() float64 { return ExpertGB(p.shape, &p.spec.Cache) }
 
-// newStore builds a cache of the policy's kind for the keys of x.
-func (p *interp) newStore(x index, capacity int) *store {
-	st := &store{c: newCache(&p.spec.Cache, x, capacity)}
-	p.setTriggers(st, x)
+// newStore builds the cache of layer (all layers when layer < 0) with its
+// triggers.
+func (p *interp) newStore(layer, capacity int) *store {
+	st := &store{c: NewCache(&p.spec.Cache, p.shape, layer, capacity)}
+	p.setTriggers(st, layer)
 	return st
 }
 
-func (p *interp) setTriggers(st *store, x index) {
+func (p *interp) setTriggers(st *store, layer int) {
 	c := &p.spec.Cache
 	if c.MemoryPressure && st.mem == nil {
-		st.mem = NewMemoryTrigger(c.MemoryThreshold, c.MemoryHeadroom, c.MemoryBudgetGB, p.expertGB())
+		st.mem = NewMemory(c, p.expertGB())
 	}
 	if c.TTLSet && st.ttl == nil {
-		st.ttl = newTTL(x, c.TTL, c.Pin)
+		st.ttl = NewTTL(c, p.shape, layer)
 	}
-}
-
-// newCache builds the cache a CacheSpec describes.
-func newCache(c *CacheSpec, x index, capacity int) Cache {
-	return newCacheKind(c, c.Eviction, x, capacity, c.Pin)
-}
-
-func newCacheKind(c *CacheSpec, kind Eviction, x index, capacity int, pins []int) Cache {
-	switch kind {
-	case LFU:
-		return newLFU(x, capacity, pins, c.Decay)
-	case Score:
-		return newScore(x, capacity, pins, c.ScoreAlpha)
-	case FrequencyThreshold:
-		return newThreshold(x, capacity, pins, c.FreqThreshold, c.FreqWindow)
-	case Fallback:
-		pc, sc := tierSizes(capacity)
-		return &TieredCache{
-			primary:   newCacheKind(c, c.Primary, x, pc, pins),
-			secondary: newCacheKind(c, c.Secondary, x, sc, nil),
-		}
-	}
-	return newLRU(x, capacity, pins)
 }
 
 // configure sets what follows from the Spec outside the caches: the
@@ -172,24 +141,7 @@ func (p *interp) configure() {
 		p.pf = nil
 	}
 	p.budget = s.Prefetch.Budget
-	p.missCPU = missOnCPU(&s.Schedule, p.expertGB())
-}
-
-// missOnCPU reports whether the schedule runs a miss on the CPU: always
-// for cpu_fallback; for hybrid when the estimated transfer time exceeds
-// cpu_expert_ms if set, else offload_threshold_ms.
-func missOnCPU(s *ScheduleSpec, expertGB float64) bool {
-	switch s.Mode {
-	case CPUFallback:
-		return true
-	case Hybrid:
-		limit := s.OffloadThresholdMS
-		if s.CPUExpertMS > 0 {
-			limit = s.CPUExpertMS
-		}
-		return expertGB/s.PCIeGBps*1000 > limit
-	}
-	return false
+	p.missCPU = MissOnCPU(&s.Schedule, p.expertGB())
 }
 
 func (p *interp) Name() string { return p.spec.Name }
@@ -205,7 +157,7 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 	l.Begin(layer, experts, plan)
 	st := p.storeOf[layer]
 	if p.pl != nil {
-		p.pl.record(layer, experts)
+		p.pl.Record(layer, experts)
 	}
 	for i, e := range experts {
 		k := Key{Layer: int32(layer), Expert: e}
@@ -220,11 +172,11 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 			l.Miss(plan, i, k, st.c.Contains(k), p.missCPU)
 		}
 		if st.mem != nil {
-			st.mem.After(st.c, l.Protect(), l.Effects())
+			Relieve(st.mem, st.c, l.Protect(), l.Effects())
 			evicted += l.Settle(plan)
 		}
 		if st.ttl != nil {
-			st.ttl.After(st.c, l.Effects())
+			Expire(st.ttl, st.c, l.Effects())
 			evicted += l.Settle(plan)
 		}
 		l.Record(plan, i, evicted)
@@ -236,7 +188,7 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 			}
 		}
 	}
-	if p.pl != nil && p.pl.due(l.Step()) {
+	if p.pl != nil && p.pl.Due(l.Step()) {
 		p.rebalance(p.spec.PerLayer.Allocation, plan)
 	}
 	if p.ad != nil {
@@ -247,7 +199,7 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 // rebalance splits the per-layer budget again by sig and resizes the
 // layers' caches; a shrinking layer evicts by its own rule.
 func (p *interp) rebalance(sig Allocation, plan *Plan) {
-	p.pl.rebalance(p.l.Step(), sig)
+	p.pl.Rebalance(p.l.Step(), sig)
 	p.resize(plan)
 }
 

@@ -5,13 +5,13 @@ import (
 	"slices"
 )
 
-// budgets splits a total number of slots among the layers' caches and
+// Budgets splits a total number of slots among the layers' caches and
 // moves slots to where the routing is spread out: every
 // rebalance_interval dispatches (once more than entropy_window have
 // happened) it computes each layer's allocation signal over that layer's
 // last entropy_window selections and splits the total in proportion,
 // exactly, each layer clamped to [min_capacity, max_capacity].
-type budgets struct {
+type Budgets struct {
 	spec   PerLayerSpec
 	shape  Shape
 	total  int
@@ -28,8 +28,11 @@ type budgets struct {
 	frac    []float64 // scratch
 }
 
-func newBudgets(spec PerLayerSpec, shape Shape, capacity int) *budgets {
-	b := &budgets{spec: spec, shape: shape, total: spec.TotalBudget}
+// NewBudgets returns the per-layer budgets of spec on a model of shape, for
+// a policy whose cache capacity is capacity (the total is layers x
+// capacity unless spec says otherwise), split equally at first.
+func NewBudgets(spec PerLayerSpec, shape Shape, capacity int) *Budgets {
+	b := &Budgets{spec: spec, shape: shape, total: spec.TotalBudget}
 	if b.total == 0 {
 		b.total = shape.Layers * capacity
 	}
@@ -54,8 +57,8 @@ func newBudgets(spec PerLayerSpec, shape Shape, capacity int) *budgets {
 	return b
 }
 
-// record adds a selection to its layer's window.
-func (b *budgets) record(layer int, sel []int32) {
+// Record adds a selection to its layer's window.
+func (b *Budgets) Record(layer int, sel []int32) {
 	w := &b.wins[layer]
 	row := b.counts[layer*b.shape.Experts : (layer+1)*b.shape.Experts]
 	if w.count == len(w.lens) { // the oldest selection leaves
@@ -70,14 +73,14 @@ func (b *budgets) record(layer int, sel []int32) {
 	}
 }
 
-// due reports whether a rebalance is due at step.
-func (b *budgets) due(step int64) bool {
+// Due reports whether a rebalance is due at step.
+func (b *Budgets) Due(step int64) bool {
 	return b.spec.RebalanceInterval > 0 && step-b.last >= int64(b.spec.RebalanceInterval) && step > int64(b.spec.EntropyWindow)
 }
 
-// rebalance computes new capacities into b.caps with the signal sig. Only
-// layers with history take part; the others keep their capacity.
-func (b *budgets) rebalance(step int64, sig Allocation) {
+// Rebalance computes new capacities with the signal sig. Only layers with
+// history take part; the others keep their capacity.
+func (b *Budgets) Rebalance(step int64, sig Allocation) {
 	b.last = step
 	b.part = b.part[:0]
 	rest := b.total
@@ -111,7 +114,7 @@ func (b *budgets) rebalance(step int64, sig Allocation) {
 }
 
 // layerSignal computes a layer's raw allocation signal from its window.
-func (b *budgets) layerSignal(l int, sig Allocation) float64 {
+func (b *Budgets) layerSignal(l int, sig Allocation) float64 {
 	n := b.shape.Experts
 	row := b.counts[l*n : (l+1)*n]
 	total := 0.0
@@ -254,3 +257,9 @@ func split(w []float64, total, lo, hi int, out []int, frac []float64) {
 		frac[best] = 2
 	}
 }
+
+// Caps returns each layer's capacity. The slice is the Budgets' own.
+func (b *Budgets) Caps() []int { return b.caps }
+
+// SetTotal changes the total number of slots; the next Rebalance splits it.
+func (b *Budgets) SetTotal(n int) { b.total = n }

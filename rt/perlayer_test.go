@@ -64,20 +64,20 @@ func TestSplitExact(t *testing.T) {
 func TestSignals(t *testing.T) {
 	shape := Shape{Layers: 2, Experts: 4, TopK: 2}
 	spec := PerLayerSpec{EntropyWindow: 10, MinCapacity: 1, MaxCapacity: 100, RebalanceInterval: 1, TotalBudget: 100}
-	b := newBudgets(spec, shape, 0)
+	b := NewBudgets(spec, shape, 0)
 	// Layer 0 always picks experts 0 and 1; layer 1 spreads over all four.
 	for i := range 10 {
-		b.record(0, []int32{0, 1})
-		b.record(1, []int32{int32(i % 4), int32((i + 1) % 4)})
+		b.Record(0, []int32{0, 1})
+		b.Record(1, []int32{int32(i % 4), int32((i + 1) % 4)})
 	}
 	for _, sig := range []Allocation{Entropy, TopKMass, Variance, KL, Gini} {
 		b.caps[0], b.caps[1] = 50, 50
-		b.rebalance(100, sig)
+		b.Rebalance(100, sig)
 		if b.caps[0]+b.caps[1] != 100 || b.caps[1] <= b.caps[0] {
 			t.Errorf("%s: caps %v, want the spread layer 1 to get more of 100", sig, b.caps)
 		}
 	}
-	b.rebalance(200, Uniform)
+	b.Rebalance(200, Uniform)
 	if diff := cmp.Diff([]int{50, 50}, b.caps); diff != "" {
 		t.Errorf("uniform (-want +got):\n%s", diff)
 	}

@@ -16,9 +16,10 @@ func NewMemoryTrigger(threshold, headroom, budgetGB, expertGB float64) *MemoryTr
 	return &MemoryTrigger{threshold: threshold, headroom: headroom, perExpert: expertGB / budgetGB}
 }
 
-// After runs the trigger on c after an access; protect holds the experts of
-// the current dispatch.
-func (t *MemoryTrigger) After(c Cache, protect []Key, fx *Effects) {
+// Relieve runs the memory-pressure trigger t on cache c after an access;
+// protect holds the experts of the current dispatch. It is generic so that
+// generated code calls it with its concrete cache type.
+func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
 	if float64(c.Len())*t.perExpert < t.threshold {
 		return
 	}
@@ -27,6 +28,10 @@ func (t *MemoryTrigger) After(c Cache, protect []Key, fx *Effects) {
 		t.count.Evicted++
 	}
 }
+
+// Count returns how often the trigger fired and how many experts it
+// evicted.
+func (t *MemoryTrigger) Count() TriggerCount { return t.count }
 
 // TTLTrigger evicts an expert once ttl other accesses to its cache have
 // happened since its own last access. Pinned experts are exempt.
@@ -51,11 +56,6 @@ func newTTL(x index, ttl int, pins []int) *TTLTrigger {
 	return t
 }
 
-// NewTTLTrigger returns a TTL trigger over every layer of shape.
-func NewTTLTrigger(shape Shape, ttl int, pins []int) *TTLTrigger {
-	return newTTL(newIndex(shape), ttl, pins)
-}
-
 // Access records an access to k.
 func (t *TTLTrigger) Access(k Key) {
 	t.clock++
@@ -76,10 +76,15 @@ func (t *TTLTrigger) Access(k Key) {
 	t.last[i] = t.clock
 }
 
-// After evicts from c every expert whose last access is ttl accesses old.
-// As in the reference, it counts a firing even when the stale experts were
-// no longer resident.
-func (t *TTLTrigger) After(c Cache, fx *Effects) {
+// Count returns how often the trigger fired and how many experts it
+// evicted.
+func (t *TTLTrigger) Count() TriggerCount { return t.count }
+
+// Expire evicts from c every expert whose last access is t's ttl accesses
+// old. As in the reference, it counts a firing even when the stale experts
+// were no longer resident. It is generic so that generated code calls it
+// with its concrete cache type.
+func Expire[C Cache](t *TTLTrigger, c C, fx *Effects) {
 	s := int32(len(t.last))
 	fired := false
 	for i := t.next[s]; i != s && t.last[i] <= t.clock-t.ttl; i = t.next[s] {

@@ -1,0 +1,113 @@
+package rt
+
+// The constructors the interpreter and generated code share, so that both
+// build, and rebuild on a swap, the same components from a Spec. A flat
+// policy's components cover every layer (layer < 0); a per-layer policy's
+// cover one layer each.
+
+// keysOf returns the index of the keys of every layer of shape when layer
+// < 0, else of that layer alone.
+func keysOf(shape Shape, layer int) index {
+	if layer < 0 {
+		return newIndex(shape)
+	}
+	return layerIndex(shape, layer)
+}
+
+// NewCache returns the cache c describes, with capacity slots, for the keys
+// of every layer of shape when layer < 0, else of that layer alone. Its
+// dynamic type is the kind's: *LRUCache, *LFUCache, *ScoreCache,
+// *ThresholdCache or *TieredCache.
+func NewCache(c *CacheSpec, shape Shape, layer, capacity int) Cache {
+	return newCacheKind(c, c.Eviction, keysOf(shape, layer), capacity, c.Pin)
+}
+
+func newCacheKind(c *CacheSpec, kind Eviction, x index, capacity int, pins []int) Cache {
+	switch kind {
+	case LFU:
+		return newLFU(x, capacity, pins, c.Decay)
+	case Score:
+		return newScore(x, capacity, pins, c.ScoreAlpha)
+	case FrequencyThreshold:
+		return newThreshold(x, capacity, pins, c.FreqThreshold, c.FreqWindow)
+	case Fallback:
+		pc, sc := tierSizes(capacity)
+		return &TieredCache{
+			primary:   newCacheKind(c, c.Primary, x, pc, pins),
+			secondary: newCacheKind(c, c.Secondary, x, sc, nil),
+		}
+	}
+	return newLRU(x, capacity, pins)
+}
+
+// NewTTL returns the TTL trigger of c for the same keys as NewCache.
+func NewTTL(c *CacheSpec, shape Shape, layer int) *TTLTrigger {
+	return newTTL(keysOf(shape, layer), c.TTL, c.Pin)
+}
+
+// NewMemory returns the memory-pressure trigger of c for experts of
+// expertGB (see ExpertGB).
+func NewMemory(c *CacheSpec, expertGB float64) *MemoryTrigger {
+	return NewMemoryTrigger(c.MemoryThreshold, c.MemoryHeadroom, c.MemoryBudgetGB, expertGB)
+}
+
+// ExpertGB is the size of one expert, in GB, for the triggers and the
+// hybrid estimate: the model's, else the policy's expert_size_gb.
+func ExpertGB(shape Shape, c *CacheSpec) float64 {
+	if shape.ExpertBytes > 0 {
+		return float64(shape.ExpertBytes) / 1e9
+	}
+	return c.ExpertSizeGB
+}
+
+// MissOnCPU reports whether the schedule runs a miss on the CPU: always
+// for cpu_fallback; for hybrid when the estimated transfer time of an
+// expert of expertGB exceeds cpu_expert_ms if set, else
+// offload_threshold_ms.
+func MissOnCPU(s *ScheduleSpec, expertGB float64) bool {
+	switch s.Mode {
+	case CPUFallback:
+		return true
+	case Hybrid:
+		limit := s.OffloadThresholdMS
+		if s.CPUExpertMS > 0 {
+			limit = s.CPUExpertMS
+		}
+		return expertGB/s.PCIeGBps*1000 > limit
+	}
+	return false
+}
+
+// KindChanged reports whether a swap from old to next needs new caches:
+// the eviction kind (or a tier's) changed, or the decay of a cache that
+// cannot take a new one in place (only a plain LFU cache can).
+func KindChanged(old, next *CacheSpec) bool {
+	return old.Eviction != next.Eviction || old.Primary != next.Primary || old.Secondary != next.Secondary ||
+		old.Decay != next.Decay && next.Eviction != LFU
+}
+
+// Rebuild returns the cache c describes, with capacity slots, holding
+// old's residents: they are inserted victim first, so the old order
+// survives as far as the new kind has one, and those that do not fit are
+// evicted (into fx).
+func Rebuild[C Cache](old C, c *CacheSpec, shape Shape, layer, capacity int, fx *Effects) Cache {
+	nc := NewCache(c, shape, layer, capacity)
+	for _, k := range old.Residents(nil) {
+		if !nc.Warm(k, nil, fx) && !nc.Contains(k) {
+			fx.Evicted = append(fx.Evicted, k)
+		}
+	}
+	return nc
+}
+
+// Reconfigure updates a cache in place for a swap that keeps its kind:
+// the decay of an LFU cache, and the capacity (evicting into fx when it
+// shrinks).
+func Reconfigure[C Cache](cache C, c *CacheSpec, capacity int, fx *Effects) {
+	if lfu, ok := any(cache).(*LFUCache); ok {
+		lfu.SetDecay(c.Decay)
+	}
+	if cache.Capacity() != capacity {
+		cache.SetCapacity(capacity, fx)
+	}
+}
