@@ -1,5 +1,10 @@
 package rt
 
+import (
+	"fmt"
+	"strings"
+)
+
 // The constructors the interpreter and generated code share, so that both
 // build, and rebuild on a swap, the same components from a Spec. A flat
 // policy's components cover every layer (layer < 0); a per-layer policy's
@@ -110,4 +115,40 @@ func Reconfigure[C Cache](cache C, c *CacheSpec, capacity int, fx *Effects) {
 	if cache.Capacity() != capacity {
 		cache.SetCapacity(capacity, fx)
 	}
+}
+
+// Fits reports what makes the policy impossible on a model of the given
+// shape, which no checker of the .moe text could know: a zero shape,
+// pinned ids at or above shape.Experts, pins that do not fit the slots. It
+// also rejects a Spec that breaks the language's rules (one built in Go
+// can).
+func (s *Spec) Fits(shape Shape) error {
+	if err := shape.Validate(); err != nil {
+		return err
+	}
+	if vs := s.Check(); len(vs) > 0 {
+		msgs := make([]string, len(vs))
+		for i, v := range vs {
+			msgs[i] = v.Msg
+		}
+		return fmt.Errorf("policy %q is invalid: %s", s.Name, strings.Join(msgs, "; "))
+	}
+	pins := uniquePins(s.Cache.Pin)
+	for _, e := range pins {
+		if e >= shape.Experts {
+			return fmt.Errorf("policy %q pins expert %d, but the model has experts 0 to %d", s.Name, e, shape.Experts-1)
+		}
+	}
+	if s.PerLayer != nil {
+		caps := NewBudgets(*s.PerLayer, shape, s.Cache.Capacity).Caps()
+		for l, c := range caps {
+			if len(pins) > c {
+				return fmt.Errorf("policy %q pins %d experts per layer, but layer %d has %d slots", s.Name, len(pins), l, c)
+			}
+		}
+	} else if len(pins)*shape.Layers > s.Cache.Capacity {
+		return fmt.Errorf("policy %q pins %d experts in each of %d layers, %d slots, more than its capacity %d",
+			s.Name, len(pins), shape.Layers, len(pins)*shape.Layers, s.Cache.Capacity)
+	}
+	return nil
 }

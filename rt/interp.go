@@ -2,8 +2,6 @@ package rt
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 	"sync"
 )
 
@@ -42,37 +40,17 @@ type interp struct {
 }
 
 func newInterp(spec *Spec, shape Shape) (*interp, error) {
-	if err := shape.Validate(); err != nil {
+	if err := spec.Fits(shape); err != nil {
 		return nil, err
-	}
-	if vs := spec.Check(); len(vs) > 0 {
-		msgs := make([]string, len(vs))
-		for i, v := range vs {
-			msgs[i] = v.Msg
-		}
-		return nil, fmt.Errorf("policy %q is invalid: %s", spec.Name, strings.Join(msgs, "; "))
-	}
-	pins := uniquePins(spec.Cache.Pin)
-	for _, e := range pins {
-		if e >= shape.Experts {
-			return nil, fmt.Errorf("policy %q pins expert %d, but the model has experts 0 to %d", spec.Name, e, shape.Experts-1)
-		}
 	}
 	p := &interp{spec: spec.Clone(), shape: shape, l: NewLedger(shape, spec.Monitor)}
 	if spec.PerLayer != nil {
 		p.pl = NewBudgets(*spec.PerLayer, shape, spec.Cache.Capacity)
 		for l := 0; l < shape.Layers; l++ {
-			if len(pins) > p.pl.caps[l] {
-				return nil, fmt.Errorf("policy %q pins %d experts per layer, but layer %d has %d slots", spec.Name, len(pins), l, p.pl.caps[l])
-			}
 			p.stores = append(p.stores, p.newStore(l, p.pl.caps[l]))
 		}
 		p.storeOf = p.stores
 	} else {
-		if len(pins)*shape.Layers > spec.Cache.Capacity {
-			return nil, fmt.Errorf("policy %q pins %d experts in each of %d layers, %d slots, more than its capacity %d",
-				spec.Name, len(pins), shape.Layers, len(pins)*shape.Layers, spec.Cache.Capacity)
-		}
 		st := p.newStore(-1, spec.Cache.Capacity)
 		p.stores = []*store{st}
 		p.storeOf = make([]*store, shape.Layers)

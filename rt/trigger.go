@@ -29,9 +29,6 @@ func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
 	}
 }
 
-// Count returns how often the trigger fired and how many experts it
-// evicted.
-func (t *MemoryTrigger) Count() TriggerCount { return t.count }
 
 // TTLTrigger evicts an expert once ttl other accesses to its cache have
 // happened since its own last access. Pinned experts are exempt.
@@ -76,10 +73,6 @@ func (t *TTLTrigger) Access(k Key) {
 	t.last[i] = t.clock
 }
 
-// Count returns how often the trigger fired and how many experts it
-// evicted.
-func (t *TTLTrigger) Count() TriggerCount { return t.count }
-
 // Expire evicts from c every expert whose last access is t's ttl accesses
 // old. As in the reference, it counts a firing even when the stale experts
 // were no longer resident. It is generic so that generated code calls it
@@ -100,4 +93,33 @@ func Expire[C Cache](t *TTLTrigger, c C, fx *Effects) {
 	if fired {
 		t.count.Fired++
 	}
+}
+
+// Snapshot returns a copy of how often the trigger fired and how many
+// experts it evicted.
+func (t *MemoryTrigger) Snapshot() *TriggerCount { c := t.count; return &c }
+
+// Snapshot returns a copy of how often the trigger fired and how many
+// experts it evicted.
+func (t *TTLTrigger) Snapshot() *TriggerCount { c := t.count; return &c }
+
+// SumCounts adds up the counts of one trigger per layer; nil entries (a
+// trigger not yet on) count nothing.
+func SumCounts[T MemoryTrigger | TTLTrigger](ts []*T) *TriggerCount {
+	var n TriggerCount
+	for _, t := range ts {
+		if t == nil {
+			continue
+		}
+		var c TriggerCount
+		switch t := any(t).(type) {
+		case *MemoryTrigger:
+			c = t.count
+		case *TTLTrigger:
+			c = t.count
+		}
+		n.Fired += c.Fired
+		n.Evicted += c.Evicted
+	}
+	return &n
 }

@@ -1,0 +1,251 @@
+package codegen_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/moepolicy/moec/codegen"
+	"github.com/moepolicy/moec/parser"
+	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/rttest"
+	"github.com/moepolicy/moec/sema"
+)
+
+// The differential test: for every example policy and for random valid
+// policies, the generated code and the interpreter rt.New make the same
+// Plan on every dispatch and end with the same Stats, on synthetic routing
+// of several shapes and on the shared real trace. The generated code is
+// built and run in a temporary module by "go test", so a codegen bug that
+// produces Go that does not compile fails this test too.
+
+// repoRoot is the module's root, for the temporary module's replace.
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// examples returns the specs of every example policy.
+func examples(t *testing.T) []*rt.Spec {
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "examples", "*.moe"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	var specs []*rt.Spec
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, diags := parser.ParseFile(filepath.Base(name), src)
+		ss, more := sema.Check(f)
+		if len(diags)+len(more) > 0 {
+			t.Fatalf("%s: %v %v", name, diags, more)
+		}
+		specs = append(specs, ss...)
+	}
+	return specs
+}
+
+// randomSpecs returns n random valid policies with distinct names.
+func randomSpecs(seed uint64, n int) []*rt.Spec {
+	shapes := []rt.Shape{{Layers: 1, Experts: 8, TopK: 2}, {Layers: 4, Experts: 16, TopK: 4}, {Layers: 3, Experts: 64, TopK: 6}}
+	var specs []*rt.Spec
+	for i := range n {
+		r := rand.New(rand.NewPCG(seed, uint64(i)))
+		s := rttest.RandomSpec(r, shapes[i%len(shapes)])
+		s.Name = fmt.Sprintf("random_%d", i)
+		specs = append(specs, s)
+	}
+	return specs
+}
+
+const harness = `package gen
+
+import (
+	"bufio"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/moepolicy/moec/rt"
+)
+
+type policyCase struct {
+	name string
+	spec *rt.Spec
+	gen  func(rt.Shape) (rt.Policy, error)
+}
+
+type call struct {
+	layer   int
+	experts []int32
+	scores  []float32
+}
+
+// routing draws n dispatches of shape with a skew, deterministically.
+func routing(seed uint64, n int, shape rt.Shape) []call {
+	r := rand.New(rand.NewPCG(seed, 9))
+	calls := make([]call, n)
+	for i := range calls {
+		l := i % shape.Layers
+		var sel []int32
+		for len(sel) < shape.TopK {
+			e := int32(min(r.ExpFloat64()*float64(shape.Experts)/4, float64(shape.Experts-1)))
+			if !slices.Contains(sel, e) {
+				sel = append(sel, e)
+			}
+		}
+		var scores []float32
+		if i%5 != 0 {
+			for j := range sel {
+				scores = append(scores, float32(len(sel)-j)/10+r.Float32()/100)
+			}
+		}
+		calls[i] = call{l, sel, scores}
+	}
+	return calls
+}
+
+// realTrace reads the shared trace named by $MOEC_TRACE.
+func realTrace(t *testing.T) (rt.Shape, []call) {
+	f, err := os.Open(os.Getenv("MOEC_TRACE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	sc.Scan()
+	var h struct {
+		Layers  int ` + "`json:\"num_layers\"`" + `
+		Experts int ` + "`json:\"num_experts\"`" + `
+		TopK    int ` + "`json:\"top_k\"`" + `
+	}
+	if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
+		t.Fatal(err)
+	}
+	var calls []call
+	for sc.Scan() {
+		var row struct {
+			L int
+			E []int32
+			S []float32
+		}
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, call{row.L, row.E, row.S})
+	}
+	return rt.Shape{Layers: h.Layers, Experts: h.Experts, TopK: h.TopK, ExpertBytes: 17301504}, calls
+}
+
+func samePlans(a, b *rt.Plan) bool {
+	eq := func(x, y []rt.Key) bool { return len(x) == len(y) && (len(x) == 0 || reflect.DeepEqual(x, y)) }
+	return a.Layer == b.Layer && reflect.DeepEqual(a.Hit, b.Hit) && reflect.DeepEqual(a.Device, b.Device) &&
+		eq(a.Load, b.Load) && eq(a.Prefetch, b.Prefetch) && eq(a.Evict, b.Evict)
+}
+
+func compare(t *testing.T, c policyCase, shape rt.Shape, calls []call) {
+	want, errWant := rt.New(c.spec, shape)
+	got, errGot := c.gen(shape)
+	if (errWant == nil) != (errGot == nil) || errWant != nil && errWant.Error() != errGot.Error() {
+		t.Fatalf("%s on %+v: rt.New says %v, generated code says %v", c.name, shape, errWant, errGot)
+	}
+	if errWant != nil {
+		return
+	}
+	var pw, pg rt.Plan
+	for i, d := range calls {
+		want.Dispatch(d.layer, d.experts, d.scores, &pw)
+		got.Dispatch(d.layer, d.experts, d.scores, &pg)
+		if !samePlans(&pw, &pg) {
+			t.Fatalf("%s on %+v, dispatch %d (layer %d, %v):\nrt.New:    %+v\ngenerated: %+v", c.name, shape, i, d.layer, d.experts, pw, pg)
+		}
+	}
+	if sw, sg := want.Stats(), got.Stats(); !reflect.DeepEqual(sw, sg) {
+		a, _ := json.Marshal(sw)
+		b, _ := json.Marshal(sg)
+		t.Fatalf("%s on %+v: stats differ\nrt.New:    %s\ngenerated: %s", c.name, shape, a, b)
+	}
+	if got.Name() != want.Name() {
+		t.Fatalf("names differ: %q, %q", got.Name(), want.Name())
+	}
+}
+
+func TestDifferential(t *testing.T) {
+	shapes := []rt.Shape{{Layers: 1, Experts: 8, TopK: 2}, {Layers: 4, Experts: 16, TopK: 4, ExpertBytes: 12 << 20}, {Layers: 3, Experts: 64, TopK: 6}, {Layers: 26, Experts: 64, TopK: 6}}
+	tshape, tcalls := realTrace(t)
+	for _, c := range cases {
+		for i, shape := range shapes {
+			compare(t, c, shape, routing(uint64(i), 1500, shape))
+		}
+		compare(t, c, tshape, tcalls)
+	}
+}
+`
+
+func TestDifferential(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds generated code in a temporary module")
+	}
+	specs := append(examples(t), randomSpecs(1, 60)...)
+	runDifferential(t, specs)
+}
+
+// runDifferential generates the code of specs, writes the harness beside it
+// in a temporary module and runs it with go test.
+func runDifferential(t *testing.T, specs []*rt.Spec) {
+	t.Helper()
+	dir := t.TempDir()
+	root := repoRoot(t)
+	src, err := codegen.Generate(specs, codegen.Options{Package: "gen", Source: "policies.moe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases strings.Builder
+	cases.WriteString("package gen\n\nimport \"github.com/moepolicy/moec/rt\"\n\nvar cases = []policyCase{\n")
+	for _, s := range specs {
+		n := codegen.TypeName(s.Name)
+		low := strings.ToLower(n[:1]) + n[1:]
+		fmt.Fprintf(&cases, "\t{%q, %sStates[0], func(s rt.Shape) (rt.Policy, error) { return New%s(s) }},\n", s.Name, low, n)
+	}
+	cases.WriteString("}\n")
+	goSum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"go.mod":              "module difftest\n\ngo 1.26\n\nrequire github.com/moepolicy/moec v0.0.0\n\nreplace github.com/moepolicy/moec => " + root + "\n",
+		"go.sum":              string(goSum),
+		"gen/policies_gen.go": string(src),
+		"gen/cases_test.go":   cases.String(),
+		"gen/diff_test.go":    harness,
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "test", "-count=1", "./gen")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "MOEC_TRACE="+filepath.Join(root, "testdata", "traces", "qwen15moe-gsm8k-5layer.jsonl"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("generated code differs from the interpreter, or does not build:\n%s", out.String())
+	}
+}
