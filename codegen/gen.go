@@ -760,7 +760,6 @@ func (g *gen) stats(f *jen.File) {
 	f.Func().Params(g.recv()).Id("Stats").Params().Qual(rtPath, "Stats").Block(body...)
 }
 
-
 // stringLit writes s as a raw string literal when it can be one, so the
 // policy's text reads as written.
 func stringLit(s string) jen.Code {

@@ -29,7 +29,6 @@ func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
 	}
 }
 
-
 // TTLTrigger evicts an expert once ttl other accesses to its cache have
 // happened since its own last access. Pinned experts are exempt.
 type TTLTrigger struct {
