@@ -208,8 +208,17 @@ func (g *gen) policy(f *jen.File) error {
 	// The states' Specs and the source.
 	var states []jen.Code
 	for _, st := range g.m.states {
-		st := *st
+		st := *st.Clone()
 		st.Source = "" // in its own constant
+		// Positions name the file as the header does, whatever path moec
+		// was given: the output must not depend on it.
+		st.Pos.File = g.opts.Source
+		for i := range st.Adapt.Rules {
+			st.Adapt.Rules[i].Pos.File = g.opts.Source
+			for j := range st.Adapt.Rules[i].Actions {
+				st.Adapt.Rules[i].Actions[j].Pos.File = g.opts.Source
+			}
+		}
 		lit, err := literal(reflect.ValueOf(&st))
 		if err != nil {
 			return err
