@@ -1,0 +1,134 @@
+package gogenerate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/moepolicy/moec/rt"
+)
+
+// policies are the generated constructors, with the Spec each compiles,
+// for the interpreter to run beside it.
+var policies = []struct {
+	name string
+	spec *rt.Spec
+	gen  func(rt.Shape) (rt.Policy, error)
+}{
+	{"lru_basic", lruBasicStates[0], func(s rt.Shape) (rt.Policy, error) { return NewLruBasic(s) }},
+	{"lfu_history", lfuHistoryStates[0], func(s rt.Shape) (rt.Policy, error) { return NewLfuHistory(s) }},
+	{"score_affinity", scoreAffinityStates[0], func(s rt.Shape) (rt.Policy, error) { return NewScoreAffinity(s) }},
+	{"composed_showcase", composedShowcaseStates[0], func(s rt.Shape) (rt.Policy, error) { return NewComposedShowcase(s) }},
+	{"freq_threshold", freqThresholdStates[0], func(s rt.Shape) (rt.Policy, error) { return NewFreqThreshold(s) }},
+	{"layered", layeredStates[0], func(s rt.Shape) (rt.Policy, error) { return NewLayered(s) }},
+	{"per_layer_entropy", perLayerEntropyStates[0], func(s rt.Shape) (rt.Policy, error) { return NewPerLayerEntropy(s) }},
+}
+
+// shapes are the benchmark's models: 4 MoE layers of 8 experts top-2
+// (Mixtral's width), 60 top-4 (Qwen1.5-MoE's) and 64 top-6 (DeepSeek-V2's).
+var shapes = []rt.Shape{
+	{Layers: 4, Experts: 8, TopK: 2, ExpertBytes: 352321536},
+	{Layers: 4, Experts: 60, TopK: 4, ExpertBytes: 17301504},
+	{Layers: 4, Experts: 64, TopK: 6, ExpertBytes: 17301504},
+}
+
+type call struct {
+	layer   int
+	experts []int32
+	scores  []float32
+}
+
+// routing draws n dispatches, token by token, with a Zipf skew and a
+// different popularity order per layer.
+func routing(seed uint64, n int, shape rt.Shape) []call {
+	r := rand.New(rand.NewPCG(seed, 1))
+	z := rand.NewZipf(r, 1.1, 2, uint64(shape.Experts-1))
+	perm := make([][]int, shape.Layers)
+	for l := range perm {
+		perm[l] = r.Perm(shape.Experts)
+	}
+	calls := make([]call, n)
+	for i := range calls {
+		l := i % shape.Layers
+		var sel []int32
+		for len(sel) < shape.TopK {
+			if e := int32(perm[l][z.Uint64()]); !slices.Contains(sel, e) {
+				sel = append(sel, e)
+			}
+		}
+		scores := make([]float32, len(sel))
+		for j := range scores {
+			scores[j] = float32(len(sel)-j) / float32(len(sel)*(len(sel)+1)/2)
+		}
+		calls[i] = call{l, sel, scores}
+	}
+	return calls
+}
+
+// TestGeneratedPolicies drives every generated policy beside the
+// interpreter and checks that both decide the same.
+func TestGeneratedPolicies(t *testing.T) {
+	for _, p := range policies {
+		for _, shape := range shapes {
+			gen, err := p.gen(shape)
+			if err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+			in, err := rt.New(p.spec, shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pg, pi rt.Plan
+			for i, c := range routing(3, 3000, shape) {
+				gen.Dispatch(c.layer, c.experts, c.scores, &pg)
+				in.Dispatch(c.layer, c.experts, c.scores, &pi)
+				if !reflect.DeepEqual(pg, pi) {
+					t.Fatalf("%s at %d experts, dispatch %d: generated %+v, interpreted %+v", p.name, shape.Experts, i, pg, pi)
+				}
+			}
+			if sg, si := gen.Stats(), in.Stats(); !reflect.DeepEqual(sg, si) {
+				t.Fatalf("%s: stats differ:\n%+v\n%+v", p.name, sg, si)
+			}
+			if s := gen.Stats(); s.Steps != 3000 || s.Cache.Hits+s.Cache.Misses != int64(3000*shape.TopK) {
+				t.Errorf("%s at %d experts: %d accesses in %d steps", p.name, shape.Experts, s.Cache.Hits+s.Cache.Misses, s.Steps)
+			}
+		}
+	}
+}
+
+// BenchmarkDispatch measures one Dispatch (one layer of one token) of each
+// policy, generated and interpreted, side by side.
+func BenchmarkDispatch(b *testing.B) {
+	for _, shape := range shapes {
+		calls := routing(1, 1<<14, shape)
+		for _, p := range policies {
+			for _, kind := range []string{"generated", "interpreted"} {
+				b.Run(fmt.Sprintf("%s/%dx%d/%s", p.name, shape.Experts, shape.TopK, kind), func(b *testing.B) {
+					var pol rt.Policy
+					var err error
+					if kind == "generated" {
+						pol, err = p.gen(shape)
+					} else {
+						pol, err = rt.New(p.spec, shape)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					var plan rt.Plan
+					for _, c := range calls {
+						pol.Dispatch(c.layer, c.experts, c.scores, &plan)
+					}
+					b.ReportAllocs()
+					i := 0
+					for b.Loop() {
+						c := &calls[i&(len(calls)-1)]
+						pol.Dispatch(c.layer, c.experts, c.scores, &plan)
+						i++
+					}
+				})
+			}
+		}
+	}
+}
