@@ -19,7 +19,10 @@ type Ledger struct {
 	inLoad                 []bool  // by index: that copy is a Load
 
 	fx      Effects
-	protect []Key
+	protect []Key // built on first use in a dispatch
+	layer   int32
+	experts []int32
+	built   bool // protect holds the current dispatch's experts
 	preds   []Key
 	mon     *monitor
 }
@@ -52,10 +55,7 @@ func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
 	plan.Reset(layer, len(experts))
 	l.step++
-	l.protect = l.protect[:0]
-	for _, e := range experts {
-		l.protect = append(l.protect, Key{Layer: int32(layer), Expert: e})
-	}
+	l.layer, l.experts, l.built = int32(layer), experts, false
 }
 
 // Step returns the number of dispatches begun.
@@ -63,7 +63,16 @@ func (l *Ledger) Step() int64 { return l.step }
 
 // Protect returns the experts of the current dispatch, which prefetch
 // warming and memory pressure must not evict.
-func (l *Ledger) Protect() []Key { return l.protect }
+func (l *Ledger) Protect() []Key {
+	if !l.built {
+		l.protect = l.protect[:0]
+		for _, e := range l.experts {
+			l.protect = append(l.protect, Key{Layer: l.layer, Expert: e})
+		}
+		l.built = true
+	}
+	return l.protect
+}
 
 // Effects returns the ledger's Effects, emptied, for the next cache
 // operation.
@@ -78,6 +87,13 @@ func (l *Ledger) Effects() *Effects {
 // runs on, also listed in Evict (its slot is freed after the layer). It
 // returns the number of evictions counted.
 func (l *Ledger) Settle(plan *Plan) int {
+	if len(l.fx.Evicted) == 0 && len(l.fx.Admitted) == 0 && l.fx.Phantom == 0 {
+		return 0 // the common case, kept small enough to inline
+	}
+	return l.settle(plan)
+}
+
+func (l *Ledger) settle(plan *Plan) int {
 	for _, k := range l.fx.Evicted {
 		i := l.x.of(k)
 		l.prefetched[i] = false

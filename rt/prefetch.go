@@ -90,9 +90,10 @@ func (s *slider) top(lo, hi int32, b int, base int32, skip []int32) []int32 {
 	if b <= 0 {
 		return s.best
 	}
+	var floor int32 = 1 // a key must appear this often to enter best
 	for k := lo; k < hi; k++ {
 		c := s.cnt[k]
-		if c == 0 || len(skip) > 0 && containsID(skip, k-base) {
+		if c < floor || len(skip) > 0 && containsID(skip, k-base) {
 			continue
 		}
 		// Insert k into best, kept sorted, at most b long.
@@ -108,6 +109,9 @@ func (s *slider) top(lo, hi int32, b int, base int32, skip []int32) []int32 {
 		}
 		copy(s.best[j+1:], s.best[j:len(s.best)-1])
 		s.best[j] = k
+		if len(s.best) == b {
+			floor = s.cnt[s.best[b-1]] // a smaller count cannot displace the last
+		}
 	}
 	return s.best
 }
