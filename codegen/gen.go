@@ -112,6 +112,15 @@ func (g *gen) pos(p rt.Pos) string {
 	return fmt.Sprintf("%s:%d:%d", g.opts.Source, p.Line, p.Col)
 }
 
+// keyPos returns the position of a written key ("cache.capacity") as a
+// comment, or "" when the value is a default.
+func (g *gen) keyPos(key string) string {
+	if p, ok := g.spec.KeyPos[key]; ok {
+		return g.pos(p)
+	}
+	return "default"
+}
+
 // Cache and prefetcher fields, one per kind any state uses.
 
 func cacheType(e rt.Eviction) string {
@@ -330,7 +339,8 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 		}
 		body = append(body, jen.For(jen.Id("layer").Op(":=").Range().Id("shape").Dot("Layers")).Block(loop...))
 	} else {
-		body = append(body, jen.Id("p").Dot(kind0).Op("=").Qual(rtPath, "NewCache").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1), jen.Lit(s.Cache.Capacity)).Assert(jen.Op("*").Qual(rtPath, type0)))
+		body = append(body, jen.Id("p").Dot(kind0).Op("=").Qual(rtPath, "NewCache").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1), jen.Lit(s.Cache.Capacity)).Assert(jen.Op("*").Qual(rtPath, type0)).
+			Comment("capacity: " + g.keyPos("cache.capacity")))
 		if s.Cache.TTLSet {
 			body = append(body, jen.Id("p").Dot("ttl").Op("=").Qual(rtPath, "NewTTL").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1)))
 		}
@@ -339,7 +349,7 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 		}
 	}
 	if st := s.Prefetch.Strategy; st != rt.PrefetchNone {
-		body = append(body, jen.Id("p").Dot(prefetcherField(st)).Op("=").Add(newPrefetcher(&s.Prefetch)))
+		body = append(body, jen.Id("p").Dot(prefetcherField(st)).Op("=").Add(newPrefetcher(&s.Prefetch)).Comment("strategy: "+g.keyPos("prefetch.strategy")))
 	}
 	if g.budgetVaries() {
 		body = append(body, jen.Id("p").Dot("budget").Op("=").Lit(s.Prefetch.Budget))
@@ -350,8 +360,8 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 			jen.Id("p").Dot("lastFired").Index(jen.Id("i")).Op("=").Lit(-int64(s.Adapt.Cooldown)-1)))
 	}
 	body = append(body, jen.Return(jen.Id("p"), jen.Nil()))
-	f.Commentf("New%s returns the policy %s for a model of the given shape, or why", g.name, s.Name)
-	f.Comment("it cannot run on it (as rt.New would say).")
+	f.Commentf("New%s returns the policy %s (%s) for a model of the given shape,", g.name, s.Name, g.pos(s.Pos))
+	f.Comment("or why it cannot run on it (as rt.New would say).")
 	f.Func().Id("New"+g.name).Params(jen.Id("shape").Qual(rtPath, "Shape")).Params(jen.Op("*").Id(g.name), jen.Error()).Block(body...)
 }
 
@@ -480,8 +490,9 @@ func (g *gen) dispatchVariant(f *jen.File, i int, v variant) {
 		warm = append(warm, jen.If(jen.Op("!").Id("c").Dot("Contains").Call(jen.Id("k")).Op("&&").Id("c").Dot("Warm").Call(
 			jen.Id("k"), jen.Id("l").Dot("Protect").Call(), jen.Id("l").Dot("Effects").Call())).Block(
 			jen.Id("l").Dot("Warmed").Call(jen.Id("plan"), jen.Id("k"))))
-		body = append(body, jen.For(jen.List(jen.Id("_"), jen.Id("k")).Op(":=").Range().Id("p").Dot(prefetcherField(v.strategy)).Dot("Predict").Call(
-			jen.Id("layer"), jen.Id("experts"), budget, jen.Id("l").Dot("Predictions").Call(budget))).Block(warm...))
+		body = append(body, jen.Comment("prefetch budget: "+g.keyPos("prefetch.budget")),
+			jen.For(jen.List(jen.Id("_"), jen.Id("k")).Op(":=").Range().Id("p").Dot(prefetcherField(v.strategy)).Dot("Predict").Call(
+				jen.Id("layer"), jen.Id("experts"), budget, jen.Id("l").Dot("Predictions").Call(budget))).Block(warm...))
 	}
 	f.Commentf("dispatch%d runs the steps of a %s cache%s%s.", i, v.eviction, map[bool]string{true: " under memory pressure", false: ""}[v.memory],
 		map[bool]string{true: " with " + v.strategy.String() + " prefetch", false: ""}[v.strategy != rt.PrefetchNone])

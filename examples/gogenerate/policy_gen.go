@@ -59,8 +59,8 @@ type LruBasic struct {
 
 var _ rt.Policy = (*LruBasic)(nil)
 
-// NewLruBasic returns the policy lru_basic for a model of the given shape, or why
-// it cannot run on it (as rt.New would say).
+// NewLruBasic returns the policy lru_basic (policy.moe:10:1) for a model of the given shape,
+// or why it cannot run on it (as rt.New would say).
 func NewLruBasic(shape rt.Shape) (*LruBasic, error) {
 	if err := lruBasicStates[0].Fits(shape); err != nil {
 		return nil, err
@@ -69,7 +69,7 @@ func NewLruBasic(shape rt.Shape) (*LruBasic, error) {
 		l:     rt.NewLedger(shape, lruBasicStates[0].Monitor),
 		shape: shape,
 	}
-	p.lru = rt.NewCache(&lruBasicStates[0].Cache, shape, -1, 16).(*rt.LRUCache)
+	p.lru = rt.NewCache(&lruBasicStates[0].Cache, shape, -1, 16).(*rt.LRUCache) // capacity: policy.moe:12:20
 	p.missCPU = rt.MissOnCPU(&lruBasicStates[0].Schedule, rt.ExpertGB(shape, &lruBasicStates[0].Cache))
 	return p, nil
 }
@@ -181,8 +181,8 @@ type LfuHistory struct {
 
 var _ rt.Policy = (*LfuHistory)(nil)
 
-// NewLfuHistory returns the policy lfu_history for a model of the given shape, or why
-// it cannot run on it (as rt.New would say).
+// NewLfuHistory returns the policy lfu_history (policy.moe:18:1) for a model of the given shape,
+// or why it cannot run on it (as rt.New would say).
 func NewLfuHistory(shape rt.Shape) (*LfuHistory, error) {
 	if err := lfuHistoryStates[0].Fits(shape); err != nil {
 		return nil, err
@@ -191,8 +191,8 @@ func NewLfuHistory(shape rt.Shape) (*LfuHistory, error) {
 		l:     rt.NewLedger(shape, lfuHistoryStates[0].Monitor),
 		shape: shape,
 	}
-	p.lfu = rt.NewCache(&lfuHistoryStates[0].Cache, shape, -1, 16).(*rt.LFUCache)
-	p.history = rt.NewHistoryPrefetcher(p.shape, 60)
+	p.lfu = rt.NewCache(&lfuHistoryStates[0].Cache, shape, -1, 16).(*rt.LFUCache) // capacity: policy.moe:20:20
+	p.history = rt.NewHistoryPrefetcher(p.shape, 60)                              // strategy: policy.moe:25:20
 	p.missCPU = rt.MissOnCPU(&lfuHistoryStates[0].Schedule, rt.ExpertGB(shape, &lfuHistoryStates[0].Cache))
 	return p, nil
 }
@@ -219,6 +219,7 @@ func (p *LfuHistory) dispatch0(layer int, experts []int32, scores []float32, pla
 			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
 		}
 	}
+	// prefetch budget: policy.moe:26:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
 		if !c.Contains(k) && c.Warm(k, l.Protect(), l.Effects()) {
 			l.Warmed(plan, k)
@@ -312,8 +313,8 @@ type ScoreAffinity struct {
 
 var _ rt.Policy = (*ScoreAffinity)(nil)
 
-// NewScoreAffinity returns the policy score_affinity for a model of the given shape, or why
-// it cannot run on it (as rt.New would say).
+// NewScoreAffinity returns the policy score_affinity (policy.moe:35:1) for a model of the given shape,
+// or why it cannot run on it (as rt.New would say).
 func NewScoreAffinity(shape rt.Shape) (*ScoreAffinity, error) {
 	if err := scoreAffinityStates[0].Fits(shape); err != nil {
 		return nil, err
@@ -322,8 +323,8 @@ func NewScoreAffinity(shape rt.Shape) (*ScoreAffinity, error) {
 		l:     rt.NewLedger(shape, scoreAffinityStates[0].Monitor),
 		shape: shape,
 	}
-	p.score = rt.NewCache(&scoreAffinityStates[0].Cache, shape, -1, 16).(*rt.ScoreCache)
-	p.affinity = rt.NewAffinityPrefetcher(p.shape, 0.3)
+	p.score = rt.NewCache(&scoreAffinityStates[0].Cache, shape, -1, 16).(*rt.ScoreCache) // capacity: policy.moe:37:20
+	p.affinity = rt.NewAffinityPrefetcher(p.shape, 0.3)                                  // strategy: policy.moe:43:20
 	p.missCPU = rt.MissOnCPU(&scoreAffinityStates[0].Schedule, rt.ExpertGB(shape, &scoreAffinityStates[0].Cache))
 	return p, nil
 }
@@ -350,6 +351,7 @@ func (p *ScoreAffinity) dispatch0(layer int, experts []int32, scores []float32, 
 			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
 		}
 	}
+	// prefetch budget: policy.moe:45:18
 	for _, k := range p.affinity.Predict(layer, experts, 4, l.Predictions(4)) {
 		if !c.Contains(k) && c.Warm(k, l.Protect(), l.Effects()) {
 			l.Warmed(plan, k)
@@ -455,8 +457,8 @@ type ComposedShowcase struct {
 
 var _ rt.Policy = (*ComposedShowcase)(nil)
 
-// NewComposedShowcase returns the policy composed_showcase for a model of the given shape, or why
-// it cannot run on it (as rt.New would say).
+// NewComposedShowcase returns the policy composed_showcase (policy.moe:55:1) for a model of the given shape,
+// or why it cannot run on it (as rt.New would say).
 func NewComposedShowcase(shape rt.Shape) (*ComposedShowcase, error) {
 	if err := composedShowcaseStates[0].Fits(shape); err != nil {
 		return nil, err
@@ -465,10 +467,10 @@ func NewComposedShowcase(shape rt.Shape) (*ComposedShowcase, error) {
 		l:     rt.NewLedger(shape, composedShowcaseStates[0].Monitor),
 		shape: shape,
 	}
-	p.lfu = rt.NewCache(&composedShowcaseStates[0].Cache, shape, -1, 24).(*rt.LFUCache)
+	p.lfu = rt.NewCache(&composedShowcaseStates[0].Cache, shape, -1, 24).(*rt.LFUCache) // capacity: policy.moe:57:20
 	p.ttl = rt.NewTTL(&composedShowcaseStates[0].Cache, shape, -1)
 	p.mem = rt.NewMemory(&composedShowcaseStates[0].Cache, rt.ExpertGB(shape, &composedShowcaseStates[0].Cache))
-	p.lookahead = rt.NewLookaheadPrefetcher(p.shape, 2, 40)
+	p.lookahead = rt.NewLookaheadPrefetcher(p.shape, 2, 40) // strategy: policy.moe:68:20
 	p.missCPU = rt.MissOnCPU(&composedShowcaseStates[0].Schedule, rt.ExpertGB(shape, &composedShowcaseStates[0].Cache))
 	return p, nil
 }
@@ -500,6 +502,7 @@ func (p *ComposedShowcase) dispatch0(layer int, experts []int32, scores []float3
 		rt.Expire(p.ttl, c, l.Effects())
 		l.Settle(plan)
 	}
+	// prefetch budget: policy.moe:70:18
 	for _, k := range p.lookahead.Predict(layer, experts, 4, l.Predictions(4)) {
 		if !c.Contains(k) && c.Warm(k, l.Protect(), l.Effects()) {
 			l.Warmed(plan, k)
@@ -594,8 +597,8 @@ type FreqThreshold struct {
 
 var _ rt.Policy = (*FreqThreshold)(nil)
 
-// NewFreqThreshold returns the policy freq_threshold for a model of the given shape, or why
-// it cannot run on it (as rt.New would say).
+// NewFreqThreshold returns the policy freq_threshold (policy.moe:80:1) for a model of the given shape,
+// or why it cannot run on it (as rt.New would say).
 func NewFreqThreshold(shape rt.Shape) (*FreqThreshold, error) {
 	if err := freqThresholdStates[0].Fits(shape); err != nil {
 		return nil, err
@@ -604,8 +607,8 @@ func NewFreqThreshold(shape rt.Shape) (*FreqThreshold, error) {
 		l:     rt.NewLedger(shape, freqThresholdStates[0].Monitor),
 		shape: shape,
 	}
-	p.threshold = rt.NewCache(&freqThresholdStates[0].Cache, shape, -1, 16).(*rt.ThresholdCache)
-	p.history = rt.NewHistoryPrefetcher(p.shape, 60)
+	p.threshold = rt.NewCache(&freqThresholdStates[0].Cache, shape, -1, 16).(*rt.ThresholdCache) // capacity: policy.moe:82:20
+	p.history = rt.NewHistoryPrefetcher(p.shape, 60)                                             // strategy: policy.moe:88:20
 	p.missCPU = rt.MissOnCPU(&freqThresholdStates[0].Schedule, rt.ExpertGB(shape, &freqThresholdStates[0].Cache))
 	return p, nil
 }
@@ -632,6 +635,7 @@ func (p *FreqThreshold) dispatch0(layer int, experts []int32, scores []float32, 
 			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
 		}
 	}
+	// prefetch budget: policy.moe:89:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
 		if !c.Contains(k) && c.Warm(k, l.Protect(), l.Effects()) {
 			l.Warmed(plan, k)
@@ -788,8 +792,8 @@ type Layered struct {
 
 var _ rt.Policy = (*Layered)(nil)
 
-// NewLayered returns the policy layered for a model of the given shape, or why
-// it cannot run on it (as rt.New would say).
+// NewLayered returns the policy layered (policy.moe:96:1) for a model of the given shape,
+// or why it cannot run on it (as rt.New would say).
 func NewLayered(shape rt.Shape) (*Layered, error) {
 	if err := layeredStates[0].Fits(shape); err != nil {
 		return nil, err
@@ -798,8 +802,8 @@ func NewLayered(shape rt.Shape) (*Layered, error) {
 		l:     rt.NewLedger(shape, layeredStates[0].Monitor),
 		shape: shape,
 	}
-	p.tiered = rt.NewCache(&layeredStates[0].Cache, shape, -1, 24).(*rt.TieredCache)
-	p.history = rt.NewHistoryPrefetcher(p.shape, 50)
+	p.tiered = rt.NewCache(&layeredStates[0].Cache, shape, -1, 24).(*rt.TieredCache) // capacity: policy.moe:98:20
+	p.history = rt.NewHistoryPrefetcher(p.shape, 50)                                 // strategy: policy.moe:102:20
 	p.missCPU = rt.MissOnCPU(&layeredStates[0].Schedule, rt.ExpertGB(shape, &layeredStates[0].Cache))
 	for i := range p.lastFired {
 		p.lastFired[i] = int64(-51)
@@ -835,6 +839,7 @@ func (p *Layered) dispatch0(layer int, experts []int32, scores []float32, plan *
 			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
 		}
 	}
+	// prefetch budget: policy.moe:103:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
 		if !c.Contains(k) && c.Warm(k, l.Protect(), l.Effects()) {
 			l.Warmed(plan, k)
@@ -856,6 +861,7 @@ func (p *Layered) dispatch1(layer int, experts []int32, scores []float32, plan *
 			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
 		}
 	}
+	// prefetch budget: policy.moe:103:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
 		if !c.Contains(k) && c.Warm(k, l.Protect(), l.Effects()) {
 			l.Warmed(plan, k)
@@ -1025,8 +1031,8 @@ type PerLayerEntropy struct {
 
 var _ rt.Policy = (*PerLayerEntropy)(nil)
 
-// NewPerLayerEntropy returns the policy per_layer_entropy for a model of the given shape, or why
-// it cannot run on it (as rt.New would say).
+// NewPerLayerEntropy returns the policy per_layer_entropy (policy.moe:111:1) for a model of the given shape,
+// or why it cannot run on it (as rt.New would say).
 func NewPerLayerEntropy(shape rt.Shape) (*PerLayerEntropy, error) {
 	if err := perLayerEntropyStates[0].Fits(shape); err != nil {
 		return nil, err
