@@ -340,7 +340,7 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 		body = append(body, jen.For(jen.Id("layer").Op(":=").Range().Id("shape").Dot("Layers")).Block(loop...))
 	} else {
 		body = append(body, jen.Id("p").Dot(kind0).Op("=").Qual(rtPath, "NewCache").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1), jen.Lit(s.Cache.Capacity)).Assert(jen.Op("*").Qual(rtPath, type0)).
-			Comment("capacity: " + g.keyPos("cache.capacity")))
+			Comment("capacity: "+g.keyPos("cache.capacity")))
 		if s.Cache.TTLSet {
 			body = append(body, jen.Id("p").Dot("ttl").Op("=").Qual(rtPath, "NewTTL").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1)))
 		}
