@@ -1,13 +1,17 @@
 package codegen_test
 
 import (
+	"fmt"
 	"go/ast"
 	"go/importer"
 	"go/parser"
 	"go/token"
 	"go/types"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -17,7 +21,7 @@ import (
 )
 
 // typeCheck parses and type-checks generated code against the real rt
-// package (imported from source, once).
+// package (its export data, which the go command builds once).
 var (
 	importOnce sync.Once
 	imp        types.Importer
@@ -26,7 +30,7 @@ var (
 
 func typeCheck(t *testing.T, src []byte) {
 	t.Helper()
-	importOnce.Do(func() { imp = importer.ForCompiler(fset, "source", nil) })
+	importOnce.Do(func() { imp = importer.ForCompiler(fset, "gc", exportData) })
 	f, err := parser.ParseFile(fset, "policy_gen.go", src, parser.ParseComments)
 	if err != nil {
 		t.Fatalf("generated code does not parse: %v\n%s", err, src)
@@ -35,6 +39,16 @@ func typeCheck(t *testing.T, src []byte) {
 	if _, err := conf.Check("gen", fset, []*ast.File{f}, nil); err != nil {
 		t.Fatalf("generated code does not type-check: %v\n%s", err, src)
 	}
+}
+
+// exportData opens the compiler's export data of an import path, which
+// "go list -export" builds (or finds in the build cache).
+func exportData(path string) (io.ReadCloser, error) {
+	out, err := exec.Command("go", "list", "-export", "-f", "{{.Export}}", path).Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -export %s: %v", path, err)
+	}
+	return os.Open(strings.TrimSpace(string(out)))
 }
 
 // FuzzCompile checks that whatever sema accepts, codegen turns into Go
