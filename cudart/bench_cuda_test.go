@@ -207,7 +207,7 @@ func storeReplay(t *testing.T, raw float64) []row {
 		for ; i < 500; i++ {
 			c := &calls[i]
 			pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-			if err := s.Apply(&plan, c.experts); err != nil {
+			if err := s.Apply(&plan); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -221,7 +221,7 @@ func storeReplay(t *testing.T, raw float64) []row {
 		for ; i < len(calls); i++ {
 			c := &calls[i]
 			pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-			if err := s.Apply(&plan, c.experts); err != nil {
+			if err := s.Apply(&plan); err != nil {
 				t.Fatal(err)
 			}
 			if mode == "synchronous" {
@@ -353,12 +353,12 @@ func overlap(t *testing.T) []row {
 			plans[1-set].Evict = append(plans[1-set].Evict, rt.Key{Expert: int32(set*batch + e)})
 		}
 	}
-	if err := s.Apply(&rt.Plan{Prefetch: plans[0].Prefetch}, nil); err != nil {
+	if err := s.Apply(&rt.Plan{Prefetch: plans[0].Prefetch}); err != nil {
 		t.Fatal(err)
 	}
 	next := 1
 	copyBatch := func() {
-		if err := s.Apply(&plans[next], nil); err != nil {
+		if err := s.Apply(&plans[next]); err != nil {
 			t.Fatal(err)
 		}
 		next = 1 - next

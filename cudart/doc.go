@@ -25,7 +25,7 @@
 //	err = ckpt.Pack(store.Host) // fill the arena before the first Apply
 //	for each token, for each MoE layer:
 //		policy.Dispatch(layer, experts, scores, &plan)
-//		err = store.Apply(&plan, experts) // starts the copies, returns at once
+//		err = store.Apply(&plan) // starts the copies, returns at once
 //		for i, e := range experts {
 //			if plan.Device[i] == rt.GPU {
 //				ptr, ready, _ := store.Ptr(rt.Key{Layer: int32(layer), Expert: e})

@@ -49,19 +49,19 @@ func (h *HostStore) Host(k rt.Key) []byte {
 	return h.arena[o : o+h.eb : o+h.eb]
 }
 
-// Apply executes p, the plan Dispatch filled for experts: it frees the
+// Apply executes p, a plan Dispatch filled: it frees the
 // slots of the previous layer's deferred evictions (see Used), checks p
 // against the contract, frees the evicted experts this layer does not
 // run, and copies Load then Prefetch into free slots. A broken plan is
 // reported and changes nothing.
-func (h *HostStore) Apply(p *rt.Plan, experts []int32) error {
+func (h *HostStore) Apply(p *rt.Plan) error {
 	if h.closed {
 		return ErrClosed
 	}
 	h.n.deferred.Add(int64(h.t.release()))
 	h.t.begin()
 	h.run()
-	if err := h.t.apply(p, experts); err != nil {
+	if err := h.t.apply(p); err != nil {
 		return err
 	}
 	h.n.plans.Add(1)

@@ -41,7 +41,7 @@ func replayHost(t *testing.T, name string, pol rt.Policy, o Options, calls []cal
 	var plan rt.Plan
 	for step, c := range calls {
 		pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-		if err := h.Apply(&plan, c.experts); err != nil {
+		if err := h.Apply(&plan); err != nil {
 			t.Fatalf("%s: step %d: %v", name, step, err)
 		}
 		m.apply(&plan)
@@ -171,14 +171,14 @@ func TestHostBrokenPlans(t *testing.T) {
 			o.Pinned = append(o.Pinned, rt.Key{Layer: int32(l), Expert: int32(seed % shape.Experts)})
 		}
 		h := openHostFilled(t, o)
-		if err := h.Apply(&rt.Plan{}, nil); err != nil { // places the pinned experts
+		if err := h.Apply(&rt.Plan{}); err != nil { // places the pinned experts
 			t.Fatal(err)
 		}
 		var plan rt.Plan
 		for step, c := range randomCalls(uint64(seed), 2000, shape) {
 			pol.Dispatch(c.layer, c.experts, c.scores, &plan)
 			table := slices.Clone(h.t.slotOf)
-			err := h.Apply(&plan, c.experts)
+			err := h.Apply(&plan)
 			faults := pol.Faults()
 			broken := len(faults) > 0 && faults[len(faults)-1].Step == int64(step)
 			if err == nil && !broken {
@@ -256,12 +256,13 @@ func TestHostPlanErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		h := openHostFilled(t, Options{Shape: shape, Capacity: 4, Pinned: []rt.Key{k(0, 0)}})
-		if err := h.Apply(setup, []int32{1}); err != nil {
+		setup.Experts = []int32{1}
+		if err := h.Apply(setup); err != nil {
 			t.Fatalf("setup: %v", err)
 		}
 		table, count := slices.Clone(h.t.slotOf), h.Counters()
-		p := &rt.Plan{Layer: tc.p.layer, Hit: tc.p.hit, Device: tc.p.dev, Load: tc.p.load, Prefetch: tc.p.prefetch, Evict: tc.p.evict}
-		err := h.Apply(p, tc.p.experts)
+		p := &rt.Plan{Layer: tc.p.layer, Experts: tc.p.experts, Hit: tc.p.hit, Device: tc.p.dev, Load: tc.p.load, Prefetch: tc.p.prefetch, Evict: tc.p.evict}
+		err := h.Apply(p)
 		if err == nil {
 			t.Errorf("%s: accepted", tc.name)
 			continue
@@ -290,7 +291,8 @@ func TestHostContractCases(t *testing.T) {
 	defer h.Close()
 	apply := func(p *rt.Plan, experts ...int32) {
 		t.Helper()
-		if err := h.Apply(p, experts); err != nil {
+		p.Experts = experts
+		if err := h.Apply(p); err != nil {
 			t.Fatal(err)
 		}
 		if err := checkTable(h.t); err != nil {
@@ -385,7 +387,7 @@ func TestHostApplyAllocs(t *testing.T) {
 		c := &calls[i%len(calls)]
 		i++
 		pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-		if err := h.Apply(&plan, c.experts); err != nil {
+		if err := h.Apply(&plan); err != nil {
 			t.Fatal(err)
 		}
 		if i%2 == 0 {
@@ -417,7 +419,7 @@ func TestHostOpenClose(t *testing.T) {
 		var plan rt.Plan
 		for _, c := range calls {
 			pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-			if err := h.Apply(&plan, c.experts); err != nil {
+			if err := h.Apply(&plan); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -427,7 +429,7 @@ func TestHostOpenClose(t *testing.T) {
 		if err := h.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.Apply(&plan, calls[0].experts); !errors.Is(err, ErrClosed) {
+		if err := h.Apply(&plan); !errors.Is(err, ErrClosed) {
 			t.Fatalf("Apply after Close: %v", err)
 		}
 		if err := h.Used(); !errors.Is(err, ErrClosed) {

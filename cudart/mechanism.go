@@ -13,9 +13,8 @@ import (
 // and account for the bytes they move. Store (build tag cuda) moves the
 // bytes to a GPU, HostStore to host memory.
 type Mechanism interface {
-	// Apply executes the plan that Dispatch filled for the selected experts
-	// (the experts given to Dispatch, in the same order).
-	Apply(p *rt.Plan, experts []int32) error
+	// Apply executes a plan Dispatch filled.
+	Apply(p *rt.Plan) error
 	// Slot returns the slot that holds k, if k is resident.
 	Slot(k rt.Key) (slot int, ok bool)
 	// Counters returns a snapshot of the transfer counters.

@@ -160,14 +160,14 @@ func (t *slots) release() int {
 // the table: the evicted experts this layer does not run on the GPU are
 // freed first, then each copied expert takes a free slot (listed in ops:
 // Load first, on the demand stream, then Prefetch), and the evicted
-// experts this layer runs on the GPU stay until release. experts are the
-// selected experts, in the order of p.Hit. A broken plan changes nothing.
-// Call release and begin first.
-func (t *slots) apply(p *rt.Plan, experts []int32) error {
-	if err := t.check(p, experts); err != nil {
+// experts this layer runs on the GPU stay until release. p.Experts are
+// the selected experts, in the order of p.Hit. A broken plan changes
+// nothing. Call release and begin first.
+func (t *slots) apply(p *rt.Plan) error {
+	if err := t.check(p, p.Experts); err != nil {
 		return err
 	}
-	t.execute(p, experts)
+	t.execute(p, p.Experts)
 	return nil
 }
 

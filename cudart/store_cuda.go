@@ -269,7 +269,7 @@ func (s *Store) Host(k rt.Key) []byte {
 // stream. It does not wait for them: the compute stream waits on the
 // events Ptr returns, the host on Wait. The first Apply first copies the
 // pinned experts on the demand stream. Apply allocates nothing.
-func (s *Store) Apply(p *rt.Plan, experts []int32) error {
+func (s *Store) Apply(p *rt.Plan) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func (s *Store) Apply(p *rt.Plan, experts []int32) error {
 	if err := s.run(); err != nil {
 		return s.fail(err)
 	}
-	if err := s.t.apply(p, experts); err != nil {
+	if err := s.t.apply(p); err != nil {
 		return err
 	}
 	s.n.plans.Add(1)

@@ -113,7 +113,7 @@ func replayGPU(t *testing.T, name string, pol rt.Policy, o Options, calls []call
 	var plan rt.Plan
 	for step, c := range calls {
 		pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-		if err := s.Apply(&plan, c.experts); err != nil {
+		if err := s.Apply(&plan); err != nil {
 			t.Fatalf("%s: step %d: %v", name, step, err)
 		}
 		m.apply(&plan)
@@ -232,7 +232,7 @@ func TestGPUSlotReuseWaitsForKernel(t *testing.T) {
 			// first) and loads B, then C: C gets A's slot.
 			s := openGPU(t, Options{Shape: shape, Capacity: 1})
 			a, b, c := rt.Key{Expert: 0}, rt.Key{Expert: 1}, rt.Key{Expert: 2}
-			if err := s.Apply(&rt.Plan{Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{a}}, []int32{0}); err != nil {
+			if err := s.Apply(&rt.Plan{Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{a}, Experts: []int32{0}}); err != nil {
 				t.Fatal(err)
 			}
 			ptr, ev, _ := s.Ptr(a)
@@ -246,11 +246,11 @@ func TestGPUSlotReuseWaitsForKernel(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := s.Apply(&rt.Plan{Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{b}, Evict: []rt.Key{a, b}}, []int32{1}); err != nil {
+			if err := s.Apply(&rt.Plan{Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{b}, Evict: []rt.Key{a, b}, Experts: []int32{1}}); err != nil {
 				t.Fatal(err)
 			}
 			must(t, s.Used(compute))
-			if err := s.Apply(&rt.Plan{Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{c}}, []int32{2}); err != nil {
+			if err := s.Apply(&rt.Plan{Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{c}, Experts: []int32{2}}); err != nil {
 				t.Fatal(err)
 			}
 			if sl, _ := s.Slot(c); sl != slotA {
@@ -329,7 +329,7 @@ func TestGPUOpenClose(t *testing.T) {
 		var plan rt.Plan
 		for _, c := range calls {
 			pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-			if err := s.Apply(&plan, c.experts); err != nil {
+			if err := s.Apply(&plan); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -397,17 +397,17 @@ func TestGPUErrors(t *testing.T) {
 		}
 		s := openGPU(t, Options{Shape: shape, Capacity: 4})
 		defer s.Close()
-		err = s.Apply(&rt.Plan{Layer: 1, Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{{Layer: 1, Expert: 8}}}, []int32{8})
+		err = s.Apply(&rt.Plan{Layer: 1, Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{{Layer: 1, Expert: 8}}, Experts: []int32{8}})
 		if err == nil || !strings.Contains(err.Error(), "selected expert 8 is outside the shape's experts 0 to 7") {
 			t.Errorf("unknown expert: %v", err)
 		} else {
 			t.Log(err)
 		}
-		err = s.Apply(&rt.Plan{Layer: 0, Prefetch: []rt.Key{{Layer: 7, Expert: 1}}}, nil)
+		err = s.Apply(&rt.Plan{Layer: 0, Prefetch: []rt.Key{{Layer: 7, Expert: 1}}})
 		if err == nil || !strings.Contains(err.Error(), "Prefetch names expert (7, 1), outside the shape (2 layers, 8 experts)") {
 			t.Errorf("unknown layer: %v", err)
 		}
-		if err := s.Apply(&rt.Plan{Layer: 1, Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{{Layer: 1, Expert: 7}}}, []int32{7}); err != nil {
+		if err := s.Apply(&rt.Plan{Layer: 1, Hit: []bool{false}, Device: []rt.Device{rt.GPU}, Load: []rt.Key{{Layer: 1, Expert: 7}}, Experts: []int32{7}}); err != nil {
 			t.Errorf("after a rejected plan: %v", err)
 		}
 		buf := make([]byte, int64(s.t.n)*s.eb)
@@ -416,7 +416,7 @@ func TestGPUErrors(t *testing.T) {
 			t.Error(err)
 		}
 		s.Close()
-		if err := s.Apply(&rt.Plan{}, nil); !errors.Is(err, ErrClosed) {
+		if err := s.Apply(&rt.Plan{}); !errors.Is(err, ErrClosed) {
 			t.Errorf("Apply after Close: %v", err)
 		}
 	})
@@ -440,7 +440,7 @@ func TestGPUApplyAllocs(t *testing.T) {
 			c := &calls[i%len(calls)]
 			i++
 			pol.Dispatch(c.layer, c.experts, c.scores, &plan)
-			if err := s.Apply(&plan, c.experts); err != nil {
+			if err := s.Apply(&plan); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Used(compute); err != nil {

@@ -69,6 +69,7 @@ func (d Device) String() string {
 // to TopK more may be in use.
 type Plan struct {
 	Layer    int
+	Experts  []int32  // the selected experts, in input order (a copy)
 	Hit      []bool   // per selected expert, in input order
 	Device   []Device // per selected expert, in input order
 	Load     []Key    // experts to copy to the GPU now (misses run on the GPU)
@@ -76,12 +77,13 @@ type Plan struct {
 	Evict    []Key    // experts whose GPU slots are released, in eviction order
 }
 
-// Reset empties the plan for a dispatch of n experts at layer, keeping its
+// Reset empties the plan for a dispatch of experts at layer, keeping its
 // storage.
-func (p *Plan) Reset(layer, n int) {
+func (p *Plan) Reset(layer int, experts []int32) {
 	p.Layer = layer
-	p.Hit = grow(p.Hit, n)
-	p.Device = grow(p.Device, n)
+	p.Experts = append(p.Experts[:0], experts...)
+	p.Hit = grow(p.Hit, len(experts))
+	p.Device = grow(p.Device, len(experts))
 	p.Load = p.Load[:0]
 	p.Prefetch = p.Prefetch[:0]
 	p.Evict = p.Evict[:0]

@@ -53,7 +53,7 @@ func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 
 // Begin starts a dispatch of experts at layer.
 func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
-	plan.Reset(layer, len(experts))
+	plan.Reset(layer, experts)
 	l.step++
 	l.layer, l.experts, l.built = int32(layer), experts, false
 }

@@ -123,7 +123,7 @@ func (f *fastLRU) pushNewest(i int32) {
 }
 
 func (f *fastLRU) Dispatch(layer int, experts []int32, scores []float32, p *rt.Plan) {
-	p.Reset(layer, len(experts))
+	p.Reset(layer, experts)
 	base := layer * f.experts
 	for j, e := range experts {
 		i := int32(base + int(e))

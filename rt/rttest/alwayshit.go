@@ -19,7 +19,7 @@ func (*AlwaysHit) Name() string { return "always_hit" }
 
 // Dispatch marks every selected expert a hit on the GPU.
 func (a *AlwaysHit) Dispatch(layer int, experts []int32, scores []float32, p *rt.Plan) {
-	p.Reset(layer, len(experts))
+	p.Reset(layer, experts)
 	for i := range p.Hit {
 		p.Hit[i] = true
 	}

@@ -68,7 +68,7 @@ func (l *LRU) Name() string { return "rttest_lru" }
 func (l *LRU) Dispatch(layer int, experts []int32, scores []float32, p *rt.Plan) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p.Reset(layer, len(experts))
+	p.Reset(layer, experts)
 	ls := &l.stats.Layers[layer]
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
