@@ -184,6 +184,28 @@ func (g *gen) varies(f func(*rt.Spec) any) bool {
 	return false
 }
 
+// missConst returns where misses run when every configuration runs them
+// in the same place whatever the model (gpu_only or cpu_fallback
+// everywhere); hybrid depends on the model's expert size, known only at
+// run time.
+func (g *gen) missConst() (cpu, ok bool) {
+	mode := g.m.states[0].Schedule.Mode
+	for _, s := range g.m.states {
+		if s.Schedule.Mode != mode {
+			return false, false
+		}
+	}
+	return mode == rt.CPUFallback, mode != rt.Hybrid
+}
+
+// missCPU is the expression of where a miss runs.
+func (g *gen) missCPU() jen.Code {
+	if cpu, ok := g.missConst(); ok {
+		return jen.Lit(cpu)
+	}
+	return jen.Id("p").Dot("missCPU")
+}
+
 func (g *gen) budgetVaries() bool {
 	return g.varies(func(s *rt.Spec) any { return s.Prefetch.Budget })
 }
@@ -228,14 +250,19 @@ func (g *gen) policy(f *jen.File) error {
 				st.Adapt.Rules[i].Actions[j].Pos.File = g.opts.Source
 			}
 		}
-		lit, err := literal(reflect.ValueOf(&st))
+		lit, err := literal(reflect.ValueOf(&st), true)
 		if err != nil {
 			return err
 		}
 		states = append(states, lit)
 	}
-	f.Commentf("%sStates are the configurations %s can run in: as written (0) and, in order of discovery, those its adapt rules switch to.", g.low, g.name)
-	f.Var().Id(g.low+"States").Op("=").Index(jen.Op("...")).Op("*").Qual(rtPath, "Spec").Values(states...)
+	if len(states) == 1 {
+		f.Commentf("%sStates holds the configuration of %s.", g.low, g.name)
+	} else {
+		f.Commentf("%sStates holds the configurations of %s: as written (0), then", g.low, g.name)
+		f.Comment("those its adapt rules switch to, in the order they were found.")
+	}
+	f.Var().Id(g.low+"States").Op("=").Index(jen.Op("...")).Op("*").Qual(rtPath, "Spec").Add(multi(states, true))
 	f.Commentf("%sSource is the text of policy %s (%s).", g.low, s.Name, g.pos(s.Pos))
 	f.Const().Id(g.low + "Source").Op("=").Add(stringLit(s.Source))
 
@@ -263,7 +290,9 @@ func (g *gen) policy(f *jen.File) error {
 	if g.budgetVaries() {
 		fields = append(fields, jen.Id("budget").Int())
 	}
-	fields = append(fields, jen.Id("missCPU").Bool())
+	if _, ok := g.missConst(); !ok {
+		fields = append(fields, jen.Id("missCPU").Bool())
+	}
 	if g.perLayer {
 		fields = append(fields, jen.Id("pl").Op("*").Qual(rtPath, "Budgets"))
 	}
@@ -349,15 +378,17 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 		}
 	}
 	if st := s.Prefetch.Strategy; st != rt.PrefetchNone {
-		body = append(body, jen.Id("p").Dot(prefetcherField(st)).Op("=").Add(newPrefetcher(&s.Prefetch)).Comment("strategy: "+g.keyPos("prefetch.strategy")))
+		body = append(body, jen.Id("p").Dot(prefetcherField(st)).Op("=").Add(newPrefetcher(&s.Prefetch, jen.Id("shape"))).Comment("strategy: "+g.keyPos("prefetch.strategy")))
 	}
 	if g.budgetVaries() {
 		body = append(body, jen.Id("p").Dot("budget").Op("=").Lit(s.Prefetch.Budget))
 	}
-	body = append(body, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Add(spec0.Clone()).Dot("Schedule"), expertGB.Clone()))
+	if _, ok := g.missConst(); !ok {
+		body = append(body, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Add(spec0.Clone()).Dot("Schedule"), expertGB.Clone()))
+	}
 	if len(s.Adapt.Rules) > 0 {
 		body = append(body, jen.For(jen.Id("i").Op(":=").Range().Id("p").Dot("lastFired")).Block(
-			jen.Id("p").Dot("lastFired").Index(jen.Id("i")).Op("=").Lit(-int64(s.Adapt.Cooldown)-1)))
+			jen.Id("p").Dot("lastFired").Index(jen.Id("i")).Op("=").Lit(-s.Adapt.Cooldown-1)))
 	}
 	body = append(body, jen.Return(jen.Id("p"), jen.Nil()))
 	f.Commentf("New%s returns the policy %s (%s) for a model of the given shape,", g.name, s.Name, g.pos(s.Pos))
@@ -365,15 +396,16 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 	f.Func().Id("New"+g.name).Params(jen.Id("shape").Qual(rtPath, "Shape")).Params(jen.Op("*").Id(g.name), jen.Error()).Block(body...)
 }
 
-// newPrefetcher is the constructor call of a Spec's prefetcher.
-func newPrefetcher(ps *rt.PrefetchSpec) *jen.Statement {
+// newPrefetcher is the constructor call of a Spec's prefetcher for the
+// model shape.
+func newPrefetcher(ps *rt.PrefetchSpec, shape jen.Code) *jen.Statement {
 	switch ps.Strategy {
 	case rt.History:
-		return jen.Qual(rtPath, "NewHistoryPrefetcher").Call(jen.Id("p").Dot("shape"), jen.Lit(ps.HistoryWindow))
+		return jen.Qual(rtPath, "NewHistoryPrefetcher").Call(shape, jen.Lit(ps.HistoryWindow))
 	case rt.Lookahead:
-		return jen.Qual(rtPath, "NewLookaheadPrefetcher").Call(jen.Id("p").Dot("shape"), jen.Lit(ps.Lookahead), jen.Lit(ps.HistoryWindow))
+		return jen.Qual(rtPath, "NewLookaheadPrefetcher").Call(shape, jen.Lit(ps.Lookahead), jen.Lit(ps.HistoryWindow))
 	case rt.Affinity:
-		return jen.Qual(rtPath, "NewAffinityPrefetcher").Call(jen.Id("p").Dot("shape"), jen.Lit(ps.AffinityThreshold))
+		return jen.Qual(rtPath, "NewAffinityPrefetcher").Call(shape, jen.Lit(ps.AffinityThreshold))
 	}
 	return jen.Nil()
 }
@@ -458,7 +490,7 @@ func (g *gen) dispatchVariant(f *jen.File, i int, v variant) {
 	loop = append(loop, jen.If(jen.Id("hit")).Block(
 		jen.Id("l").Dot("Hit").Call(jen.Id("plan"), jen.Id("i"), jen.Id("k")),
 	).Else().Block(
-		jen.Id("l").Dot("Miss").Call(jen.Id("plan"), jen.Id("i"), jen.Id("k"), jen.Id("c").Dot("Contains").Call(jen.Id("k")), jen.Id("p").Dot("missCPU")),
+		jen.Id("l").Dot("Miss").Call(jen.Id("plan"), jen.Id("i"), jen.Id("k"), jen.Id("c").Dot("Contains").Call(jen.Id("k")), g.missCPU()),
 	))
 	if v.memory {
 		loop = append(loop,
@@ -490,12 +522,20 @@ func (g *gen) dispatchVariant(f *jen.File, i int, v variant) {
 		warm = append(warm, jen.If(jen.Op("!").Id("c").Dot("Contains").Call(jen.Id("k")).Op("&&").Id("c").Dot("Warm").Call(
 			jen.Id("k"), jen.Id("l").Dot("Protect").Call(), jen.Id("l").Dot("Effects").Call())).Block(
 			jen.Id("l").Dot("Warmed").Call(jen.Id("plan"), jen.Id("k"))))
-		body = append(body, jen.Comment("prefetch budget: "+g.keyPos("prefetch.budget")),
+		note := "prefetch budget: " + g.keyPos("prefetch.budget")
+		if g.budgetVaries() {
+			note = "prefetch budget: the running configuration's (adapt rules change it)"
+		}
+		body = append(body, jen.Comment(note),
 			jen.For(jen.List(jen.Id("_"), jen.Id("k")).Op(":=").Range().Id("p").Dot(prefetcherField(v.strategy)).Dot("Predict").Call(
 				jen.Id("layer"), jen.Id("experts"), budget, jen.Id("l").Dot("Predictions").Call(budget))).Block(warm...))
 	}
-	f.Commentf("dispatch%d runs the steps of a %s cache%s%s.", i, v.eviction, map[bool]string{true: " under memory pressure", false: ""}[v.memory],
-		map[bool]string{true: " with " + v.strategy.String() + " prefetch", false: ""}[v.strategy != rt.PrefetchNone])
+	evictionText := v.eviction.String()
+	if v.eviction == rt.Fallback {
+		evictionText = v.primary.String() + " | " + v.secondary.String()
+	}
+	f.Commentf("dispatch%d runs the steps for one layer with eviction %s, prefetch %s%s.", i, evictionText, v.strategy,
+		map[bool]string{true: " and the memory-pressure trigger", false: ""}[v.memory])
 	f.Func().Params(g.recv()).Id(fmt.Sprintf("dispatch%d", i)).Params(dispatchParams()...).Block(body...)
 }
 
@@ -541,8 +581,8 @@ func (g *gen) adapt(f *jen.File) {
 			kind = "conditional value"
 		}
 		body = append(body,
-			jen.Commentf("%s %d (%s): when %s for %d, %s", kind, r, g.pos(rule.Pos), rule.Cond, rule.Window, actionsText(rule.Actions)),
-			jen.If(jen.Id("step").Op("-").Id("p").Dot("lastFired").Index(ri).Op("<").Lit(int64(s.Adapt.Cooldown))).Block(
+			jen.Commentf("%s %d (%s): when %s for %d accesses, %s", kind, r, g.pos(rule.Pos), rule.Cond, rule.Window, actionsText(rule.Actions)),
+			jen.If(jen.Id("step").Op("-").Id("p").Dot("lastFired").Index(ri).Op("<").Lit(s.Adapt.Cooldown)).Block(
 				jen.Id("p").Dot("streak").Index(ri).Op("=").Lit(0),
 			).Else().Block(
 				jen.If(cond).Block(jen.Id("p").Dot("streak").Index(ri).Op("++")).Else().Block(jen.Id("p").Dot("streak").Index(ri).Op("=").Lit(0)),
@@ -567,17 +607,25 @@ func actionsText(acts []rt.Action) string {
 }
 
 // fire writes what firing each rule does in each state: skip it as
-// invalid, or swap, rebalance, and log.
+// invalid, or swap and rebalance; then log it.
 func (g *gen) fire(f *jen.File) {
+	var texts []jen.Code
+	for _, rule := range g.spec.Adapt.Rules {
+		texts = append(texts, jen.Lit(actionsText(rule.Actions)))
+	}
+	actions := jen.Id(g.low + "Actions").Index(jen.Id("rule"))
+	f.Commentf("%sActions are the actions of each adapt rule, as the logs show them.", g.low)
+	f.Var().Id(g.low + "Actions").Op("=").Index(jen.Op("...")).String().Add(multi(texts, len(texts) > 1))
+
 	outcome := func(r int, t transition) []jen.Code {
-		rule := g.spec.Adapt.Rules[r]
 		if t.skip != "" {
 			return []jen.Code{
 				jen.Id("p").Dot("adapt").Dot("Skipped").Op("++"),
 				jen.Id("p").Dot("adapt").Dot("SkippedLog").Op("=").Append(jen.Id("p").Dot("adapt").Dot("SkippedLog"), jen.Qual(rtPath, "SkippedEntry").Values(jen.Dict{
-					jen.Id("Step"): jen.Id("p").Dot("l").Dot("Step").Call(), jen.Id("Rule"): jen.Lit(r),
-					jen.Id("Actions"): jen.Lit(actionsText(rule.Actions)), jen.Id("Reason"): jen.Lit(t.skip),
+					jen.Id("Step"): jen.Id("p").Dot("l").Dot("Step").Call(), jen.Id("Rule"): jen.Id("rule"),
+					jen.Id("Actions"): actions.Clone(), jen.Id("Reason"): jen.Lit(t.skip),
 				})),
+				jen.Return(),
 			}
 		}
 		var c []jen.Code
@@ -590,31 +638,31 @@ func (g *gen) fire(f *jen.File) {
 		if t.rebalance {
 			c = append(c, jen.Id("p").Dot("rebalance").Call(jen.Qual(rtPath, enumName(t.signal)), jen.Id("plan")))
 		}
-		return append(c,
-			jen.Id("p").Dot("adapt").Dot("Adaptations").Op("++"),
-			jen.Id("p").Dot("adapt").Dot("Log").Op("=").Append(jen.Id("p").Dot("adapt").Dot("Log"), jen.Qual(rtPath, "AdaptEntry").Values(jen.Dict{
-				jen.Id("Step"): jen.Id("p").Dot("l").Dot("Step").Call(), jen.Id("Rule"): jen.Lit(r), jen.Id("Actions"): jen.Lit(actionsText(rule.Actions)),
-			})))
+		return c
+	}
+	rules := func(s int) jen.Code {
+		return jen.Switch(jen.Id("rule")).BlockFunc(func(rs *jen.Group) {
+			for r := range g.spec.Adapt.Rules {
+				rs.Case(jen.Lit(r)).Block(outcome(r, g.m.next[s][r])...)
+			}
+		})
 	}
 	var body []jen.Code
 	if len(g.m.states) == 1 {
-		body = append(body, jen.Switch(jen.Id("rule")).BlockFunc(func(sw *jen.Group) {
-			for r := range g.spec.Adapt.Rules {
-				sw.Case(jen.Lit(r)).Block(outcome(r, g.m.next[0][r])...)
-			}
-		}))
+		body = append(body, rules(0))
 	} else {
 		body = append(body, jen.Switch(jen.Id("p").Dot("state")).BlockFunc(func(sw *jen.Group) {
 			for s := range g.m.states {
-				sw.Case(jen.Lit(s)).Block(jen.Switch(jen.Id("rule")).BlockFunc(func(rs *jen.Group) {
-					for r := range g.spec.Adapt.Rules {
-						rs.Case(jen.Lit(r)).Block(outcome(r, g.m.next[s][r])...)
-					}
-				}))
+				sw.Case(jen.Lit(s)).Block(rules(s))
 			}
 		}))
 	}
-	f.Comment("fire applies a rule's actions to the running configuration.")
+	body = append(body,
+		jen.Id("p").Dot("adapt").Dot("Adaptations").Op("++"),
+		jen.Id("p").Dot("adapt").Dot("Log").Op("=").Append(jen.Id("p").Dot("adapt").Dot("Log"), jen.Qual(rtPath, "AdaptEntry").Values(jen.Dict{
+			jen.Id("Step"): jen.Id("p").Dot("l").Dot("Step").Call(), jen.Id("Rule"): jen.Id("rule"), jen.Id("Actions"): actions.Clone(),
+		})))
+	f.Comment("fire applies a rule's actions to the running configuration, or logs why not.")
 	f.Func().Params(g.recv()).Id("fire").Params(jen.Id("rule").Int(), jen.Id("plan").Op("*").Qual(rtPath, "Plan")).Block(body...)
 }
 
@@ -701,13 +749,15 @@ func (g *gen) swap(from, to int) []jen.Code {
 		}
 	}
 	if old.Prefetch.Strategy != next.Prefetch.Strategy && next.Prefetch.Strategy != rt.PrefetchNone {
-		code = append(code, jen.Id("p").Dot(prefetcherField(next.Prefetch.Strategy)).Op("=").Add(newPrefetcher(&next.Prefetch)))
+		code = append(code, jen.Id("p").Dot(prefetcherField(next.Prefetch.Strategy)).Op("=").Add(newPrefetcher(&next.Prefetch, jen.Id("p").Dot("shape"))))
 	}
 	if g.budgetVaries() {
 		code = append(code, jen.Id("p").Dot("budget").Op("=").Lit(next.Prefetch.Budget))
 	}
-	code = append(code, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Add(spec.Clone()).Dot("Schedule"),
-		jen.Qual(rtPath, "ExpertGB").Call(jen.Id("p").Dot("shape"), cacheSpec.Clone())))
+	if _, ok := g.missConst(); !ok {
+		code = append(code, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Add(spec.Clone()).Dot("Schedule"),
+			jen.Qual(rtPath, "ExpertGB").Call(jen.Id("p").Dot("shape"), cacheSpec.Clone())))
+	}
 	return code
 }
 
@@ -715,33 +765,37 @@ func (g *gen) swap(from, to int) []jen.Code {
 func (g *gen) stats(f *jen.File) {
 	s := g.spec
 	_, _, memory := g.kinds()
+	monitor := s.Monitor != nil
 	body := []jen.Code{
 		jen.Id("p").Dot("mu").Dot("Lock").Call(),
 		jen.Defer().Id("p").Dot("mu").Dot("Unlock").Call(),
 		jen.Id("s").Op(":=").Id("p").Dot("l").Dot("Stats").Call(jen.Lit(s.Name)),
 	}
-	// Per-layer capacities and the resident count, from the running cache.
+	// What only the caches know: per-layer capacities, and the resident
+	// experts for the monitor's memory.
 	perCache := func(field string) []jen.Code {
-		if g.perLayer {
-			return []jen.Code{jen.For(jen.List(jen.Id("layer"), jen.Id("c")).Op(":=").Range().Id("p").Dot(field)).Block(
-				jen.Id("s").Dot("Layers").Index(jen.Id("layer")).Dot("Capacity").Op("=").Id("c").Dot("Capacity").Call(),
-				jen.Id("resident").Op("+=").Id("c").Dot("Len").Call())}
+		if !g.perLayer {
+			return []jen.Code{jen.Id("resident").Op("=").Id("p").Dot(field).Dot("Len").Call()}
 		}
-		return []jen.Code{jen.Id("resident").Op("=").Id("p").Dot(field).Dot("Len").Call()}
+		loop := []jen.Code{jen.Id("s").Dot("Layers").Index(jen.Id("layer")).Dot("Capacity").Op("=").Id("c").Dot("Capacity").Call()}
+		if monitor {
+			loop = append(loop, jen.Id("resident").Op("+=").Id("c").Dot("Len").Call())
+		}
+		return []jen.Code{jen.For(jen.List(jen.Id("layer"), jen.Id("c")).Op(":=").Range().Id("p").Dot(field)).Block(loop...)}
 	}
-	switch {
-	case !g.perLayer && s.Monitor == nil:
-		// Nothing to read from the caches.
-	case len(g.variants) == 1:
-		body = append(body, jen.Id("resident").Op(":=").Lit(0))
-		body = append(body, perCache(cacheField(g.variants[0].eviction))...)
-	default:
-		body = append(body, jen.Id("resident").Op(":=").Lit(0))
-		body = append(body, jen.Switch(jen.Id("p").Dot("state")).BlockFunc(func(sw *jen.Group) {
-			for st := range g.m.states {
-				sw.Case(jen.Lit(st)).Block(perCache(cacheField(g.variants[g.vof[st]].eviction))...)
-			}
-		}))
+	if g.perLayer || monitor {
+		if monitor {
+			body = append(body, jen.Id("resident").Op(":=").Lit(0))
+		}
+		if len(g.variants) == 1 {
+			body = append(body, perCache(cacheField(g.variants[0].eviction))...)
+		} else {
+			body = append(body, jen.Switch(jen.Id("p").Dot("state")).BlockFunc(func(sw *jen.Group) {
+				for st := range g.m.states {
+					sw.Case(jen.Lit(st)).Block(perCache(cacheField(g.variants[g.vof[st]].eviction))...)
+				}
+			}))
+		}
 	}
 	counts := func(field string) jen.Code {
 		if g.perLayer {
@@ -749,18 +803,30 @@ func (g *gen) stats(f *jen.File) {
 		}
 		return jen.Id("p").Dot(field).Dot("Snapshot").Call()
 	}
-	if s.Cache.TTLSet {
-		body = append(body, jen.Id("s").Dot("Triggers").Op("=").Op("&").Qual(rtPath, "TriggerStats").Values(jen.Dict{jen.Id("TTL"): counts("ttl")}))
+	allMemory := true
+	for _, st := range g.m.states {
+		allMemory = allMemory && st.Cache.MemoryPressure
 	}
-	if memory {
+	triggers := jen.Dict{}
+	if s.Cache.TTLSet {
+		triggers[jen.Id("TTL")] = counts("ttl")
+	}
+	if allMemory {
+		triggers[jen.Id("MemoryPressure")] = counts("mem")
+	}
+	if len(triggers) > 0 {
+		body = append(body, jen.Id("s").Dot("Triggers").Op("=").Op("&").Qual(rtPath, "TriggerStats").Values(triggers))
+	}
+	if memory && !allMemory { // on once an adapt rule turns it on
 		on := jen.Id("p").Dot("mem").Op("!=").Nil()
 		if g.perLayer {
 			on = jen.Id("p").Dot("mem").Index(jen.Lit(0)).Op("!=").Nil()
 		}
-		body = append(body, jen.If(on).Block(
-			jen.If(jen.Id("s").Dot("Triggers").Op("==").Nil()).Block(
-				jen.Id("s").Dot("Triggers").Op("=").Op("&").Qual(rtPath, "TriggerStats").Values()),
-			jen.Id("s").Dot("Triggers").Dot("MemoryPressure").Op("=").Add(counts("mem"))))
+		set := jen.Id("s").Dot("Triggers").Dot("MemoryPressure").Op("=").Add(counts("mem"))
+		if !s.Cache.TTLSet {
+			set = jen.Id("s").Dot("Triggers").Op("=").Op("&").Qual(rtPath, "TriggerStats").Values(jen.Dict{jen.Id("MemoryPressure"): counts("mem")})
+		}
+		body = append(body, jen.If(on).Block(set))
 	}
 	if len(s.Adapt.Rules) > 0 {
 		body = append(body,
@@ -769,11 +835,9 @@ func (g *gen) stats(f *jen.File) {
 			jen.Id("a").Dot("SkippedLog").Op("=").Append(jen.Index().Qual(rtPath, "SkippedEntry").Values(), jen.Id("a").Dot("SkippedLog").Op("...")),
 			jen.Id("s").Dot("Adapt").Op("=").Op("&").Id("a"))
 	}
-	if s.Monitor != nil {
+	if monitor {
 		body = append(body, jen.Id("s").Dot("Monitor").Dot("Current").Dot("MemoryGB").Op("=").Float64().Parens(jen.Id("resident")).Op("*").
 			Qual(rtPath, "ExpertGB").Call(jen.Id("p").Dot("shape"), jen.Op("&").Add(g.stateSpec(0)).Dot("Cache")))
-	} else if g.perLayer {
-		body = append(body, jen.Id("_").Op("=").Id("resident"))
 	}
 	body = append(body, jen.Return(jen.Id("s")))
 	f.Comment("Stats returns a snapshot of the counters; it is safe to call while Dispatch runs.")

@@ -56,7 +56,7 @@ func explore(spec *rt.Spec) (*machine, error) {
 				t.to = m.find(next)
 				if t.to < 0 {
 					if len(m.states) == maxStates {
-						return nil, fmt.Errorf("policy %q: its adapt rules reach more than %d configurations", spec.Name, maxStates)
+						return nil, fmt.Errorf("%s: policy %q: its adapt rules reach more than %d configurations, more than moec generates code for", spec.Pos, spec.Name, maxStates)
 					}
 					t.to = len(m.states)
 					m.states = append(m.states, next)

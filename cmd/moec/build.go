@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"go/parser"
 	"go/token"
 	"os"
@@ -90,6 +91,9 @@ func runBuild(e *env, c *command, args []string) int {
 	}
 	if *pkg == "" {
 		*pkg = packageOf(dir, *out)
+	} else if !token.IsIdentifier(*pkg) {
+		fmt.Fprintf(e.stderr, "moec build: -pkg %q is not a Go package name\n", *pkg)
+		return e.usageError(c)
 	}
 	code, err := codegen.Generate(specs, codegen.Options{Package: *pkg, Source: filepath.Base(file)})
 	if err != nil {
@@ -152,6 +156,9 @@ func packageOf(dir, out string) string {
 	name := b.String()
 	if name == "" || !unicode.IsLetter(rune(name[0])) {
 		name = "policy" + name
+	}
+	if token.IsKeyword(name) { // a folder called map or type
+		name += "_"
 	}
 	return name
 }

@@ -7,37 +7,38 @@ import (
 	"sync"
 )
 
-// lruBasicStates are the configurations LruBasic can run in: as written (0) and, in order of discovery, those its adapt rules switch to.
-var lruBasicStates = [...]*rt.Spec{&rt.Spec{
-	Adapt: rt.AdaptSpec{Cooldown: 50},
-	Cache: rt.CacheSpec{
-		Capacity:       16,
-		Decay:          0.95,
-		ExpertSizeGB:   1.2,
-		FreqThreshold:  0.05,
-		FreqWindow:     100,
-		MemoryBudgetGB: 16.0,
-		MemoryHeadroom: 0.7,
-		ScoreAlpha:     0.3,
+// lruBasicStates holds the configuration of LruBasic.
+var lruBasicStates = [...]*rt.Spec{
+	{
+		Name: "lru_basic",
+		Pos:  rt.Pos{File: "policy.moe", Line: 10, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:       16,
+			Eviction:       rt.LRU,
+			Decay:          0.95,
+			FreqThreshold:  0.05,
+			FreqWindow:     100,
+			ScoreAlpha:     0.3,
+			MemoryHeadroom: 0.7,
+			MemoryBudgetGB: 16.0,
+			ExpertSizeGB:   1.2,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.PrefetchNone,
+			Lookahead:         1,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     50,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.GPUOnly,
+			OffloadThresholdMS: 50.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50},
 	},
-	Name: "lru_basic",
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 10,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     50,
-		Lookahead:         1,
-	},
-	Schedule: rt.ScheduleSpec{
-		OffloadThresholdMS: 50.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}}
+}
 
 // lruBasicSource is the text of policy lru_basic (policy.moe:10:1).
 const lruBasicSource = `policy lru_basic {
@@ -50,11 +51,10 @@ const lruBasicSource = `policy lru_basic {
 // LruBasic is the policy lru_basic (policy.moe:10:1), compiled by moec: its Dispatch
 // makes the decisions rt.New would make from the same policy.
 type LruBasic struct {
-	mu      sync.Mutex
-	shape   rt.Shape
-	l       *rt.Ledger
-	lru     *rt.LRUCache
-	missCPU bool
+	mu    sync.Mutex
+	shape rt.Shape
+	l     *rt.Ledger
+	lru   *rt.LRUCache
 }
 
 var _ rt.Policy = (*LruBasic)(nil)
@@ -70,7 +70,6 @@ func NewLruBasic(shape rt.Shape) (*LruBasic, error) {
 		shape: shape,
 	}
 	p.lru = rt.NewCache(&lruBasicStates[0].Cache, shape, -1, 16).(*rt.LRUCache) // capacity: policy.moe:12:20
-	p.missCPU = rt.MissOnCPU(&lruBasicStates[0].Schedule, rt.ExpertGB(shape, &lruBasicStates[0].Cache))
 	return p, nil
 }
 
@@ -82,7 +81,7 @@ func (p *LruBasic) Dispatch(layer int, experts []int32, scores []float32, plan *
 	p.dispatch0(layer, experts, scores, plan)
 }
 
-// dispatch0 runs the steps of a lru cache.
+// dispatch0 runs the steps for one layer with eviction lru, prefetch none.
 func (p *LruBasic) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.lru
@@ -93,7 +92,7 @@ func (p *LruBasic) dispatch0(layer int, experts []int32, scores []float32, plan 
 		if hit {
 			l.Hit(plan, i, k)
 		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
+			l.Miss(plan, i, k, c.Contains(k), false)
 		}
 	}
 }
@@ -116,40 +115,38 @@ func (p *LruBasic) Source() string {
 	return lruBasicSource
 }
 
-// lfuHistoryStates are the configurations LfuHistory can run in: as written (0) and, in order of discovery, those its adapt rules switch to.
-var lfuHistoryStates = [...]*rt.Spec{&rt.Spec{
-	Adapt: rt.AdaptSpec{Cooldown: 50},
-	Cache: rt.CacheSpec{
-		Capacity:       16,
-		Decay:          0.9,
-		Eviction:       rt.LFU,
-		ExpertSizeGB:   1.2,
-		FreqThreshold:  0.05,
-		FreqWindow:     100,
-		MemoryBudgetGB: 16.0,
-		MemoryHeadroom: 0.7,
-		ScoreAlpha:     0.3,
+// lfuHistoryStates holds the configuration of LfuHistory.
+var lfuHistoryStates = [...]*rt.Spec{
+	{
+		Name: "lfu_history",
+		Pos:  rt.Pos{File: "policy.moe", Line: 18, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:       16,
+			Eviction:       rt.LFU,
+			Decay:          0.9,
+			FreqThreshold:  0.05,
+			FreqWindow:     100,
+			ScoreAlpha:     0.3,
+			MemoryHeadroom: 0.7,
+			MemoryBudgetGB: 16.0,
+			ExpertSizeGB:   1.2,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.History,
+			Lookahead:         1,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     60,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.CPUFallback,
+			OffloadThresholdMS: 50.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50},
 	},
-	Name: "lfu_history",
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 18,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     60,
-		Lookahead:         1,
-		Strategy:          rt.History,
-	},
-	Schedule: rt.ScheduleSpec{
-		Mode:               rt.CPUFallback,
-		OffloadThresholdMS: 50.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}}
+}
 
 // lfuHistorySource is the text of policy lfu_history (policy.moe:18:1).
 const lfuHistorySource = `policy lfu_history {
@@ -176,7 +173,6 @@ type LfuHistory struct {
 	l       *rt.Ledger
 	lfu     *rt.LFUCache
 	history *rt.HistoryPrefetcher
-	missCPU bool
 }
 
 var _ rt.Policy = (*LfuHistory)(nil)
@@ -192,8 +188,7 @@ func NewLfuHistory(shape rt.Shape) (*LfuHistory, error) {
 		shape: shape,
 	}
 	p.lfu = rt.NewCache(&lfuHistoryStates[0].Cache, shape, -1, 16).(*rt.LFUCache) // capacity: policy.moe:20:20
-	p.history = rt.NewHistoryPrefetcher(p.shape, 60)                              // strategy: policy.moe:25:20
-	p.missCPU = rt.MissOnCPU(&lfuHistoryStates[0].Schedule, rt.ExpertGB(shape, &lfuHistoryStates[0].Cache))
+	p.history = rt.NewHistoryPrefetcher(shape, 60)                                // strategy: policy.moe:25:20
 	return p, nil
 }
 
@@ -205,7 +200,7 @@ func (p *LfuHistory) Dispatch(layer int, experts []int32, scores []float32, plan
 	p.dispatch0(layer, experts, scores, plan)
 }
 
-// dispatch0 runs the steps of a lfu cache with history prefetch.
+// dispatch0 runs the steps for one layer with eviction lfu, prefetch history.
 func (p *LfuHistory) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.lfu
@@ -216,7 +211,7 @@ func (p *LfuHistory) dispatch0(layer int, experts []int32, scores []float32, pla
 		if hit {
 			l.Hit(plan, i, k)
 		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
+			l.Miss(plan, i, k, c.Contains(k), true)
 		}
 	}
 	// prefetch budget: policy.moe:26:18
@@ -245,41 +240,39 @@ func (p *LfuHistory) Source() string {
 	return lfuHistorySource
 }
 
-// scoreAffinityStates are the configurations ScoreAffinity can run in: as written (0) and, in order of discovery, those its adapt rules switch to.
-var scoreAffinityStates = [...]*rt.Spec{&rt.Spec{
-	Adapt: rt.AdaptSpec{Cooldown: 50},
-	Cache: rt.CacheSpec{
-		Capacity:       16,
-		Decay:          0.95,
-		Eviction:       rt.Score,
-		ExpertSizeGB:   1.2,
-		FreqThreshold:  0.05,
-		FreqWindow:     100,
-		MemoryBudgetGB: 16.0,
-		MemoryHeadroom: 0.7,
-		Pin:            []int{0, 1},
-		ScoreAlpha:     0.3,
+// scoreAffinityStates holds the configuration of ScoreAffinity.
+var scoreAffinityStates = [...]*rt.Spec{
+	{
+		Name: "score_affinity",
+		Pos:  rt.Pos{File: "policy.moe", Line: 35, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:       16,
+			Eviction:       rt.Score,
+			Pin:            []int{0, 1},
+			Decay:          0.95,
+			FreqThreshold:  0.05,
+			FreqWindow:     100,
+			ScoreAlpha:     0.3,
+			MemoryHeadroom: 0.7,
+			MemoryBudgetGB: 16.0,
+			ExpertSizeGB:   1.2,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.Affinity,
+			Lookahead:         1,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     50,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.Hybrid,
+			OffloadThresholdMS: 40.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50},
 	},
-	Name: "score_affinity",
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 35,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     50,
-		Lookahead:         1,
-		Strategy:          rt.Affinity,
-	},
-	Schedule: rt.ScheduleSpec{
-		Mode:               rt.Hybrid,
-		OffloadThresholdMS: 40.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}}
+}
 
 // scoreAffinitySource is the text of policy score_affinity (policy.moe:35:1).
 const scoreAffinitySource = `policy score_affinity {
@@ -324,7 +317,7 @@ func NewScoreAffinity(shape rt.Shape) (*ScoreAffinity, error) {
 		shape: shape,
 	}
 	p.score = rt.NewCache(&scoreAffinityStates[0].Cache, shape, -1, 16).(*rt.ScoreCache) // capacity: policy.moe:37:20
-	p.affinity = rt.NewAffinityPrefetcher(p.shape, 0.3)                                  // strategy: policy.moe:43:20
+	p.affinity = rt.NewAffinityPrefetcher(shape, 0.3)                                    // strategy: policy.moe:43:20
 	p.missCPU = rt.MissOnCPU(&scoreAffinityStates[0].Schedule, rt.ExpertGB(shape, &scoreAffinityStates[0].Cache))
 	return p, nil
 }
@@ -337,7 +330,7 @@ func (p *ScoreAffinity) Dispatch(layer int, experts []int32, scores []float32, p
 	p.dispatch0(layer, experts, scores, plan)
 }
 
-// dispatch0 runs the steps of a score cache with affinity prefetch.
+// dispatch0 runs the steps for one layer with eviction score, prefetch affinity.
 func (p *ScoreAffinity) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.score
@@ -377,45 +370,43 @@ func (p *ScoreAffinity) Source() string {
 	return scoreAffinitySource
 }
 
-// composedShowcaseStates are the configurations ComposedShowcase can run in: as written (0) and, in order of discovery, those its adapt rules switch to.
-var composedShowcaseStates = [...]*rt.Spec{&rt.Spec{
-	Adapt: rt.AdaptSpec{Cooldown: 50},
-	Cache: rt.CacheSpec{
-		Capacity:        24,
-		Decay:           0.9,
-		Eviction:        rt.LFU,
-		ExpertSizeGB:    1.2,
-		FreqThreshold:   0.05,
-		FreqWindow:      100,
-		MemoryBudgetGB:  16.0,
-		MemoryHeadroom:  0.4,
-		MemoryPressure:  true,
-		MemoryThreshold: 0.75,
-		Pin:             []int{0},
-		ScoreAlpha:      0.3,
-		TTL:             200,
-		TTLSet:          true,
+// composedShowcaseStates holds the configuration of ComposedShowcase.
+var composedShowcaseStates = [...]*rt.Spec{
+	{
+		Name: "composed_showcase",
+		Pos:  rt.Pos{File: "policy.moe", Line: 55, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:        24,
+			Eviction:        rt.LFU,
+			Pin:             []int{0},
+			Decay:           0.9,
+			FreqThreshold:   0.05,
+			FreqWindow:      100,
+			ScoreAlpha:      0.3,
+			MemoryPressure:  true,
+			MemoryThreshold: 0.75,
+			MemoryHeadroom:  0.4,
+			MemoryBudgetGB:  16.0,
+			ExpertSizeGB:    1.2,
+			TTLSet:          true,
+			TTL:             200,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.Lookahead,
+			Lookahead:         2,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     40,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.Hybrid,
+			OffloadThresholdMS: 40.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50},
 	},
-	Name: "composed_showcase",
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 55,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     40,
-		Lookahead:         2,
-		Strategy:          rt.Lookahead,
-	},
-	Schedule: rt.ScheduleSpec{
-		Mode:               rt.Hybrid,
-		OffloadThresholdMS: 40.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}}
+}
 
 // composedShowcaseSource is the text of policy composed_showcase (policy.moe:55:1).
 const composedShowcaseSource = `policy composed_showcase {
@@ -470,7 +461,7 @@ func NewComposedShowcase(shape rt.Shape) (*ComposedShowcase, error) {
 	p.lfu = rt.NewCache(&composedShowcaseStates[0].Cache, shape, -1, 24).(*rt.LFUCache) // capacity: policy.moe:57:20
 	p.ttl = rt.NewTTL(&composedShowcaseStates[0].Cache, shape, -1)
 	p.mem = rt.NewMemory(&composedShowcaseStates[0].Cache, rt.ExpertGB(shape, &composedShowcaseStates[0].Cache))
-	p.lookahead = rt.NewLookaheadPrefetcher(p.shape, 2, 40) // strategy: policy.moe:68:20
+	p.lookahead = rt.NewLookaheadPrefetcher(shape, 2, 40) // strategy: policy.moe:68:20
 	p.missCPU = rt.MissOnCPU(&composedShowcaseStates[0].Schedule, rt.ExpertGB(shape, &composedShowcaseStates[0].Cache))
 	return p, nil
 }
@@ -483,7 +474,7 @@ func (p *ComposedShowcase) Dispatch(layer int, experts []int32, scores []float32
 	p.dispatch0(layer, experts, scores, plan)
 }
 
-// dispatch0 runs the steps of a lfu cache under memory pressure with lookahead prefetch.
+// dispatch0 runs the steps for one layer with eviction lfu, prefetch lookahead and the memory-pressure trigger.
 func (p *ComposedShowcase) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.lfu
@@ -515,12 +506,9 @@ func (p *ComposedShowcase) Stats() rt.Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.l.Stats("composed_showcase")
-	s.Triggers = &rt.TriggerStats{TTL: p.ttl.Snapshot()}
-	if p.mem != nil {
-		if s.Triggers == nil {
-			s.Triggers = &rt.TriggerStats{}
-		}
-		s.Triggers.MemoryPressure = p.mem.Snapshot()
+	s.Triggers = &rt.TriggerStats{
+		MemoryPressure: p.mem.Snapshot(),
+		TTL:            p.ttl.Snapshot(),
 	}
 	return s
 }
@@ -535,39 +523,38 @@ func (p *ComposedShowcase) Source() string {
 	return composedShowcaseSource
 }
 
-// freqThresholdStates are the configurations FreqThreshold can run in: as written (0) and, in order of discovery, those its adapt rules switch to.
-var freqThresholdStates = [...]*rt.Spec{&rt.Spec{
-	Adapt: rt.AdaptSpec{Cooldown: 50},
-	Cache: rt.CacheSpec{
-		Capacity:       16,
-		Decay:          0.95,
-		Eviction:       rt.FrequencyThreshold,
-		ExpertSizeGB:   1.2,
-		FreqThreshold:  0.05,
-		FreqWindow:     100,
-		MemoryBudgetGB: 16.0,
-		MemoryHeadroom: 0.7,
-		ScoreAlpha:     0.3,
+// freqThresholdStates holds the configuration of FreqThreshold.
+var freqThresholdStates = [...]*rt.Spec{
+	{
+		Name: "freq_threshold",
+		Pos:  rt.Pos{File: "policy.moe", Line: 80, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:       16,
+			Eviction:       rt.FrequencyThreshold,
+			Decay:          0.95,
+			FreqThreshold:  0.05,
+			FreqWindow:     100,
+			ScoreAlpha:     0.3,
+			MemoryHeadroom: 0.7,
+			MemoryBudgetGB: 16.0,
+			ExpertSizeGB:   1.2,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.History,
+			Lookahead:         1,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     60,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.GPUOnly,
+			OffloadThresholdMS: 50.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50},
 	},
-	Name: "freq_threshold",
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 80,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     60,
-		Lookahead:         1,
-		Strategy:          rt.History,
-	},
-	Schedule: rt.ScheduleSpec{
-		OffloadThresholdMS: 50.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}}
+}
 
 // freqThresholdSource is the text of policy freq_threshold (policy.moe:80:1).
 const freqThresholdSource = `policy freq_threshold {
@@ -592,7 +579,6 @@ type FreqThreshold struct {
 	l         *rt.Ledger
 	threshold *rt.ThresholdCache
 	history   *rt.HistoryPrefetcher
-	missCPU   bool
 }
 
 var _ rt.Policy = (*FreqThreshold)(nil)
@@ -608,8 +594,7 @@ func NewFreqThreshold(shape rt.Shape) (*FreqThreshold, error) {
 		shape: shape,
 	}
 	p.threshold = rt.NewCache(&freqThresholdStates[0].Cache, shape, -1, 16).(*rt.ThresholdCache) // capacity: policy.moe:82:20
-	p.history = rt.NewHistoryPrefetcher(p.shape, 60)                                             // strategy: policy.moe:88:20
-	p.missCPU = rt.MissOnCPU(&freqThresholdStates[0].Schedule, rt.ExpertGB(shape, &freqThresholdStates[0].Cache))
+	p.history = rt.NewHistoryPrefetcher(shape, 60)                                               // strategy: policy.moe:88:20
 	return p, nil
 }
 
@@ -621,7 +606,7 @@ func (p *FreqThreshold) Dispatch(layer int, experts []int32, scores []float32, p
 	p.dispatch0(layer, experts, scores, plan)
 }
 
-// dispatch0 runs the steps of a frequency_threshold cache with history prefetch.
+// dispatch0 runs the steps for one layer with eviction frequency_threshold, prefetch history.
 func (p *FreqThreshold) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.threshold
@@ -632,7 +617,7 @@ func (p *FreqThreshold) dispatch0(layer int, experts []int32, scores []float32, 
 		if hit {
 			l.Hit(plan, i, k)
 		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
+			l.Miss(plan, i, k, c.Contains(k), false)
 		}
 	}
 	// prefetch budget: policy.moe:89:18
@@ -661,102 +646,88 @@ func (p *FreqThreshold) Source() string {
 	return freqThresholdSource
 }
 
-// layeredStates are the configurations Layered can run in: as written (0) and, in order of discovery, those its adapt rules switch to.
-var layeredStates = [...]*rt.Spec{&rt.Spec{
-	Adapt: rt.AdaptSpec{
-		Cooldown: 50,
-		Rules: []rt.Rule{rt.Rule{
-			Actions: []rt.Action{rt.Action{Pos: rt.Pos{
-				Col:  48,
-				File: "policy.moe",
-				Line: 106,
-			}}},
-			Cond: rt.Cond{Threshold: 0.2},
-			Pos: rt.Pos{
-				Col:  9,
-				File: "policy.moe",
-				Line: 106,
+// layeredStates holds the configurations of Layered: as written (0), then
+// those its adapt rules switch to, in the order they were found.
+var layeredStates = [...]*rt.Spec{
+	{
+		Name: "layered",
+		Pos:  rt.Pos{File: "policy.moe", Line: 96, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:       24,
+			Eviction:       rt.Fallback,
+			Primary:        rt.LFU,
+			Secondary:      rt.LRU,
+			Decay:          0.95,
+			FreqThreshold:  0.05,
+			FreqWindow:     100,
+			ScoreAlpha:     0.3,
+			MemoryHeadroom: 0.7,
+			MemoryBudgetGB: 16.0,
+			ExpertSizeGB:   1.2,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.History,
+			Lookahead:         1,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     50,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.GPUOnly,
+			OffloadThresholdMS: 50.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50, Rules: []rt.Rule{
+			{
+				Cond:   rt.Cond{Metric: rt.HitRate, Op: rt.LT, Threshold: 0.2},
+				Window: 200,
+				Actions: []rt.Action{
+					{Target: rt.SetEviction, Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 48}, Eviction: rt.LRU},
+				},
+				Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 9},
 			},
-			Window: 200,
 		}},
 	},
-	Cache: rt.CacheSpec{
-		Capacity:       24,
-		Decay:          0.95,
-		Eviction:       rt.Fallback,
-		ExpertSizeGB:   1.2,
-		FreqThreshold:  0.05,
-		FreqWindow:     100,
-		MemoryBudgetGB: 16.0,
-		MemoryHeadroom: 0.7,
-		Primary:        rt.LFU,
-		ScoreAlpha:     0.3,
-	},
-	Name: "layered",
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 96,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     50,
-		Lookahead:         1,
-		Strategy:          rt.History,
-	},
-	Schedule: rt.ScheduleSpec{
-		OffloadThresholdMS: 50.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}, &rt.Spec{
-	Adapt: rt.AdaptSpec{
-		Cooldown: 50,
-		Rules: []rt.Rule{rt.Rule{
-			Actions: []rt.Action{rt.Action{Pos: rt.Pos{
-				Col:  48,
-				File: "policy.moe",
-				Line: 106,
-			}}},
-			Cond: rt.Cond{Threshold: 0.2},
-			Pos: rt.Pos{
-				Col:  9,
-				File: "policy.moe",
-				Line: 106,
+	{
+		Name: "layered",
+		Pos:  rt.Pos{File: "policy.moe", Line: 96, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:       24,
+			Eviction:       rt.LRU,
+			Decay:          0.95,
+			FreqThreshold:  0.05,
+			FreqWindow:     100,
+			ScoreAlpha:     0.3,
+			MemoryHeadroom: 0.7,
+			MemoryBudgetGB: 16.0,
+			ExpertSizeGB:   1.2,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.History,
+			Lookahead:         1,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     50,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.GPUOnly,
+			OffloadThresholdMS: 50.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50, Rules: []rt.Rule{
+			{
+				Cond:   rt.Cond{Metric: rt.HitRate, Op: rt.LT, Threshold: 0.2},
+				Window: 200,
+				Actions: []rt.Action{
+					{Target: rt.SetEviction, Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 48}, Eviction: rt.LRU},
+				},
+				Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 9},
 			},
-			Window: 200,
 		}},
 	},
-	Cache: rt.CacheSpec{
-		Capacity:       24,
-		Decay:          0.95,
-		ExpertSizeGB:   1.2,
-		FreqThreshold:  0.05,
-		FreqWindow:     100,
-		MemoryBudgetGB: 16.0,
-		MemoryHeadroom: 0.7,
-		ScoreAlpha:     0.3,
-	},
-	Name: "layered",
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 96,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     50,
-		Lookahead:         1,
-		Strategy:          rt.History,
-	},
-	Schedule: rt.ScheduleSpec{
-		OffloadThresholdMS: 50.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}}
+}
 
 // layeredSource is the text of policy layered (policy.moe:96:1).
 const layeredSource = `policy layered {
@@ -783,7 +754,6 @@ type Layered struct {
 	lru       *rt.LRUCache
 	tiered    *rt.TieredCache
 	history   *rt.HistoryPrefetcher
-	missCPU   bool
 	streak    [1]int
 	lastFired [1]int64
 	base      rt.Counters // totals at the last swap
@@ -803,10 +773,9 @@ func NewLayered(shape rt.Shape) (*Layered, error) {
 		shape: shape,
 	}
 	p.tiered = rt.NewCache(&layeredStates[0].Cache, shape, -1, 24).(*rt.TieredCache) // capacity: policy.moe:98:20
-	p.history = rt.NewHistoryPrefetcher(p.shape, 50)                                 // strategy: policy.moe:102:20
-	p.missCPU = rt.MissOnCPU(&layeredStates[0].Schedule, rt.ExpertGB(shape, &layeredStates[0].Cache))
+	p.history = rt.NewHistoryPrefetcher(shape, 50)                                   // strategy: policy.moe:102:20
 	for i := range p.lastFired {
-		p.lastFired[i] = int64(-51)
+		p.lastFired[i] = -51
 	}
 	return p, nil
 }
@@ -825,7 +794,7 @@ func (p *Layered) Dispatch(layer int, experts []int32, scores []float32, plan *r
 	p.adaptRules(plan)
 }
 
-// dispatch0 runs the steps of a fallback cache with history prefetch.
+// dispatch0 runs the steps for one layer with eviction lfu | lru, prefetch history.
 func (p *Layered) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.tiered
@@ -836,7 +805,7 @@ func (p *Layered) dispatch0(layer int, experts []int32, scores []float32, plan *
 		if hit {
 			l.Hit(plan, i, k)
 		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
+			l.Miss(plan, i, k, c.Contains(k), false)
 		}
 	}
 	// prefetch budget: policy.moe:103:18
@@ -847,7 +816,7 @@ func (p *Layered) dispatch0(layer int, experts []int32, scores []float32, plan *
 	}
 }
 
-// dispatch1 runs the steps of a lru cache with history prefetch.
+// dispatch1 runs the steps for one layer with eviction lru, prefetch history.
 func (p *Layered) dispatch1(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.lru
@@ -858,7 +827,7 @@ func (p *Layered) dispatch1(layer int, experts []int32, scores []float32, plan *
 		if hit {
 			l.Hit(plan, i, k)
 		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
+			l.Miss(plan, i, k, c.Contains(k), false)
 		}
 	}
 	// prefetch budget: policy.moe:103:18
@@ -872,8 +841,8 @@ func (p *Layered) dispatch1(layer int, experts []int32, scores []float32, plan *
 // adaptRules checks the adapt rules after a dispatch, in order.
 func (p *Layered) adaptRules(plan *rt.Plan) {
 	step := p.l.Step()
-	// rule 0 (policy.moe:106:9): when hit_rate < 0.2 for 200, eviction = lru
-	if step-p.lastFired[0] < int64(50) {
+	// rule 0 (policy.moe:106:9): when hit_rate < 0.2 for 200 accesses, eviction = lru
+	if step-p.lastFired[0] < 50 {
 		p.streak[0] = 0
 	} else {
 		if p.l.Metric(rt.HitRate, p.base) < 0.2 {
@@ -889,7 +858,10 @@ func (p *Layered) adaptRules(plan *rt.Plan) {
 	}
 }
 
-// fire applies a rule's actions to the running configuration.
+// layeredActions are the actions of each adapt rule, as the logs show them.
+var layeredActions = [...]string{"eviction = lru"}
+
+// fire applies a rule's actions to the running configuration, or logs why not.
 func (p *Layered) fire(rule int, plan *rt.Plan) {
 	switch p.state {
 	case 0:
@@ -897,26 +869,20 @@ func (p *Layered) fire(rule int, plan *rt.Plan) {
 		case 0:
 			p.enter(1, plan)
 			p.base = p.l.Counters()
-			p.adapt.Adaptations++
-			p.adapt.Log = append(p.adapt.Log, rt.AdaptEntry{
-				Actions: "eviction = lru",
-				Rule:    0,
-				Step:    p.l.Step(),
-			})
 		}
 	case 1:
 		switch rule {
 		case 0:
 			p.enter(1, plan)
 			p.base = p.l.Counters()
-			p.adapt.Adaptations++
-			p.adapt.Log = append(p.adapt.Log, rt.AdaptEntry{
-				Actions: "eviction = lru",
-				Rule:    0,
-				Step:    p.l.Step(),
-			})
 		}
 	}
+	p.adapt.Adaptations++
+	p.adapt.Log = append(p.adapt.Log, rt.AdaptEntry{
+		Actions: layeredActions[rule],
+		Rule:    rule,
+		Step:    p.l.Step(),
+	})
 }
 
 // enter swaps from the running configuration to state to, keeping the warm state.
@@ -928,14 +894,12 @@ func (p *Layered) enter(to int, plan *rt.Plan) {
 			p.lru = rt.Rebuild(p.tiered, &layeredStates[1].Cache, p.shape, -1, 24, p.l.Effects()).(*rt.LRUCache)
 			p.l.Settle(plan)
 			p.tiered = nil
-			p.missCPU = rt.MissOnCPU(&layeredStates[1].Schedule, rt.ExpertGB(p.shape, &layeredStates[1].Cache))
 		}
 	case 1:
 		switch to {
 		case 1:
 			rt.Reconfigure(p.lru, &layeredStates[1].Cache, 24, p.l.Effects())
 			p.l.Settle(plan)
-			p.missCPU = rt.MissOnCPU(&layeredStates[1].Schedule, rt.ExpertGB(p.shape, &layeredStates[1].Cache))
 		}
 	}
 	p.state = to
@@ -963,45 +927,45 @@ func (p *Layered) Source() string {
 	return layeredSource
 }
 
-// perLayerEntropyStates are the configurations PerLayerEntropy can run in: as written (0) and, in order of discovery, those its adapt rules switch to.
-var perLayerEntropyStates = [...]*rt.Spec{&rt.Spec{
-	Adapt: rt.AdaptSpec{Cooldown: 50},
-	Cache: rt.CacheSpec{
-		Capacity:       16,
-		Decay:          0.95,
-		Eviction:       rt.LFU,
-		ExpertSizeGB:   1.2,
-		FreqThreshold:  0.05,
-		FreqWindow:     100,
-		MemoryBudgetGB: 16.0,
-		MemoryHeadroom: 0.7,
-		ScoreAlpha:     0.3,
+// perLayerEntropyStates holds the configuration of PerLayerEntropy.
+var perLayerEntropyStates = [...]*rt.Spec{
+	{
+		Name: "per_layer_entropy",
+		Pos:  rt.Pos{File: "policy.moe", Line: 111, Col: 1},
+		Cache: rt.CacheSpec{
+			Capacity:       16,
+			Eviction:       rt.LFU,
+			Decay:          0.95,
+			FreqThreshold:  0.05,
+			FreqWindow:     100,
+			ScoreAlpha:     0.3,
+			MemoryHeadroom: 0.7,
+			MemoryBudgetGB: 16.0,
+			ExpertSizeGB:   1.2,
+		},
+		Prefetch: rt.PrefetchSpec{
+			Strategy:          rt.PrefetchNone,
+			Lookahead:         1,
+			Budget:            4,
+			AffinityThreshold: 0.3,
+			HistoryWindow:     50,
+		},
+		Schedule: rt.ScheduleSpec{
+			Mode:               rt.GPUOnly,
+			OffloadThresholdMS: 50.0,
+			Overlap:            true,
+			PCIeGBps:           25.0,
+		},
+		PerLayer: &rt.PerLayerSpec{
+			Allocation:        rt.Entropy,
+			EntropyWindow:     200,
+			MinCapacity:       4,
+			MaxCapacity:       48,
+			RebalanceInterval: 500,
+		},
+		Adapt: rt.AdaptSpec{Cooldown: 50},
 	},
-	Name: "per_layer_entropy",
-	PerLayer: &rt.PerLayerSpec{
-		Allocation:        rt.Entropy,
-		EntropyWindow:     200,
-		MaxCapacity:       48,
-		MinCapacity:       4,
-		RebalanceInterval: 500,
-	},
-	Pos: rt.Pos{
-		Col:  1,
-		File: "policy.moe",
-		Line: 111,
-	},
-	Prefetch: rt.PrefetchSpec{
-		AffinityThreshold: 0.3,
-		Budget:            4,
-		HistoryWindow:     50,
-		Lookahead:         1,
-	},
-	Schedule: rt.ScheduleSpec{
-		OffloadThresholdMS: 50.0,
-		Overlap:            true,
-		PCIeGBps:           25.0,
-	},
-}}
+}
 
 // perLayerEntropySource is the text of policy per_layer_entropy (policy.moe:111:1).
 const perLayerEntropySource = `policy per_layer_entropy {
@@ -1021,12 +985,11 @@ const perLayerEntropySource = `policy per_layer_entropy {
 // PerLayerEntropy is the policy per_layer_entropy (policy.moe:111:1), compiled by moec: its Dispatch
 // makes the decisions rt.New would make from the same policy.
 type PerLayerEntropy struct {
-	mu      sync.Mutex
-	shape   rt.Shape
-	l       *rt.Ledger
-	lfu     []*rt.LFUCache
-	missCPU bool
-	pl      *rt.Budgets
+	mu    sync.Mutex
+	shape rt.Shape
+	l     *rt.Ledger
+	lfu   []*rt.LFUCache
+	pl    *rt.Budgets
 }
 
 var _ rt.Policy = (*PerLayerEntropy)(nil)
@@ -1046,7 +1009,6 @@ func NewPerLayerEntropy(shape rt.Shape) (*PerLayerEntropy, error) {
 	for layer := range shape.Layers {
 		p.lfu[layer] = rt.NewCache(&perLayerEntropyStates[0].Cache, shape, layer, p.pl.Caps()[layer]).(*rt.LFUCache)
 	}
-	p.missCPU = rt.MissOnCPU(&perLayerEntropyStates[0].Schedule, rt.ExpertGB(shape, &perLayerEntropyStates[0].Cache))
 	return p, nil
 }
 
@@ -1062,7 +1024,7 @@ func (p *PerLayerEntropy) Dispatch(layer int, experts []int32, scores []float32,
 	}
 }
 
-// dispatch0 runs the steps of a lfu cache.
+// dispatch0 runs the steps for one layer with eviction lfu, prefetch none.
 func (p *PerLayerEntropy) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	l := p.l
 	c := p.lfu[layer]
@@ -1073,7 +1035,7 @@ func (p *PerLayerEntropy) dispatch0(layer int, experts []int32, scores []float32
 		if hit {
 			l.Hit(plan, i, k)
 		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
+			l.Miss(plan, i, k, c.Contains(k), false)
 		}
 	}
 }
@@ -1099,12 +1061,9 @@ func (p *PerLayerEntropy) Stats() rt.Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.l.Stats("per_layer_entropy")
-	resident := 0
 	for layer, c := range p.lfu {
 		s.Layers[layer].Capacity = c.Capacity()
-		resident += c.Len()
 	}
-	_ = resident
 	return s
 }
 
