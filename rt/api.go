@@ -64,9 +64,13 @@ func (d Device) String() string {
 // frequency-threshold cache that does not admit it) appears in both Load
 // and Evict, and runs from a slot freed after the layer. A Hit was
 // resident before the plan or is in Load (a background copy made earlier
-// in the same dispatch that the layer now needs). Resident experts never
-// outnumber the policy's slots after a plan; during a layer's compute, up
-// to TopK more may be in use.
+// in the same dispatch that the layer now needs). An expert may appear
+// more than once in Evict (evicted before its turn, loaded again, then not
+// kept); one resident both before and after the plan keeps its slot, and
+// a mechanism need not copy it again. Resident experts never outnumber
+// the policy's slots (Spec.MaxSlots) after a plan; during a layer's
+// compute, up to TopK more may be in use. Pinned experts, every layer's
+// Cache.Pin ids, are resident from the start.
 type Plan struct {
 	Layer    int
 	Experts  []int32  // the selected experts, in input order (a copy)
