@@ -292,6 +292,7 @@ func torchRows(t *testing.T, store float64) []row {
 		var r struct {
 			Name     string  `json:"name"`
 			Path     string  `json:"path"`
+			Pool     int     `json:"pool"`
 			MedianMS float64 `json:"median_ms"`
 			GBps     float64 `json:"gbps"`
 			Error    string  `json:"error"`
@@ -302,11 +303,14 @@ func torchRows(t *testing.T, store float64) []row {
 		if r.Error != "" {
 			return []row{{what: "(3) torch baseline", note: "not run: " + r.Error}}
 		}
-		what, note := `(3) torch tensor.to("cuda"), pageable`, "wall time, median"
-		if r.Path == "pinned" {
+		what, note := `(3) torch tensor.to("cuda"), pageable, 2 experts alternating`, "wall time, median"
+		switch r.Path {
+		case "pinned":
 			what, note = `(3) torch .to("cuda", non_blocking=True), pinned`, "median of event-timed copies"
+		case "pageable_pool":
+			what, note = `(3) torch tensor.to("cuda"), pageable, distinct experts`, fmt.Sprintf("wall time, median; a pool of %d experts (>= 1 GiB)", r.Pool)
 		}
-		if r.Path == "pageable" && r.Name == sizes[0].name && store > 0 {
+		if r.Path != "pinned" && r.Name == sizes[0].name && store > 0 {
 			note += fmt.Sprintf("; Store pipelined is %.1fx this", store/r.GBps)
 		}
 		rows = append(rows, row{what, r.Name, note, r.MedianMS, r.GBps})
