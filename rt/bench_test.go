@@ -2,43 +2,11 @@ package rt_test
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/rttest"
 )
-
-// routing returns n selections of topk distinct experts out of experts,
-// drawn with a Zipf-like skew, and their scores, for benchmarks and
-// property tests. It is deterministic for a seed.
-func routing(seed uint64, n, layers, experts, topk int) []call {
-	r := rand.New(rand.NewPCG(seed, 1))
-	z := rand.NewZipf(r, 1.1, 2, uint64(experts-1))
-	perm := make([][]int32, layers) // a different popularity order per layer
-	for l := range perm {
-		for _, e := range r.Perm(experts) {
-			perm[l] = append(perm[l], int32(e))
-		}
-	}
-	calls := make([]call, n)
-	for i := range calls {
-		l := i % layers
-		var sel []int32
-		for len(sel) < topk {
-			e := perm[l][z.Uint64()]
-			if !slices.Contains(sel, e) {
-				sel = append(sel, e)
-			}
-		}
-		scores := make([]float32, topk)
-		for j := range scores {
-			scores[j] = float32(topk-j) / float32(topk*(topk+1)/2)
-		}
-		calls[i] = call{layer: l, experts: sel, scores: scores}
-	}
-	return calls
-}
 
 // benchSpecs are the policy kinds the benchmarks cover; capacity is per
 // layer and scaled by the number of layers.
@@ -103,7 +71,7 @@ var benchShapes = []rt.Shape{
 // for each policy kind and model shape.
 func BenchmarkDispatch(b *testing.B) {
 	for _, shape := range benchShapes {
-		calls := routing(1, 1<<14, shape.Layers, shape.Experts, shape.TopK)
+		calls := rttest.Routing(1, 1<<14, shape)
 		for _, bs := range benchSpecs {
 			b.Run(fmt.Sprintf("%s/%dx%d", bs.name, shape.Experts, shape.TopK), func(b *testing.B) {
 				p, err := rt.New(bs.spec(shape.Layers), shape)
@@ -112,13 +80,13 @@ func BenchmarkDispatch(b *testing.B) {
 				}
 				var plan rt.Plan
 				for _, c := range calls { // warm up: caches full, plan slices grown
-					p.Dispatch(c.layer, c.experts, c.scores, &plan)
+					p.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 				}
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
 					c := &calls[i&(len(calls)-1)]
-					p.Dispatch(c.layer, c.experts, c.scores, &plan)
+					p.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 					i++
 				}
 			})

@@ -72,15 +72,6 @@ func (x index) valid(k Key) bool {
 	return x.base <= k.Layer && k.Layer < x.base+x.layers && 0 <= k.Expert && k.Expert < x.experts
 }
 
-func containsKey(s []Key, k Key) bool {
-	for _, x := range s {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
 // pinSet is the set of pinned keys of a cache.
 type pinSet struct {
 	pinned []bool // by index

@@ -131,7 +131,7 @@ func (o *ordered) evictOne(protect []Key, fx *Effects) bool {
 	for len(o.heap) > 0 {
 		e := o.removeAt(0)
 		k := o.x.key(e.i)
-		if containsKey(protect, k) {
+		if slices.Contains(protect, k) {
 			o.tmp = append(o.tmp, e)
 			continue
 		}

@@ -1,5 +1,7 @@
 package rt
 
+import "slices"
+
 // LRUCache evicts the least recently used expert. Pinned experts are resident
 // from the start, never victims, and not in the recency list.
 type LRUCache struct {
@@ -92,7 +94,7 @@ func (c *LRUCache) Warm(k Key, protect []Key, fx *Effects) bool {
 func (c *LRUCache) EvictOne(protect []Key, fx *Effects) bool {
 	for i := c.next[c.nodes]; i != c.nodes; i = c.next[i] {
 		k := c.x.key(i)
-		if containsKey(protect, k) {
+		if slices.Contains(protect, k) {
 			continue
 		}
 		c.unlink(i)

@@ -165,7 +165,7 @@ func (c *ThresholdCache) Warm(k Key, protect []Key, fx *Effects) bool {
 func (c *ThresholdCache) EvictOne(protect []Key, fx *Effects) bool {
 	victim := -1
 	for j, i := range c.members {
-		if containsKey(protect, c.x.key(i)) {
+		if slices.Contains(protect, c.x.key(i)) {
 			continue
 		}
 		if victim < 0 || c.counts[i] < c.counts[c.members[victim]] {

@@ -7,14 +7,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/rttest"
 )
 
 // call is one dispatch of a golden trace.
-type call struct {
-	layer   int
-	experts []int32
-	scores  []float32
-}
+type call = rttest.Call
 
 // run dispatches calls and renders each plan as the reference's notation
 // (hit/miss letters, then "/" and device letters, then the copies and
@@ -24,9 +21,9 @@ func run(t *testing.T, p rt.Policy, calls []call) []string {
 	var plan rt.Plan
 	var out []string
 	for _, c := range calls {
-		p.Dispatch(c.layer, c.experts, c.scores, &plan)
+		p.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 		var hm, dev strings.Builder
-		for i := range c.experts {
+		for i := range c.Experts {
 			hm.WriteString(map[bool]string{true: "H", false: "M"}[plan.Hit[i]])
 			dev.WriteString(strings.ToUpper(plan.Device[i].String()[:1]))
 		}
@@ -55,12 +52,17 @@ func keysString(ks []rt.Key) string {
 func calls1(sel ...[]int32) []call {
 	var cs []call
 	for _, s := range sel {
-		cs = append(cs, call{experts: s})
+		cs = append(cs, call{Experts: s})
 	}
 	return cs
 }
 
 func e(ids ...int32) []int32 { return ids }
+
+// at is the dispatch of experts at layer with scores.
+func at(layer int, experts []int32, scores []float32) call {
+	return call{Layer: layer, Experts: experts, Scores: scores}
+}
 
 // TestGolden replays the reference's golden traces G1-G10 (reference
 // §4.11). Where moec keeps the reference's semantics the letters and
@@ -125,7 +127,7 @@ func TestGolden(t *testing.T) {
 				s.Prefetch.Strategy = rt.History
 				s.Prefetch.Budget = 1
 			},
-			calls: []call{{0, e(1, 2), []float32{.9, .1}}, {0, e(3), []float32{.5}}, {0, e(1), []float32{.2}}, {0, e(2), []float32{1}}},
+			calls: []call{at(0, e(1, 2), []float32{.9, .1}), at(0, e(3), []float32{.5}), at(0, e(1), []float32{.2}), at(0, e(2), []float32{1})},
 			want:  []string{"MM/GG load[0.1 0.2]", "M/G load[0.3] evict[0.2]", "H/G pref[0.2] evict[0.3]", "H/G"},
 			stats: func(s rt.Stats) []int64 {
 				return []int64{s.Cache.Hits, s.Cache.Misses, s.Cache.Evictions, s.Prefetch.Issued, s.Prefetch.Useful}
@@ -164,7 +166,7 @@ func TestGolden(t *testing.T) {
 				s.Prefetch.Budget = 2
 				s.Prefetch.HistoryWindow = 3
 			},
-			calls: []call{{0, e(1, 2), nil}, {1, e(3, 4), nil}, {2, e(1, 3), nil}, {3, e(5, 6), nil}, {4, e(4), nil}},
+			calls: []call{at(0, e(1, 2), nil), at(1, e(3, 4), nil), at(2, e(1, 3), nil), at(3, e(5, 6), nil), at(4, e(4), nil)},
 			want: []string{"MM/GG load[0.1 0.2]", "MM/GG load[1.3 1.4]", "MM/GG load[2.1 2.3]",
 				"MM/GG load[3.5 3.6]", "M/G load[4.4] evict[0.1]"},
 			stats: func(s rt.Stats) []int64 {
@@ -189,7 +191,7 @@ func TestGolden(t *testing.T) {
 				s.Prefetch.Budget = 3
 				s.Prefetch.HistoryWindow = 4
 			},
-			calls: []call{{0, e(1), nil}, {1, e(2), nil}, {2, e(3), nil}, {0, e(1), nil}, {1, e(2, 5), nil}, {2, e(3), nil}, {0, e(4), nil}},
+			calls: []call{at(0, e(1), nil), at(1, e(2), nil), at(2, e(3), nil), at(0, e(1), nil), at(1, e(2, 5), nil), at(2, e(3), nil), at(0, e(4), nil)},
 			want:  []string{"M/G load[0.1]", "M/G load[1.2]", "M/G load[2.3]", "H/G", "HM/GG load[1.5]", "H/G", "M/G load[0.4]"},
 			stats: func(s rt.Stats) []int64 { return []int64{s.Cache.Hits, s.Cache.Misses, s.Prefetch.Issued} },
 			wantN: []int64{3, 5, 0},

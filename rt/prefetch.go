@@ -47,7 +47,7 @@ func (s *slider) push(base int32, sel []int32) {
 	m := 0
 	for _, e := range sel[:min(len(sel), s.topk)] {
 		k := base + e
-		if containsID(s.keys[slot*s.topk:slot*s.topk+m], k) {
+		if slices.Contains(s.keys[slot*s.topk:slot*s.topk+m], k) {
 			continue
 		}
 		occ := slot*s.topk + m
@@ -93,7 +93,7 @@ func (s *slider) top(lo, hi int32, b int, base int32, skip []int32) []int32 {
 	var floor int32 = 1 // a key must appear this often to enter best
 	for k := lo; k < hi; k++ {
 		c := s.cnt[k]
-		if c < floor || len(skip) > 0 && containsID(skip, k-base) {
+		if c < floor || len(skip) > 0 && slices.Contains(skip, k-base) {
 			continue
 		}
 		// Insert k into best, kept sorted, at most b long.
@@ -119,15 +119,6 @@ func (s *slider) top(lo, hi int32, b int, base int32, skip []int32) []int32 {
 // before reports whether key a ranks before key b.
 func (s *slider) before(a, b int32) bool {
 	return s.cnt[a] > s.cnt[b] || s.cnt[a] == s.cnt[b] && s.first[a] < s.first[b]
-}
-
-func containsID(s []int32, e int32) bool {
-	for _, x := range s {
-		if x == e {
-			return true
-		}
-	}
-	return false
 }
 
 // window is a ring of the last n selections, each with its layer.
@@ -294,7 +285,7 @@ func (p *AffinityPrefetcher) Predict(layer int, sel []int32, budget int, dst []K
 				return dst
 			}
 			k := Key{Layer: int32(layer + 1), Expert: c.expert}
-			if !containsKey(dst[len(dst)-n:], k) {
+			if !slices.Contains(dst[len(dst)-n:], k) {
 				dst = append(dst, k)
 				n++
 			}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -43,9 +44,9 @@ func (m *mechanism) apply(step int, layer int, experts []int32, p *rt.Plan) erro
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		switch {
-		case p.Hit[i] && !m.resident[k] && !containsKey(p.Load, k):
+		case p.Hit[i] && !m.resident[k] && !slices.Contains(p.Load, k):
 			return fmt.Errorf("step %d: hit[%d] for %v, neither resident nor loaded", step, i, k)
-		case p.Device[i] == rt.GPU && !m.resident[k] && !containsKey(p.Load, k):
+		case p.Device[i] == rt.GPU && !m.resident[k] && !slices.Contains(p.Load, k):
 			return fmt.Errorf("step %d: %v runs on the GPU but is neither resident nor loaded", step, k)
 		}
 	}
@@ -73,15 +74,6 @@ func (m *mechanism) apply(step int, layer int, experts []int32, p *rt.Plan) erro
 	return nil
 }
 
-func containsKey(s []rt.Key, k rt.Key) bool {
-	for _, x := range s {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
 var propertySeeds = flag.Int("seeds", 300, "random policies TestPlansExecutable tries")
 
 // TestPlansExecutable replays random policies over random routing and
@@ -97,7 +89,7 @@ func TestPlansExecutable(t *testing.T) {
 		r := rand.New(rand.NewPCG(uint64(seed), 7))
 		shape := shapes[seed%len(shapes)]
 		spec := rttest.RandomSpec(r, shape)
-		calls := routing(uint64(seed), 400, shape.Layers, shape.Experts, shape.TopK)
+		calls := rttest.Routing(uint64(seed), 400, shape)
 		trace := func() []rt.Plan {
 			p, err := rt.New(spec, shape)
 			if err != nil {
@@ -114,8 +106,8 @@ func TestPlansExecutable(t *testing.T) {
 			var plans []rt.Plan
 			var plan rt.Plan
 			for i, c := range calls {
-				p.Dispatch(c.layer, c.experts, c.scores, &plan)
-				if err := m.apply(i, c.layer, c.experts, &plan); err != nil {
+				p.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
+				if err := m.apply(i, c.Layer, c.Experts, &plan); err != nil {
 					t.Fatalf("seed %d, %s: %v\nspec %+v", seed, spec.Name, err, spec)
 				}
 				plans = append(plans, clonePlan(plan))
@@ -142,7 +134,7 @@ func clonePlan(p rt.Plan) rt.Plan {
 // TestDispatchAllocs checks that Dispatch allocates nothing once warm.
 func TestDispatchAllocs(t *testing.T) {
 	for _, shape := range benchShapes {
-		calls := routing(3, 4096, shape.Layers, shape.Experts, shape.TopK)
+		calls := rttest.Routing(3, 4096, shape)
 		for _, bs := range benchSpecs {
 			p, err := rt.New(bs.spec(shape.Layers), shape)
 			if err != nil {
@@ -150,12 +142,12 @@ func TestDispatchAllocs(t *testing.T) {
 			}
 			var plan rt.Plan
 			for _, c := range calls {
-				p.Dispatch(c.layer, c.experts, c.scores, &plan)
+				p.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 			}
 			i := 0
 			allocs := testing.AllocsPerRun(2000, func() {
 				c := &calls[i%len(calls)]
-				p.Dispatch(c.layer, c.experts, c.scores, &plan)
+				p.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 				i++
 			})
 			if allocs != 0 {
@@ -175,7 +167,7 @@ func TestStatsWhileDispatching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := routing(5, 2000, shape.Layers, shape.Experts, shape.TopK)
+	calls := rttest.Routing(5, 2000, shape)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	wg.Add(1)
@@ -195,7 +187,7 @@ func TestStatsWhileDispatching(t *testing.T) {
 	}()
 	var plan rt.Plan
 	for _, c := range calls {
-		p.Dispatch(c.layer, c.experts, c.scores, &plan)
+		p.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 	}
 	close(done)
 	wg.Wait()

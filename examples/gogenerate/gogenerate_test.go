@@ -2,12 +2,11 @@ package gogenerate
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"reflect"
-	"slices"
 	"testing"
 
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/rttest"
 )
 
 // policies are the generated constructors, with the Spec each compiles,
@@ -34,39 +33,6 @@ var shapes = []rt.Shape{
 	{Layers: 4, Experts: 64, TopK: 6, ExpertBytes: 17301504},
 }
 
-type call struct {
-	layer   int
-	experts []int32
-	scores  []float32
-}
-
-// routing draws n dispatches, token by token, with a Zipf skew and a
-// different popularity order per layer.
-func routing(seed uint64, n int, shape rt.Shape) []call {
-	r := rand.New(rand.NewPCG(seed, 1))
-	z := rand.NewZipf(r, 1.1, 2, uint64(shape.Experts-1))
-	perm := make([][]int, shape.Layers)
-	for l := range perm {
-		perm[l] = r.Perm(shape.Experts)
-	}
-	calls := make([]call, n)
-	for i := range calls {
-		l := i % shape.Layers
-		var sel []int32
-		for len(sel) < shape.TopK {
-			if e := int32(perm[l][z.Uint64()]); !slices.Contains(sel, e) {
-				sel = append(sel, e)
-			}
-		}
-		scores := make([]float32, len(sel))
-		for j := range scores {
-			scores[j] = float32(len(sel)-j) / float32(len(sel)*(len(sel)+1)/2)
-		}
-		calls[i] = call{l, sel, scores}
-	}
-	return calls
-}
-
 // TestGeneratedPolicies drives every generated policy beside the
 // interpreter and checks that both decide the same.
 func TestGeneratedPolicies(t *testing.T) {
@@ -81,9 +47,9 @@ func TestGeneratedPolicies(t *testing.T) {
 				t.Fatal(err)
 			}
 			var pg, pi rt.Plan
-			for i, c := range routing(3, 3000, shape) {
-				gen.Dispatch(c.layer, c.experts, c.scores, &pg)
-				in.Dispatch(c.layer, c.experts, c.scores, &pi)
+			for i, c := range rttest.Routing(3, 3000, shape) {
+				gen.Dispatch(c.Layer, c.Experts, c.Scores, &pg)
+				in.Dispatch(c.Layer, c.Experts, c.Scores, &pi)
 				if !reflect.DeepEqual(pg, pi) {
 					t.Fatalf("%s at %d experts, dispatch %d: generated %+v, interpreted %+v", p.name, shape.Experts, i, pg, pi)
 				}
@@ -102,7 +68,7 @@ func TestGeneratedPolicies(t *testing.T) {
 // policy, generated and interpreted, side by side.
 func BenchmarkDispatch(b *testing.B) {
 	for _, shape := range shapes {
-		calls := routing(1, 1<<14, shape)
+		calls := rttest.Routing(1, 1<<14, shape)
 		for _, p := range policies {
 			for _, kind := range []string{"generated", "interpreted"} {
 				b.Run(fmt.Sprintf("%s/%dx%d/%s", p.name, shape.Experts, shape.TopK, kind), func(b *testing.B) {
@@ -118,13 +84,13 @@ func BenchmarkDispatch(b *testing.B) {
 					}
 					var plan rt.Plan
 					for _, c := range calls {
-						pol.Dispatch(c.layer, c.experts, c.scores, &plan)
+						pol.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 					}
 					b.ReportAllocs()
 					i := 0
 					for b.Loop() {
 						c := &calls[i&(len(calls)-1)]
-						pol.Dispatch(c.layer, c.experts, c.scores, &plan)
+						pol.Dispatch(c.Layer, c.Experts, c.Scores, &plan)
 						i++
 					}
 				})
