@@ -31,25 +31,33 @@ func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
 
 // TTLTrigger evicts an expert once ttl other accesses to its cache have
 // happened since its own last access. Pinned experts are exempt.
+//
+// It keeps a queue of (expert, clock) pairs, one per access, in clock
+// order: an access appends, and expiry pops from the front the pairs old
+// enough, skipping those of experts accessed again since (their clock is
+// not the expert's last). Dead pairs are compacted away when the queue
+// fills, so it never holds more than twice the experts it covers.
 type TTLTrigger struct {
 	x     index
 	pins  pinSet
 	ttl   int64
 	clock int64
-	last  []int64 // by index: clock of the last access
-	// A recency list of every accessed expert, resident or not, oldest
-	// first; the sentinel is at x.size().
-	in         []bool
-	prev, next []int32
-	count      TriggerCount
+	last  []int64   // by index: clock of the last access, 0 if none tracked
+	queue []ttlPair // ring
+	head  int       // front of the ring
+	n     int       // pairs in the ring
+	count TriggerCount
+}
+
+type ttlPair struct {
+	i     int32
+	clock int64
 }
 
 func newTTL(x index, ttl int, pins []int) *TTLTrigger {
 	n := x.size()
-	t := &TTLTrigger{x: x, pins: newPinSet(x, pins), ttl: int64(ttl), last: make([]int64, n),
-		in: make([]bool, n), prev: make([]int32, n+1), next: make([]int32, n+1)}
-	t.prev[n], t.next[n] = int32(n), int32(n)
-	return t
+	return &TTLTrigger{x: x, pins: newPinSet(x, pins), ttl: int64(ttl), last: make([]int64, n),
+		queue: make([]ttlPair, 2*n+2)}
 }
 
 // Access records an access to k.
@@ -59,17 +67,26 @@ func (t *TTLTrigger) Access(k Key) {
 	if t.pins.is(i) {
 		return
 	}
-	if t.in[i] {
-		t.next[t.prev[i]] = t.next[i]
-		t.prev[t.next[i]] = t.prev[i]
+	if t.n == len(t.queue) {
+		t.compact()
 	}
-	s := int32(len(t.last))
-	last := t.prev[s]
-	t.prev[i], t.next[i] = last, s
-	t.next[last] = i
-	t.prev[s] = i
-	t.in[i] = true
+	t.queue[(t.head+t.n)%len(t.queue)] = ttlPair{i, t.clock}
+	t.n++
 	t.last[i] = t.clock
+}
+
+// compact drops the pairs of experts accessed again since, keeping the
+// live ones (one per expert) in order.
+func (t *TTLTrigger) compact() {
+	w := 0
+	for j := 0; j < t.n; j++ {
+		p := t.queue[(t.head+j)%len(t.queue)]
+		if t.last[p.i] == p.clock {
+			t.queue[(t.head+w)%len(t.queue)] = p
+			w++
+		}
+	}
+	t.n = w
 }
 
 // Expire evicts from c every expert whose last access is t's ttl accesses
@@ -77,14 +94,20 @@ func (t *TTLTrigger) Access(k Key) {
 // were no longer resident. It is generic so that generated code calls it
 // with its concrete cache type.
 func Expire[C Cache](t *TTLTrigger, c C, fx *Effects) {
-	s := int32(len(t.last))
 	fired := false
-	for i := t.next[s]; i != s && t.last[i] <= t.clock-t.ttl; i = t.next[s] {
-		t.next[s] = t.next[i]
-		t.prev[t.next[i]] = s
-		t.in[i] = false
+	for t.n > 0 {
+		p := t.queue[t.head]
+		if p.clock > t.clock-t.ttl {
+			break
+		}
+		t.head = (t.head + 1) % len(t.queue)
+		t.n--
+		if t.last[p.i] != p.clock {
+			continue // accessed again since
+		}
+		t.last[p.i] = 0
 		fired = true
-		if k := t.x.key(i); c.Remove(k) {
+		if k := t.x.key(p.i); c.Remove(k) {
 			fx.Evicted = append(fx.Evicted, k)
 			t.count.Evicted++
 		}
