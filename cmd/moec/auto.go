@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/internal/hfconfig"
+	"github.com/moepolicy/moec/parser"
+	"github.com/moepolicy/moec/rt"
+)
+
+var autoCommand = &command{
+	name:      "auto",
+	usageLine: "-config config.json -vram size [-dtype format] [-context n] [-strategy name] [-o file]",
+	short:     "write a policy that fits a model on a GPU",
+	long: `Auto reads a model's Hugging Face config.json and writes a policy whose
+cache holds as many experts as the GPU really has room for. It knows
+Mixtral, Qwen1.5/Qwen2-MoE, Qwen3-MoE, DeepSeek-V2/V3, OLMoE and gpt-oss
+(model_type mixtral, qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3, olmoe,
+gpt_oss).
+
+The room for experts is the GPU's memory less the weights that are not
+routed experts (embeddings, lm_head, attention, norms, routers, shared
+experts, dense layers; always counted at 16 bits), less the KV cache of
+one sequence of -context tokens (16 bits; DeepSeek's MLA caches its
+compressed kv_lora_rank + qk_rope_head_dim values), less a reserve for
+the CUDA context, activations and allocator slack (a tenth of the GPU, at
+least 1 GiB). The capacity is the number of (layer, expert) slots of one
+expert's size that fit there, at most every expert of the model. The
+policy's comments show the arithmetic. A model that leaves no room for
+the experts one token needs in one layer is an error.
+
+The flags are:
+
+	-config file
+		The model's config.json.
+	-vram size
+		The GPU's memory, with a suffix: 16GiB, 24GB, 80GiB.
+	-dtype format
+		The format of the expert weights: bf16 (the default), fp16,
+		int4 (4 bits plus a 16-bit scale and zero point per group of
+		128 weights) or mxfp4 (4 bits plus an 8-bit exponent per block
+		of 32); both 4-bit formats take 4.25 bits a weight.
+	-context n
+		The tokens of context the KV cache holds (default 4096).
+	-strategy name
+		aggressive: every slot that fits, LRU, no prefetch.
+		balanced (the default): every slot, LFU (decay 0.9), history
+		prefetch of min(top-k, 4) experts.
+		conservative: three quarters of the slots, leaving headroom, LFU
+		(decay 0.95), history prefetch of min(top-k, 6).
+		max: every slot, LFU (decay 0.9), lookahead prefetch of the
+		next two layers, min(2 x top-k, 8) experts.
+		A prefetch budget never exceeds the capacity.
+	-o file
+		Write the policy to file instead of standard output. The file
+		is replaced only when the policy is complete.
+
+Misses are copied to the GPU and run there (schedule gpu_only): whether a
+CPU runs an expert faster than the copy takes depends on the host, so the
+policy's comments give the copy time at 52.5 GB/s and say how to switch
+to hybrid scheduling with a measured cpu_expert_ms.`,
+	run: runAuto,
+}
+
+// autoStrategies are the strategies -strategy accepts, in help's order.
+var autoStrategies = []string{"aggressive", "balanced", "conservative", "max"}
+
+// autoPCIeGBps is the host-to-GPU bandwidth the comments assume: pinned
+// copies on the H100's PCIe Gen5 x16 link (52-53 GB/s, DESIGN.md).
+const autoPCIeGBps = 52.5
+
+// autoOptions are the inputs of an automatic policy besides the model.
+type autoOptions struct {
+	config   string // the config file's name, for the comments
+	vram     int64
+	dtype    hfconfig.DType
+	context  int
+	strategy string
+}
+
+// autoPlan is the arithmetic behind an automatic policy.
+type autoPlan struct {
+	autoOptions
+	model     *hfconfig.Model
+	expert    int64           // bytes of one routed expert
+	params    hfconfig.Params // the parameters that are not routed experts
+	nonExpert int64           // their bytes, at 16 bits
+	kv        int64           // bytes of the KV cache
+	reserve   int64
+	room      int64 // bytes left for experts
+	fit       int   // expert slots that fit in room
+	capacity  int
+	budget    int // prefetch budget; 0 without prefetch
+}
+
+// planAuto does the arithmetic; it fails when the model leaves no room
+// for the experts one token needs in one layer.
+func planAuto(m *hfconfig.Model, o autoOptions) (*autoPlan, error) {
+	p := &autoPlan{autoOptions: o, model: m}
+	p.expert = o.dtype.Bytes(m.ExpertParams())
+	p.params = m.NonExpertParams()
+	p.nonExpert = hfconfig.BF16.Bytes(p.params.Total())
+	p.kv = int64(o.context) * m.KVBytesPerToken()
+	p.reserve = max(1<<30, o.vram/10)
+	p.room = o.vram - p.nonExpert - p.kv - p.reserve
+	if p.room > 0 {
+		p.fit = int(min(p.room/p.expert, int64(rt.MaxCapacity)))
+	}
+	if p.fit < m.TopK {
+		return nil, fmt.Errorf("%s: the model does not fit in %s: other weights %s + KV cache %s (%d tokens) + reserve %s leave %s, room for %d experts of %s; one token needs %d (top-%d) in each layer",
+			o.config, formatBytes(o.vram), formatBytes(p.nonExpert), formatBytes(p.kv), o.context,
+			formatBytes(p.reserve), formatBytes(max(p.room, 0)), p.fit, formatBytes(p.expert), m.TopK, m.TopK)
+	}
+	p.capacity = min(p.fit, m.Slots())
+	k := m.TopK
+	switch o.strategy {
+	case "balanced":
+		p.budget = min(k, 4)
+	case "conservative":
+		p.capacity = max(k, p.capacity*3/4)
+		p.budget = min(k, 6)
+	case "max":
+		p.budget = min(2*k, 8)
+	}
+	p.budget = min(p.budget, p.capacity)
+	return p, nil
+}
+
+// policy returns the text of the policy, formatted. It fails only if
+// moec would write a policy that moec check rejects, which is a bug.
+func (p *autoPlan) policy() ([]byte, error) {
+	src := p.text()
+	f, diags := parser.ParseFile(p.config, src)
+	if len(diags) == 0 {
+		_, diags = checkSource(p.config, src)
+	}
+	if len(diags) > 0 {
+		return nil, fmt.Errorf("internal error: the generated policy does not check: %v\n%s", diags[0], src)
+	}
+	return ast.Format(f), nil
+}
+
+// text writes the policy.
+func (p *autoPlan) text() []byte {
+	var b bytes.Buffer
+	m := p.model
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+
+	line("# Written by moec auto from %s.", p.config)
+	line("# Model: %s, %d MoE layers of %d experts, top-%d.", m.Type, len(m.MoELayers), m.Experts, m.TopK)
+	line("# GPU: %s; experts in %s; %d tokens of context; strategy %s.", formatBytes(p.vram), p.dtype, p.context, p.strategy)
+	line("#")
+	switch p.dtype {
+	case hfconfig.BF16, hfconfig.FP16:
+		line("# One expert: 3 x %d x %d parameters x 2 bytes = %s.", m.Hidden, m.ExpertIntermediate, formatBytes(p.expert))
+	default:
+		line("# One expert: 3 x %d x %d parameters x 4.25 bits (%s, scales included)", m.Hidden, m.ExpertIntermediate, p.dtype)
+		line("#   = %s.", formatBytes(p.expert))
+	}
+	line("# Other weights, at 16 bits: %s parameters = %s:", commas(p.params.Total()), formatBytes(p.nonExpert))
+	var parts []string
+	for _, part := range []struct {
+		name string
+		n    int64
+	}{
+		{"embedding", p.params.Embedding}, {"lm_head", p.params.LMHead}, {"attention", p.params.Attention},
+		{"norms", p.params.Norms}, {"routers", p.params.Routers}, {"shared experts", p.params.Shared},
+		{"dense MLPs", p.params.Dense},
+	} {
+		if part.n > 0 {
+			parts = append(parts, part.name+" "+formatBytes(2*part.n))
+		}
+	}
+	for i := 0; i < len(parts); i += 4 {
+		end := min(i+4, len(parts))
+		sep := ","
+		if end == len(parts) {
+			sep = "."
+		}
+		line("#   %s%s", strings.Join(parts[i:end], ", "), sep)
+	}
+	if a := m.MLA; a != nil {
+		line("# KV cache (MLA), at 16 bits: %d tokens x %d layers x (%d + %d) x 2 bytes", p.context, m.Layers, a.KVLoraRank, a.QKRope)
+	} else {
+		line("# KV cache, at 16 bits: %d tokens x %d layers x 2 x %d heads x %d x 2 bytes", p.context, m.Layers, m.KVHeads, m.HeadDim)
+	}
+	line("#   = %s.", formatBytes(p.kv))
+	line("# Reserve: %s, a tenth of the GPU and at least 1 GiB (CUDA context,", formatBytes(p.reserve))
+	line("#   activations, allocator slack).")
+	line("# Left for experts: %s - %s - %s - %s = %s,", formatBytes(p.vram), formatBytes(p.nonExpert), formatBytes(p.kv), formatBytes(p.reserve), formatBytes(p.room))
+	line("#   %d slots of %s.", p.fit, formatBytes(p.expert))
+	if p.capacity < m.Slots() {
+		copyMS := float64(p.expert) / (autoPCIeGBps * 1e9) * 1e3
+		line("#")
+		line("# A miss copies its expert to the GPU: %s at %.1f GB/s (pinned memory,", formatBytes(p.expert), autoPCIeGBps)
+		line("# PCIe Gen5 x16) takes %.2f ms. Where the CPU runs one expert faster, add", copyMS)
+		line("# schedule { mode = hybrid  pcie_gbps = %.1f  cpu_expert_ms = T }, T measured", autoPCIeGBps)
+		line("# on that host.")
+	}
+	line("version 1.0")
+	line("")
+
+	line("policy %s_%s {", m.Type, p.strategy)
+	line("    cache {")
+	switch {
+	case p.capacity == m.Slots():
+		line("        # Every one of the model's %d (layer, expert) slots fits: nothing is evicted.", m.Slots())
+	case p.capacity < p.fit:
+		line("        # %d of the %d slots that fit (%s): a quarter is left as headroom.", p.capacity, min(p.fit, m.Slots()), formatBytes(int64(p.capacity)*p.expert))
+	default:
+		line("        # %d of the model's %d (layer, expert) slots, %s.", p.capacity, m.Slots(), formatBytes(int64(p.capacity)*p.expert))
+	}
+	line("        capacity = %d", p.capacity)
+	switch p.strategy {
+	case "aggressive":
+		line("        eviction = lru")
+	case "conservative":
+		line("        eviction = lfu")
+		line("        frequency_decay = 0.95")
+	default:
+		line("        eviction = lfu")
+		line("        frequency_decay = 0.9")
+	}
+	line("        # One expert in GB (10^9 bytes), where a replay has no model size.")
+	line("        expert_size_gb = %s", strconv.FormatFloat(float64(p.expert)/1e9, 'f', -1, 64))
+	line("    }")
+	switch {
+	case p.strategy == "max":
+		line("    prefetch {")
+		line("        strategy = lookahead")
+		line("        lookahead = 2")
+		line("        budget = %d", p.budget)
+		line("    }")
+	case p.budget > 0:
+		line("    prefetch {")
+		line("        strategy = history")
+		line("        budget = %d", p.budget)
+		line("    }")
+	case p.capacity < rt.DefaultBudget:
+		line("    prefetch {")
+		line("        # No prefetch; the default budget, %d, would exceed the capacity.", rt.DefaultBudget)
+		line("        budget = %d", p.capacity)
+		line("    }")
+	}
+	line("}")
+	return b.Bytes()
+}
+
+// commas writes n with thousands separators.
+func commas(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func runAuto(e *env, c *command, args []string) int {
+	fs := e.flagSet(c)
+	config := fs.String("config", "", "the model's config.json")
+	vram := fs.String("vram", "", "the GPU's memory")
+	dtype := fs.String("dtype", "bf16", "the format of the expert weights")
+	context := fs.Int("context", 4096, "tokens of context")
+	strategy := fs.String("strategy", "balanced", "aggressive, balanced, conservative or max")
+	out := fs.String("o", "", "output file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 0 || *config == "" || *vram == "" {
+		return e.usageError(c)
+	}
+	o := autoOptions{config: *config, context: *context, strategy: *strategy}
+	var err error
+	if o.vram, err = parseBytes(*vram); err != nil || o.vram == 0 {
+		if err == nil {
+			err = fmt.Errorf("invalid size %q: want more than 0 bytes", *vram)
+		}
+		fmt.Fprintf(e.stderr, "moec auto: -vram: %v\n", err)
+		return e.usageError(c)
+	}
+	if o.dtype, err = hfconfig.ParseDType(*dtype); err != nil {
+		fmt.Fprintf(e.stderr, "moec auto: -dtype: %v\n", err)
+		return e.usageError(c)
+	}
+	if o.context < 1 {
+		fmt.Fprintf(e.stderr, "moec auto: -context %d: want at least 1 token\n", o.context)
+		return e.usageError(c)
+	}
+	if !slices.Contains(autoStrategies, o.strategy) {
+		fmt.Fprintf(e.stderr, "moec auto: unknown -strategy %q: want one of %s\n", o.strategy, strings.Join(autoStrategies, ", "))
+		return e.usageError(c)
+	}
+
+	m, err := hfconfig.ReadFile(*config)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	p, err := planAuto(m, o)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	text, err := p.policy()
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if *out == "" {
+		if !e.writeAll(e.stdout, text) {
+			return exitError
+		}
+		return exitOK
+	}
+	f, err := createAtomic(*out)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	defer f.Abort()
+	if _, err := f.Write(text); err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if err := f.Chmod(0o644); err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if err := f.Commit(); err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/moepolicy/moec/internal/hfconfig"
+	"github.com/moepolicy/moec/rt"
+)
+
+// autoConfigs are the configs of internal/hfconfig/testdata, with the
+// real dimensions of the models they are named after.
+var autoConfigs = []string{
+	"mixtral-8x7b.json",
+	"qwen1.5-moe-a2.7b.json",
+	"deepseek-v2-lite.json",
+	"olmoe-1b-7b.json",
+	"qwen3-30b-a3b.json",
+	"gpt-oss-20b.json",
+}
+
+func readAutoConfig(t *testing.T, name string) *hfconfig.Model {
+	t.Helper()
+	m, err := hfconfig.ReadFile(filepath.Join("..", "..", "internal", "hfconfig", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+const autoGiB = 1 << 30
+
+// TestAutoPlan checks the arithmetic of each family on a 16 GiB GPU
+// with the defaults (bf16, 4096 tokens, balanced).
+func TestAutoPlan(t *testing.T) {
+	type plan struct {
+		ExpertMiB        float64
+		NonExpert, KV    int64
+		Fit, Capacity    int
+		Budget, AllSlots int
+	}
+	want := map[string]plan{
+		// 16 GiB - 3.0 GiB - 512 MiB - 1.6 GiB = 10.9 GiB = 33 x 336 MiB.
+		"mixtral-8x7b.json":      {336, 3211272192, 512 << 20, 33, 33, 2, 256},
+		"qwen1.5-moe-a2.7b.json": {16.5, 3717402624, 768 << 20, 632, 632, 4, 1440},
+		"deepseek-v2-lite.json":  {16.5, 2623265792, 27 * 576 * 2 * 4096, 734, 734, 4, 1664},
+		// Every expert of OLMoE fits: 1,110 slots for 1,024 experts.
+		"olmoe-1b-7b.json":   {12, 953421824, 512 << 20, 1110, 1024, 4, 1024},
+		"qwen3-30b-a3b.json": {9, 3082186752, 384 << 20, 1269, 1269, 4, 6144},
+		"gpt-oss-20b.json":   {47.4609375, 3595648128, 192 << 20, 234, 234, 4, 768},
+	}
+	for _, name := range autoConfigs {
+		m := readAutoConfig(t, name)
+		p, err := planAuto(m, autoOptions{config: name, vram: 16 * autoGiB, dtype: hfconfig.BF16, context: 4096, strategy: "balanced"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := plan{float64(p.expert) / (1 << 20), p.nonExpert, p.kv, p.fit, p.capacity, p.budget, m.Slots()}
+		if d := cmp.Diff(want[name], got); d != "" {
+			t.Errorf("%s (-want +got):\n%s", name, d)
+		}
+	}
+}
+
+// TestAutoStrategies checks what each strategy makes of Mixtral on
+// 16 GiB (33 slots fit) and on 5.5 GiB (3 fit, fewer than the default
+// prefetch budget: the reference wrote capacity 2 with budget 4 there).
+func TestAutoStrategies(t *testing.T) {
+	type choice struct {
+		Capacity int
+		Eviction rt.Eviction
+		Decay    float64
+		Prefetch rt.PrefetchStrategy
+		Budget   int
+	}
+	for _, tc := range []struct {
+		vram     int64
+		strategy string
+		want     choice
+	}{
+		{16 * autoGiB, "aggressive", choice{33, rt.LRU, 0.95, rt.PrefetchNone, 4}},
+		{16 * autoGiB, "balanced", choice{33, rt.LFU, 0.9, rt.History, 2}},
+		{16 * autoGiB, "conservative", choice{24, rt.LFU, 0.95, rt.History, 2}},
+		{16 * autoGiB, "max", choice{33, rt.LFU, 0.9, rt.Lookahead, 4}},
+		{11 * autoGiB / 2, "aggressive", choice{3, rt.LRU, 0.95, rt.PrefetchNone, 3}},
+		{11 * autoGiB / 2, "conservative", choice{2, rt.LFU, 0.95, rt.History, 2}},
+		{11 * autoGiB / 2, "max", choice{3, rt.LFU, 0.9, rt.Lookahead, 3}},
+	} {
+		m := readAutoConfig(t, "mixtral-8x7b.json")
+		p, err := planAuto(m, autoOptions{config: "config.json", vram: tc.vram, dtype: hfconfig.BF16, context: 4096, strategy: tc.strategy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := p.policy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs, diags := checkSource("auto.moe", text)
+		if len(diags) > 0 || len(specs) != 1 {
+			t.Fatalf("%s: %v", tc.strategy, diags)
+		}
+		s := specs[0]
+		got := choice{s.Cache.Capacity, s.Cache.Eviction, s.Cache.Decay, s.Prefetch.Strategy, s.Prefetch.Budget}
+		if d := cmp.Diff(tc.want, got); d != "" {
+			t.Errorf("%s on %s (-want +got):\n%s", tc.strategy, formatBytes(tc.vram), d)
+		}
+	}
+}
+
+// TestAutoAlwaysChecks is the promise that moec auto never writes a
+// policy moec check rejects: for every family, strategy, format, context
+// and a range of GPUs, either the model does not fit (and the error says
+// so) or the policy checks, is already formatted, and its capacity and
+// prefetch budget are the plan's, the budget within the capacity and the
+// capacity within what fits.
+func TestAutoAlwaysChecks(t *testing.T) {
+	vrams := []string{"4GiB", "5GiB", "5.5GiB", "6GiB", "8GiB", "12GB", "16GiB", "24GB", "40GB", "80GiB", "141GB", "1TiB"}
+	for _, name := range autoConfigs {
+		m := readAutoConfig(t, name)
+		for _, strategy := range autoStrategies {
+			for _, dtype := range hfconfig.DTypeNames() {
+				d, _ := hfconfig.ParseDType(dtype)
+				for _, context := range []int{1, 4096, 131072} {
+					for _, v := range vrams {
+						vram, err := parseBytes(v)
+						if err != nil {
+							t.Fatal(err)
+						}
+						what := fmt.Sprintf("%s %s %s %d tokens on %s", name, strategy, dtype, context, v)
+						p, err := planAuto(m, autoOptions{config: name, vram: vram, dtype: d, context: context, strategy: strategy})
+						if err != nil {
+							if !strings.Contains(err.Error(), "the model does not fit") {
+								t.Errorf("%s: %v", what, err)
+							}
+							continue
+						}
+						text, err := p.policy()
+						if err != nil {
+							t.Errorf("%s: %v", what, err)
+							continue
+						}
+						if raw := p.text(); !bytes.Equal(raw, text) {
+							t.Errorf("%s: the policy is not formatted:\n%s", what, raw)
+						}
+						specs, diags := checkSource(name, text)
+						if len(diags) > 0 {
+							t.Errorf("%s: %v", what, diags)
+							continue
+						}
+						s := specs[0]
+						if s.Cache.Capacity != p.capacity || s.Cache.Capacity > p.fit || s.Cache.Capacity < m.TopK ||
+							s.Cache.Capacity > m.Slots() || s.Prefetch.Budget > s.Cache.Capacity {
+							t.Errorf("%s: capacity %d, budget %d; plan: fit %d, capacity %d, %d slots, top-%d",
+								what, s.Cache.Capacity, s.Prefetch.Budget, p.fit, p.capacity, m.Slots(), m.TopK)
+						}
+						used := p.nonExpert + p.kv + p.reserve + int64(s.Cache.Capacity)*p.expert
+						if used > vram {
+							t.Errorf("%s: %s used of %s", what, formatBytes(used), v)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestAutoDoesNotFit(t *testing.T) {
+	m := readAutoConfig(t, "mixtral-8x7b.json")
+	_, err := planAuto(m, autoOptions{config: "config.json", vram: 4 * autoGiB, dtype: hfconfig.BF16, context: 4096, strategy: "balanced"})
+	want := "config.json: the model does not fit in 4.0 GiB: other weights 3.0 GiB + KV cache 512.0 MiB (4096 tokens) + reserve 1.0 GiB leave 0 B, room for 0 experts of 336.0 MiB; one token needs 2 (top-2) in each layer"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+func TestCommas(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1605636096: "1,605,636,096"} {
+		if got := commas(n); got != want {
+			t.Errorf("commas(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
