@@ -12,7 +12,10 @@
 //	fmt         format .moe files
 //	show        print policies resolved, with every default filled in
 //	build       compile policies into Go code
+//	auto        write a policy that fits a model on a GPU
 //	replay      replay routing through a policy and measure it
+//	tune        search a grid of policies for the best on a trace
+//	sweep       measure policies over a range of cache capacities
 //	trace       generate, convert and measure routing traces
 //	version     print moec's version
 //
@@ -187,6 +190,60 @@
 //	-policy name
 //		Compile only the named policy.
 //
+// # Write a policy that fits a model on a GPU
+//
+// Usage:
+//
+//	moec auto -config config.json -vram size [-dtype format] [-context n] [-strategy name] [-o file]
+//
+// Auto reads a model's Hugging Face config.json and writes a policy whose
+// cache holds as many experts as the GPU really has room for. It knows
+// Mixtral, Qwen1.5/Qwen2-MoE, Qwen3-MoE, DeepSeek-V2/V3, OLMoE and gpt-oss
+// (model_type mixtral, qwen2_moe, qwen3_moe, deepseek_v2, deepseek_v3, olmoe,
+// gpt_oss).
+//
+// The room for experts is the GPU's memory less the weights that are not
+// routed experts (embeddings, lm_head, attention, norms, routers, shared
+// experts, dense layers; always counted at 16 bits), less the KV cache of
+// one sequence of -context tokens (16 bits; DeepSeek's MLA caches its
+// compressed kv_lora_rank + qk_rope_head_dim values), less a reserve for
+// the CUDA context, activations and allocator slack (a tenth of the GPU, at
+// least 1 GiB). The capacity is the number of (layer, expert) slots of one
+// expert's size that fit there, at most every expert of the model. The
+// policy's comments show the arithmetic. A model that leaves no room for
+// the experts one token needs in one layer is an error.
+//
+// The flags are:
+//
+//	-config file
+//		The model's config.json.
+//	-vram size
+//		The GPU's memory, with a suffix: 16GiB, 24GB, 80GiB.
+//	-dtype format
+//		The format of the expert weights: bf16 (the default), fp16,
+//		int4 (4 bits plus a 16-bit scale and zero point per group of
+//		128 weights) or mxfp4 (4 bits plus an 8-bit exponent per block
+//		of 32); both 4-bit formats take 4.25 bits a weight.
+//	-context n
+//		The tokens of context the KV cache holds (default 4096).
+//	-strategy name
+//		aggressive: every slot that fits, LRU, no prefetch.
+//		balanced (the default): every slot, LFU (decay 0.9), history
+//		prefetch of min(top-k, 4) experts.
+//		conservative: three quarters of the slots, leaving headroom, LFU
+//		(decay 0.95), history prefetch of min(top-k, 6).
+//		max: every slot, LFU (decay 0.9), lookahead prefetch of the
+//		next two layers, min(2 x top-k, 8) experts.
+//		A prefetch budget never exceeds the capacity.
+//	-o file
+//		Write the policy to file instead of standard output. The file
+//		is replaced only when the policy is complete.
+//
+// Misses are copied to the GPU and run there (schedule gpu_only): whether a
+// CPU runs an expert faster than the copy takes depends on the host, so the
+// policy's comments give the copy time at 52.5 GB/s and say how to switch
+// to hybrid scheduling with a measured cpu_expert_ms.
+//
 // # Replay routing through a policy and measure it
 //
 // Usage:
@@ -245,6 +302,128 @@
 //		GB/s, the fixed cost of a copy, and the time of one expert for one
 //		token on the CPU and on the GPU.
 //
+// # Search a grid of policies for the best on a trace
+//
+// Usage:
+//
+//	moec tune -trace file [-grid file|default|reference] [-objective hit_rate|time] [-top n] [-json] [-o file] [-expert-bytes size]
+//
+// Tune replays every policy of a grid of configurations over a routing
+// trace and ranks them: by hit rate (highest first), or with -objective
+// time by the modeled time per token of the replay's cost model (lowest
+// first, see "moec help replay"). Ties keep grid order. The trace is read
+// once into memory and the configurations are replayed in parallel, one
+// worker per core.
+//
+// A configuration sets seven values, the reference autotuner's six and the
+// per-layer allocation:
+//
+//	capacity           cache capacity, in (layer, expert) slots
+//	eviction           cache eviction (lru, lfu, score, ...)
+//	lfu_decay          cache frequency_decay, used by lfu and fallback
+//	prefetch_budget    prefetch budget
+//	prefetch_strategy  prefetch strategy (none, history, affinity, lookahead)
+//	schedule_mode      schedule mode (gpu_only, cpu_fallback, hybrid)
+//	allocation         "none" for one cache shared by all layers, or a
+//	                   per_layer allocation signal (uniform, entropy,
+//	                   topk_mass, variance, kl, gini)
+//
+// A per-layer configuration splits the same number of slots among the
+// layers as the flat cache of its capacity holds (total_budget =
+// capacity, min_capacity = 1), so the two compare; one with fewer slots
+// than the trace has layers is skipped. Everything else keeps its default.
+//
+// The grid is the Cartesian product of the values, keys in the order
+// above, the last varying fastest, pruned as the reference prunes: an
+// eviction other than lfu and fallback keeps only the first lfu_decay,
+// strategy none keeps only the first prefetch_budget, and a budget above
+// the capacity is dropped. A configuration that the checker rejects
+// (eviction score without a prefetch strategy, say) is skipped and
+// counted.
+//
+// The grids:
+//
+//	reference
+//		The reference autotuner's: capacity 4, 8, 16, 32; eviction lru,
+//		lfu; lfu_decay 0.8, 0.9, 0.95; prefetch_budget 2, 4, 8;
+//		prefetch_strategy none, history; schedule_mode gpu_only, hybrid;
+//		allocation none. 120 configurations after pruning.
+//	default
+//		The reference's grid with every prefetch strategy (none,
+//		history, affinity, lookahead) and every allocation (none and the
+//		six signals): 2,072 configurations after pruning.
+//	file
+//		A JSON object with any of the seven keys, each a list of values:
+//		{"capacity": [8, 16], "eviction": ["lru", "lfu"]}. A key left out
+//		takes its default (allocation: none).
+//
+// The table shows the top configurations with their hit rate, Belady's
+// optimal hit rate for the same slots (for context: the best a cache
+// without prefetch can do; a policy that prefetches can beat it), and the
+// modeled time per token.
+//
+// The flags are:
+//
+//	-trace file
+//		The routing trace, in moec's JSONL trace format.
+//	-grid file|default|reference
+//		The grid to search; default by default.
+//	-objective hit_rate|time
+//		What to rank by.
+//	-top n
+//		How many configurations to show; 0 shows all.
+//	-json
+//		Print the results as one JSON object instead of a table.
+//	-o file
+//		Write the winner as a formatted .moe file, with a comment naming
+//		the trace and its score.
+//	-name name
+//		The winner's policy name in -o's file; tuned by default.
+//	-expert-bytes size
+//		The bytes of one expert, as for replay. Without it, the size of
+//		the trace's model if moec knows it, else 1.2GB.
+//	-j n
+//		Replay n configurations at a time; the number of cores by
+//		default.
+//
+// # Measure policies over a range of cache capacities
+//
+// Usage:
+//
+//	moec sweep -trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] policy.moe...
+//
+// Sweep replays policies over a routing trace at every cache capacity of a
+// range and prints their hit rates, and their modeled times per token
+// (see "moec help replay"), against the capacity, with Belady's optimal hit
+// rate at each capacity beside them: the best a cache without prefetch
+// can do with as many slots. A policy that prefetches can beat it.
+//
+// Every policy of every file is swept, or with -policy the one of that
+// name in each file. At each capacity the policy keeps everything else it
+// sets; a prefetch budget above the capacity is lowered to it, and a
+// per_layer policy splits the capacity among the layers (total_budget =
+// capacity). A note below the tables says where either happened, and why a
+// capacity the policy cannot have (fewer slots than its pinned experts,
+// say) shows as "-".
+//
+// The flags are:
+//
+//	-trace file
+//		The routing trace, in moec's JSONL trace format.
+//	-capacity lo:hi:step
+//		The capacities: lo, lo+step, ... up to hi; "lo:hi" steps by 1,
+//		and one number is one capacity. 4:64:4 by default.
+//	-plot file
+//		Also draw the hit rates against the capacity, one line per
+//		policy and a dashed one for Belady, as an SVG or PNG picture,
+//		by the file's extension.
+//	-policy name
+//		Sweep only the policy of this name.
+//	-expert-bytes size
+//		The bytes of one expert, as for replay.
+//	-j n
+//		Replay n policies at a time; the number of cores by default.
+//
 // # Generate, convert and measure routing traces
 //
 // Usage:
@@ -279,12 +458,14 @@
 // files), into a trace, skipping the leading profiling pass. Nothing is
 // written unless every file is valid.
 //
-//	moec trace stats file
+//	moec trace stats [-plot file] file
 //
 // Stats prints, per layer, how skewed expert popularity is, the reuse
 // distance between two uses of an expert, the LRU hit rate a cache of a
 // given size would get, and how strongly one layer's experts predict the
-// next layer's.
+// next layer's. With -plot it also draws expert popularity as a heatmap,
+// experts across and layers down, as an SVG or PNG picture by the file's
+// extension.
 //
 // Without -o, gen and convert write the trace on standard output; with it,
 // the file is replaced only once the trace is complete.

@@ -42,12 +42,14 @@ Convert turns vLLM-style routing logs, one file per MoE layer (a
 files), into a trace, skipping the leading profiling pass. Nothing is
 written unless every file is valid.
 
-	moec trace stats file
+	moec trace stats [-plot file] file
 
 Stats prints, per layer, how skewed expert popularity is, the reuse
 distance between two uses of an expert, the LRU hit rate a cache of a
 given size would get, and how strongly one layer's experts predict the
-next layer's.
+next layer's. With -plot it also draws expert popularity as a heatmap,
+experts across and layers down, as an SVG or PNG picture by the file's
+extension.
 
 Without -o, gen and convert write the trace on standard output; with it,
 the file is replaced only once the trace is complete.`,
@@ -174,11 +176,18 @@ func (e *env) traceConvert(c *command, args []string) int {
 func (e *env) traceStats(c *command, args []string) int {
 	fs := e.flagSet(c)
 	fs.Init("moec trace stats", fs.ErrorHandling())
+	plotPath := fs.String("plot", "", "draw expert popularity to this .svg or .png file")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	if fs.NArg() != 1 {
 		return e.usageError(c)
+	}
+	if *plotPath != "" {
+		if _, err := plotFormat(*plotPath); err != nil {
+			fmt.Fprintf(e.stderr, "moec trace stats: -plot %v\n", err)
+			return exitUsage
+		}
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
@@ -195,6 +204,13 @@ func (e *env) traceStats(c *command, args []string) int {
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
+	}
+	if *plotPath != "" {
+		title := "Expert popularity per layer: " + s.Header.Model
+		if err := heatmap(*plotPath, title, s.Popularity); err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
 	}
 	if err := s.Write(e.stdout); err != nil {
 		e.errorf("%v", err)
