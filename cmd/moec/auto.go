@@ -317,21 +317,7 @@ func runAuto(e *env, c *command, args []string) int {
 		}
 		return exitOK
 	}
-	f, err := createAtomic(*out)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	defer f.Abort()
-	if _, err := f.Write(text); err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	if err := f.Chmod(0o644); err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	if err := f.Commit(); err != nil {
+	if err := writeFileAtomic(*out, text); err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}

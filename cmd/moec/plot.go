@@ -44,10 +44,6 @@ func savePicture(path string, w, h vg.Length, drawOn func(draw.Canvas)) error {
 		return err
 	}
 	defer f.Abort()
-	// A temporary file is private; the picture is not.
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
 	if _, err := c.WriteTo(f); err != nil {
 		return err
 	}

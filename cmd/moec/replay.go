@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -378,42 +377,4 @@ func policyNames(specs []*rt.Spec) string {
 		names[i] = s.Name
 	}
 	return strings.Join(names, ", ")
-}
-
-// atomicFile is an output file written to a temporary file in the same
-// folder and renamed into place on Commit, so that a failed run leaves no
-// half-written file and does not truncate an existing one.
-type atomicFile struct {
-	*os.File
-	path string
-	done bool
-}
-
-func createAtomic(path string) (*atomicFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return nil, err
-	}
-	return &atomicFile{File: f, path: path}, nil
-}
-
-// Commit closes the file and moves it into place.
-func (f *atomicFile) Commit() error {
-	f.done = true
-	err := f.Close()
-	if err == nil {
-		err = os.Rename(f.Name(), f.path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
-}
-
-// Abort removes the temporary file unless it was committed.
-func (f *atomicFile) Abort() {
-	if !f.done {
-		f.Close()
-		os.Remove(f.Name())
-	}
 }

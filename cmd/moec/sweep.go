@@ -270,15 +270,9 @@ func runSweep(e *env, c *command, args []string) int {
 		}
 	}
 
-	t, err := readTraceRows(*tracePath)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	shape, err := t.shape(*expertBytes, rt.DefaultExpertSizeGB)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "moec sweep: %v\n", err)
-		return exitUsage
+	t, shape, status := e.loadTrace("sweep", *tracePath, *expertBytes)
+	if t == nil {
+		return status
 	}
 	var bar *progress
 	res, err := sweep(t, policies, caps, shape, replay.DefaultCostModel(), *workers, func(total int) func(int64) {

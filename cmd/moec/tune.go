@@ -389,6 +389,23 @@ type loadedTrace struct {
 	rows   []replay.Row
 }
 
+// loadTrace reads the trace of command name into memory with the model's
+// shape, -expert-bytes applied; on failure it reports and returns nil with
+// the exit status.
+func (e *env) loadTrace(name, path, expertBytes string) (*loadedTrace, rt.Shape, int) {
+	t, err := readTraceRows(path)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, rt.Shape{}, exitError
+	}
+	shape, err := t.shape(expertBytes, rt.DefaultExpertSizeGB)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "moec %s: %v\n", name, err)
+		return nil, rt.Shape{}, exitUsage
+	}
+	return t, shape, exitOK
+}
+
 func readTraceRows(path string) (*loadedTrace, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -642,15 +659,9 @@ func runTune(e *env, c *command, args []string) int {
 			return exitError
 		}
 	}
-	t, err := readTraceRows(*tracePath)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	shape, err := t.shape(*expertBytes, rt.DefaultExpertSizeGB)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "moec tune: %v\n", err)
-		return exitUsage
+	t, shape, status := e.loadTrace("tune", *tracePath, *expertBytes)
+	if t == nil {
+		return status
 	}
 	var bar *progress
 	rep, err := tune(t, tuneOptions{
@@ -789,22 +800,7 @@ func (e *env) writeTuned(path, name string, rep *tuneReport, r tuneResult) int {
 		e.errorf("the winner's policy does not check:\n%s", src)
 		return exitError
 	}
-	out, err := createAtomic(path)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	defer out.Abort()
-	// A temporary file is private; the policy is not.
-	if err := out.Chmod(0o644); err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	if _, err := out.Write(ast.Format(f)); err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	if err := out.Commit(); err != nil {
+	if err := writeFileAtomic(path, ast.Format(f)); err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
