@@ -902,24 +902,12 @@ func (b *builder) check() {
 
 func violationKey(v rt.Violation) string { return v.Rule + " " + strings.Join(v.Fields, ",") }
 
-// targetKey is the value each action target sets, by KeyPos key.
-var targetKey = [...]string{
-	rt.SetEviction:           "cache.eviction",
-	rt.SetCapacity:           "cache.capacity",
-	rt.SetDecay:              "cache.frequency_decay",
-	rt.SetStrategy:           "prefetch.strategy",
-	rt.SetBudget:             "prefetch.budget",
-	rt.SetMode:               "schedule.mode",
-	rt.TriggerMemoryPressure: "cache.memory_threshold",
-	rt.Rebalance:             "",
-}
-
 // culprit returns the index of the action that set the first value v
 // names, or 0.
 func culprit(v rt.Violation, actions []rt.Action) int {
 	for _, k := range v.Fields {
 		for i, a := range actions {
-			if int(a.Target) < len(targetKey) && targetKey[a.Target] == k {
+			if a.Target.Key() == k {
 				return i
 			}
 		}

@@ -243,7 +243,7 @@ func hasKey(b *ast.Block, key string) bool {
 // actions set are good whatever was written before.
 func (c *checker) violations(s *rt.Spec, actions ...rt.Action) []rt.Violation {
 	bad := func(k string) bool {
-		if slices.ContainsFunc(actions, func(a rt.Action) bool { return targetKey[a.Target] == k }) {
+		if slices.ContainsFunc(actions, func(a rt.Action) bool { return a.Target.Key() == k }) {
 			return false
 		}
 		if c.bad[k] {
@@ -319,23 +319,12 @@ func (c *checker) validate(p pending, had map[string]bool) {
 func (c *checker) culprit(v rt.Violation, actions []rt.Action) int {
 	for _, k := range v.Fields {
 		for i, a := range actions {
-			if targetKey[a.Target] == k {
+			if a.Target.Key() == k {
 				return i
 			}
 		}
 	}
 	return 0
-}
-
-// targetKey is the value each action target sets, by KeyPos key.
-var targetKey = map[rt.Target]string{
-	rt.SetEviction:           "cache.eviction",
-	rt.SetCapacity:           "cache.capacity",
-	rt.SetDecay:              "cache.frequency_decay",
-	rt.SetStrategy:           "prefetch.strategy",
-	rt.SetBudget:             "prefetch.budget",
-	rt.SetMode:               "schedule.mode",
-	rt.TriggerMemoryPressure: "cache.memory_threshold",
 }
 
 // unknown is the message for a word that is not in valid: a suggestion

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
-	"os"
 	"path/filepath"
 	"strings"
 	"unicode"
@@ -62,15 +61,9 @@ func runBuild(e *env, c *command, args []string) int {
 		return e.usageError(c)
 	}
 	file := fs.Arg(0)
-	src, err := os.ReadFile(file)
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	specs, diags := checkSource(file, src)
-	if len(diags) > 0 {
-		e.printDiagnostics(diags)
-		return exitError
+	specs, status := e.loadPolicies(file)
+	if specs == nil {
+		return status
 	}
 	if *only != "" {
 		var kept []*rt.Spec

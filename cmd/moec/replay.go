@@ -345,15 +345,9 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 // the file's only policy when name is empty. On failure it reports and
 // returns nil with the exit status.
 func (e *env) loadPolicy(file, name string) (*rt.Spec, int) {
-	src, err := os.ReadFile(file)
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, exitError
-	}
-	specs, diags := checkSource(file, src)
-	if len(diags) > 0 {
-		e.printDiagnostics(diags)
-		return nil, exitError
+	specs, status := e.loadPolicies(file)
+	if specs == nil {
+		return nil, status
 	}
 	if name == "" {
 		if len(specs) == 1 {
@@ -369,6 +363,23 @@ func (e *env) loadPolicy(file, name string) (*rt.Spec, int) {
 	}
 	e.errorf("%s has no policy %q (it has %s)", file, name, policyNames(specs))
 	return nil, exitError
+}
+
+// loadPolicies reads file and checks it. On failure it reports (the
+// diagnostics as moec check prints them) and returns nil with the exit
+// status.
+func (e *env) loadPolicies(file string) ([]*rt.Spec, int) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		e.errorf("%v", err)
+		return nil, exitError
+	}
+	specs, diags := checkSource(file, src)
+	if len(diags) > 0 {
+		e.printDiagnostics(diags)
+		return nil, exitError
+	}
+	return specs, exitOK
 }
 
 func policyNames(specs []*rt.Spec) string {

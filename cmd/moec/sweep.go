@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -245,15 +244,9 @@ func runSweep(e *env, c *command, args []string) int {
 			policies = append(policies, sweepPolicy{spec.Name, spec})
 			continue
 		}
-		src, err := os.ReadFile(file)
-		if err != nil {
-			e.errorf("%v", err)
-			return exitError
-		}
-		specs, diags := checkSource(file, src)
-		if len(diags) > 0 {
-			e.printDiagnostics(diags)
-			return exitError
+		specs, status := e.loadPolicies(file)
+		if specs == nil {
+			return status
 		}
 		for _, s := range specs {
 			policies = append(policies, sweepPolicy{s.Name, s})
