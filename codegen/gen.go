@@ -482,16 +482,13 @@ func (g *gen) dispatchVariant(f *jen.File, i int, v variant) {
 		}
 		return jen.Id("l").Dot("Settle").Call(jen.Id("plan"))
 	}
+	account := jen.Id("l").Dot("Account").Call(jen.Id("plan"), jen.Id("i"), jen.Id("k"), jen.Id("hit"),
+		jen.Id("hit").Op("||").Id("c").Dot("Contains").Call(jen.Id("k")), g.missCPU())
 	if monitor {
-		loop = append(loop, jen.Id("evicted").Op(":=").Id("l").Dot("Settle").Call(jen.Id("plan")))
+		loop = append(loop, jen.Id("evicted").Op(":=").Add(account))
 	} else {
-		loop = append(loop, jen.Id("l").Dot("Settle").Call(jen.Id("plan")))
+		loop = append(loop, account)
 	}
-	loop = append(loop, jen.If(jen.Id("hit")).Block(
-		jen.Id("l").Dot("Hit").Call(jen.Id("plan"), jen.Id("i"), jen.Id("k")),
-	).Else().Block(
-		jen.Id("l").Dot("Miss").Call(jen.Id("plan"), jen.Id("i"), jen.Id("k"), jen.Id("c").Dot("Contains").Call(jen.Id("k")), g.missCPU()),
-	))
 	if v.memory {
 		loop = append(loop,
 			jen.Qual(rtPath, "Relieve").Call(g.at("mem", jen.Id("layer")), jen.Id("c"), jen.Id("l").Dot("Protect").Call(), jen.Id("l").Dot("Effects").Call()),

@@ -8,11 +8,17 @@ type LRUCache struct {
 	x     index
 	pins  pinSet
 	cap   int
-	n     int     // experts in the list
-	in    []bool  // by index: in the list
-	prev  []int32 // doubly linked list by index; the sentinel is at size()
-	next  []int32
-	nodes int32 // the sentinel's index: front = next[nodes] is the oldest
+	n     int       // experts in the list
+	node  []lruNode // by index; the sentinel is at size()
+	nodes int32     // the sentinel's index: front = node[nodes].next is the oldest
+}
+
+// lruNode is an expert's place in the recency list, with its key and
+// whether it is resident, so that an access touches one entry.
+type lruNode struct {
+	prev, next int32
+	key        Key
+	in, pinned bool
 }
 
 var _ Cache = (*LRUCache)(nil)
@@ -21,11 +27,12 @@ var _ Cache = (*LRUCache)(nil)
 // pins resident in every layer of x.
 func newLRU(x index, capacity int, pins []int) *LRUCache {
 	n := x.size()
-	c := &LRUCache{
-		x: x, pins: newPinSet(x, pins), cap: capacity,
-		in: make([]bool, n), prev: make([]int32, n+1), next: make([]int32, n+1), nodes: int32(n),
+	c := &LRUCache{x: x, pins: newPinSet(x, pins), cap: capacity, node: make([]lruNode, n+1), nodes: int32(n)}
+	for i := range n {
+		c.node[i].key = x.key(int32(i))
+		c.node[i].pinned = c.pins.is(int32(i))
 	}
-	c.prev[n], c.next[n] = int32(n), int32(n)
+	c.node[n].prev, c.node[n].next = int32(n), int32(n)
 	return c
 }
 
@@ -35,19 +42,18 @@ func NewLRUCache(shape Shape, capacity int, pins []int) *LRUCache {
 	return newLRU(newIndex(shape), capacity, pins)
 }
 
-func (c *LRUCache) unlink(i int32) {
-	c.next[c.prev[i]] = c.next[i]
-	c.prev[c.next[i]] = c.prev[i]
-	c.in[i] = false
+func (c *LRUCache) unlink(nd *lruNode) {
+	c.node[nd.prev].next = nd.next
+	c.node[nd.next].prev = nd.prev
+	nd.in = false
 	c.n--
 }
 
-func (c *LRUCache) pushBack(i int32) {
-	last := c.prev[c.nodes]
-	c.prev[i], c.next[i] = last, c.nodes
-	c.next[last] = i
-	c.prev[c.nodes] = i
-	c.in[i] = true
+func (c *LRUCache) pushBack(i int32, nd *lruNode) {
+	s := &c.node[c.nodes]
+	c.node[s.prev].next = i
+	nd.prev, nd.next, nd.in = s.prev, c.nodes, true
+	s.prev = i
 	c.n++
 }
 
@@ -56,30 +62,35 @@ func (c *LRUCache) pushBack(i int32) {
 // is not kept when every slot is pinned.
 func (c *LRUCache) Access(k Key, _ float32, fx *Effects) bool {
 	i := c.x.of(k)
-	if c.pins.is(i) {
+	nd := &c.node[i]
+	if nd.pinned {
 		return true
 	}
-	if c.in[i] {
-		c.unlink(i)
-		c.pushBack(i)
+	if nd.in {
+		c.unlink(nd)
+		c.pushBack(i, nd)
 		return true
 	}
-	for c.Len() >= c.cap && c.EvictOne(nil, fx) {
+	for c.Len() >= c.cap && c.n > 0 { // evict the oldest
+		front := &c.node[c.node[c.nodes].next]
+		fx.Evicted = append(fx.Evicted, front.key)
+		c.unlink(front)
 	}
 	if c.Len() < c.cap {
-		c.pushBack(i)
+		c.pushBack(i, nd)
 	}
 	return false
 }
 
 func (c *LRUCache) Contains(k Key) bool {
-	i := c.x.of(k)
-	return c.in[i] || c.pins.is(i)
+	nd := &c.node[c.x.of(k)]
+	return nd.in || nd.pinned
 }
 
 func (c *LRUCache) Warm(k Key, protect []Key, fx *Effects) bool {
 	i := c.x.of(k)
-	if c.in[i] || c.pins.is(i) {
+	nd := &c.node[i]
+	if nd.in || nd.pinned {
 		return false
 	}
 	for c.Len() >= c.cap {
@@ -87,29 +98,29 @@ func (c *LRUCache) Warm(k Key, protect []Key, fx *Effects) bool {
 			return false
 		}
 	}
-	c.pushBack(i)
+	c.pushBack(i, nd)
 	return true
 }
 
 func (c *LRUCache) EvictOne(protect []Key, fx *Effects) bool {
-	for i := c.next[c.nodes]; i != c.nodes; i = c.next[i] {
-		k := c.x.key(i)
-		if slices.Contains(protect, k) {
+	for i := c.node[c.nodes].next; i != c.nodes; i = c.node[i].next {
+		nd := &c.node[i]
+		if slices.Contains(protect, nd.key) {
 			continue
 		}
-		c.unlink(i)
-		fx.Evicted = append(fx.Evicted, k)
+		c.unlink(nd)
+		fx.Evicted = append(fx.Evicted, nd.key)
 		return true
 	}
 	return false
 }
 
 func (c *LRUCache) Remove(k Key) bool {
-	i := c.x.of(k)
-	if !c.in[i] {
+	nd := &c.node[c.x.of(k)]
+	if !nd.in {
 		return false
 	}
-	c.unlink(i)
+	c.unlink(nd)
 	return true
 }
 
@@ -123,8 +134,8 @@ func (c *LRUCache) SetCapacity(n int, fx *Effects) {
 }
 
 func (c *LRUCache) Residents(dst []Key) []Key {
-	for i := c.next[c.nodes]; i != c.nodes; i = c.next[i] {
-		dst = append(dst, c.x.key(i))
+	for i := c.node[c.nodes].next; i != c.nodes; i = c.node[i].next {
+		dst = append(dst, c.node[i].key)
 	}
 	return dst
 }

@@ -143,12 +143,7 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 		if st.ttl != nil {
 			st.ttl.Access(k)
 		}
-		evicted := l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, st.c.Contains(k), p.missCPU)
-		}
+		evicted := l.Account(plan, i, k, hit, hit || st.c.Contains(k), p.missCPU)
 		if st.mem != nil {
 			Relieve(st.mem, st.c, l.Protect(), l.Effects())
 			evicted += l.Settle(plan)

@@ -5,7 +5,7 @@ package rt
 // the same plans and counts: it fills the Plan from what the caches did,
 // keeps the counters, and builds Stats. A policy calls, per dispatch,
 // Begin; per selected expert, its cache's Access with Effects, then
-// Settle, then Hit or Miss, the triggers (each with Effects and Settle)
+// Account, the triggers (each with Effects and Settle)
 // and Record; per prediction warmed, Warmed.
 type Ledger struct {
 	x     index
@@ -14,9 +14,7 @@ type Ledger struct {
 	n     Counters
 
 	layerHits, layerMisses []int64
-	prefetched             []bool  // by index: warmed and not yet used or evicted
-	stamp                  []int64 // by index: step at which the current plan copies it
-	inLoad                 []bool  // by index: that copy is a Load
+	slot                   []ledgerSlot // by index
 
 	fx      Effects
 	protect []Key // built on first use in a dispatch
@@ -25,6 +23,13 @@ type Ledger struct {
 	built   bool // protect holds the current dispatch's experts
 	preds   []Key
 	mon     *monitor
+}
+
+// ledgerSlot is what the ledger knows of one expert.
+type ledgerSlot struct {
+	stamp      int64 // step at which the current plan copies it
+	prefetched bool  // warmed and not yet used or evicted
+	inLoad     bool  // the current plan's copy is a Load
 }
 
 // Counters are a policy's running totals.
@@ -42,7 +47,7 @@ func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 	l := &Ledger{
 		x: x, bytes: shape.ExpertBytes,
 		layerHits: make([]int64, shape.Layers), layerMisses: make([]int64, shape.Layers),
-		prefetched: make([]bool, x.size()), stamp: make([]int64, x.size()), inLoad: make([]bool, x.size()),
+		slot:    make([]ledgerSlot, x.size()),
 		protect: make([]Key, 0, shape.TopK),
 	}
 	if mon != nil {
@@ -51,9 +56,19 @@ func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 	return l
 }
 
-// Begin starts a dispatch of experts at layer.
+// Begin starts a dispatch of experts at layer. It empties the plan but
+// leaves Hit and Device as they are: Account writes each entry.
 func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
-	plan.Reset(layer, experts)
+	n := len(experts)
+	plan.Layer = layer
+	if cap(plan.Experts) < n {
+		plan.Experts, plan.Hit, plan.Device = make([]int32, n), make([]bool, n), make([]Device, n)
+	}
+	plan.Experts, plan.Hit, plan.Device = plan.Experts[:n], plan.Hit[:n], plan.Device[:n]
+	for i, e := range experts {
+		plan.Experts[i] = e
+	}
+	plan.Load, plan.Prefetch, plan.Evict = plan.Load[:0], plan.Prefetch[:0], plan.Evict[:0]
 	l.step++
 	l.layer, l.experts, l.built = int32(layer), experts, false
 }
@@ -95,14 +110,14 @@ func (l *Ledger) Settle(plan *Plan) int {
 
 func (l *Ledger) settle(plan *Plan) int {
 	for _, k := range l.fx.Evicted {
-		i := l.x.of(k)
-		l.prefetched[i] = false
+		s := &l.slot[l.x.of(k)]
+		s.prefetched = false
 		switch {
-		case l.stamp[i] != l.step, l.inLoad[i]:
+		case s.stamp != l.step, s.inLoad:
 			plan.Evict = append(plan.Evict, k)
 		default:
 			plan.Prefetch = removeKey(plan.Prefetch, k)
-			l.stamp[i] = 0
+			s.stamp = 0
 			l.n.PrefetchBytes -= l.bytes
 		}
 	}
@@ -114,18 +129,71 @@ func (l *Ledger) settle(plan *Plan) int {
 	return n
 }
 
-// Hit records that the i-th selected expert, k, was resident.
-func (l *Ledger) Hit(plan *Plan, i int, k Key) {
+// Account settles the Effects of the cache's access to the i-th selected
+// expert, k, and records whether it hit; kept says whether the cache holds
+// k now and cpu whether a miss runs on the CPU. A miss run on the CPU that
+// the cache kept is copied in the background; one run on the GPU is loaded
+// and, when not kept, freed after the layer. The common cases are written
+// out in this one call, for the hot path. It returns the number of
+// evictions counted.
+func (l *Ledger) Account(plan *Plan, i int, k Key, hit, kept, cpu bool) int {
+	n := 0
+	if len(l.fx.Admitted) != 0 || l.fx.Phantom != 0 {
+		n = l.settle(plan)
+	} else if len(l.fx.Evicted) != 0 {
+		for _, v := range l.fx.Evicted {
+			s := &l.slot[l.x.of(v)]
+			s.prefetched = false
+			if s.stamp == l.step && !s.inLoad {
+				plan.Prefetch = removeKey(plan.Prefetch, v)
+				s.stamp = 0
+				l.n.PrefetchBytes -= l.bytes
+				continue
+			}
+			plan.Evict = append(plan.Evict, v)
+		}
+		n = len(l.fx.Evicted)
+		l.n.Evictions += int64(n)
+	}
+	if hit || cpu {
+		if hit {
+			l.hit(plan, i, k)
+		} else {
+			l.miss(plan, i, k, kept, cpu)
+		}
+		return n
+	}
+	// A miss run on the GPU.
+	l.n.Misses++
+	l.n.GPU++
+	l.n.Transfers++
+	l.layerMisses[k.Layer]++
+	plan.Hit[i], plan.Device[i] = false, GPU
+	if s := &l.slot[l.x.of(k)]; s.stamp != l.step {
+		s.stamp, s.inLoad = l.step, true
+		plan.Load = append(plan.Load, k)
+		l.n.DemandBytes += l.bytes
+	} else {
+		l.copy(plan, k, true)
+	}
+	if !kept {
+		plan.Evict = append(plan.Evict, k)
+	}
+	return n
+}
+
+// hit records that the i-th selected expert, k, was resident.
+func (l *Ledger) hit(plan *Plan, i int, k Key) {
 	l.n.Hits++
 	l.layerHits[k.Layer]++
 	l.n.GPU++
 	plan.Hit[i], plan.Device[i] = true, GPU
-	j := l.x.of(k)
-	if l.prefetched[j] {
-		l.prefetched[j] = false
+	s := &l.slot[l.x.of(k)]
+	if s.prefetched {
+		s.prefetched = false
 		l.n.Useful++
 	}
-	if l.stamp[j] == l.step {
+	if s.stamp == l.step {
 		// Made resident earlier in this dispatch by a background copy (a
 		// CPU miss, a frequency-threshold admission): the layer needs it
 		// now.
@@ -133,13 +201,14 @@ func (l *Ledger) Hit(plan *Plan, i int, k Key) {
 	}
 }
 
-// Miss records that the i-th selected expert, k, was not resident: kept
+// miss records that the i-th selected expert, k, was not resident: kept
 // says whether the cache kept it, cpu whether it runs on the CPU. A miss
 // run on the CPU that the cache kept is copied in the background; one run
 // on the GPU is loaded and, when not kept, freed after the layer.
-func (l *Ledger) Miss(plan *Plan, i int, k Key, kept, cpu bool) {
+func (l *Ledger) miss(plan *Plan, i int, k Key, kept, cpu bool) {
 	l.n.Misses++
 	l.layerMisses[k.Layer]++
+	plan.Hit[i] = false
 	if cpu {
 		l.n.CPU++
 		plan.Device[i] = CPU
@@ -189,7 +258,7 @@ func (l *Ledger) Warmed(plan *Plan, k Key) {
 	l.n.Issued++
 	l.Settle(plan)
 	l.copy(plan, k, false)
-	l.prefetched[l.x.of(k)] = true
+	l.slot[l.x.of(k)].prefetched = true
 }
 
 // copy puts k in the plan's Load (demand) or Prefetch list. A key this
@@ -197,20 +266,20 @@ func (l *Ledger) Warmed(plan *Plan, k Key) {
 // Load if the layer needs it, and a Load the plan meant to free after the
 // layer (in Evict) stays resident instead.
 func (l *Ledger) copy(plan *Plan, k Key, demand bool) {
-	i := l.x.of(k)
-	if l.stamp[i] == l.step {
-		if demand && !l.inLoad[i] {
+	s := &l.slot[l.x.of(k)]
+	if s.stamp == l.step {
+		if demand && !s.inLoad {
 			plan.Prefetch = removeKey(plan.Prefetch, k)
 			l.n.PrefetchBytes -= l.bytes
 			plan.Load = append(plan.Load, k)
 			l.n.DemandBytes += l.bytes
-			l.inLoad[i] = true
-		} else if l.inLoad[i] {
+			s.inLoad = true
+		} else if s.inLoad {
 			plan.Evict = removeKey(plan.Evict, k)
 		}
 		return
 	}
-	l.stamp[i], l.inLoad[i] = l.step, demand
+	s.stamp, s.inLoad = l.step, demand
 	if demand {
 		plan.Load = append(plan.Load, k)
 		l.n.DemandBytes += l.bytes

@@ -10,115 +10,192 @@ type prefetcher interface {
 	Predict(layer int, sel []int32, budget int, dst []Key) []Key
 }
 
-// slider counts keys over a sliding window of the last n selections, in
-// how many of them each key appears, and remembers where each key first
-// appears in the window (oldest selection first, then the position inside
-// it), so that ranking by count with ties to the first appearance costs a
-// scan of the counts and no sorting. Pushing a selection costs O(topk).
+// slider counts experts over a sliding window of the last n selections,
+// each of one block (a layer): in how many selections each key (block,
+// expert) appears, and where it first appears in the window (oldest
+// selection first, then the position inside it). Both make one number per
+// key, its rank: the count in the high bits, the first appearance,
+// reversed, in the low ones. A histogram of counts per block gives the
+// count a key needs to be among the b best, so ranking is a scan of the
+// block's ranks against that floor: few keys pass it, and the comparison
+// is rarely mispredicted. Pushing a selection costs O(topk).
 type slider struct {
-	topk    int
-	n       int     // selections the window holds
-	head    int     // ring slot of the next selection
-	count   int     // selections in the window
-	seq     int64   // sequence number of the next selection
-	keys    []int32 // n*topk: the keys of each slot
-	lens    []int32 // by slot
-	cnt     []int32 // by key: selections of the window it appears in
-	first   []int64 // by key: seq*topk+j of its first appearance
-	lastOcc []int32 // by key: slot*topk+j of its last appearance
-	nextOcc []int64 // by occurrence slot*topk+j: position of the key's next appearance
-	best    []int32 // scratch for top
+	topk   int
+	size   int32 // keys per block
+	n      int   // selections the window holds
+	head   int   // ring slot of the next selection
+	count  int   // selections in the window
+	seq    int64 // sequence number of the next selection
+	origin int64 // position that ranks count from; see rebase
+	slots  []sliderSlot
+	occ    []sliderOcc // n*topk: the keys of each slot
+	key    []sliderKey
+	rank   []uint64 // by key
+	hist   []int32  // by block*(n+1)+c: keys of the block appearing in c selections
+	best   []int32  // scratch for top
 }
 
-func newSlider(n, topk, keys int) slider {
+// sliderSlot is one selection of the window.
+type sliderSlot struct {
+	len, block int32
+}
+
+// sliderOcc is an occurrence of a key in the window.
+type sliderOcc struct {
+	key  int32
+	next int64 // position of the key's next appearance
+}
+
+// sliderKey is the state of one key.
+type sliderKey struct {
+	cnt   int32 // selections of the window it appears in
+	last  int32 // slot*topk+j of its last appearance
+	first int64 // seq*topk+j of its first appearance
+}
+
+// rankBits is the width of the first-appearance part of a rank.
+const rankBits = 40
+
+func newSlider(n, topk, blocks, size int) slider {
 	n = max(n, 1)
-	return slider{topk: topk, n: n, keys: make([]int32, n*topk), lens: make([]int32, n),
-		cnt: make([]int32, keys), first: make([]int64, keys), lastOcc: make([]int32, keys),
-		nextOcc: make([]int64, n*topk)}
+	keys := blocks * size
+	return slider{topk: topk, size: int32(size), n: n,
+		slots: make([]sliderSlot, n), occ: make([]sliderOcc, n*topk),
+		key: make([]sliderKey, keys), rank: make([]uint64, keys), hist: make([]int32, blocks*(n+1))}
 }
 
-// push adds a selection of keys (base+expert for each expert of sel); a
-// key repeated inside a selection counts once.
-func (s *slider) push(base int32, sel []int32) {
+// rankOf returns the rank of a key in the window: larger ranks first.
+func (s *slider) rankOf(k *sliderKey) uint64 {
+	return uint64(k.cnt)<<rankBits | (1<<rankBits - 1 - uint64(k.first-s.origin))
+}
+
+// rebase moves the origin of ranks to the oldest position in the window
+// when positions are about to outgrow rankBits (after 2^39 keys pushed),
+// so that ranks stay exact however long the slider runs.
+func (s *slider) rebase() {
+	s.origin = (s.seq - int64(s.count)) * int64(s.topk)
+	for k := range s.key {
+		if s.key[k].cnt > 0 {
+			s.rank[k] = s.rankOf(&s.key[k])
+		}
+	}
+}
+
+// push adds a selection of experts of block; an expert repeated inside a
+// selection counts once.
+func (s *slider) push(block int32, sel []int32) {
 	if s.count == s.n {
 		s.pop()
 	}
+	if (s.seq+1)*int64(s.topk)-s.origin >= 1<<(rankBits-1) {
+		s.rebase()
+	}
 	slot := s.head
+	occs := s.occ[slot*s.topk : (slot+1)*s.topk]
+	hist := s.hist[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
+	base := block * s.size
 	m := 0
+	pos := s.seq * int64(s.topk)
+next:
 	for _, e := range sel[:min(len(sel), s.topk)] {
 		k := base + e
-		if slices.Contains(s.keys[slot*s.topk:slot*s.topk+m], k) {
-			continue
+		for _, o := range occs[:m] {
+			if o.key == k {
+				continue next
+			}
 		}
-		occ := slot*s.topk + m
-		pos := s.seq*int64(s.topk) + int64(m)
-		if s.cnt[k] > 0 {
-			s.nextOcc[s.lastOcc[k]] = pos
+		ks := &s.key[k]
+		if ks.cnt > 0 {
+			s.occ[ks.last].next = pos
 		} else {
-			s.first[k] = pos
+			ks.first = pos
 		}
-		s.keys[occ] = k
-		s.lastOcc[k] = int32(occ)
-		s.cnt[k]++
+		occs[m].key = k
+		ks.last = int32(slot*s.topk + m)
+		hist[ks.cnt]--
+		ks.cnt++
+		hist[ks.cnt]++
+		s.rank[k] = s.rankOf(ks)
 		m++
+		pos++
 	}
-	s.lens[slot] = int32(m)
-	s.head = (s.head + 1) % s.n
+	s.slots[slot] = sliderSlot{len: int32(m), block: block}
+	if s.head++; s.head == s.n {
+		s.head = 0
+	}
 	s.count++
 	s.seq++
 }
 
 // pop removes the oldest selection.
 func (s *slider) pop() {
-	slot := (s.head - s.count + s.n) % s.n
-	for j := 0; j < int(s.lens[slot]); j++ {
-		occ := slot*s.topk + j
-		k := s.keys[occ]
-		s.cnt[k]--
-		if s.cnt[k] > 0 {
-			s.first[k] = s.nextOcc[occ]
+	slot := s.head - s.count
+	if slot < 0 {
+		slot += s.n
+	}
+	sl := s.slots[slot]
+	hist := s.hist[int(sl.block)*(s.n+1) : int(sl.block+1)*(s.n+1)]
+	for _, o := range s.occ[slot*s.topk : slot*s.topk+int(sl.len)] {
+		ks := &s.key[o.key]
+		hist[ks.cnt]--
+		ks.cnt--
+		hist[ks.cnt]++
+		if ks.cnt > 0 {
+			ks.first = o.next
+			s.rank[o.key] = s.rankOf(ks)
+		} else {
+			s.rank[o.key] = 0
 		}
 	}
 	s.count--
 }
 
-// top returns up to b keys of [lo, hi) that appear in the window, most
-// frequent first, ties to the earliest first appearance, leaving out the
-// keys base+e for e in skip.
-func (s *slider) top(lo, hi int32, b int, base int32, skip []int32) []int32 {
+// top returns up to b experts of block that appear in the window, most
+// frequent first, ties to the earliest first appearance, leaving out those
+// in skip.
+func (s *slider) top(block int32, b int, skip []int32) []int32 {
 	s.best = s.best[:0]
 	if b <= 0 {
 		return s.best
 	}
-	var floor int32 = 1 // a key must appear this often to enter best
-	for k := lo; k < hi; k++ {
-		c := s.cnt[k]
-		if c < floor || len(skip) > 0 && slices.Contains(skip, k-base) {
+	lo := block * s.size
+	rank := s.rank[lo : lo+s.size]
+	// floor: the keys below it cannot be among the b best. Without skip,
+	// that is every key appearing in fewer selections than the b-th best.
+	var floor uint64
+	if len(skip) == 0 {
+		hist := s.hist[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
+		above := 0
+		for c := len(hist) - 1; c > 0; c-- {
+			if above += int(hist[c]); above >= b {
+				floor = uint64(c)<<rankBits - 1
+				break
+			}
+		}
+	}
+	for j, r := range rank {
+		if r <= floor {
 			continue
 		}
-		// Insert k into best, kept sorted, at most b long.
-		j := len(s.best)
-		for j > 0 && s.before(k, s.best[j-1]) {
-			j--
-		}
-		if j >= b {
+		e := int32(j)
+		if len(skip) > 0 && slices.Contains(skip, e) {
 			continue
+		}
+		// Insert e into best, kept sorted, at most b long.
+		i := len(s.best)
+		for i > 0 && r > rank[s.best[i-1]] {
+			i--
 		}
 		if len(s.best) < b {
 			s.best = append(s.best, 0)
 		}
-		copy(s.best[j+1:], s.best[j:len(s.best)-1])
-		s.best[j] = k
+		copy(s.best[i+1:], s.best[i:len(s.best)-1])
+		s.best[i] = e
 		if len(s.best) == b {
-			floor = s.cnt[s.best[b-1]] // a smaller count cannot displace the last
+			floor = rank[s.best[b-1]] // a key ranking lower cannot displace the last
 		}
 	}
 	return s.best
-}
-
-// before reports whether key a ranks before key b.
-func (s *slider) before(a, b int32) bool {
-	return s.cnt[a] > s.cnt[b] || s.cnt[a] == s.cnt[b] && s.first[a] < s.first[b]
 }
 
 // window is a ring of the last n selections, each with its layer.
@@ -167,20 +244,18 @@ type HistoryPrefetcher struct {
 // last n dispatches.
 func NewHistoryPrefetcher(shape Shape, n int) *HistoryPrefetcher {
 	return &HistoryPrefetcher{layers: shape.Layers, experts: shape.Experts,
-		win: newSlider(n, shape.TopK, shape.Layers*shape.Experts)}
+		win: newSlider(n, shape.TopK, shape.Layers, shape.Experts)}
 }
 
 func (h *HistoryPrefetcher) Predict(layer int, sel []int32, budget int, dst []Key) []Key {
-	e := int32(h.experts)
-	h.win.push(int32(layer)*e, sel)
+	h.win.push(int32(layer), sel)
 	next := int32((layer + 1) % h.layers)
 	var skip []int32
 	if int(next) == layer {
 		skip = sel // selected now: no need to predict it
 	}
-	base := next * e
-	for _, k := range h.win.top(base, base+e, budget, base, skip) {
-		dst = append(dst, Key{Layer: next, Expert: k - base})
+	for _, e := range h.win.top(next, budget, skip) {
+		dst = append(dst, Key{Layer: next, Expert: e})
 	}
 	return dst
 }
@@ -199,7 +274,7 @@ type LookaheadPrefetcher struct {
 func NewLookaheadPrefetcher(shape Shape, ahead, n int) *LookaheadPrefetcher {
 	p := &LookaheadPrefetcher{ahead: ahead, experts: shape.Experts, wins: make([]slider, shape.Layers)}
 	for l := range p.wins {
-		p.wins[l] = newSlider(n, shape.TopK, shape.Experts)
+		p.wins[l] = newSlider(n, shape.TopK, 1, shape.Experts)
 	}
 	return p
 }
@@ -208,7 +283,7 @@ func (p *LookaheadPrefetcher) Predict(layer int, sel []int32, budget int, dst []
 	p.wins[layer].push(0, sel)
 	n := 0
 	for d := 1; d <= p.ahead && layer+d < len(p.wins) && n < budget; d++ {
-		for _, e := range p.wins[layer+d].top(0, int32(p.experts), budget-n, 0, nil) {
+		for _, e := range p.wins[layer+d].top(0, budget-n, nil) {
 			dst = append(dst, Key{Layer: int32(layer + d), Expert: e})
 			n++
 		}

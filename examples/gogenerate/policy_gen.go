@@ -88,12 +88,7 @@ func (p *LruBasic) dispatch0(layer int, experts []int32, scores []float32, plan 
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), false)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), false)
 	}
 }
 
@@ -207,12 +202,7 @@ func (p *LfuHistory) dispatch0(layer int, experts []int32, scores []float32, pla
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), true)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), true)
 	}
 	// prefetch budget: policy.moe:26:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
@@ -337,12 +327,7 @@ func (p *ScoreAffinity) dispatch0(layer int, experts []int32, scores []float32, 
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), p.missCPU)
 	}
 	// prefetch budget: policy.moe:45:18
 	for _, k := range p.affinity.Predict(layer, experts, 4, l.Predictions(4)) {
@@ -482,12 +467,7 @@ func (p *ComposedShowcase) dispatch0(layer int, experts []int32, scores []float3
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
 		p.ttl.Access(k)
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), p.missCPU)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), p.missCPU)
 		rt.Relieve(p.mem, c, l.Protect(), l.Effects())
 		l.Settle(plan)
 		rt.Expire(p.ttl, c, l.Effects())
@@ -613,12 +593,7 @@ func (p *FreqThreshold) dispatch0(layer int, experts []int32, scores []float32, 
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), false)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), false)
 	}
 	// prefetch budget: policy.moe:89:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
@@ -801,12 +776,7 @@ func (p *Layered) dispatch0(layer int, experts []int32, scores []float32, plan *
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), false)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), false)
 	}
 	// prefetch budget: policy.moe:103:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
@@ -823,12 +793,7 @@ func (p *Layered) dispatch1(layer int, experts []int32, scores []float32, plan *
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), false)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), false)
 	}
 	// prefetch budget: policy.moe:103:18
 	for _, k := range p.history.Predict(layer, experts, 4, l.Predictions(4)) {
@@ -1031,12 +996,7 @@ func (p *PerLayerEntropy) dispatch0(layer int, experts []int32, scores []float32
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Settle(plan)
-		if hit {
-			l.Hit(plan, i, k)
-		} else {
-			l.Miss(plan, i, k, c.Contains(k), false)
-		}
+		l.Account(plan, i, k, hit, hit || c.Contains(k), false)
 	}
 }
 
