@@ -489,15 +489,16 @@ func (g *gen) dispatchVariant(f *jen.File, i int, v variant) {
 	} else {
 		loop = append(loop, account)
 	}
+	// The triggers' checks are inlined; they run only when due.
 	if v.memory {
-		loop = append(loop,
+		loop = append(loop, jen.If(g.at("mem", jen.Id("layer")).Dot("Pressed").Call(jen.Id("c").Dot("Len").Call())).Block(
 			jen.Qual(rtPath, "Relieve").Call(g.at("mem", jen.Id("layer")), jen.Id("c"), jen.Id("l").Dot("Protect").Call(), jen.Id("l").Dot("Effects").Call()),
-			settle())
+			settle()))
 	}
 	if s.Cache.TTLSet {
-		loop = append(loop,
+		loop = append(loop, jen.If(g.at("ttl", jen.Id("layer")).Dot("Due").Call()).Block(
 			jen.Qual(rtPath, "Expire").Call(g.at("ttl", jen.Id("layer")), jen.Id("c"), jen.Id("l").Dot("Effects").Call()),
-			settle())
+			settle()))
 	}
 	if monitor {
 		loop = append(loop, jen.Id("l").Dot("Record").Call(jen.Id("plan"), jen.Id("i"), jen.Id("evicted")))

@@ -7,13 +7,14 @@ import "slices"
 // ordered by (value, insertion sequence), so the victim is the smallest
 // value and, among equals, the earliest inserted.
 type ordered struct {
-	x    index
-	pins pinSet
-	cap  int
-	pos  []int32     // by index: position in heap, -1 if not there
-	heap []heapEntry // the entries carry their keys, so comparisons stay in the heap's memory
-	tick uint64
-	tmp  []heapEntry // scratch for victims skipped because protected
+	x     index
+	pins  pinSet
+	cap   int
+	pos   []int32     // by index: position in heap, -1 if not there
+	heap  []heapEntry // the entries carry their keys, so comparisons stay in the heap's memory
+	tick  uint64
+	tmp   []heapEntry // scratch for residents
+	front []int32     // scratch for evictOne
 }
 
 // heapEntry is a resident expert in the heap: its value, its insertion
@@ -61,34 +62,44 @@ func (o *ordered) setValue(i int32, v float64) {
 }
 
 func (o *ordered) up(j int) {
+	h := o.heap
+	e := h[j]
 	for j > 0 {
 		i := (j - 1) / 2
-		if !less(&o.heap[j], &o.heap[i]) {
+		if !less(&e, &h[i]) {
 			break
 		}
-		o.swap(i, j)
+		h[j] = h[i] // move the parent down into the hole
+		o.pos[h[j].i] = int32(j)
 		j = i
 	}
+	h[j] = e
+	o.pos[e.i] = int32(j)
 }
 
 // down moves the element at i down to its place and reports whether it
 // moved.
 func (o *ordered) down(i0 int) bool {
-	i, n := i0, len(o.heap)
+	h := o.heap
+	i, n := i0, len(h)
+	e := h[i]
 	for {
 		j := 2*i + 1
 		if j >= n {
 			break
 		}
-		if r := j + 1; r < n && less(&o.heap[r], &o.heap[j]) {
+		if r := j + 1; r < n && less(&h[r], &h[j]) {
 			j = r
 		}
-		if !less(&o.heap[j], &o.heap[i]) {
+		if !less(&h[j], &e) {
 			break
 		}
-		o.swap(i, j)
+		h[i] = h[j] // move the smaller child up into the hole
+		o.pos[h[i].i] = int32(i)
 		i = j
 	}
+	h[i] = e
+	o.pos[e.i] = int32(i)
 	return i > i0
 }
 
@@ -124,27 +135,44 @@ func (o *ordered) reheap() {
 
 func (o *ordered) contains(i int32) bool { return o.pos[i] >= 0 || o.pins.is(i) }
 
-// evictOne removes the smallest resident that is not in protect.
+// evictOne removes the smallest resident that is not in protect. It
+// searches the heap best first from the root: a protected entry's
+// children are the next candidates, so the search visits the protected
+// entries smaller than the victim and their children, and the heap is
+// changed only where the victim leaves it.
 func (o *ordered) evictOne(protect []Key, fx *Effects) bool {
-	o.tmp = o.tmp[:0]
-	found := false
-	for len(o.heap) > 0 {
+	if len(o.heap) == 0 {
+		return false
+	}
+	if len(protect) == 0 || !slices.Contains(protect, o.x.key(o.heap[0].i)) {
 		e := o.removeAt(0)
-		k := o.x.key(e.i)
-		if slices.Contains(protect, k) {
-			o.tmp = append(o.tmp, e)
+		fx.Evicted = append(fx.Evicted, o.x.key(e.i))
+		return true
+	}
+	front := append(o.front[:0], 0) // heap positions still to look at
+	for len(front) > 0 {
+		m := 0
+		for j := 1; j < len(front); j++ {
+			if less(&o.heap[front[j]], &o.heap[front[m]]) {
+				m = j
+			}
+		}
+		p := front[m]
+		front[m] = front[len(front)-1]
+		front = front[:len(front)-1]
+		if k := o.x.key(o.heap[p].i); p == 0 || slices.Contains(protect, k) {
+			for c := 2*p + 1; c <= 2*p+2 && c < int32(len(o.heap)); c++ {
+				front = append(front, c)
+			}
 			continue
 		}
-		fx.Evicted = append(fx.Evicted, k)
-		found = true
-		break
+		o.front = front
+		e := o.removeAt(int(p))
+		fx.Evicted = append(fx.Evicted, o.x.key(e.i))
+		return true
 	}
-	for _, e := range o.tmp { // put the protected back as they were
-		o.pos[e.i] = int32(len(o.heap))
-		o.heap = append(o.heap, e)
-		o.up(len(o.heap) - 1)
-	}
-	return found
+	o.front = front
+	return false
 }
 
 // insert makes room, evicting unprotected victims, and inserts i with value

@@ -144,11 +144,11 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 			st.ttl.Access(k)
 		}
 		evicted := l.Account(plan, i, k, hit, hit || st.c.Contains(k), p.missCPU)
-		if st.mem != nil {
+		if st.mem != nil && st.mem.Pressed(st.c.Len()) {
 			Relieve(st.mem, st.c, l.Protect(), l.Effects())
 			evicted += l.Settle(plan)
 		}
-		if st.ttl != nil {
+		if st.ttl != nil && st.ttl.Due() {
 			Expire(st.ttl, st.c, l.Effects())
 			evicted += l.Settle(plan)
 		}

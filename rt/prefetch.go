@@ -32,6 +32,7 @@ type slider struct {
 	key    []sliderKey
 	rank   []uint64 // by key
 	hist   []int32  // by block*(n+1)+c: keys of the block appearing in c selections
+	most   []int32  // by block: no key of the block appears in more selections
 	best   []int32  // scratch for top
 }
 
@@ -61,7 +62,7 @@ func newSlider(n, topk, blocks, size int) slider {
 	keys := blocks * size
 	return slider{topk: topk, size: int32(size), n: n,
 		slots: make([]sliderSlot, n), occ: make([]sliderOcc, n*topk),
-		key: make([]sliderKey, keys), rank: make([]uint64, keys), hist: make([]int32, blocks*(n+1))}
+		key: make([]sliderKey, keys), rank: make([]uint64, keys), hist: make([]int32, blocks*(n+1)), most: make([]int32, blocks)}
 }
 
 // rankOf returns the rank of a key in the window: larger ranks first.
@@ -96,15 +97,13 @@ func (s *slider) push(block int32, sel []int32) {
 	base := block * s.size
 	m := 0
 	pos := s.seq * int64(s.topk)
-next:
+	lo := int32(slot * s.topk) // the occurrences of this selection
 	for _, e := range sel[:min(len(sel), s.topk)] {
 		k := base + e
-		for _, o := range occs[:m] {
-			if o.key == k {
-				continue next
-			}
-		}
 		ks := &s.key[k]
+		if ks.cnt > 0 && ks.last >= lo && ks.last < lo+int32(m) {
+			continue // repeated in the selection
+		}
 		if ks.cnt > 0 {
 			s.occ[ks.last].next = pos
 		} else {
@@ -115,6 +114,7 @@ next:
 		hist[ks.cnt]--
 		ks.cnt++
 		hist[ks.cnt]++
+		s.most[block] = max(s.most[block], ks.cnt)
 		s.rank[k] = s.rankOf(ks)
 		m++
 		pos++
@@ -165,8 +165,13 @@ func (s *slider) top(block int32, b int, skip []int32) []int32 {
 	var floor uint64
 	if len(skip) == 0 {
 		hist := s.hist[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
+		c := s.most[block]
+		for c > 0 && hist[c] == 0 {
+			c--
+		}
+		s.most[block] = c
 		above := 0
-		for c := len(hist) - 1; c > 0; c-- {
+		for ; c > 0; c-- {
 			if above += int(hist[c]); above >= b {
 				floor = uint64(c)<<rankBits - 1
 				break
@@ -189,7 +194,9 @@ func (s *slider) top(block int32, b int, skip []int32) []int32 {
 		if len(s.best) < b {
 			s.best = append(s.best, 0)
 		}
-		copy(s.best[i+1:], s.best[i:len(s.best)-1])
+		for j := len(s.best) - 1; j > i; j-- {
+			s.best[j] = s.best[j-1]
+		}
 		s.best[i] = e
 		if len(s.best) == b {
 			floor = rank[s.best[b-1]] // a key ranking lower cannot displace the last

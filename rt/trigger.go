@@ -16,11 +16,17 @@ func NewMemoryTrigger(threshold, headroom, budgetGB, expertGB float64) *MemoryTr
 	return &MemoryTrigger{threshold: threshold, headroom: headroom, perExpert: expertGB / budgetGB}
 }
 
+// Pressed reports whether resident experts press the trigger: whether
+// Relieve would fire.
+func (t *MemoryTrigger) Pressed(resident int) bool {
+	return float64(resident)*t.perExpert >= t.threshold
+}
+
 // Relieve runs the memory-pressure trigger t on cache c after an access;
 // protect holds the experts of the current dispatch. It is generic so that
 // generated code calls it with its concrete cache type.
 func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
-	if float64(c.Len())*t.perExpert < t.threshold {
+	if !t.Pressed(c.Len()) {
 		return
 	}
 	t.count.Fired++
@@ -50,7 +56,7 @@ type TTLTrigger struct {
 }
 
 type ttlPair struct {
-	i     int32
+	k     Key
 	clock int64
 }
 
@@ -70,7 +76,11 @@ func (t *TTLTrigger) Access(k Key) {
 	if t.n == len(t.queue) {
 		t.compact()
 	}
-	t.queue[(t.head+t.n)%len(t.queue)] = ttlPair{i, t.clock}
+	j := t.head + t.n
+	if j >= len(t.queue) {
+		j -= len(t.queue)
+	}
+	t.queue[j] = ttlPair{k, t.clock}
 	t.n++
 	t.last[i] = t.clock
 }
@@ -81,12 +91,18 @@ func (t *TTLTrigger) compact() {
 	w := 0
 	for j := 0; j < t.n; j++ {
 		p := t.queue[(t.head+j)%len(t.queue)]
-		if t.last[p.i] == p.clock {
+		if t.last[t.x.of(p.k)] == p.clock {
 			t.queue[(t.head+w)%len(t.queue)] = p
 			w++
 		}
 	}
 	t.n = w
+}
+
+// Due reports whether some expert's last access is ttl accesses old:
+// whether Expire has work to do.
+func (t *TTLTrigger) Due() bool {
+	return t.n > 0 && t.queue[t.head].clock <= t.clock-t.ttl
 }
 
 // Expire evicts from c every expert whose last access is t's ttl accesses
@@ -100,15 +116,18 @@ func Expire[C Cache](t *TTLTrigger, c C, fx *Effects) {
 		if p.clock > t.clock-t.ttl {
 			break
 		}
-		t.head = (t.head + 1) % len(t.queue)
+		if t.head++; t.head == len(t.queue) {
+			t.head = 0
+		}
 		t.n--
-		if t.last[p.i] != p.clock {
+		i := t.x.of(p.k)
+		if t.last[i] != p.clock {
 			continue // accessed again since
 		}
-		t.last[p.i] = 0
+		t.last[i] = 0
 		fired = true
-		if k := t.x.key(p.i); c.Remove(k) {
-			fx.Evicted = append(fx.Evicted, k)
+		if c.Remove(p.k) {
+			fx.Evicted = append(fx.Evicted, p.k)
 			t.count.Evicted++
 		}
 	}

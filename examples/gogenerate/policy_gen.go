@@ -468,10 +468,14 @@ func (p *ComposedShowcase) dispatch0(layer int, experts []int32, scores []float3
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
 		p.ttl.Access(k)
 		l.Account(plan, i, k, hit, hit || c.Contains(k), p.missCPU)
-		rt.Relieve(p.mem, c, l.Protect(), l.Effects())
-		l.Settle(plan)
-		rt.Expire(p.ttl, c, l.Effects())
-		l.Settle(plan)
+		if p.mem.Pressed(c.Len()) {
+			rt.Relieve(p.mem, c, l.Protect(), l.Effects())
+			l.Settle(plan)
+		}
+		if p.ttl.Due() {
+			rt.Expire(p.ttl, c, l.Effects())
+			l.Settle(plan)
+		}
 	}
 	// prefetch budget: policy.moe:70:18
 	for _, k := range p.lookahead.Predict(layer, experts, 4, l.Predictions(4)) {
