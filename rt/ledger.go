@@ -137,24 +137,7 @@ func (l *Ledger) settle(plan *Plan) int {
 // out in this one call, for the hot path. It returns the number of
 // evictions counted.
 func (l *Ledger) Account(plan *Plan, i int, k Key, hit, kept, cpu bool) int {
-	n := 0
-	if len(l.fx.Admitted) != 0 || l.fx.Phantom != 0 {
-		n = l.settle(plan)
-	} else if len(l.fx.Evicted) != 0 {
-		for _, v := range l.fx.Evicted {
-			s := &l.slot[l.x.of(v)]
-			s.prefetched = false
-			if s.stamp == l.step && !s.inLoad {
-				plan.Prefetch = removeKey(plan.Prefetch, v)
-				s.stamp = 0
-				l.n.PrefetchBytes -= l.bytes
-				continue
-			}
-			plan.Evict = append(plan.Evict, v)
-		}
-		n = len(l.fx.Evicted)
-		l.n.Evictions += int64(n)
-	}
+	n := l.Settle(plan)
 	if hit || cpu {
 		if hit {
 			l.hit(plan, i, k)
