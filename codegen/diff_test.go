@@ -53,6 +53,40 @@ func examples(t *testing.T) []*rt.Spec {
 	return specs
 }
 
+// corners are policies written for paths of the generated code that
+// random policies reach too rarely.
+const corners = `version 1.0
+
+# Prefetching switched off and on by adapt rules: the plain-LRU states
+# take rt.Ledger.DemandLRU, and must still count the hits on experts the
+# lookahead states warmed.
+policy prefetch_toggle {
+    cache {
+        capacity = 24
+        eviction = lru
+    }
+    prefetch {
+        strategy = lookahead
+        budget = 4
+    }
+    adapt {
+        cooldown = 0
+        when hit_rate > 0.3 for 4 accesses { strategy = none }
+        when hit_rate < 0.3 for 4 accesses { strategy = lookahead }
+    }
+}
+`
+
+// cornerSpecs returns the policies of corners.
+func cornerSpecs(t *testing.T) []*rt.Spec {
+	f, diags := parser.ParseFile("corners.moe", []byte(corners))
+	specs, more := sema.Check(f)
+	if len(diags)+len(more) > 0 {
+		t.Fatalf("corners: %v %v", diags, more)
+	}
+	return specs
+}
+
 // randomSpecs returns n random valid policies with distinct names.
 func randomSpecs(seed uint64, n int) []*rt.Spec {
 	shapes := []rt.Shape{{Layers: 1, Experts: 8, TopK: 2}, {Layers: 4, Experts: 16, TopK: 4}, {Layers: 3, Experts: 64, TopK: 6}}
@@ -171,7 +205,8 @@ func TestDifferential(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds generated code in a temporary module")
 	}
-	specs := append(examples(t), randomSpecs(1, 60)...)
+	specs := append(examples(t), cornerSpecs(t)...)
+	specs = append(specs, randomSpecs(1, 60)...)
 	runDifferential(t, specs)
 }
 

@@ -462,12 +462,31 @@ func enumName(v any) string {
 	return enumNames[rv.Type()][rv.Uint()]
 }
 
+// demandOnly reports whether variant v's plans only ever load what the
+// layer needs: an LRU cache, no triggers, no monitor, every miss run on
+// the GPU and no prefetching in any state (an expert another state warmed
+// must still count as useful when hit), the case rt.Ledger.DemandLRU
+// handles in one call.
+func (g *gen) demandOnly(v variant) bool {
+	cpu, ok := g.missConst()
+	_, strategies, _ := g.kinds()
+	return v.eviction == rt.LRU && len(strategies) == 0 && !v.memory &&
+		!g.spec.Cache.TTLSet && g.spec.Monitor == nil && ok && !cpu
+}
+
 // dispatchVariant writes the steps of one variant for each selected
 // expert, then the prefetch.
 func (g *gen) dispatchVariant(f *jen.File, i int, v variant) {
 	s := g.spec
 	cf := cacheField(v.eviction)
 	monitor := s.Monitor != nil
+	if g.demandOnly(v) {
+		f.Commentf("dispatch%d runs the steps for one layer with eviction lru, prefetch none: every miss is", i)
+		f.Comment("loaded and nothing is copied in the background, so rt's one-loop path does them.")
+		f.Func().Params(g.recv()).Id(fmt.Sprintf("dispatch%d", i)).Params(dispatchParams()...).Block(
+			jen.Id("p").Dot("l").Dot("DemandLRU").Call(g.at(cf, jen.Id("layer")), jen.Id("plan")))
+		return
+	}
 	var loop []jen.Code
 	loop = append(loop,
 		jen.Id("k").Op(":=").Qual(rtPath, "Key").Values(jen.Id("Layer").Op(":").Int32().Parens(jen.Id("layer")), jen.Id("Expert").Op(":").Id("e")),

@@ -71,15 +71,34 @@ func (c *LRUCache) Access(k Key, _ float32, fx *Effects) bool {
 		c.pushBack(i, nd)
 		return true
 	}
-	for c.Len() >= c.cap && c.n > 0 { // evict the oldest
-		front := &c.node[c.node[c.nodes].next]
-		fx.Evicted = append(fx.Evicted, front.key)
-		c.unlink(front)
+	if v := c.makeRoom(); v >= 0 {
+		fx.Evicted = append(fx.Evicted, c.node[v].key)
 	}
-	if c.Len() < c.cap {
-		c.pushBack(i, nd)
-	}
+	c.insert(i, nd)
 	return false
+}
+
+// makeRoom evicts the oldest expert when the cache is full and returns
+// its node, or -1. One eviction always makes room unless every slot is
+// pinned: the cache holds more than its capacity only when every resident
+// is pinned (SetCapacity evicts the rest).
+func (c *LRUCache) makeRoom() int32 {
+	if c.Len() < c.cap || c.n == 0 {
+		return -1
+	}
+	v := c.node[c.nodes].next
+	c.unlink(&c.node[v])
+	return v
+}
+
+// insert makes node i the most recent if there is room, reporting
+// whether there was.
+func (c *LRUCache) insert(i int32, nd *lruNode) bool {
+	if c.Len() >= c.cap {
+		return false
+	}
+	c.pushBack(i, nd)
+	return true
 }
 
 func (c *LRUCache) Contains(k Key) bool {

@@ -81,15 +81,10 @@ func (p *LruBasic) Dispatch(layer int, experts []int32, scores []float32, plan *
 	p.dispatch0(layer, experts, scores, plan)
 }
 
-// dispatch0 runs the steps for one layer with eviction lru, prefetch none.
+// dispatch0 runs the steps for one layer with eviction lru, prefetch none: every miss is
+// loaded and nothing is copied in the background, so rt's one-loop path does them.
 func (p *LruBasic) dispatch0(layer int, experts []int32, scores []float32, plan *rt.Plan) {
-	l := p.l
-	c := p.lru
-	for i, e := range experts {
-		k := rt.Key{Layer: int32(layer), Expert: e}
-		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Account(plan, i, k, hit, hit || c.Contains(k), false)
-	}
+	p.l.DemandLRU(p.lru, plan)
 }
 
 // Stats returns a snapshot of the counters; it is safe to call while Dispatch runs.
