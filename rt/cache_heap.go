@@ -178,6 +178,17 @@ func (o *ordered) evictOne(protect []Key, fx *Effects) bool {
 // insert makes room, evicting unprotected victims, and inserts i with value
 // v. It reports whether there was room.
 func (o *ordered) insert(i int32, v float64, protect []Key, fx *Effects) bool {
+	if o.length() == o.cap && len(o.heap) > 0 && (len(protect) == 0 || !slices.Contains(protect, o.x.key(o.heap[0].i))) {
+		// Full, and the victim is the root: the new entry takes its
+		// place and sifts down, one sift instead of two.
+		fx.Evicted = append(fx.Evicted, o.x.key(o.heap[0].i))
+		o.pos[o.heap[0].i] = -1
+		o.heap[0] = heapEntry{val: v, seq: o.tick, i: i}
+		o.tick++
+		o.pos[i] = 0
+		o.down(0)
+		return true
+	}
 	for o.length() >= o.cap {
 		if !o.evictOne(protect, fx) {
 			return false
@@ -226,14 +237,17 @@ func (o *ordered) residents(dst []Key) []Key {
 // multiplied by the decay.
 type LFUCache struct {
 	ordered
-	decay    float64
-	accesses int64
+	decay float64
+	tock  int // accesses until the next decay
 }
+
+// decayEvery is the number of accesses between decays.
+const decayEvery = 100
 
 var _ Cache = (*LFUCache)(nil)
 
 func newLFU(x index, capacity int, pins []int, decay float64) *LFUCache {
-	return &LFUCache{ordered: newOrdered(x, capacity, pins), decay: decay}
+	return &LFUCache{ordered: newOrdered(x, capacity, pins), decay: decay, tock: decayEvery}
 }
 
 // NewLFUCache returns an LFU cache of capacity (layer, expert) slots for
@@ -247,12 +261,14 @@ func NewLFUCache(shape Shape, capacity int, pins []int, decay float64) *LFUCache
 func (c *LFUCache) SetDecay(d float64) { c.decay = d }
 
 func (c *LFUCache) Access(k Key, _ float32, fx *Effects) bool {
-	c.accesses++
-	if c.decay < 1 && c.accesses%100 == 0 {
-		for j := range c.heap {
-			c.heap[j].val *= c.decay
+	if c.tock--; c.tock == 0 {
+		c.tock = decayEvery
+		if c.decay < 1 {
+			for j := range c.heap {
+				c.heap[j].val *= c.decay
+			}
+			c.reheap()
 		}
-		c.reheap()
 	}
 	i := c.x.of(k)
 	if c.pins.is(i) {

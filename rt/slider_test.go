@@ -38,12 +38,16 @@ func naiveTop(window [][]int32, lo, hi int32, b int, skip []int32) []int32 {
 
 // TestSliderRanking checks the slider's incremental ranking against the
 // naive one over random windows of several blocks, selections with
-// repeats included, with and without experts to skip, and across rebases
-// of the ranks (forced every few hundred pushes).
+// repeats included, with and without experts to skip, narrow and wide
+// blocks, and across rebases of the ranks (forced every few hundred
+// pushes).
 func TestSliderRanking(t *testing.T) {
 	for seed := range 200 {
 		r := rand.New(rand.NewPCG(uint64(seed), 3))
 		n, topk, blocks, size := 1+r.IntN(30), 1+r.IntN(6), 1+r.IntN(4), 2+r.IntN(40)
+		if seed%3 == 2 {
+			size = 60 + r.IntN(150) // as wide as real layers
+		}
 		s := newSlider(n, topk, blocks, size)
 		if seed%2 == 1 {
 			s.origin = -(1<<(rankBits-1) - 300*int64(topk)) // rebase after about 300 pushes

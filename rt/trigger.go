@@ -39,10 +39,11 @@ func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
 // happened since its own last access. Pinned experts are exempt.
 //
 // It keeps a queue of (expert, clock) pairs, one per access, in clock
-// order: an access appends, and expiry pops from the front the pairs old
-// enough, skipping those of experts accessed again since (their clock is
-// not the expert's last). Dead pairs are compacted away when the queue
-// fills, so it never holds more than twice the experts it covers.
+// order: an access appends its pair and takes from the front the pairs
+// that are ttl accesses old, dropping those of experts accessed again
+// since (their clock is not the expert's last) and keeping the others for
+// Expire. Dead pairs are compacted away when the queue fills, so it never
+// holds more than twice the experts it covers.
 type TTLTrigger struct {
 	x     index
 	pins  pinSet
@@ -52,6 +53,7 @@ type TTLTrigger struct {
 	queue []ttlPair // ring
 	head  int       // front of the ring
 	n     int       // pairs in the ring
+	due   []ttlPair // taken from the queue, for Expire
 	count TriggerCount
 }
 
@@ -69,20 +71,28 @@ func newTTL(x index, ttl int, pins []int) *TTLTrigger {
 // Access records an access to k.
 func (t *TTLTrigger) Access(k Key) {
 	t.clock++
-	i := t.x.of(k)
-	if t.pins.is(i) {
-		return
+	if i := t.x.of(k); !t.pins.is(i) {
+		if t.n == len(t.queue) {
+			t.compact()
+		}
+		j := t.head + t.n
+		if j >= len(t.queue) {
+			j -= len(t.queue)
+		}
+		t.queue[j] = ttlPair{k, t.clock}
+		t.n++
+		t.last[i] = t.clock
 	}
-	if t.n == len(t.queue) {
-		t.compact()
+	for t.n > 0 && t.queue[t.head].clock <= t.clock-t.ttl {
+		p := t.queue[t.head]
+		if t.head++; t.head == len(t.queue) {
+			t.head = 0
+		}
+		t.n--
+		if t.last[t.x.of(p.k)] == p.clock {
+			t.due = append(t.due, p)
+		}
 	}
-	j := t.head + t.n
-	if j >= len(t.queue) {
-		j -= len(t.queue)
-	}
-	t.queue[j] = ttlPair{k, t.clock}
-	t.n++
-	t.last[i] = t.clock
 }
 
 // compact drops the pairs of experts accessed again since, keeping the
@@ -101,9 +111,7 @@ func (t *TTLTrigger) compact() {
 
 // Due reports whether some expert's last access is ttl accesses old:
 // whether Expire has work to do.
-func (t *TTLTrigger) Due() bool {
-	return t.n > 0 && t.queue[t.head].clock <= t.clock-t.ttl
-}
+func (t *TTLTrigger) Due() bool { return len(t.due) > 0 }
 
 // Expire evicts from c every expert whose last access is t's ttl accesses
 // old. As in the reference, it counts a firing even when the stale experts
@@ -111,18 +119,10 @@ func (t *TTLTrigger) Due() bool {
 // with its concrete cache type.
 func Expire[C Cache](t *TTLTrigger, c C, fx *Effects) {
 	fired := false
-	for t.n > 0 {
-		p := t.queue[t.head]
-		if p.clock > t.clock-t.ttl {
-			break
-		}
-		if t.head++; t.head == len(t.queue) {
-			t.head = 0
-		}
-		t.n--
+	for _, p := range t.due {
 		i := t.x.of(p.k)
 		if t.last[i] != p.clock {
-			continue // accessed again since
+			continue // accessed again since Access took it
 		}
 		t.last[i] = 0
 		fired = true
@@ -131,6 +131,7 @@ func Expire[C Cache](t *TTLTrigger, c C, fx *Effects) {
 			t.count.Evicted++
 		}
 	}
+	t.due = t.due[:0]
 	if fired {
 		t.count.Fired++
 	}
