@@ -65,9 +65,7 @@ func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
 		plan.Experts, plan.Hit, plan.Device = make([]int32, n), make([]bool, n), make([]Device, n)
 	}
 	plan.Experts, plan.Hit, plan.Device = plan.Experts[:n], plan.Hit[:n], plan.Device[:n]
-	for i, e := range experts {
-		plan.Experts[i] = e
-	}
+	copy(plan.Experts, experts)
 	plan.Load, plan.Prefetch, plan.Evict = plan.Load[:0], plan.Prefetch[:0], plan.Evict[:0]
 	l.step++
 	l.layer, l.experts, l.built = int32(layer), experts, false

@@ -98,6 +98,7 @@ func (s *slider) push(block int32, sel []int32) {
 	m := 0
 	pos := s.seq * int64(s.topk)
 	lo := int32(slot * s.topk) // the occurrences of this selection
+	most := s.most[block]
 	for _, e := range sel[:min(len(sel), s.topk)] {
 		k := base + e
 		ks := &s.key[k]
@@ -114,11 +115,12 @@ func (s *slider) push(block int32, sel []int32) {
 		hist[ks.cnt]--
 		ks.cnt++
 		hist[ks.cnt]++
-		s.most[block] = max(s.most[block], ks.cnt)
+		most = max(most, ks.cnt)
 		s.rank[k] = s.rankOf(ks)
 		m++
 		pos++
 	}
+	s.most[block] = most
 	s.slots[slot] = sliderSlot{len: int32(m), block: block}
 	if s.head++; s.head == s.n {
 		s.head = 0

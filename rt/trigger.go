@@ -1,5 +1,7 @@
 package rt
 
+import "math/bits"
+
 // MemoryTrigger evicts when the cache fills its memory budget: after every
 // access, if resident experts x expert size / budget >= threshold, it
 // evicts the cache's own victims until the usage is at most the headroom.
@@ -42,15 +44,17 @@ func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
 // order: an access appends its pair and takes from the front the pairs
 // that are ttl accesses old, dropping those of experts accessed again
 // since (their clock is not the expert's last) and keeping the others for
-// Expire. Dead pairs are compacted away when the queue fills, so it never
-// holds more than twice the experts it covers.
+// Expire. The queue never holds more than ttl pairs; with a ttl above
+// twice the experts it covers, dead pairs are compacted away when it
+// fills, so its memory is bounded whatever the ttl.
 type TTLTrigger struct {
 	x     index
 	pins  pinSet
 	ttl   int64
 	clock int64
 	last  []int64   // by index: clock of the last access, 0 if none tracked
-	queue []ttlPair // ring
+	queue []ttlPair // ring, of a power of two length
+	mask  int       // len(queue) - 1
 	head  int       // front of the ring
 	n     int       // pairs in the ring
 	due   []ttlPair // taken from the queue, for Expire
@@ -63,9 +67,13 @@ type ttlPair struct {
 }
 
 func newTTL(x index, ttl int, pins []int) *TTLTrigger {
-	n := x.size()
-	return &TTLTrigger{x: x, pins: newPinSet(x, pins), ttl: int64(ttl), last: make([]int64, n),
-		queue: make([]ttlPair, 2*n+2)}
+	// The queue holds at most the pairs of the last ttl accesses and the
+	// new one or, compacted, one per expert covered: room for the fewer,
+	// rounded up to a power of two, keeps its memory small and compaction
+	// rare.
+	n := 1 << bits.Len(uint(min(ttl+1, 2*x.size()+2)-1))
+	return &TTLTrigger{x: x, pins: newPinSet(x, pins), ttl: int64(ttl), last: make([]int64, x.size()),
+		queue: make([]ttlPair, n), mask: n - 1}
 }
 
 // Access records an access to k.
@@ -75,19 +83,13 @@ func (t *TTLTrigger) Access(k Key) {
 		if t.n == len(t.queue) {
 			t.compact()
 		}
-		j := t.head + t.n
-		if j >= len(t.queue) {
-			j -= len(t.queue)
-		}
-		t.queue[j] = ttlPair{k, t.clock}
+		t.queue[(t.head+t.n)&t.mask] = ttlPair{k, t.clock}
 		t.n++
 		t.last[i] = t.clock
 	}
 	for t.n > 0 && t.queue[t.head].clock <= t.clock-t.ttl {
 		p := t.queue[t.head]
-		if t.head++; t.head == len(t.queue) {
-			t.head = 0
-		}
+		t.head = (t.head + 1) & t.mask
 		t.n--
 		if t.last[t.x.of(p.k)] == p.clock {
 			t.due = append(t.due, p)
@@ -100,9 +102,9 @@ func (t *TTLTrigger) Access(k Key) {
 func (t *TTLTrigger) compact() {
 	w := 0
 	for j := 0; j < t.n; j++ {
-		p := t.queue[(t.head+j)%len(t.queue)]
+		p := t.queue[(t.head+j)&t.mask]
 		if t.last[t.x.of(p.k)] == p.clock {
-			t.queue[(t.head+w)%len(t.queue)] = p
+			t.queue[(t.head+w)&t.mask] = p
 			w++
 		}
 	}
