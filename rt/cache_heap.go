@@ -80,27 +80,28 @@ func (o *ordered) up(j int) {
 // down moves the element at i down to its place and reports whether it
 // moved.
 func (o *ordered) down(i0 int) bool {
-	h := o.heap
-	i, n := i0, len(h)
+	h, pos := o.heap, o.pos
+	n, i := uint(len(h)), uint(i0)
 	e := h[i]
 	for {
 		j := 2*i + 1
 		if j >= n {
 			break
 		}
-		if r := j + 1; r < n && less(&h[r], &h[j]) {
-			j = r
+		c := &h[j]
+		if r := j + 1; r < n && less(&h[r], c) {
+			j, c = r, &h[r]
 		}
-		if !less(&h[j], &e) {
+		if !less(c, &e) {
 			break
 		}
-		h[i] = h[j] // move the smaller child up into the hole
-		o.pos[h[i].i] = int32(i)
+		h[i] = *c // move the smaller child up into the hole
+		pos[c.i] = int32(i)
 		i = j
 	}
 	h[i] = e
-	o.pos[e.i] = int32(i)
-	return i > i0
+	pos[e.i] = int32(i)
+	return int(i) > i0
 }
 
 func (o *ordered) push(i int32, v float64) {
