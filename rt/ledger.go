@@ -100,7 +100,7 @@ func (l *Ledger) Effects() *Effects {
 // runs on, also listed in Evict (its slot is freed after the layer). It
 // returns the number of evictions counted.
 func (l *Ledger) Settle(plan *Plan) int {
-	if len(l.fx.Evicted) == 0 && len(l.fx.Admitted) == 0 && l.fx.Phantom == 0 {
+	if len(l.fx.Evicted)+len(l.fx.Admitted)+int(l.fx.Phantom) == 0 { // none is negative
 		return 0 // the common case, kept small enough to inline
 	}
 	return l.settle(plan)
