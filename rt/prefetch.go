@@ -15,10 +15,11 @@ type prefetcher interface {
 // expert) appears, and where it first appears in the window (oldest
 // selection first, then the position inside it). Both make one number per
 // key, its rank: the count in the high bits, the first appearance,
-// reversed, in the low ones. A histogram of counts per block gives the
-// count a key needs to be among the b best, so ranking is a scan of the
-// block's ranks against that floor: few keys pass it, and the comparison
-// is rarely mispredicted. Pushing a selection costs O(topk).
+// reversed, in the low ones. Per block, the number of keys appearing at
+// least c times, for every c, gives by binary search the count a key needs
+// to be among the b best, so ranking is a scan of the block's ranks
+// against that floor: few keys pass it, and the comparison is rarely
+// mispredicted. Pushing a selection costs O(topk).
 type slider struct {
 	topk   int
 	size   int32 // keys per block
@@ -31,8 +32,7 @@ type slider struct {
 	occ    []sliderOcc // n*topk: the keys of each slot
 	key    []sliderKey
 	rank   []uint64 // by key
-	hist   []int32  // by block*(n+1)+c: keys of the block appearing in c selections
-	most   []int32  // by block: no key of the block appears in more selections
+	least  []int32  // by block*(n+1)+c: keys of the block appearing in c selections or more
 	best   []int32  // scratch for top
 }
 
@@ -62,7 +62,7 @@ func newSlider(n, topk, blocks, size int) slider {
 	keys := blocks * size
 	return slider{topk: topk, size: int32(size), n: n,
 		slots: make([]sliderSlot, n), occ: make([]sliderOcc, n*topk),
-		key: make([]sliderKey, keys), rank: make([]uint64, keys), hist: make([]int32, blocks*(n+1)), most: make([]int32, blocks)}
+		key: make([]sliderKey, keys), rank: make([]uint64, keys), least: make([]int32, blocks*(n+1))}
 }
 
 // rankOf returns the rank of a key in the window: larger ranks first.
@@ -93,12 +93,11 @@ func (s *slider) push(block int32, sel []int32) {
 	}
 	slot := s.head
 	occs := s.occ[slot*s.topk : (slot+1)*s.topk]
-	hist := s.hist[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
+	least := s.least[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
 	base := block * s.size
 	m := 0
 	pos := s.seq * int64(s.topk)
 	lo := int32(slot * s.topk) // the occurrences of this selection
-	most := s.most[block]
 	for _, e := range sel[:min(len(sel), s.topk)] {
 		k := base + e
 		ks := &s.key[k]
@@ -112,15 +111,12 @@ func (s *slider) push(block int32, sel []int32) {
 		}
 		occs[m].key = k
 		ks.last = int32(slot*s.topk + m)
-		hist[ks.cnt]--
 		ks.cnt++
-		hist[ks.cnt]++
-		most = max(most, ks.cnt)
+		least[ks.cnt]++
 		s.rank[k] = s.rankOf(ks)
 		m++
 		pos++
 	}
-	s.most[block] = most
 	s.slots[slot] = sliderSlot{len: int32(m), block: block}
 	if s.head++; s.head == s.n {
 		s.head = 0
@@ -136,12 +132,11 @@ func (s *slider) pop() {
 		slot += s.n
 	}
 	sl := s.slots[slot]
-	hist := s.hist[int(sl.block)*(s.n+1) : int(sl.block+1)*(s.n+1)]
+	least := s.least[int(sl.block)*(s.n+1) : int(sl.block+1)*(s.n+1)]
 	for _, o := range s.occ[slot*s.topk : slot*s.topk+int(sl.len)] {
 		ks := &s.key[o.key]
-		hist[ks.cnt]--
+		least[ks.cnt]--
 		ks.cnt--
-		hist[ks.cnt]++
 		if ks.cnt > 0 {
 			ks.first = o.next
 			s.rank[o.key] = s.rankOf(ks)
@@ -166,18 +161,18 @@ func (s *slider) top(block int32, b int, skip []int32) []int32 {
 	// that is every key appearing in fewer selections than the b-th best.
 	var floor uint64
 	if len(skip) == 0 {
-		hist := s.hist[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
-		c := s.most[block]
-		for c > 0 && hist[c] == 0 {
-			c--
-		}
-		s.most[block] = c
-		above := 0
-		for ; c > 0; c-- {
-			if above += int(hist[c]); above >= b {
-				floor = uint64(c)<<rankBits - 1
-				break
+		// The largest c that b keys or more reach: least falls with c.
+		least := s.least[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
+		lo, hi := 0, s.n+1 // least[lo] >= b (or lo is 0), least[hi] < b
+		for hi-lo > 1 {
+			if m := int(uint(lo+hi) >> 1); int(least[m]) >= b {
+				lo = m
+			} else {
+				hi = m
 			}
+		}
+		if lo > 0 {
+			floor = uint64(lo)<<rankBits - 1
 		}
 	}
 	for j, r := range rank {
