@@ -43,16 +43,20 @@ func NewLRUCache(shape Shape, capacity int, pins []int) *LRUCache {
 }
 
 func (c *LRUCache) unlink(nd *lruNode) {
-	c.node[nd.prev].next = nd.next
-	c.node[nd.next].prev = nd.prev
+	node := c.node // one load: the stores below could be to c
+	prev, next := nd.prev, nd.next
+	node[prev].next = next
+	node[next].prev = prev
 	nd.in = false
 	c.n--
 }
 
 func (c *LRUCache) pushBack(i int32, nd *lruNode) {
-	s := &c.node[c.nodes]
-	c.node[s.prev].next = i
-	nd.prev, nd.next, nd.in = s.prev, c.nodes, true
+	node, sentinel := c.node, c.nodes
+	s := &node[sentinel]
+	last := s.prev
+	node[last].next = i
+	nd.prev, nd.next, nd.in = last, sentinel, true
 	s.prev = i
 	c.n++
 }

@@ -14,11 +14,13 @@ func (l *Ledger) DemandLRU(c *LRUCache, plan *Plan) {
 	var hits, misses, evictions int64
 	hit, device := plan.Hit[:len(l.experts)], plan.Device[:len(l.experts)]
 	loads := len(plan.Load)
+	// The cache's keys are a run of the ledger's (one layer's, or all).
+	slots := l.slot[l.x.of(Key{Layer: c.x.base}):]
 	for i, e := range l.experts {
 		k := Key{Layer: l.layer, Expert: e}
 		j := c.x.of(k)
 		nd := &c.node[j]
-		s := &l.slot[l.x.of(k)]
+		s := &slots[j]
 		if s.stamp == l.step {
 			// Selected twice: this plan loads it already, and the layer
 			// needs it, so a release after the layer is undone (as

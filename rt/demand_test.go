@@ -27,10 +27,23 @@ func TestDemandLRU(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("%d_%+v_cap%d_pins%v", seed, shape, capacity, pins), func(t *testing.T) {
 			fused, step := NewLedger(shape, nil), NewLedger(shape, nil)
-			fc, sc := NewLRUCache(shape, capacity, pins), NewLRUCache(shape, capacity, pins)
+			// One cache for every layer or, for odd seeds, one per layer
+			// (as per-layer policies have).
+			fcs, scs := []*LRUCache{NewLRUCache(shape, capacity, pins)}, []*LRUCache{NewLRUCache(shape, capacity, pins)}
+			if seed%2 == 1 {
+				fcs, scs = nil, nil
+				for layer := range shape.Layers {
+					fcs = append(fcs, newLRU(layerIndex(shape, layer), capacity, pins))
+					scs = append(scs, newLRU(layerIndex(shape, layer), capacity, pins))
+				}
+			}
 			var fp, sp Plan
 			for d := range 200 {
 				layer := r.IntN(shape.Layers)
+				fc, sc := fcs[0], scs[0]
+				if len(fcs) > 1 {
+					fc, sc = fcs[layer], scs[layer]
+				}
 				experts := make([]int32, shape.TopK)
 				for i := range experts {
 					experts[i] = int32(r.IntN(shape.Experts)) // duplicates allowed
