@@ -11,9 +11,8 @@ package rt
 // takes the step-by-step path, and the differential tests hold the two to
 // the same plans.
 func (l *Ledger) DemandLRU(c *LRUCache, plan *Plan) {
-	var hits, misses, evictions int64
+	hits, loads := l.n.Hits, len(plan.Load) // the counters are kept in place: fewer registers to spill
 	hit, device := plan.Hit[:len(l.experts)], plan.Device[:len(l.experts)]
-	loads := len(plan.Load)
 	// The cache's keys are a run of the ledger's (one layer's, or all).
 	slots := l.slot[l.x.of(Key{Layer: c.x.base}):]
 	for i, e := range l.experts {
@@ -32,15 +31,14 @@ func (l *Ledger) DemandLRU(c *LRUCache, plan *Plan) {
 				c.unlink(nd)
 				c.pushBack(j, nd)
 			}
-			hits++
+			l.n.Hits++
 			hit[i], device[i] = true, GPU
 			continue
 		}
 		if v := c.makeRoom(); v >= 0 {
 			plan.Evict = append(plan.Evict, c.node[v].key)
-			evictions++
+			l.n.Evictions++
 		}
-		misses++
 		hit[i], device[i] = false, GPU
 		if s.stamp != l.step {
 			s.stamp, s.inLoad = l.step, true
@@ -50,12 +48,12 @@ func (l *Ledger) DemandLRU(c *LRUCache, plan *Plan) {
 			plan.Evict = append(plan.Evict, k) // freed after the layer
 		}
 	}
+	hits = l.n.Hits - hits
+	misses := int64(len(l.experts)) - hits
 	l.n.DemandBytes += int64(len(plan.Load)-loads) * l.bytes
-	l.n.Hits += hits
 	l.n.Misses += misses
 	l.n.GPU += hits + misses
 	l.n.Transfers += misses
-	l.n.Evictions += evictions
 	l.layerHits[l.layer] += hits
 	l.layerMisses[l.layer] += misses
 }
