@@ -75,6 +75,23 @@ policy prefetch_toggle {
         when hit_rate < 0.3 for 4 accesses { strategy = lookahead }
     }
 }
+
+# One LRU cache per layer, resized by the entropy of each layer's
+# routing: DemandLRU on the layer's own cache, whose keys are a run of the
+# ledger's.
+policy per_layer_lru {
+    cache {
+        capacity = 4
+        eviction = lru
+    }
+    per_layer {
+        allocation = entropy
+        min_capacity = 1
+        max_capacity = 8
+        entropy_window = 20
+        rebalance_interval = 7
+    }
+}
 `
 
 // cornerSpecs returns the policies of corners.
