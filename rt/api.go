@@ -84,22 +84,27 @@ type Plan struct {
 // Reset empties the plan for a dispatch of experts at layer, keeping its
 // storage.
 func (p *Plan) Reset(layer int, experts []int32) {
-	p.Layer = layer
-	p.Experts = append(p.Experts[:0], experts...)
-	p.Hit = grow(p.Hit, len(experts))
-	p.Device = grow(p.Device, len(experts))
-	p.Load = p.Load[:0]
-	p.Prefetch = p.Prefetch[:0]
-	p.Evict = p.Evict[:0]
+	p.start(layer, experts)
+	clear(p.Hit)
+	clear(p.Device)
 }
 
-func grow[T any](s []T, n int) []T {
+// start is Reset but for clearing Hit and Device, for a caller that
+// writes every entry of both.
+func (p *Plan) start(layer int, experts []int32) {
+	n := len(experts)
+	p.Layer = layer
+	p.Experts, p.Hit, p.Device = fit(p.Experts, n), fit(p.Hit, n), fit(p.Device, n)
+	copy(p.Experts, experts)
+	p.Load, p.Prefetch, p.Evict = p.Load[:0], p.Prefetch[:0], p.Evict[:0]
+}
+
+// fit returns s with length n, in new storage only when s has too little.
+func fit[T any](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
 	}
-	s = s[:n]
-	clear(s)
-	return s
+	return s[:n]
 }
 
 // A Policy decides, once per MoE layer per token, which selected experts

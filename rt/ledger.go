@@ -59,14 +59,7 @@ func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 // Begin starts a dispatch of experts at layer. It empties the plan but
 // leaves Hit and Device as they are: Account writes each entry.
 func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
-	n := len(experts)
-	plan.Layer = layer
-	if cap(plan.Experts) < n {
-		plan.Experts, plan.Hit, plan.Device = make([]int32, n), make([]bool, n), make([]Device, n)
-	}
-	plan.Experts, plan.Hit, plan.Device = plan.Experts[:n], plan.Hit[:n], plan.Device[:n]
-	copy(plan.Experts, experts)
-	plan.Load, plan.Prefetch, plan.Evict = plan.Load[:0], plan.Prefetch[:0], plan.Evict[:0]
+	plan.start(layer, experts)
 	l.step++
 	l.layer, l.experts, l.built = int32(layer), experts, false
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/rttest"
 )
@@ -152,6 +154,32 @@ func TestDispatchAllocs(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Errorf("%s at %d experts top-%d: %v allocations per Dispatch", bs.name, shape.Experts, shape.TopK, allocs)
+			}
+		}
+	}
+}
+
+// TestDispatchIntoAnyPlan dispatches into plans the caller built with
+// storage of uneven sizes (room for the experts, none for Hit and Device,
+// and the reverse) and checks that each comes out as a fresh plan would.
+func TestDispatchIntoAnyPlan(t *testing.T) {
+	shape := rt.Shape{Layers: 2, Experts: 8, TopK: 3}
+	plans := []rt.Plan{
+		{Experts: make([]int32, 0, 16)},
+		{Hit: make([]bool, 1), Device: make([]rt.Device, 0, 16), Load: make([]rt.Key, 5)},
+	}
+	for i := range plans {
+		want, err := rt.New(rt.NewSpec("lru", 4), shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := rt.New(rt.NewSpec("lru", 4), shape)
+		for _, c := range rttest.Routing(5, 50, shape) {
+			var fresh rt.Plan
+			want.Dispatch(c.Layer, c.Experts, c.Scores, &fresh)
+			got.Dispatch(c.Layer, c.Experts, c.Scores, &plans[i])
+			if diff := cmp.Diff(fresh, plans[i], cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("plan %d: (-fresh +reused):\n%s", i, diff)
 			}
 		}
 	}
