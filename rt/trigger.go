@@ -87,7 +87,9 @@ func (t *TTLTrigger) Access(k Key) {
 		t.n++
 		t.last[i] = t.clock
 	}
-	for t.n > 0 && t.queue[t.head].clock <= t.clock-t.ttl {
+	// One pair at most falls due: the one from ttl accesses ago, as every
+	// access takes off those due.
+	if t.n > 0 && t.queue[t.head].clock <= t.clock-t.ttl {
 		p := t.queue[t.head]
 		t.head = (t.head + 1) & t.mask
 		t.n--
