@@ -93,18 +93,26 @@ func (p *Plan) Reset(layer int, experts []int32) {
 // writes every entry of both.
 func (p *Plan) start(layer int, experts []int32) {
 	n := len(experts)
+	if cap(p.Experts) < n || cap(p.Hit) < n || cap(p.Device) < n {
+		p.grow(n)
+	}
 	p.Layer = layer
-	p.Experts, p.Hit, p.Device = fit(p.Experts, n), fit(p.Hit, n), fit(p.Device, n)
+	p.Experts, p.Hit, p.Device = p.Experts[:n], p.Hit[:n], p.Device[:n]
 	copy(p.Experts, experts)
 	p.Load, p.Prefetch, p.Evict = p.Load[:0], p.Prefetch[:0], p.Evict[:0]
 }
 
-// fit returns s with length n, in new storage only when s has too little.
-func fit[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
+// grow gives Experts, Hit and Device room for n entries each.
+func (p *Plan) grow(n int) {
+	if cap(p.Experts) < n {
+		p.Experts = make([]int32, n)
 	}
-	return s[:n]
+	if cap(p.Hit) < n {
+		p.Hit = make([]bool, n)
+	}
+	if cap(p.Device) < n {
+		p.Device = make([]Device, n)
+	}
 }
 
 // A Policy decides, once per MoE layer per token, which selected experts
