@@ -155,14 +155,14 @@ func (s *slider) top(block int32, b int, skip []int32) []int32 {
 	if b <= 0 {
 		return s.best
 	}
-	lo := block * s.size
-	rank := s.rank[lo : lo+s.size]
-	// floor: the keys below it cannot be among the b best. Without skip,
-	// that is every key appearing in fewer selections than the b-th best.
-	var floor uint64
+	rank := s.rank[block*s.size : (block+1)*s.size]
+	least := s.least[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
+	// The keys appearing at least c times can be among the b best: without
+	// skip, c is the count of the b-th best, the largest that b keys or
+	// more reach (least falls with c); with skip, or with fewer than b
+	// keys, c is 1. There are least[c] of them: the scan ends at the last.
+	c := 1
 	if len(skip) == 0 {
-		// The largest c that b keys or more reach: least falls with c.
-		least := s.least[int(block)*(s.n+1) : int(block+1)*(s.n+1)]
 		lo, hi := 0, s.n+1 // least[lo] >= b (or lo is 0), least[hi] < b
 		for hi-lo > 1 {
 			if m := int(uint(lo+hi) >> 1); int(least[m]) >= b {
@@ -171,32 +171,34 @@ func (s *slider) top(block int32, b int, skip []int32) []int32 {
 				hi = m
 			}
 		}
-		if lo > 0 {
-			floor = uint64(lo)<<rankBits - 1
-		}
+		c = max(lo, 1)
 	}
+	floor0 := uint64(c)<<rankBits - 1
+	floor, left := floor0, int(least[c])
 	for j, r := range rank {
-		if r <= floor {
+		if r <= floor0 {
 			continue
 		}
-		e := int32(j)
-		if len(skip) > 0 && slices.Contains(skip, e) {
-			continue
+		// A key ranking lower than the b-th of best cannot displace it.
+		if e := int32(j); r > floor && (len(skip) == 0 || !slices.Contains(skip, e)) {
+			// Insert e into best, kept sorted, at most b long.
+			i := len(s.best)
+			for i > 0 && r > rank[s.best[i-1]] {
+				i--
+			}
+			if len(s.best) < b {
+				s.best = append(s.best, 0)
+			}
+			for j := len(s.best) - 1; j > i; j-- {
+				s.best[j] = s.best[j-1]
+			}
+			s.best[i] = e
+			if len(s.best) == b {
+				floor = rank[s.best[b-1]]
+			}
 		}
-		// Insert e into best, kept sorted, at most b long.
-		i := len(s.best)
-		for i > 0 && r > rank[s.best[i-1]] {
-			i--
-		}
-		if len(s.best) < b {
-			s.best = append(s.best, 0)
-		}
-		for j := len(s.best) - 1; j > i; j-- {
-			s.best[j] = s.best[j-1]
-		}
-		s.best[i] = e
-		if len(s.best) == b {
-			floor = rank[s.best[b-1]] // a key ranking lower cannot displace the last
+		if left--; left == 0 {
+			break
 		}
 	}
 	return s.best
