@@ -56,3 +56,22 @@ func (p *progress) done() {
 		fmt.Fprintf(p.w, "\r%80s\r", "")
 	}
 }
+
+// lateProgress is a progress bar for a job that learns its total only
+// once it starts: start, passed to the job, draws the bar, and done
+// clears it if the job started.
+type lateProgress struct {
+	w   io.Writer
+	bar *progress
+}
+
+func (l *lateProgress) start(total int) func(int64) {
+	l.bar = newProgress(l.w, int64(total))
+	return l.bar.update
+}
+
+func (l *lateProgress) done() {
+	if l.bar != nil {
+		l.bar.done()
+	}
+}

@@ -267,14 +267,9 @@ func runSweep(e *env, c *command, args []string) int {
 	if t == nil {
 		return status
 	}
-	var bar *progress
-	res, err := sweep(t, policies, caps, shape, replay.DefaultCostModel(), *workers, func(total int) func(int64) {
-		bar = newProgress(e.stderr, int64(total))
-		return bar.update
-	})
-	if bar != nil {
-		bar.done()
-	}
+	bar := &lateProgress{w: e.stderr}
+	res, err := sweep(t, policies, caps, shape, replay.DefaultCostModel(), *workers, bar.start)
+	bar.done()
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError

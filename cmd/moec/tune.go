@@ -663,18 +663,13 @@ func runTune(e *env, c *command, args []string) int {
 	if t == nil {
 		return status
 	}
-	var bar *progress
+	bar := &lateProgress{w: e.stderr}
 	rep, err := tune(t, tuneOptions{
 		grid: grid, gridName: *gridFlag, objective: *objective,
 		shape: shape, model: replay.DefaultCostModel(), workers: *workers,
-		progress: func(total int) func(int64) {
-			bar = newProgress(e.stderr, int64(total))
-			return bar.update
-		},
+		progress: bar.start,
 	})
-	if bar != nil {
-		bar.done()
-	}
+	bar.done()
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
