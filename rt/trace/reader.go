@@ -235,13 +235,13 @@ func (r *Reader) scan(b []byte, row *Row) bool {
 			row.Layer = int(v)
 		case 'e':
 			bit = haveE
-			experts, i, ok = scanInts(b, i, experts)
+			experts, i, ok = scanArray(b, i, experts, scanInt32)
 		case 's':
 			bit = haveS
 			if bytes.HasPrefix(b[i:], []byte("null")) {
 				i, ok = i+4, true
 			} else {
-				scores, i, ok = scanFloats(b, i, scores)
+				scores, i, ok = scanArray(b, i, scores, scanFloat)
 				nullScores = false
 			}
 		}
@@ -310,8 +310,17 @@ func scanInt(b []byte, i int) (int64, int, bool) {
 	return v, i, true
 }
 
-// scanInts reads an array of int32 values.
-func scanInts(b []byte, i int, dst []int32) ([]int32, int, bool) {
+// scanInt32 reads an integer that fits an int32.
+func scanInt32(b []byte, i int) (int32, int, bool) {
+	v, j, ok := scanInt(b, i)
+	if !ok || v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, j, false
+	}
+	return int32(v), j, true
+}
+
+// scanArray reads an array of values, each read by scan, onto dst.
+func scanArray[T any](b []byte, i int, dst []T, scan func([]byte, int) (T, int, bool)) ([]T, int, bool) {
 	if i >= len(b) || b[i] != '[' {
 		return dst, i, false
 	}
@@ -320,11 +329,11 @@ func scanInts(b []byte, i int, dst []int32) ([]int32, int, bool) {
 		return dst, i + 1, true
 	}
 	for {
-		v, j, ok := scanInt(b, i)
-		if !ok || v < math.MinInt32 || v > math.MaxInt32 {
+		v, j, ok := scan(b, i)
+		if !ok {
 			return dst, j, false
 		}
-		dst = append(dst, int32(v))
+		dst = append(dst, v)
 		i = skipWS(b, j)
 		if i >= len(b) {
 			return dst, i, false
@@ -389,35 +398,6 @@ func scanFloat(b []byte, i int) (float32, int, bool) {
 		f = -f
 	}
 	return f, i, true
-}
-
-// scanFloats reads an array of scores.
-func scanFloats(b []byte, i int, dst []float32) ([]float32, int, bool) {
-	if i >= len(b) || b[i] != '[' {
-		return dst, i, false
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return dst, i + 1, true
-	}
-	for {
-		v, j, ok := scanFloat(b, i)
-		if !ok {
-			return dst, j, false
-		}
-		dst = append(dst, v)
-		i = skipWS(b, j)
-		if i >= len(b) {
-			return dst, i, false
-		}
-		if b[i] == ']' {
-			return dst, i + 1, true
-		}
-		if b[i] != ',' {
-			return dst, i, false
-		}
-		i = skipWS(b, i+1)
-	}
 }
 
 // decode reads a row with encoding/json, for rows scan does not handle.
