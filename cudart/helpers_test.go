@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/rttest"
 	"github.com/moepolicy/moec/rt/trace"
 )
 
@@ -88,6 +89,27 @@ func randomCalls(seed uint64, n int, s rt.Shape) []call {
 		calls[i] = c
 	}
 	return calls
+}
+
+// randomPolicy returns the seed-th random policy, on one of shapes, with n
+// dispatches of routing for it; for one seed in four an expert is
+// selected twice in some dispatches.
+func randomPolicy(t *testing.T, seed int, shapes []rt.Shape, n int) (*rt.Spec, rt.Shape, rt.Policy, []call) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(seed), 7))
+	shape := shapes[seed%len(shapes)]
+	spec := rttest.RandomSpec(r, shape)
+	pol, err := rt.New(spec, shape)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	calls := randomCalls(uint64(seed), n, shape)
+	if seed%4 == 0 && shape.TopK > 1 {
+		for i := 0; i < len(calls); i += 7 {
+			calls[i].experts[1] = calls[i].experts[0]
+		}
+	}
+	return spec, shape, pol, calls
 }
 
 var (

@@ -104,19 +104,7 @@ func TestHostRandomPolicies(t *testing.T) {
 		n = 40
 	}
 	for seed := range n {
-		r := rand.New(rand.NewPCG(uint64(seed), 7))
-		shape := shapes[seed%len(shapes)]
-		spec := rttest.RandomSpec(r, shape)
-		pol, err := rt.New(spec, shape)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		calls := randomCalls(uint64(seed), 600, shape)
-		if seed%4 == 0 && shape.TopK > 1 { // an expert selected twice now and then
-			for i := 0; i < len(calls); i += 7 {
-				calls[i].experts[1] = calls[i].experts[0]
-			}
-		}
+		spec, shape, pol, calls := randomPolicy(t, seed, shapes, 600)
 		replayHost(t, spec.Name, pol, OptionsFor(spec, shape), calls, uint64(seed))
 	}
 }

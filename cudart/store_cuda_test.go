@@ -23,7 +23,6 @@ import (
 	"gorgonia.org/cu"
 
 	"github.com/moepolicy/moec/rt"
-	"github.com/moepolicy/moec/rt/rttest"
 )
 
 //go:embed testdata/spin_copy.ptx
@@ -165,19 +164,7 @@ func TestGPURandomPolicies(t *testing.T) {
 	}
 	withContext(t, func() {
 		for seed := range 30 {
-			r := rand.New(rand.NewPCG(uint64(seed), 7))
-			shape := shapes[seed%len(shapes)]
-			spec := rttest.RandomSpec(r, shape)
-			pol, err := rt.New(spec, shape)
-			if err != nil {
-				t.Fatalf("seed %d: %v", seed, err)
-			}
-			calls := randomCalls(uint64(seed), 400, shape)
-			if seed%4 == 0 && shape.TopK > 1 { // an expert selected twice now and then
-				for i := 0; i < len(calls); i += 7 {
-					calls[i].experts[1] = calls[i].experts[0]
-				}
-			}
+			spec, shape, pol, calls := randomPolicy(t, seed, shapes, 400)
 			replayGPU(t, spec.Name, pol, OptionsFor(spec, shape), calls, uint64(seed))
 		}
 	})
