@@ -44,9 +44,10 @@ func Relieve[C Cache](t *MemoryTrigger, c C, protect []Key, fx *Effects) {
 // order: an access appends its pair and takes from the front the pairs
 // that are ttl accesses old, dropping those of experts accessed again
 // since (their clock is not the expert's last) and keeping the others for
-// Expire. The queue never holds more than ttl pairs; with a ttl above
-// twice the experts it covers, dead pairs are compacted away when it
-// fills, so its memory is bounded whatever the ttl.
+// Expire. Once warm, the queue holds the pairs of the last ttl accesses;
+// when its room is less (a ttl above about twice the experts it covers),
+// dead pairs are compacted away as it fills, so its memory is bounded
+// whatever the ttl.
 type TTLTrigger struct {
 	x     index
 	pins  pinSet
@@ -71,7 +72,7 @@ func newTTL(x index, ttl int, pins []int) *TTLTrigger {
 	// new one or, compacted, one per expert covered: room for the fewer,
 	// rounded up to a power of two, keeps its memory small and compaction
 	// rare.
-	n := 1 << bits.Len(uint(min(ttl+1, 2*x.size()+2)-1))
+	n := 1 << bits.Len(uint(min(ttl, 2*x.size()+1))) // min(ttl+1, 2*size+2) rounded up, without overflow
 	return &TTLTrigger{x: x, pins: newPinSet(x, pins), ttl: int64(ttl), last: make([]int64, x.size()),
 		queue: make([]ttlPair, n), mask: n - 1}
 }

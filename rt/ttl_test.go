@@ -1,6 +1,7 @@
 package rt
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -51,5 +52,28 @@ func TestTTLAgainstNaive(t *testing.T) {
 		if trig.count.Fired != fired || trig.count.Evicted != evicted {
 			t.Fatalf("seed %d: counts %+v, want fired %d evicted %d", seed, trig.count, fired, evicted)
 		}
+	}
+}
+
+// TestTTLHuge runs a trigger whose ttl is the largest the language accepts
+// (ttl = 9223372036854775807 passes the checks): its queue is sized by the
+// experts, not the ttl, and nothing ever expires.
+func TestTTLHuge(t *testing.T) {
+	shape := Shape{Layers: 2, Experts: 4, TopK: 1}
+	trig := newTTL(newIndex(shape), math.MaxInt, nil)
+	if len(trig.queue) > 4*shape.Layers*shape.Experts {
+		t.Fatalf("queue of %d pairs for %d experts", len(trig.queue), shape.Layers*shape.Experts)
+	}
+	c := newLRU(newIndex(shape), 8, nil)
+	for i := range 1000 { // enough to fill and compact the queue many times
+		k := Key{Layer: int32(i % 2), Expert: int32(i % 3)}
+		trig.Access(k)
+		if trig.Due() {
+			t.Fatalf("access %d: %v due", i, trig.due)
+		}
+		Expire(trig, c, &Effects{})
+	}
+	if trig.count != (TriggerCount{}) {
+		t.Fatalf("counts %+v, want none", trig.count)
 	}
 }
