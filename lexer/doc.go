@@ -1,6 +1,7 @@
 // Package lexer holds what every stage of moec shares about source text:
 // tokens, compact positions and the line table that makes them printable,
-// the scanner, and the diagnostic list that all stages report into.
+// and the scanner. The diagnostics that every stage reports live in package
+// diag.
 //
 // The scanner follows the reference language's lexical rules: '#' comments
 // to the end of the line, ';' ignored like white space, unsigned INT and

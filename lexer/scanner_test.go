@@ -92,25 +92,6 @@ func TestPosition(t *testing.T) {
 	}
 }
 
-func TestDiagnosticsSort(t *testing.T) {
-	f := NewFile("p.moe", []byte("line one\nline two\n"))
-	var l Diagnostics
-	l.Add(f, PosOf(10), NoPos, RuleSyntax, "b")
-	l.Add(f, PosOf(0), NoPos, RuleSyntax, "z")
-	l.Add(f, PosOf(10), NoPos, RuleSyntax, "a")
-	l.Add(f, PosOf(10), NoPos, RuleSyntax, "a") // duplicate
-	d := l[0]
-	d.Related = []Related{{Pos: f.Position(PosOf(2)), Msg: "first here"}}
-	l.Sort()
-	want := "p.moe:1:1: z\np.moe:2:2: a\np.moe:2:2: b\n\tp.moe:1:3: first here"
-	if got := l.Error(); got != want {
-		t.Errorf("sorted diagnostics:\n%s\nwant:\n%s", got, want)
-	}
-	if (Diagnostics{}).Err() != nil {
-		t.Error("empty list Err() != nil")
-	}
-}
-
 func TestIsEnumWord(t *testing.T) {
 	for s, want := range map[string]bool{"lru": true, "frequency_threshold": true, "_": true, "": false, "LRU": false, "lfu2": false} {
 		if got := IsEnumWord(s); got != want {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/internal/spell"
 	"github.com/moepolicy/moec/lexer"
 )
@@ -14,7 +15,7 @@ import (
 // ParseFile parses the .moe source src, named filename in diagnostics. It
 // always returns a file, with Bad nodes where it could not read the text,
 // and every syntax error it found, sorted by position. It never panics.
-func ParseFile(filename string, src []byte) (*ast.File, lexer.Diagnostics) {
+func ParseFile(filename string, src []byte) (*ast.File, diag.Diagnostics) {
 	p := &parser{file: lexer.NewFile(filename, src), errLine: -1}
 	p.sc.Init(p.file, p.lexError)
 	p.next()
@@ -27,7 +28,7 @@ func ParseFile(filename string, src []byte) (*ast.File, lexer.Diagnostics) {
 type parser struct {
 	file  *lexer.File
 	sc    lexer.Scanner
-	diags lexer.Diagnostics
+	diags diag.Diagnostics
 
 	// The lookahead token.
 	pos lexer.Pos
@@ -108,7 +109,7 @@ func (p *parser) errorAt(pos, end lexer.Pos, format string, args ...any) {
 		return
 	}
 	p.errLine = line
-	p.diags.Add(p.file, pos, end, lexer.RuleSyntax, format, args...)
+	p.diags.Add(p.file, pos, end, diag.RuleSyntax, format, args...)
 }
 
 // error records a syntax error at the lookahead token.

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/moepolicy/moec/lexer"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/rt"
 )
 
@@ -50,7 +50,7 @@ func New(name string, opts ...Option) (*rt.Spec, error) {
 
 // Error is the error New returns for an invalid policy. Each violation
 // keeps its rule's code: "structure" for the structure errors of sema
-// (lexer.RuleStructure), the rt.Spec.Check codes ("R10", "M9") for the
+// (diag.RuleStructure), the rt.Spec.Check codes ("R10", "M9") for the
 // rules, M5 for a rebalance without a per_layer block and M11 for a
 // cpu_expert_ms of 0.
 type Error struct {
@@ -731,7 +731,7 @@ func (b *builder) violation(rule string, fields []string, format string, args ..
 }
 
 func (b *builder) structure(fields []string, format string, args ...any) {
-	b.violation(lexer.RuleStructure, fields, format, args...)
+	b.violation(diag.RuleStructure, fields, format, args...)
 }
 
 // block reports whether the block name is new, and an error when not.

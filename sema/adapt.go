@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/lexer"
 	"github.com/moepolicy/moec/rt"
 )
@@ -77,7 +78,7 @@ func (c *checker) rule(r *ast.Rule, live bool) {
 			continue
 		}
 		if prev, dup := first[a.Target]; dup {
-			d := c.errorf(spanOf(x), lexer.RuleStructure, "duplicate action target %q in adapt rule", actionName(x))
+			d := c.errorf(spanOf(x), diag.RuleStructure, "duplicate action target %q in adapt rule", actionName(x))
 			c.related(d, prev.Pos(), "first %q here", actionText(prev))
 			okA = false
 			continue
@@ -187,7 +188,7 @@ func (c *checker) action(x ast.Action) (rt.Action, actionSite, bool) {
 			}
 			sig, known := rt.ParseAllocation(x.Arg.Name)
 			if !known {
-				c.errorf(spanOf(x.Arg), lexer.RuleStructure, "%s", unknown("allocation signal", x.Arg.Name, rt.AllocationWords()))
+				c.errorf(spanOf(x.Arg), diag.RuleStructure, "%s", unknown("allocation signal", x.Arg.Name, rt.AllocationWords()))
 				ok = false
 			}
 			a.Target, a.Signal = rt.Rebalance, sig
@@ -234,10 +235,10 @@ func (c *checker) cond(x *ast.Cond) (rt.Cond, bool) {
 	m, known := rt.ParseMetric(x.Metric.Name)
 	switch {
 	case !known:
-		c.errorf(spanOf(x.Metric), lexer.RuleStructure, "%s", unknown("metric", x.Metric.Name, ruleMetricWords))
+		c.errorf(spanOf(x.Metric), diag.RuleStructure, "%s", unknown("metric", x.Metric.Name, ruleMetricWords))
 		ok = false
 	case !m.RuleMetric():
-		c.errorf(spanOf(x.Metric), lexer.RuleStructure, "metric %q can only be monitored, not used in a condition (valid: %s)",
+		c.errorf(spanOf(x.Metric), diag.RuleStructure, "metric %q can only be monitored, not used in a condition (valid: %s)",
 			x.Metric.Name, joinWords(ruleMetricWords))
 		ok = false
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/internal/spell"
 	"github.com/moepolicy/moec/lexer"
 	"github.com/moepolicy/moec/rt"
@@ -25,15 +26,15 @@ const MaxVersion = "1.0"
 // nodes, no dropped blocks, every brace closed). A diagnostic anywhere in
 // the file, a parser's one included, still means the file is invalid:
 // callers treat any diagnostic as failure. The diagnostics are sorted.
-func Check(f *ast.File) ([]*rt.Spec, lexer.Diagnostics) {
+func Check(f *ast.File) ([]*rt.Spec, diag.Diagnostics) {
 	var (
-		diags lexer.Diagnostics
+		diags diag.Diagnostics
 		specs []*rt.Spec
 	)
 	if v := f.Version; v != nil && v.Value != nil && v.Value.Value != "" {
 		n, err := strconv.ParseFloat(v.Value.Value, 64)
 		if limit, _ := strconv.ParseFloat(MaxVersion, 64); err == nil && n > limit {
-			diags.Add(f.Source, v.Value.Pos(), v.Value.End(), lexer.RuleStructure,
+			diags.Add(f.Source, v.Value.Pos(), v.Value.End(), diag.RuleStructure,
 				"version %s is newer than this moec supports (%s)", v.Value.Value, MaxVersion)
 		}
 	}
@@ -59,7 +60,7 @@ type checker struct {
 	file  *lexer.File
 	pol   *ast.Policy
 	spec  *rt.Spec
-	diags lexer.Diagnostics
+	diags diag.Diagnostics
 
 	// incomplete is set when part of the policy could not be read (a Bad
 	// node, a dropped block, a missing "}"): the parser has reported it,
@@ -132,13 +133,13 @@ func newChecker(file *lexer.File, p *ast.Policy) *checker {
 	}
 }
 
-func (c *checker) errorf(at span, rule, format string, args ...any) *lexer.Diagnostic {
+func (c *checker) errorf(at span, rule, format string, args ...any) *diag.Diagnostic {
 	return c.diags.Add(c.file, at.pos, at.end, rule, format, args...)
 }
 
 // related adds "first ... here" to d.
-func (c *checker) related(d *lexer.Diagnostic, at lexer.Pos, format string, args ...any) {
-	d.Related = append(d.Related, lexer.Related{Pos: c.file.Position(at), Msg: fmt.Sprintf(format, args...)})
+func (c *checker) related(d *diag.Diagnostic, at lexer.Pos, format string, args ...any) {
+	d.Related = append(d.Related, diag.Related{Pos: c.file.Position(at), Msg: fmt.Sprintf(format, args...)})
 }
 
 // nameSpan is where the policy's name is, for what has no better place.
@@ -172,7 +173,7 @@ func (c *checker) check() *rt.Spec {
 		}
 		name := b.Name.Name
 		if prev, dup := first[name]; dup {
-			d := c.errorf(spanOf(b.Name), lexer.RuleStructure, "duplicate %q block in policy %q", name, c.spec.Name)
+			d := c.errorf(spanOf(b.Name), diag.RuleStructure, "duplicate %q block in policy %q", name, c.spec.Name)
 			c.related(d, prev.Name.Pos(), "first %q block here", name)
 			c.block(c.spec.Clone(), b, false)
 			continue
@@ -220,10 +221,10 @@ func (c *checker) requireCapacity(cache *ast.Block) {
 	case cache == nil:
 		// A policy without blocks is a syntax error already.
 		if !c.pol.Incomplete && len(c.pol.Blocks) > 0 && c.pol.Name != nil && c.pol.Name.Name != "" {
-			c.errorf(c.nameSpan(), lexer.RuleStructure, "policy %q has no cache block", c.spec.Name)
+			c.errorf(c.nameSpan(), diag.RuleStructure, "policy %q has no cache block", c.spec.Name)
 		}
 	case len(cache.Items) > 0 && !hasBad(cache) && !hasKey(cache, "capacity"):
-		c.errorf(spanOf(cache.Name), lexer.RuleStructure, "cache block has no capacity")
+		c.errorf(spanOf(cache.Name), diag.RuleStructure, "cache block has no capacity")
 	}
 }
 

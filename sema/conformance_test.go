@@ -5,12 +5,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/moepolicy/moec/lexer"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/rt"
 )
 
 // codes returns the rule codes of diags, in order.
-func codes(diags lexer.Diagnostics) []string {
+func codes(diags diag.Diagnostics) []string {
 	var out []string
 	for _, d := range diags {
 		out = append(out, d.Rule)
@@ -55,15 +55,15 @@ policy b {
 		{"C04", `policy s { cache { capacity = 16 eviction = score score_ema_alpha = 0.3 } prefetch { strategy = affinity budget = 4 } }`, nil, 1},
 		{"C05", `policy f { cache { capacity = 24 eviction = lfu | lru frequency_decay = 0.9 } }`, nil, 1},
 
-		{"R01", ``, []string{lexer.RuleSyntax}, 0},
-		{"R03", `policy p { schedule { mode = gpu_only } }`, []string{lexer.RuleStructure}, 0},
-		{"R04", `policy p { cache { eviction = lru } }`, []string{lexer.RuleStructure}, 0},
-		{"R06", `policy p { cache { capacity = 4 capacity = 8 } }`, []string{lexer.RuleStructure}, 0},
-		{"R07", `policy p { cache { capacity = 4 } cache { capacity = 8 } }`, []string{lexer.RuleStructure}, 0},
-		{"R08", `policy p { cache { capacity = 8 eviction = mru } }`, []string{lexer.RuleStructure}, 0},
-		{"R13", `policy p { cache { capacity = 8 } adapt { when hit_rate == 0.5 { eviction = lfu } } }`, []string{lexer.RuleSyntax}, 0},
-		{"R16", `policy p { cache { capacity = 16.0 } }`, []string{lexer.RuleSyntax}, 0},
-		{"R18", `policy p { cache { capacity = 16 eviction = LRU } }`, []string{lexer.RuleSyntax}, 0},
+		{"R01", ``, []string{diag.RuleSyntax}, 0},
+		{"R03", `policy p { schedule { mode = gpu_only } }`, []string{diag.RuleStructure}, 0},
+		{"R04", `policy p { cache { eviction = lru } }`, []string{diag.RuleStructure}, 0},
+		{"R06", `policy p { cache { capacity = 4 capacity = 8 } }`, []string{diag.RuleStructure}, 0},
+		{"R07", `policy p { cache { capacity = 4 } cache { capacity = 8 } }`, []string{diag.RuleStructure}, 0},
+		{"R08", `policy p { cache { capacity = 8 eviction = mru } }`, []string{diag.RuleStructure}, 0},
+		{"R13", `policy p { cache { capacity = 8 } adapt { when hit_rate == 0.5 { eviction = lfu } } }`, []string{diag.RuleSyntax}, 0},
+		{"R16", `policy p { cache { capacity = 16.0 } }`, []string{diag.RuleSyntax}, 0},
+		{"R18", `policy p { cache { capacity = 16 eviction = LRU } }`, []string{diag.RuleSyntax}, 0},
 
 		{"V01", `policy p { cache { capacity = 0 } }`, []string{"R1", "R10"}, 0},
 		{"V03", `policy p { cache { capacity = 2 } }`, []string{"R10"}, 0},
@@ -89,11 +89,11 @@ policy b {
 }`, []string{"M6", "M4"}, 0},
 		{"Q03", `policy p {
     cache { capacity = 8 : 0 when hit_rate < 0.5 eviction = lru : bogus when hit_rate < 0.5 }
-}`, []string{"R1", "R10", lexer.RuleStructure}, 0},
+}`, []string{"R1", "R10", diag.RuleStructure}, 0},
 		{"Q04", `policy p {
     cache { capacity = 8 memory_headroom = 5 }
     monitor { metrics = [whatever] window = 0 log_interval = 0 }
-}`, []string{lexer.RuleStructure, "M7", "M8"}, 0},
+}`, []string{diag.RuleStructure, "M7", "M8"}, 0},
 		{"Q05", `policy p { cache { capacity = 8 eviction = lfu | fallback } }`, []string{"M1"}, 0},
 		{"Q06", `policy p { cache { capacity = 8 eviction = lfu | lru ttl = 5 } }`, nil, 1},
 	}

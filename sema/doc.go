@@ -73,7 +73,7 @@
 //
 // # Rule codes
 //
-// Each diagnostic carries a code in lexer.Diagnostic.Rule:
+// Each diagnostic carries a code in diag.Diagnostic.Rule:
 //
 //	syntax     the lexer and the parser; here, a literal too large for its
 //	           type ("capacity = 99999999999999999999")

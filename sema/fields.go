@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/lexer"
 	"github.com/moepolicy/moec/rt"
 )
@@ -32,7 +33,7 @@ func (c *checker) block(s *rt.Spec, b *ast.Block, live bool) {
 	default:
 		// The parser drops unknown blocks; a tree built another way may
 		// still hold one.
-		c.errorf(spanOf(b.Name), lexer.RuleStructure, "%s", unknown("block", name, blockNames))
+		c.errorf(spanOf(b.Name), diag.RuleStructure, "%s", unknown("block", name, blockNames))
 		return
 	}
 	seen := map[string]*ast.Field{}
@@ -48,7 +49,7 @@ func (c *checker) block(s *rt.Spec, b *ast.Block, live bool) {
 			}
 			key := it.Key.Name
 			if prev, dup := seen[key]; dup {
-				d := c.errorf(spanOf(it.Key), lexer.RuleStructure, "duplicate key %q in %s block", key, name)
+				d := c.errorf(spanOf(it.Key), diag.RuleStructure, "duplicate key %q in %s block", key, name)
 				c.related(d, prev.Key.Pos(), "first %q here", key)
 				c.field(s.Clone(), name, it, false)
 				continue
@@ -57,7 +58,7 @@ func (c *checker) block(s *rt.Spec, b *ast.Block, live bool) {
 			c.field(s, name, it, live)
 		case *ast.Rule:
 			if name != "adapt" {
-				c.errorf(spanOf(it), lexer.RuleStructure, "adapt rule in a %s block", name)
+				c.errorf(spanOf(it), diag.RuleStructure, "adapt rule in a %s block", name)
 			}
 			// Read in pass 2.
 		default:
@@ -189,7 +190,7 @@ func (c *checker) scalar(s *rt.Spec, key, name string, x *ast.BasicLit) bool {
 		return false
 	}
 	block, _, _ := strings.Cut(key, ".")
-	c.errorf(spanOf(x), lexer.RuleStructure, "unknown %s key %q", block, name)
+	c.errorf(spanOf(x), diag.RuleStructure, "unknown %s key %q", block, name)
 	return false
 }
 
@@ -311,7 +312,7 @@ func (c *checker) intValue(x *ast.BasicLit, key string) (int, bool) {
 	}
 	n, err := strconv.Atoi(x.Value)
 	if err != nil {
-		c.errorf(spanOf(x), lexer.RuleSyntax, "integer %q is too large", x.Value)
+		c.errorf(spanOf(x), diag.RuleSyntax, "integer %q is too large", x.Value)
 		return 0, false
 	}
 	return n, true
@@ -328,7 +329,7 @@ func (c *checker) numValue(x *ast.BasicLit, key string) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(x.Value, 64)
 	if err != nil {
-		c.errorf(spanOf(x), lexer.RuleSyntax, "number %q is out of range", x.Value)
+		c.errorf(spanOf(x), diag.RuleSyntax, "number %q is out of range", x.Value)
 		return 0, false
 	}
 	return f, true
@@ -375,7 +376,7 @@ func word[T any](c *checker, x *ast.BasicLit, key, what string, valid []string, 
 	}
 	v, ok := parse(x.Value)
 	if !ok {
-		c.errorf(spanOf(x), lexer.RuleStructure, "%s", unknown(what, x.Value, valid))
+		c.errorf(spanOf(x), diag.RuleStructure, "%s", unknown(what, x.Value, valid))
 		return zero, false
 	}
 	return v, true

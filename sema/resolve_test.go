@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/lexer"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
@@ -156,7 +157,7 @@ policy a { cache { capacity = 8 } }
 	if diff := cmp.Diff([]int{4, 8}, caps); diff != "" {
 		t.Errorf("capacities (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"R1", "R10", lexer.RuleSyntax}, codes(diags)); diff != "" {
+	if diff := cmp.Diff([]string{"R1", "R10", diag.RuleSyntax}, codes(diags)); diff != "" {
 		t.Errorf("codes (-want +got):\n%s", diff)
 	}
 }

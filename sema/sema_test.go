@@ -34,7 +34,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moepolicy/moec/lexer"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
 )
@@ -75,7 +75,7 @@ func annotations(t *testing.T, src string) []*annotation {
 }
 
 // checkSource parses and checks src and returns every diagnostic, sorted.
-func checkSource(name string, src []byte) ([]*rt.Spec, lexer.Diagnostics) {
+func checkSource(name string, src []byte) ([]*rt.Spec, diag.Diagnostics) {
 	f, diags := parser.ParseFile(name, src)
 	specs, more := Check(f)
 	diags = append(diags, more...)
@@ -83,7 +83,7 @@ func checkSource(name string, src []byte) ([]*rt.Spec, lexer.Diagnostics) {
 	return specs, diags
 }
 
-func diagText(d *lexer.Diagnostic) string { return fmt.Sprintf("%s [%s]", d.Msg, d.Rule) }
+func diagText(d *diag.Diagnostic) string { return fmt.Sprintf("%s [%s]", d.Msg, d.Rule) }
 
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.moe"))

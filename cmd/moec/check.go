@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moepolicy/moec/lexer"
+	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/sema"
@@ -100,7 +100,7 @@ func runCheck(e *env, c *command, args []string) int {
 // parser's and sema's together, sorted by position; sema runs even after
 // syntax errors (it skips what the parser could not read), so that one run
 // reports every error. The specs are meaningful only without diagnostics.
-func checkSource(name string, src []byte) ([]*rt.Spec, lexer.Diagnostics) {
+func checkSource(name string, src []byte) ([]*rt.Spec, diag.Diagnostics) {
 	f, diags := parser.ParseFile(name, src)
 	specs, more := sema.Check(f)
 	diags = append(diags, more...)
@@ -110,7 +110,7 @@ func checkSource(name string, src []byte) ([]*rt.Spec, lexer.Diagnostics) {
 
 // printDiagnostics prints diags on standard error, one per line, each
 // related place on a following line indented by a tab.
-func (e *env) printDiagnostics(diags lexer.Diagnostics) {
+func (e *env) printDiagnostics(diags diag.Diagnostics) {
 	for _, d := range diags {
 		fmt.Fprintln(e.stderr, d.Error())
 	}
@@ -175,7 +175,7 @@ type jsonRelated struct {
 	Message string `json:"message"`
 }
 
-func toJSON(d *lexer.Diagnostic) jsonDiagnostic {
+func toJSON(d *diag.Diagnostic) jsonDiagnostic {
 	j := jsonDiagnostic{
 		File:    d.Pos.Filename,
 		Line:    d.Pos.Line,

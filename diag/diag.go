@@ -1,10 +1,15 @@
-package lexer
+// Package diag holds moec's diagnostics: an error at a position in a .moe
+// file, the list every stage of the front end (scanner, parser, sema)
+// reports into, and the codes that say which check found it.
+package diag
 
 import (
 	"cmp"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/moepolicy/moec/lexer"
 )
 
 // Rule names the check a Diagnostic comes from, for tools that read
@@ -16,17 +21,17 @@ const (
 
 // A Diagnostic is one error in a source file.
 type Diagnostic struct {
-	Pos     Position  // where the offending text starts
-	End     Position  // where it ends; may be invalid
-	Msg     string    // lower case, no final period
-	Rule    string    // RuleSyntax, RuleStructure, "R1".."R20" or a moec rule "M1"...
-	Related []Related // other places that explain this one
+	Pos     lexer.Position // where the offending text starts
+	End     lexer.Position // where it ends; may be invalid
+	Msg     string         // lower case, no final period
+	Rule    string         // RuleSyntax, RuleStructure, "R1".."R20" or a moec rule "M1"...
+	Related []Related      // other places that explain this one
 }
 
 // Related is a position that helps explain a Diagnostic, such as the first
 // of two duplicate keys.
 type Related struct {
-	Pos Position
+	Pos lexer.Position
 	Msg string
 }
 
@@ -46,7 +51,7 @@ func (d *Diagnostic) Error() string {
 type Diagnostics []*Diagnostic
 
 // Add appends a diagnostic for the span [pos, end) of f.
-func (l *Diagnostics) Add(f *File, pos, end Pos, rule, format string, args ...any) *Diagnostic {
+func (l *Diagnostics) Add(f *lexer.File, pos, end lexer.Pos, rule, format string, args ...any) *Diagnostic {
 	d := &Diagnostic{Pos: f.Position(pos), Msg: fmt.Sprintf(format, args...), Rule: rule}
 	if end.IsValid() {
 		d.End = f.Position(end)
