@@ -175,11 +175,7 @@ func runReplay(e *env, c *command, args []string) int {
 			return exitUsage
 		}
 		cfg.Tokens, cfg.Seed = *tokens, *seed
-		var rows []replay.Row
-		err = trace.Generate(cfg, func(r trace.Row) error {
-			rows = append(rows, replay.Row{Layer: r.Layer, Experts: append([]int32(nil), r.Experts...), Scores: append([]float32(nil), r.Scores...)})
-			return nil
-		})
+		rows, err := replay.GenerateRows(cfg)
 		if err != nil {
 			e.errorf("%v", err)
 			return exitError
@@ -240,7 +236,7 @@ func runReplay(e *env, c *command, args []string) int {
 	if *opt {
 		acc, err := accesses()
 		if err == nil {
-			best, err = belady(acc, spec, res)
+			best, err = replay.BeladyFor(acc, spec, res)
 		}
 		if err != nil {
 			e.errorf("optimum: %v", err)
@@ -253,20 +249,6 @@ func runReplay(e *env, c *command, args []string) int {
 	}
 	printReplayTable(e.stdout, spec, name, shape, res, cost, best)
 	return exitOK
-}
-
-// belady computes the optimum for the slots the policy had: one flat
-// cache of its capacity, or each layer's final capacity.
-func belady(acc []rt.Key, spec *rt.Spec, res *replay.Result) (*replay.OptResult, error) {
-	pins := replay.PinnedKeys(res.Shape.Layers, spec.Cache.Pin)
-	if spec.PerLayer == nil {
-		return replay.Belady(acc, spec.Cache.Capacity, pins)
-	}
-	caps := make([]int, len(res.Stats.Layers))
-	for l, ls := range res.Stats.Layers {
-		caps[l] = ls.Capacity
-	}
-	return replay.BeladyPerLayer(acc, caps, pins)
 }
 
 func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) {

@@ -194,7 +194,10 @@ func sweep(t *loadedTrace, policies []sweepPolicy, caps []int, shape rt.Shape, m
 		}
 		r.cells[w.p][w.c] = sweepCell{hitRate: o.res.HitRate(), msPerToken: ms(o.cost.PerToken)}
 	}
-	acc := t.accesses()
+	acc, err := replay.Accesses(replay.NewSliceSource(t.rows))
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range caps {
 		opt, err := replay.Belady(acc, c, nil)
 		if err != nil {

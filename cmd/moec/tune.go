@@ -416,31 +416,11 @@ func readTraceRows(path string) (*loadedTrace, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &loadedTrace{name: path, header: r.Header()}
-	t.rows = make([]replay.Row, 0, max(0, t.header.Entries))
-	for row, err := range r.All() {
-		if err != nil {
-			return nil, err
-		}
-		t.rows = append(t.rows, replay.Row{
-			Layer:   row.Layer,
-			Experts: slices.Clone(row.Experts),
-			Scores:  slices.Clone(row.Scores),
-		})
+	rows, err := replay.ReadRows(r)
+	if err != nil {
+		return nil, err
 	}
-	return t, nil
-}
-
-// accesses returns every selected expert of the trace in order, for
-// Belady.
-func (t *loadedTrace) accesses() []rt.Key {
-	var keys []rt.Key
-	for _, r := range t.rows {
-		for _, e := range r.Experts {
-			keys = append(keys, rt.Key{Layer: int32(r.Layer), Expert: e})
-		}
-	}
-	return keys
+	return &loadedTrace{name: path, header: r.Header(), rows: rows}, nil
 }
 
 // shape returns the trace's shape with the expert size of the
@@ -592,7 +572,10 @@ func cmpInt(a, b int64) int {
 // optimum for the same slots (one cache of the capacity, or each layer's
 // final capacity).
 func addBelady(t *loadedTrace, rs []tuneResult) error {
-	acc := t.accesses()
+	acc, err := replay.Accesses(replay.NewSliceSource(t.rows))
+	if err != nil {
+		return err
+	}
 	flat := map[int]float64{}
 	for i := range rs {
 		r := &rs[i]
@@ -602,7 +585,7 @@ func addBelady(t *loadedTrace, rs []tuneResult) error {
 				continue
 			}
 		}
-		opt, err := belady(acc, r.spec, r.res)
+		opt, err := replay.BeladyFor(acc, r.spec, r.res)
 		if err != nil {
 			return err
 		}
