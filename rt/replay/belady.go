@@ -150,7 +150,9 @@ func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key) (*OptResult, 
 		}
 	}
 	for g, f := range c.free {
-		c.heap[g] = make([]int32, 0, f)
+		// No more experts than there are keys are ever resident, however
+		// many slots the cache has.
+		c.heap[g] = make([]int32, 0, min(f, keys))
 	}
 
 	// One backward pass: nextUse[i] is the index of the next access to
