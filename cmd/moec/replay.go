@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/moepolicy/moec/rt"
@@ -186,17 +185,10 @@ func runReplay(e *env, c *command, args []string) int {
 		accesses = func() ([]rt.Key, error) { s.Rewind(); return replay.Accesses(s) }
 	}
 
-	shape := header.Shape()
-	switch {
-	case *expertBytes != "":
-		b, err := parseBytes(*expertBytes)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "moec replay: -expert-bytes: %v\n", err)
-			return exitUsage
-		}
-		shape.ExpertBytes = b
-	case shape.ExpertBytes == 0:
-		shape.ExpertBytes = int64(spec.Cache.ExpertSizeGB * 1e9)
+	shape, err := traceShape(header, *expertBytes, spec.Cache.ExpertSizeGB)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "moec replay: %v\n", err)
+		return exitUsage
 	}
 	p, err := rt.New(spec, shape)
 	if err != nil {
@@ -321,53 +313,4 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 		return exitError
 	}
 	return exitOK
-}
-
-// loadPolicy reads file, checks it and returns the policy called name, or
-// the file's only policy when name is empty. On failure it reports and
-// returns nil with the exit status.
-func (e *env) loadPolicy(file, name string) (*rt.Spec, int) {
-	specs, status := e.loadPolicies(file)
-	if specs == nil {
-		return nil, status
-	}
-	if name == "" {
-		if len(specs) == 1 {
-			return specs[0], exitOK
-		}
-		e.errorf("%s has %d policies (%s): choose one with -policy", file, len(specs), policyNames(specs))
-		return nil, exitUsage
-	}
-	for _, s := range specs {
-		if s.Name == name {
-			return s, exitOK
-		}
-	}
-	e.errorf("%s has no policy %q (it has %s)", file, name, policyNames(specs))
-	return nil, exitError
-}
-
-// loadPolicies reads file and checks it. On failure it reports (the
-// diagnostics as moec check prints them) and returns nil with the exit
-// status.
-func (e *env) loadPolicies(file string) ([]*rt.Spec, int) {
-	src, err := os.ReadFile(file)
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, exitError
-	}
-	specs, diags := checkSource(file, src)
-	if len(diags) > 0 {
-		e.printDiagnostics(diags)
-		return nil, exitError
-	}
-	return specs, exitOK
-}
-
-func policyNames(specs []*rt.Spec) string {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	return strings.Join(names, ", ")
 }
