@@ -24,7 +24,7 @@ type Replayer struct {
 	// Progress, when not nil, is called once the number of replays is
 	// known, and returns a function that is called, from the goroutine
 	// that called Tune or Sweep, with the number of replays finished.
-	Progress func(total int) func(done int64)
+	Progress func(total int64) func(done int64)
 }
 
 // An outcome is what came of replaying one policy.
@@ -39,7 +39,7 @@ type outcome struct {
 func (r *Replayer) replayAll(specs []*rt.Spec) []outcome {
 	var done func(int64)
 	if r.Progress != nil {
-		done = r.Progress(len(specs))
+		done = r.Progress(int64(len(specs)))
 	}
 	out := make([]outcome, len(specs))
 	next := make(chan int)

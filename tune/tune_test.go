@@ -118,9 +118,9 @@ func TestTuneParallel(t *testing.T) {
 // replays and counts every one of them, in order.
 func TestProgress(t *testing.T) {
 	r := smallTrace(t, 200, 3)
-	var total int
+	var total int64
 	var seen []int64
-	r.Progress = func(n int) func(int64) {
+	r.Progress = func(n int64) func(int64) {
 		total = n
 		return func(done int64) { seen = append(seen, done) }
 	}
@@ -128,7 +128,7 @@ func TestProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if total != rep.Replayed || len(seen) != total {
+	if total != int64(rep.Replayed) || int64(len(seen)) != total {
 		t.Fatalf("progress: total %d, %d calls; %d replayed", total, len(seen), rep.Replayed)
 	}
 	for i, d := range seen {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/replay"
 	"github.com/moepolicy/moec/rt/trace"
@@ -210,10 +211,10 @@ func runReplay(e *env, c *command, args []string) int {
 		defer out.Abort()
 		opts.Decisions = out
 	}
-	bar := newProgress(e.stderr, header.Entries)
-	opts.Progress = bar.update
+	bar := progress.New(e.stderr)
+	opts.Progress = bar.Start(header.Entries)
 	res, err := replay.Run(p, src, opts)
-	bar.done()
+	bar.Done()
 	if err != nil {
 		e.errorf("replay of %s over %s: %v", spec.Name, name, err)
 		return exitError

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/tune"
 )
@@ -111,10 +112,10 @@ func runSweep(e *env, c *command, args []string) int {
 		return status
 	}
 	r.Workers = *workers
-	bar := &lateProgress{w: e.stderr}
-	r.Progress = bar.start
+	bar := progress.New(e.stderr)
+	r.Progress = bar.Start
 	res, err := r.Sweep(policies, caps)
-	bar.done()
+	bar.Done()
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError

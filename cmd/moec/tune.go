@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/tune"
@@ -149,10 +150,10 @@ func runTune(e *env, c *command, args []string) int {
 		return status
 	}
 	r.Workers = *workers
-	bar := &lateProgress{w: e.stderr}
-	r.Progress = bar.start
+	bar := progress.New(e.stderr)
+	r.Progress = bar.Start
 	rep, err := r.Tune(grid, tune.Objective(*objective), *top)
-	bar.done()
+	bar.Done()
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
