@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/moepolicy/moec/internal/chart"
 	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/tune"
@@ -69,7 +70,7 @@ func runSweep(e *env, c *command, args []string) int {
 		return exitUsage
 	}
 	if *plotPath != "" {
-		if _, err := plotFormat(*plotPath); err != nil {
+		if _, err := chart.Format(*plotPath); err != nil {
 			fmt.Fprintf(e.stderr, "moec sweep: -plot %v\n", err)
 			return exitUsage
 		}
@@ -121,24 +122,27 @@ func runSweep(e *env, c *command, args []string) int {
 		return exitError
 	}
 	if *plotPath != "" {
-		var all []series
+		var all []chart.Series
 		x := make([]float64, len(caps))
 		for i, c := range caps {
 			x[i] = float64(c)
 		}
 		for pi, p := range res.Policies {
-			s := series{name: p.Name}
+			s := chart.Series{Name: p.Name}
 			for ci, cell := range res.Cells[pi] {
 				if cell.Skip == "" {
-					s.x = append(s.x, x[ci])
-					s.y = append(s.y, cell.HitRate)
+					s.X = append(s.X, x[ci])
+					s.Y = append(s.Y, cell.HitRate)
 				}
 			}
 			all = append(all, s)
 		}
-		all = append(all, series{name: "Belady (optimal, no prefetch)", x: x, y: res.Belady, dashed: true})
+		all = append(all, chart.Series{Name: "Belady (optimal, no prefetch)", X: x, Y: res.Belady, Dashed: true})
 		title := fmt.Sprintf("Hit rate against capacity on %s", filepath.Base(*tracePath))
-		if err := lineChart(*plotPath, title, "capacity (expert slots)", "hit rate", all); err != nil {
+		err := writePicture(*plotPath, func(format string) ([]byte, error) {
+			return chart.Lines(format, title, "capacity (expert slots)", "hit rate", all)
+		})
+		if err != nil {
 			e.errorf("%v", err)
 			return exitError
 		}
