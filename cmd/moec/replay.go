@@ -247,8 +247,7 @@ func runReplay(e *env, c *command, args []string) int {
 func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) {
 	s := res.Stats
 	fmt.Fprintf(w, "policy    %s\n", spec.Name)
-	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %d layers x %d experts, top-%d, %s per expert\n",
-		traceName, res.Dispatches, res.Tokens, shape.Layers, shape.Experts, shape.TopK, formatBytes(shape.ExpertBytes))
+	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %s\n", traceName, res.Dispatches, res.Tokens, shapeText(shape))
 	fmt.Fprintf(w, "slots     %d (peak %d resident, %d in use during a layer)\n", res.Slots, res.Peak, res.PeakInUse)
 	fmt.Fprintf(w, "hit rate  %.4f (%d hits, %d misses)", res.HitRate(), res.Hits, res.Misses)
 	if best != nil {

@@ -152,8 +152,7 @@ func runSweep(e *env, c *command, args []string) int {
 }
 
 func printSweep(w io.Writer, traceName string, shape rt.Shape, r *tune.SweepResult) {
-	fmt.Fprintf(w, "trace  %s: %d layers x %d experts, top-%d, %s per expert\n",
-		traceName, shape.Layers, shape.Experts, shape.TopK, formatBytes(shape.ExpertBytes))
+	fmt.Fprintf(w, "trace  %s: %s\n", traceName, shapeText(shape))
 	table := func(title string, withBelady bool, value func(tune.Cell) string) {
 		fmt.Fprintf(w, "\n%s\n", title)
 		widths := make([]int, len(r.Policies))

@@ -192,8 +192,7 @@ func isPolicyName(s string) bool {
 }
 
 func printTuneTable(w io.Writer, rep *tune.Report, shape rt.Shape) {
-	fmt.Fprintf(w, "trace      %s: %d layers x %d experts, top-%d, %s per expert\n",
-		rep.Trace, shape.Layers, shape.Experts, shape.TopK, formatBytes(shape.ExpertBytes))
+	fmt.Fprintf(w, "trace      %s: %s\n", rep.Trace, shapeText(shape))
 	fmt.Fprintf(w, "grid       %s: %d configurations, %d replayed, %d skipped\n",
 		rep.Grid, rep.Configurations, rep.Replayed, rep.Configurations-rep.Replayed)
 	for _, s := range rep.Skipped {
