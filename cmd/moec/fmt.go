@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/internal/diff"
 	"github.com/moepolicy/moec/parser"
 )
 
@@ -117,7 +118,7 @@ func (e *env) formatFile(name string, src []byte, fl fmtFlags) int {
 			}
 		}
 		if fl.diff {
-			if !e.writeAll(e.stdout, unifiedDiff(filepath.ToSlash(name), src, out)) {
+			if !e.writeAll(e.stdout, diff.Unified(filepath.ToSlash(name), src, out)) {
 				return exitError
 			}
 		}

@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/moepolicy/moec/internal/chart"
 )
 
 // atomicFile is an output file written to a temporary file in the same
@@ -61,4 +63,18 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return f.Commit()
+}
+
+// writePicture writes the picture that draw makes in the format of path's
+// extension (svg or png) to path, whole or not at all.
+func writePicture(path string, draw func(format string) ([]byte, error)) error {
+	format, err := chart.Format(path)
+	if err != nil {
+		return err
+	}
+	data, err := draw(format)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data)
 }

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/replay"
 	"github.com/moepolicy/moec/rt/trace"
@@ -175,11 +175,7 @@ func runReplay(e *env, c *command, args []string) int {
 			return exitUsage
 		}
 		cfg.Tokens, cfg.Seed = *tokens, *seed
-		var rows []replay.Row
-		err = trace.Generate(cfg, func(r trace.Row) error {
-			rows = append(rows, replay.Row{Layer: r.Layer, Experts: append([]int32(nil), r.Experts...), Scores: append([]float32(nil), r.Scores...)})
-			return nil
-		})
+		rows, err := replay.GenerateRows(cfg)
 		if err != nil {
 			e.errorf("%v", err)
 			return exitError
@@ -190,17 +186,10 @@ func runReplay(e *env, c *command, args []string) int {
 		accesses = func() ([]rt.Key, error) { s.Rewind(); return replay.Accesses(s) }
 	}
 
-	shape := header.Shape()
-	switch {
-	case *expertBytes != "":
-		b, err := parseBytes(*expertBytes)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "moec replay: -expert-bytes: %v\n", err)
-			return exitUsage
-		}
-		shape.ExpertBytes = b
-	case shape.ExpertBytes == 0:
-		shape.ExpertBytes = int64(spec.Cache.ExpertSizeGB * 1e9)
+	shape, err := traceShape(header, *expertBytes, spec.Cache.ExpertSizeGB)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "moec replay: %v\n", err)
+		return exitUsage
 	}
 	p, err := rt.New(spec, shape)
 	if err != nil {
@@ -222,10 +211,10 @@ func runReplay(e *env, c *command, args []string) int {
 		defer out.Abort()
 		opts.Decisions = out
 	}
-	bar := newProgress(e.stderr, header.Entries)
-	opts.Progress = bar.update
+	bar := progress.New(e.stderr)
+	opts.Progress = bar.Start(header.Entries)
 	res, err := replay.Run(p, src, opts)
-	bar.done()
+	bar.Done()
 	if err != nil {
 		e.errorf("replay of %s over %s: %v", spec.Name, name, err)
 		return exitError
@@ -240,7 +229,7 @@ func runReplay(e *env, c *command, args []string) int {
 	if *opt {
 		acc, err := accesses()
 		if err == nil {
-			best, err = belady(acc, spec, res)
+			best, err = replay.BeladyFor(acc, spec, res)
 		}
 		if err != nil {
 			e.errorf("optimum: %v", err)
@@ -255,25 +244,10 @@ func runReplay(e *env, c *command, args []string) int {
 	return exitOK
 }
 
-// belady computes the optimum for the slots the policy had: one flat
-// cache of its capacity, or each layer's final capacity.
-func belady(acc []rt.Key, spec *rt.Spec, res *replay.Result) (*replay.OptResult, error) {
-	pins := replay.PinnedKeys(res.Shape.Layers, spec.Cache.Pin)
-	if spec.PerLayer == nil {
-		return replay.Belady(acc, spec.Cache.Capacity, pins)
-	}
-	caps := make([]int, len(res.Stats.Layers))
-	for l, ls := range res.Stats.Layers {
-		caps[l] = ls.Capacity
-	}
-	return replay.BeladyPerLayer(acc, caps, pins)
-}
-
 func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) {
 	s := res.Stats
 	fmt.Fprintf(w, "policy    %s\n", spec.Name)
-	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %d layers x %d experts, top-%d, %s per expert\n",
-		traceName, res.Dispatches, res.Tokens, shape.Layers, shape.Experts, shape.TopK, formatBytes(shape.ExpertBytes))
+	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %s\n", traceName, res.Dispatches, res.Tokens, shapeText(shape))
 	fmt.Fprintf(w, "slots     %d (peak %d resident, %d in use during a layer)\n", res.Slots, res.Peak, res.PeakInUse)
 	fmt.Fprintf(w, "hit rate  %.4f (%d hits, %d misses)", res.HitRate(), res.Hits, res.Misses)
 	if best != nil {
@@ -339,53 +313,4 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 		return exitError
 	}
 	return exitOK
-}
-
-// loadPolicy reads file, checks it and returns the policy called name, or
-// the file's only policy when name is empty. On failure it reports and
-// returns nil with the exit status.
-func (e *env) loadPolicy(file, name string) (*rt.Spec, int) {
-	specs, status := e.loadPolicies(file)
-	if specs == nil {
-		return nil, status
-	}
-	if name == "" {
-		if len(specs) == 1 {
-			return specs[0], exitOK
-		}
-		e.errorf("%s has %d policies (%s): choose one with -policy", file, len(specs), policyNames(specs))
-		return nil, exitUsage
-	}
-	for _, s := range specs {
-		if s.Name == name {
-			return s, exitOK
-		}
-	}
-	e.errorf("%s has no policy %q (it has %s)", file, name, policyNames(specs))
-	return nil, exitError
-}
-
-// loadPolicies reads file and checks it. On failure it reports (the
-// diagnostics as moec check prints them) and returns nil with the exit
-// status.
-func (e *env) loadPolicies(file string) ([]*rt.Spec, int) {
-	src, err := os.ReadFile(file)
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, exitError
-	}
-	specs, diags := checkSource(file, src)
-	if len(diags) > 0 {
-		e.printDiagnostics(diags)
-		return nil, exitError
-	}
-	return specs, exitOK
-}
-
-func policyNames(specs []*rt.Spec) string {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	return strings.Join(names, ", ")
 }

@@ -5,12 +5,11 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 
+	"github.com/moepolicy/moec/internal/chart"
+	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/rt"
-	"github.com/moepolicy/moec/rt/replay"
+	"github.com/moepolicy/moec/tune"
 )
 
 var sweepCommand = &command{
@@ -51,160 +50,6 @@ The flags are:
 	run: runSweep,
 }
 
-// parseCapacities reads "lo:hi:step", "lo:hi" or "n".
-func parseCapacities(s string) ([]int, error) {
-	parts := strings.Split(s, ":")
-	if len(parts) > 3 {
-		return nil, fmt.Errorf("%q: want lo:hi:step", s)
-	}
-	n := make([]int, len(parts))
-	for i, p := range parts {
-		v, err := strconv.Atoi(p)
-		if err != nil || v < 1 {
-			return nil, fmt.Errorf("%q: %q is not a positive integer", s, p)
-		}
-		n[i] = v
-	}
-	lo, hi, step := n[0], n[0], 1
-	if len(n) > 1 {
-		hi = n[1]
-	}
-	if len(n) > 2 {
-		step = n[2]
-	}
-	if hi < lo {
-		return nil, fmt.Errorf("%q: the range is empty", s)
-	}
-	if (hi-lo)/step >= 10000 {
-		return nil, fmt.Errorf("%q: more than 10000 capacities", s)
-	}
-	var caps []int
-	for c := lo; c <= hi; c += step {
-		caps = append(caps, c)
-	}
-	return caps, nil
-}
-
-// sweepPolicy is one column of a sweep.
-type sweepPolicy struct {
-	name string
-	spec *rt.Spec
-}
-
-// sweepCell is one policy at one capacity: skipped (why), or measured.
-type sweepCell struct {
-	skip       string
-	hitRate    float64
-	msPerToken float64
-}
-
-// sweepResult is a sweep's table: cells[policy][capacity].
-type sweepResult struct {
-	caps     []int
-	policies []sweepPolicy
-	cells    [][]sweepCell
-	belady   []float64
-	notes    []string
-}
-
-// sizeTo returns spec at capacity c, with a note when something else had
-// to change, or a reason it cannot have that capacity.
-func sizeTo(spec *rt.Spec, c int, shape rt.Shape) (s *rt.Spec, note, skip string) {
-	s = spec.Clone()
-	s.Cache.Capacity = c
-	if s.Prefetch.Budget > c {
-		// Without prefetch the budget means nothing: lower it quietly.
-		if s.Prefetch.Strategy != rt.PrefetchNone {
-			note = fmt.Sprintf("prefetch budget %d lowered to the capacity at capacities below %d", s.Prefetch.Budget, s.Prefetch.Budget)
-		}
-		s.Prefetch.Budget = c
-	}
-	if pl := s.PerLayer; pl != nil {
-		pl.TotalBudget = c
-		if need := shape.Layers * pl.MinCapacity; c < need {
-			return nil, note, fmt.Sprintf("per_layer needs at least %d slots (%d layers x min_capacity %d)", need, shape.Layers, pl.MinCapacity)
-		}
-	}
-	if need := len(s.Cache.Pin) * shape.Layers; s.PerLayer == nil && c < need {
-		return nil, note, fmt.Sprintf("its pinned experts need %d slots (%d in each of %d layers)", need, len(s.Cache.Pin), shape.Layers)
-	}
-	if v := s.Check(); len(v) > 0 {
-		return nil, note, v[0].Msg
-	}
-	// The runtime's own checks of the policy against the model's shape.
-	if _, err := rt.New(s, shape); err != nil {
-		return nil, note, err.Error()
-	}
-	return s, note, ""
-}
-
-// sweep replays every policy at every capacity over t.
-func sweep(t *loadedTrace, policies []sweepPolicy, caps []int, shape rt.Shape, model replay.CostModel, workers int, done func(total int) func(int64)) (*sweepResult, error) {
-	r := &sweepResult{caps: caps, policies: policies, cells: make([][]sweepCell, len(policies))}
-	type at struct{ p, c int }
-	var (
-		jobs  []replayJob
-		where []at
-	)
-	for pi, p := range policies {
-		r.cells[pi] = make([]sweepCell, len(caps))
-		if p.spec.PerLayer != nil {
-			r.notes = append(r.notes, fmt.Sprintf("%s: per_layer total_budget set to the capacity", p.name))
-		}
-		var (
-			notes   []string                // in order of first appearance
-			skipped = map[string][]string{} // by reason: the capacities
-		)
-		for ci, c := range caps {
-			s, note, skip := sizeTo(p.spec, c, shape)
-			if note != "" && !slices.Contains(notes, note) {
-				notes = append(notes, note)
-			}
-			if skip != "" {
-				r.cells[pi][ci].skip = skip
-				if skipped[skip] == nil {
-					notes = append(notes, skip)
-				}
-				skipped[skip] = append(skipped[skip], strconv.Itoa(c))
-				continue
-			}
-			jobs = append(jobs, replayJob{s})
-			where = append(where, at{pi, ci})
-		}
-		for _, n := range notes {
-			if cs := skipped[n]; cs != nil {
-				word := "capacity"
-				if len(cs) > 1 {
-					word = "capacities"
-				}
-				n = fmt.Sprintf("%s %s skipped: %s", word, strings.Join(cs, ", "), n)
-			}
-			r.notes = append(r.notes, fmt.Sprintf("%s: %s", p.name, n))
-		}
-	}
-	var progress func(int64)
-	if done != nil {
-		progress = done(len(jobs))
-	}
-	outs := replayAll(jobs, t.rows, shape, model, workers, progress)
-	for i, o := range outs {
-		w := where[i]
-		if o.err != nil {
-			return nil, fmt.Errorf("%s at capacity %d: %v", policies[w.p].name, caps[w.c], o.err)
-		}
-		r.cells[w.p][w.c] = sweepCell{hitRate: o.res.HitRate(), msPerToken: ms(o.cost.PerToken)}
-	}
-	acc := t.accesses()
-	for _, c := range caps {
-		opt, err := replay.Belady(acc, c, nil)
-		if err != nil {
-			return nil, err
-		}
-		r.belady = append(r.belady, opt.Count.HitRate())
-	}
-	return r, nil
-}
-
 func runSweep(e *env, c *command, args []string) int {
 	fs := e.flagSet(c)
 	tracePath := fs.String("trace", "", "routing trace file")
@@ -219,13 +64,13 @@ func runSweep(e *env, c *command, args []string) int {
 	if *tracePath == "" || fs.NArg() == 0 {
 		return e.usageError(c)
 	}
-	caps, err := parseCapacities(*capFlag)
+	caps, err := tune.ParseCapacities(*capFlag)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "moec sweep: -capacity %v\n", err)
 		return exitUsage
 	}
 	if *plotPath != "" {
-		if _, err := plotFormat(*plotPath); err != nil {
+		if _, err := chart.Format(*plotPath); err != nil {
 			fmt.Fprintf(e.stderr, "moec sweep: -plot %v\n", err)
 			return exitUsage
 		}
@@ -234,14 +79,14 @@ func runSweep(e *env, c *command, args []string) int {
 		fmt.Fprintln(e.stderr, "moec sweep: -j must be at least 1")
 		return exitUsage
 	}
-	var policies []sweepPolicy
+	var policies []tune.Policy
 	for _, file := range fs.Args() {
 		if *policyName != "" {
 			spec, status := e.loadPolicy(file, *policyName)
 			if spec == nil {
 				return status
 			}
-			policies = append(policies, sweepPolicy{spec.Name, spec})
+			policies = append(policies, tune.Policy{Name: spec.Name, Spec: spec})
 			continue
 		}
 		specs, status := e.loadPolicies(file)
@@ -249,93 +94,97 @@ func runSweep(e *env, c *command, args []string) int {
 			return status
 		}
 		for _, s := range specs {
-			policies = append(policies, sweepPolicy{s.Name, s})
+			policies = append(policies, tune.Policy{Name: s.Name, Spec: s})
 		}
 	}
 	// Two policies of one name are told apart by their files.
 	count := map[string]int{}
 	for _, p := range policies {
-		count[p.name]++
+		count[p.Name]++
 	}
 	for i, p := range policies {
-		if count[p.name] > 1 {
-			policies[i].name = filepath.Base(p.spec.Pos.File) + ":" + p.name
+		if count[p.Name] > 1 {
+			policies[i].Name = filepath.Base(p.Spec.Pos.File) + ":" + p.Name
 		}
 	}
 
-	t, shape, status := e.loadTrace("sweep", *tracePath, *expertBytes)
-	if t == nil {
+	r, status := e.loadTrace("sweep", *tracePath, *expertBytes)
+	if r == nil {
 		return status
 	}
-	bar := &lateProgress{w: e.stderr}
-	res, err := sweep(t, policies, caps, shape, replay.DefaultCostModel(), *workers, bar.start)
-	bar.done()
+	r.Workers = *workers
+	bar := progress.New(e.stderr)
+	r.Progress = bar.Start
+	res, err := r.Sweep(policies, caps)
+	bar.Done()
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
 	if *plotPath != "" {
-		var all []series
+		var all []chart.Series
 		x := make([]float64, len(caps))
 		for i, c := range caps {
 			x[i] = float64(c)
 		}
-		for pi, p := range res.policies {
-			s := series{name: p.name}
-			for ci, cell := range res.cells[pi] {
-				if cell.skip == "" {
-					s.x = append(s.x, x[ci])
-					s.y = append(s.y, cell.hitRate)
+		for pi, p := range res.Policies {
+			s := chart.Series{Name: p.Name}
+			for ci, cell := range res.Cells[pi] {
+				if cell.Skip == "" {
+					s.X = append(s.X, x[ci])
+					s.Y = append(s.Y, cell.HitRate)
 				}
 			}
 			all = append(all, s)
 		}
-		all = append(all, series{name: "Belady (optimal, no prefetch)", x: x, y: res.belady, dashed: true})
+		all = append(all, chart.Series{Name: "Belady (optimal, no prefetch)", X: x, Y: res.Belady, Dashed: true})
 		title := fmt.Sprintf("Hit rate against capacity on %s", filepath.Base(*tracePath))
-		if err := lineChart(*plotPath, title, "capacity (expert slots)", "hit rate", all); err != nil {
+		err := writePicture(*plotPath, func(format string) ([]byte, error) {
+			return chart.Lines(format, title, "capacity (expert slots)", "hit rate", all)
+		})
+		if err != nil {
 			e.errorf("%v", err)
 			return exitError
 		}
 	}
-	printSweep(e.stdout, t.name, shape, res)
+	printSweep(e.stdout, r.Trace, r.Shape, res)
 	return exitOK
 }
 
-func printSweep(w io.Writer, traceName string, shape rt.Shape, r *sweepResult) {
-	fmt.Fprintf(w, "trace  %s: %d layers x %d experts, top-%d, %s per expert\n",
-		traceName, shape.Layers, shape.Experts, shape.TopK, formatBytes(shape.ExpertBytes))
-	table := func(title string, withBelady bool, value func(sweepCell) string) {
+func printSweep(w io.Writer, traceName string, shape rt.Shape, r *tune.SweepResult) {
+	fmt.Fprintf(w, "trace  %s: %s\n", traceName, shapeText(shape))
+	table := func(title string, withBelady bool, value func(tune.Cell) string) {
 		fmt.Fprintf(w, "\n%s\n", title)
-		widths := make([]int, len(r.policies))
+		widths := make([]int, len(r.Policies))
 		line := "capacity"
-		for i, p := range r.policies {
-			widths[i] = max(len(p.name), 8)
-			line += fmt.Sprintf("  %*s", widths[i], p.name)
+		for i, p := range r.Policies {
+			widths[i] = max(len(p.Name), 8)
+			line += fmt.Sprintf("  %*s", widths[i], p.Name)
 		}
 		if withBelady {
 			line += "  Belady"
 		}
 		fmt.Fprintln(w, line)
-		for ci, c := range r.caps {
+		for ci, c := range r.Caps {
 			line := fmt.Sprintf("%8d", c)
-			for pi := range r.policies {
+			for pi := range r.Policies {
 				v := "-"
-				if cell := r.cells[pi][ci]; cell.skip == "" {
+				if cell := r.Cells[pi][ci]; cell.Skip == "" {
 					v = value(cell)
 				}
 				line += fmt.Sprintf("  %*s", widths[pi], v)
 			}
 			if withBelady {
-				line += fmt.Sprintf("  %6.4f", r.belady[ci])
+				line += fmt.Sprintf("  %6.4f", r.Belady[ci])
 			}
 			fmt.Fprintln(w, line)
 		}
 	}
-	table("hit rate", true, func(c sweepCell) string { return fmt.Sprintf("%.4f", c.hitRate) })
-	table("modeled ms/token", false, func(c sweepCell) string { return fmt.Sprintf("%.3f", c.msPerToken) })
-	if len(r.notes) > 0 {
+	table("hit rate", true, func(c tune.Cell) string { return fmt.Sprintf("%.4f", c.HitRate) })
+	table("modeled ms/token", false, func(c tune.Cell) string { return fmt.Sprintf("%.3f", c.MsPerToken) })
+	if len(r.Notes) > 0 {
 		fmt.Fprintln(w)
-		for _, n := range r.notes {
+		for _, n := range r.Notes {
 			fmt.Fprintf(w, "note: %s\n", n)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/moepolicy/moec/internal/chart"
 	"github.com/moepolicy/moec/rt/trace"
 )
 
@@ -184,7 +185,7 @@ func (e *env) traceStats(c *command, args []string) int {
 		return e.usageError(c)
 	}
 	if *plotPath != "" {
-		if _, err := plotFormat(*plotPath); err != nil {
+		if _, err := chart.Format(*plotPath); err != nil {
 			fmt.Fprintf(e.stderr, "moec trace stats: -plot %v\n", err)
 			return exitUsage
 		}
@@ -207,7 +208,10 @@ func (e *env) traceStats(c *command, args []string) int {
 	}
 	if *plotPath != "" {
 		title := "Expert popularity per layer: " + s.Header.Model
-		if err := heatmap(*plotPath, title, s.Popularity); err != nil {
+		err := writePicture(*plotPath, func(format string) ([]byte, error) {
+			return chart.Heatmap(format, title, s.Popularity)
+		})
+		if err != nil {
 			e.errorf("%v", err)
 			return exitError
 		}

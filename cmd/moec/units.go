@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/moepolicy/moec/rt"
 )
 
 // byteUnits are the suffixes parseBytes accepts, longest first so that
@@ -53,4 +55,10 @@ func formatBytes(b int64) string {
 		f /= 1024
 	}
 	return ""
+}
+
+// shapeText describes a model's shape as the replay tables print it:
+// "5 layers x 60 experts, top-4, 16.5 MiB per expert".
+func shapeText(s rt.Shape) string {
+	return fmt.Sprintf("%d layers x %d experts, top-%d, %s per expert", s.Layers, s.Experts, s.TopK, formatBytes(s.ExpertBytes))
 }

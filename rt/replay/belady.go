@@ -63,6 +63,22 @@ func BeladyPerLayer(accesses []rt.Key, capacity []int, pin []rt.Key) (*OptResult
 	return belady(accesses, capacity, true, pin)
 }
 
+// BeladyFor returns Belady's optimum for the slots that spec had in res, a
+// replay of it: one cache of its capacity, or, for a per_layer policy,
+// each layer's capacity at the end of the replay; its pinned experts
+// pinned in every layer.
+func BeladyFor(accesses []rt.Key, spec *rt.Spec, res *Result) (*OptResult, error) {
+	pins := PinnedKeys(res.Shape.Layers, spec.Cache.Pin)
+	if spec.PerLayer == nil {
+		return Belady(accesses, spec.Cache.Capacity, pins)
+	}
+	caps := make([]int, len(res.Stats.Layers))
+	for l, ls := range res.Stats.Layers {
+		caps[l] = ls.Capacity
+	}
+	return BeladyPerLayer(accesses, caps, pins)
+}
+
 // optCache is the state of Belady's simulation: a max-heap of residents
 // per group (one group, or one per layer) keyed by next use.
 type optCache struct {
@@ -134,7 +150,9 @@ func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key) (*OptResult, 
 		}
 	}
 	for g, f := range c.free {
-		c.heap[g] = make([]int32, 0, f)
+		// No more experts than there are keys are ever resident, however
+		// many slots the cache has.
+		c.heap[g] = make([]int32, 0, min(f, keys))
 	}
 
 	// One backward pass: nextUse[i] is the index of the next access to

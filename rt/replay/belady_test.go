@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"testing"
@@ -117,6 +118,24 @@ func TestBeladyErrors(t *testing.T) {
 		if err := tc.run(); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestBeladyHugeCache checks that a cache of more slots than memory could
+// hold, as `moec sweep -capacity` may ask for, holds every expert once
+// used.
+func TestBeladyHugeCache(t *testing.T) {
+	acc := layer0(0, 1, 0, 2, 1, 2)
+	r, err := replay.Belady(acc, math.MaxInt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Count != (replay.Count{Hits: 3, Misses: 3}) {
+		t.Errorf("Belady = %+v, want 3 hits, 3 misses", r.Count)
+	}
+	r, err = replay.BeladyPerLayer(acc, []int{math.MaxInt}, nil)
+	if err != nil || r.Count != (replay.Count{Hits: 3, Misses: 3}) {
+		t.Errorf("BeladyPerLayer = %+v, %v, want 3 hits, 3 misses", r, err)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // TestBeladyBoundsDemandPolicies checks, over random policies and
 // routing, that no policy that fills slots only on a miss (LRU or LFU, no
 // prefetch, triggers allowed, static per-layer budgets) hits more often
-// than Belady's optimum for the same slots. Caches that admit experts
+// than Belady's optimum for the same slots (BeladyFor). Caches that admit experts
 // without a miss (prefetch, frequency threshold) are left out: they can
 // beat a demand-only optimum.
 func TestBeladyBoundsDemandPolicies(t *testing.T) {
@@ -46,18 +46,12 @@ func TestBeladyBoundsDemandPolicies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var opt *replay.OptResult
-		if spec.PerLayer == nil {
-			opt, err = replay.Belady(acc, spec.Cache.Capacity, pins)
-		} else {
-			caps := make([]int, shape.Layers)
-			for l, ls := range res.Stats.Layers {
-				caps[l] = ls.Capacity
-			}
-			opt, err = replay.BeladyPerLayer(acc, caps, pins)
-		}
+		opt, err := replay.BeladyFor(acc, spec, res)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if opt.Accesses() != res.Accesses() {
+			t.Errorf("seed %d: Belady counts %d accesses, the replay %d", seed, opt.Accesses(), res.Accesses())
 		}
 		if res.Hits > opt.Count.Hits {
 			t.Errorf("seed %d: %s hits %d, more than Belady's %d\n%+v", seed, spec.Cache.Eviction, res.Hits, opt.Count.Hits, spec)

@@ -3,6 +3,7 @@ package replay
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/trace"
@@ -45,6 +46,44 @@ func (s *SliceSource) Next() (int, []int32, []float32, error) {
 
 // Rewind makes the source start again from its first row.
 func (s *SliceSource) Rewind() { s.next = 0 }
+
+// maxRowHint bounds the rows ReadRows allocates up front from a header's
+// num_entries, which a hostile file can set to 2^63-1: more rows than
+// this are appended as they are read.
+const maxRowHint = 1 << 16
+
+// ReadRows reads the rest of r into memory and returns its rows in order,
+// each with its own copy of the experts and scores (a Reader reuses its
+// buffers). A replay of many policies over one trace reads it once.
+func ReadRows(r *trace.Reader) ([]Row, error) {
+	rows := make([]Row, 0, min(r.Header().Entries, maxRowHint))
+	for row, err := range r.All() {
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, rowOf(row))
+	}
+	return rows, nil
+}
+
+// GenerateRows returns the rows of the synthetic trace cfg describes, in
+// memory.
+func GenerateRows(cfg trace.GenConfig) ([]Row, error) {
+	var rows []Row
+	err := trace.Generate(cfg, func(r trace.Row) error {
+		rows = append(rows, rowOf(r))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// rowOf returns r as a Row that owns its slices.
+func rowOf(r trace.Row) Row {
+	return Row{Layer: r.Layer, Experts: slices.Clone(r.Experts), Scores: slices.Clone(r.Scores)}
+}
 
 // Accesses reads src to its end and returns every selected expert in
 // order, for Belady.

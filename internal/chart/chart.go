@@ -1,6 +1,10 @@
-package main
+// Package chart draws the pictures moec makes, with gonum.org/v1/plot:
+// sweep's hit rate against capacity (Lines) and trace stats' heatmap of
+// expert popularity (Heatmap), each as an SVG or PNG image.
+package chart
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"path/filepath"
@@ -14,12 +18,9 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// The pictures moec draws, with gonum.org/v1/plot: sweep's hit rate
-// against capacity and trace stats' heatmap of expert popularity.
-
-// plotFormat returns the image format of path from its extension: "svg"
-// or "png".
-func plotFormat(path string) (string, error) {
+// Format returns the image format of path from its extension: "svg" or
+// "png".
+func Format(path string) (string, error) {
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".svg", ".png":
 		return ext[1:], nil
@@ -27,39 +28,32 @@ func plotFormat(path string) (string, error) {
 	return "", fmt.Errorf("%q: want a .svg or .png file", path)
 }
 
-// savePicture draws a picture of w x h on a canvas of path's format and
-// writes it to path, replacing path only once it is complete.
-func savePicture(path string, w, h vg.Length, drawOn func(draw.Canvas)) error {
-	format, err := plotFormat(path)
-	if err != nil {
-		return err
-	}
+// picture draws a picture of w x h in format ("svg" or "png") and
+// returns the image file.
+func picture(format string, w, h vg.Length, drawOn func(draw.Canvas)) ([]byte, error) {
 	c, err := draw.NewFormattedCanvas(w, h, format)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	drawOn(draw.New(c))
-	f, err := createAtomic(path)
-	if err != nil {
-		return err
+	var b bytes.Buffer
+	if _, err := c.WriteTo(&b); err != nil {
+		return nil, err
 	}
-	defer f.Abort()
-	if _, err := c.WriteTo(f); err != nil {
-		return err
-	}
-	return f.Commit()
+	return b.Bytes(), nil
 }
 
-// A series is one line of a line chart.
-type series struct {
-	name   string
-	x, y   []float64
-	dashed bool // drawn dashed and black: a bound, not a policy
+// A Series is one line of a line chart.
+type Series struct {
+	Name   string
+	X, Y   []float64
+	Dashed bool // drawn dashed and black: a bound, not a policy
 }
 
-// lineChart writes a chart of the series to path (.svg or .png), one line
-// with points per series, a legend at the upper left.
-func lineChart(path, title, xLabel, yLabel string, all []series) error {
+// Lines draws a chart of the series in format ("svg" or "png"), one line
+// with points per series, a legend at the upper left, hit rates from 0
+// to 1 up and whole numbers from 0 across, and returns the image file.
+func Lines(format, title, xLabel, yLabel string, all []Series) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = xLabel
@@ -77,19 +71,19 @@ func lineChart(path, title, xLabel, yLabel string, all []series) error {
 	p.Legend.YOffs = -vg.Points(8)
 	color := 0
 	for _, s := range all {
-		xys := make(plotter.XYs, 0, len(s.x))
-		for i := range s.x {
-			xys = append(xys, plotter.XY{X: s.x[i], Y: s.y[i]})
+		xys := make(plotter.XYs, 0, len(s.X))
+		for i := range s.X {
+			xys = append(xys, plotter.XY{X: s.X[i], Y: s.Y[i]})
 		}
 		if len(xys) == 0 {
 			continue
 		}
 		line, points, err := plotter.NewLinePoints(xys)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		line.Width = vg.Points(1.5)
-		if s.dashed {
+		if s.Dashed {
 			line.Color, points.Color = blackish, blackish
 			line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
 			points.Shape = plotutil.Shape(0)
@@ -99,17 +93,17 @@ func lineChart(path, title, xLabel, yLabel string, all []series) error {
 			color++
 		}
 		p.Add(line, points)
-		p.Legend.Add(s.name, line, points)
+		p.Legend.Add(s.Name, line, points)
 	}
 	most := 0.0
 	for _, s := range all {
-		for _, x := range s.x {
+		for _, x := range s.X {
 			most = max(most, x)
 		}
 	}
 	p.X.Min = 0
 	p.X.Tick.Marker = intTicks(int(most))
-	return savePicture(path, 9*vg.Inch, 5.5*vg.Inch, p.Draw)
+	return picture(format, 9*vg.Inch, 5.5*vg.Inch, p.Draw)
 }
 
 var blackish = color.Gray{Y: 0x30}
@@ -145,12 +139,18 @@ func (g popularityGrid) Z(c, r int) float64 { return float64(g[r][c]) }
 func (g popularityGrid) X(c int) float64    { return float64(c) }
 func (g popularityGrid) Y(r int) float64    { return float64(r) }
 
-// heatmap writes a heatmap of counts[layer][expert] to path (.svg or
-// .png): experts on x, layers on y, with a color bar of the counts.
-func heatmap(path, title string, counts [][]int64) error {
+// Heatmap draws a heatmap of counts[layer][expert], every layer with as
+// many experts, in format ("svg" or "png"): experts on x, layers on y,
+// with a color bar of the counts; it returns the image file.
+func Heatmap(format, title string, counts [][]int64) ([]byte, error) {
 	g := popularityGrid(counts)
 	if c, r := g.Dims(); c == 0 || r == 0 {
-		return fmt.Errorf("no experts to draw")
+		return nil, fmt.Errorf("no experts to draw")
+	}
+	for l, row := range counts {
+		if len(row) != len(counts[0]) {
+			return nil, fmt.Errorf("layer %d has %d experts, layer 0 has %d", l, len(row), len(counts[0]))
+		}
 	}
 	var most int64
 	for _, row := range counts {
@@ -181,7 +181,7 @@ func heatmap(path, title string, counts [][]int64) error {
 
 	width := 10 * vg.Inch
 	height := vg.Length(min(max(layers, 5), 48))*0.3*vg.Inch + 2*vg.Inch
-	return savePicture(path, width, height, func(c draw.Canvas) {
+	return picture(format, width, height, func(c draw.Canvas) {
 		barWidth := 1.1 * vg.Inch
 		p.Draw(draw.Crop(c, 0, -barWidth, 0, 0))
 		bar.Draw(draw.Crop(c, width-barWidth, 0, 0, 0))

@@ -1,4 +1,6 @@
-package main
+// Package diff computes line diffs and prints them in the unified format
+// of diff -u, for moec fmt -d.
+package diff
 
 import (
 	"bytes"
@@ -9,15 +11,15 @@ import (
 // change, as in diff -u.
 const contextLines = 3
 
-// unifiedDiff returns the unified diff that turns old into new, with the
+// Unified returns the unified diff that turns old into new, with the
 // headers "--- a/NAME" and "+++ b/NAME" (so that "patch -p1" applies it),
 // or nil when they are equal. Lines are compared whole, newline included;
 // a last line without a newline is marked the way diff -u marks it.
-func unifiedDiff(name string, old, new []byte) []byte {
+func Unified(name string, old, new []byte) []byte {
 	if bytes.Equal(old, new) {
 		return nil
 	}
-	edits := diffLines(splitLines(old), splitLines(new))
+	edits := script(splitLines(old), splitLines(new))
 
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "--- a/%s\n+++ b/%s\n", name, name)
@@ -110,10 +112,10 @@ type edit struct {
 	line string
 }
 
-// diffLines returns a shortest edit script from a to b: every line of a
+// script returns a shortest edit script from a to b: every line of a
 // and b once, in order, deletions before insertions where both are
 // possible.
-func diffLines(a, b []string) []edit {
+func script(a, b []string) []edit {
 	// Compare small integers rather than strings.
 	ids := make(map[string]int)
 	intern := func(lines []string) []int {

@@ -1,4 +1,4 @@
-package main
+package diff
 
 import (
 	"math/rand/v2"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestUnifiedDiff(t *testing.T) {
+func TestUnified(t *testing.T) {
 	tests := []struct {
 		name     string
 		old, new string
@@ -112,18 +112,18 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := string(unifiedDiff("p.moe", []byte(tt.old), []byte(tt.new)))
+			got := string(Unified("p.moe", []byte(tt.old), []byte(tt.new)))
 			if got != tt.want {
-				t.Errorf("unifiedDiff(%q, %q):\n%s\nwant:\n%s", tt.old, tt.new, got, tt.want)
+				t.Errorf("Unified(%q, %q):\n%s\nwant:\n%s", tt.old, tt.new, got, tt.want)
 			}
 		})
 	}
 }
 
-// TestDiffLinesMinimal checks diffLines on random inputs against the
+// TestScriptMinimal checks script on random inputs against the
 // definition: the script turns a into b, and keeps a longest common
 // subsequence, measured by dynamic programming.
-func TestDiffLinesMinimal(t *testing.T) {
+func TestScriptMinimal(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 3000 {
 		a := randomLines(r)
@@ -131,7 +131,7 @@ func TestDiffLinesMinimal(t *testing.T) {
 		if r.IntN(3) == 0 {
 			b = mutate(r, a)
 		}
-		edits := diffLines(a, b)
+		edits := script(a, b)
 		var gotA, gotB []string
 		kept := 0
 		for _, ed := range edits {
@@ -147,10 +147,10 @@ func TestDiffLinesMinimal(t *testing.T) {
 			}
 		}
 		if strings.Join(gotA, "") != strings.Join(a, "") || strings.Join(gotB, "") != strings.Join(b, "") {
-			t.Fatalf("diffLines(%q, %q) = %v: does not turn one into the other", a, b, edits)
+			t.Fatalf("script(%q, %q) = %v: does not turn one into the other", a, b, edits)
 		}
 		if want := lcsLen(a, b); kept != want {
-			t.Fatalf("diffLines(%q, %q) keeps %d lines, want %d", a, b, kept, want)
+			t.Fatalf("script(%q, %q) keeps %d lines, want %d", a, b, kept, want)
 		}
 	}
 }

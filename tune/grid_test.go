@@ -1,0 +1,109 @@
+package tune
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestGridSize(t *testing.T) {
+	// Reference §6.3: the reference autotuner's default grid has 120
+	// configurations after pruning.
+	if n := len(ReferenceGrid().Expand()); n != 120 {
+		t.Errorf("reference grid: %d configurations, want 120", n)
+	}
+	// With four strategies, capacity 4 keeps budgets 2 and 4, the others
+	// all three: 4 eviction-decay pairs x (1 + 3 strategies x budgets) x 2
+	// modes = 56 + 3 x 80 = 296, times 7 allocations.
+	if n := len(DefaultGrid().Expand()); n != 2072 {
+		t.Errorf("default grid: %d configurations, want 2072", n)
+	}
+}
+
+func TestGridPruning(t *testing.T) {
+	g := ReferenceGrid()
+	seen := map[Config]bool{}
+	for _, c := range g.Expand() {
+		if seen[c] {
+			t.Errorf("%v appears twice", c)
+		}
+		seen[c] = true
+		if c.Eviction != "lfu" && c.Decay != g.Decay[0] {
+			t.Errorf("%v: a non-LFU eviction keeps only the first decay", c)
+		}
+		if c.Strategy == "none" && c.Budget != g.Budget[0] {
+			t.Errorf("%v: strategy none keeps only the first budget", c)
+		}
+		if c.Budget > c.Capacity {
+			t.Errorf("%v: budget above capacity", c)
+		}
+	}
+	// Grid order: the Cartesian product, the last key fastest.
+	got := g.Expand()[:3]
+	want := []Config{
+		{4, "lru", 0.8, 2, "none", "gpu_only", "none"},
+		{4, "lru", 0.8, 2, "none", "hybrid", "none"},
+		{4, "lru", 0.8, 2, "history", "gpu_only", "none"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("first configurations (-want +got):\n%s", diff)
+	}
+	// A small grid counted by hand: capacity 2 drops budget 4; lru keeps
+	// one decay; none keeps one budget.
+	small := Grid{
+		Capacity: []int{2, 8}, Eviction: []string{"lru", "lfu"}, Decay: []float64{0.5, 0.9},
+		Budget: []int{1, 4}, Strategy: []string{"none", "affinity"}, Mode: []string{"gpu_only"},
+		Allocation: []string{"none", "kl"},
+	}
+	// capacity 2: (lru 1 + lfu 2) x (none 1 + affinity 1) = 6; capacity
+	// 8: 3 x (1 + 2) = 9; x 2 allocations = 30.
+	if n := len(small.Expand()); n != 30 {
+		t.Errorf("small grid: %d configurations, want 30", n)
+	}
+}
+
+func TestParseGrid(t *testing.T) {
+	g, err := ParseGrid("g.json", []byte(`{"capacity": [8, 16], "allocation": ["none", "gini"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Grid{
+		Name:     "g.json",
+		Capacity: []int{8, 16}, Eviction: []string{"lru"}, Decay: []float64{0.95},
+		Budget: []int{4}, Strategy: []string{"none"}, Mode: []string{"gpu_only"},
+		Allocation: []string{"none", "gini"},
+	}
+	if diff := cmp.Diff(want, g); diff != "" {
+		t.Errorf("grid (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct{ src, err string }{
+		{`[1]`, "g.json: json: cannot unmarshal array"},
+		{`{"strategy": ["none"]}`, `g.json: unknown key "strategy"`},
+		{`{"capacty": [4]}`, `g.json: unknown key "capacty" (did you mean "capacity"?)`},
+		{`{"schedule_mode": ["hybird"]}`, `g.json: "schedule_mode": unknown value "hybird" (did you mean "hybrid"?)`},
+		{`{"allocation": []}`, `g.json: "allocation" has no values`},
+		{`{"capacity": [1.5]}`, `g.json: "capacity": want a list of integers`},
+	} {
+		_, err := ParseGrid("g.json", []byte(tc.src))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+			t.Errorf("ParseGrid(%s): %v, want %q", tc.src, err, tc.err)
+		}
+	}
+}
+
+// TestConfigString checks the few words that name a configuration in
+// errors.
+func TestConfigString(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{8, "lru", 0.9, 4, "none", "gpu_only", "none"}, "capacity 8, lru, prefetch none, gpu_only, allocation none"},
+		{Config{16, "lfu", 0.95, 4, "history", "hybrid", "kl"}, "capacity 16, lfu 0.95, prefetch history 4, hybrid, allocation kl"},
+	} {
+		if got := tc.c.String(); got != tc.want {
+			t.Errorf("%#v: %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package tune
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/replay"
+)
+
+func TestTuneObjective(t *testing.T) {
+	r := smallTrace(t, 3000, 4)
+	for _, objective := range []Objective{HitRate, Time} {
+		rep, err := r.Tune(ReferenceGrid(), objective, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Replayed != 120 || len(rep.Results) != 120 {
+			t.Fatalf("%s: %d replayed, %d results, want 120", objective, rep.Replayed, len(rep.Results))
+		}
+		distinct := map[float64]bool{}
+		for i, r := range rep.Results {
+			distinct[r.HitRate] = true
+			if r.Rank != i+1 {
+				t.Errorf("%s: result %d has rank %d", objective, i, r.Rank)
+			}
+			if i == 0 {
+				continue
+			}
+			p := rep.Results[i-1]
+			var worse, tie bool
+			if objective == Time {
+				worse, tie = r.perToken > p.perToken, r.perToken == p.perToken
+			} else {
+				worse, tie = r.HitRate < p.HitRate, r.HitRate == p.HitRate
+			}
+			if !worse && !(tie && r.Index > p.Index) {
+				t.Errorf("%s: rank %d (config %d, %.4f, %v) after rank %d (config %d, %.4f, %v)",
+					objective, r.Rank, r.Index, r.HitRate, r.perToken, p.Rank, p.Index, p.HitRate, p.perToken)
+			}
+		}
+		if len(distinct) < 10 {
+			t.Errorf("%s: only %d distinct hit rates: the configurations do not differ", objective, len(distinct))
+		}
+	}
+}
+
+// TestTuneTop checks that the top results come with Belady's optimum for
+// their slots, and that no configuration without prefetch beats it.
+func TestTuneTop(t *testing.T) {
+	r := smallTrace(t, 2000, 2)
+	g := DefaultGrid()
+	g.Capacity = []int{8, 16}
+	all, err := r.Tune(g, HitRate, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := r.Tune(g, HitRate, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Replayed != all.Replayed || len(top.Results) != 7 {
+		t.Fatalf("top 7: %d replayed, %d results; all: %d replayed", top.Replayed, len(top.Results), all.Replayed)
+	}
+	if diff := cmp.Diff(all.Results[:7], top.Results, cmp.AllowUnexported(Result{}), cmp.Comparer(func(a, b *rt.Spec) bool { return a.Name == b.Name }),
+		cmp.Comparer(func(a, b *replay.Result) bool { return a.Count == b.Count })); diff != "" {
+		t.Errorf("top 7 differ from the first 7 of all (-all +top):\n%s", diff)
+	}
+	for _, res := range all.Results {
+		if res.Belady <= 0 || res.Belady > 1 {
+			t.Errorf("config %d: Belady %v", res.Index, res.Belady)
+		}
+		if res.Config.Strategy == "none" && res.Config.Allocation == AllocNone && res.HitRate > res.Belady {
+			t.Errorf("config %d (%v) without prefetch hits %.4f, more than Belady's %.4f", res.Index, res.Config, res.HitRate, res.Belady)
+		}
+	}
+}
+
+func TestTuneErrors(t *testing.T) {
+	r := smallTrace(t, 100, 1)
+	if _, err := r.Tune(ReferenceGrid(), "speed", 0); err == nil || err.Error() != `objective "speed": want hit_rate or time` {
+		t.Errorf("objective speed: %v", err)
+	}
+	g := ReferenceGrid()
+	g.Eviction = []string{"score"}
+	g.Strategy = []string{"none"}
+	_, err := r.Tune(g, HitRate, 0)
+	want := "no configuration of the grid is valid (8 skipped: cache eviction score requires a prefetch strategy other than none (rule 15))"
+	if err == nil || err.Error() != want {
+		t.Errorf("a grid of invalid configurations: %v, want %q", err, want)
+	}
+}
+
+// TestTuneParallel checks that replaying on many workers gives exactly
+// what one worker gives.
+func TestTuneParallel(t *testing.T) {
+	grid := DefaultGrid()
+	grid.Capacity = []int{8, 32}
+	tune := func(workers int) *Report {
+		rep, err := smallTrace(t, 1500, workers).Tune(grid, HitRate, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	one, many := tune(1), tune(16)
+	if one.Replayed < 100 {
+		t.Fatalf("%d replayed: grid too small to test", one.Replayed)
+	}
+	opts := cmp.Options{cmp.AllowUnexported(Result{}), cmp.Comparer(func(a, b *rt.Spec) bool { return a.Name == b.Name }),
+		cmp.Comparer(func(a, b *replay.Result) bool { return cmp.Equal(a.Count, b.Count) && cmp.Equal(a.Stats, b.Stats) })}
+	if diff := cmp.Diff(one, many, opts); diff != "" {
+		t.Errorf("1 worker vs 16 (-1 +16):\n%s", diff)
+	}
+}
+
+// TestProgress checks that the progress callback learns the number of
+// replays and counts every one of them, in order.
+func TestProgress(t *testing.T) {
+	r := smallTrace(t, 200, 3)
+	var total int64
+	var seen []int64
+	r.Progress = func(n int64) func(int64) {
+		total = n
+		return func(done int64) { seen = append(seen, done) }
+	}
+	rep, err := r.Tune(ReferenceGrid(), HitRate, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != int64(rep.Replayed) || int64(len(seen)) != total {
+		t.Fatalf("progress: total %d, %d calls; %d replayed", total, len(seen), rep.Replayed)
+	}
+	for i, d := range seen {
+		if d != int64(i+1) {
+			t.Fatalf("progress call %d says %d done", i, d)
+		}
+	}
+}
