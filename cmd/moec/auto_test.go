@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/moepolicy/moec/internal/hfconfig"
 	"github.com/moepolicy/moec/rt"
 )

@@ -8,7 +8,7 @@ import (
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/replay"
 	"github.com/moepolicy/moec/rt/trace"
-	"github.com/moepolicy/moec/tune"
+	"github.com/moepolicy/moec/rt/tune"
 )
 
 // The files that several commands read: policies and traces.

@@ -9,7 +9,7 @@ import (
 	"github.com/moepolicy/moec/internal/chart"
 	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/rt"
-	"github.com/moepolicy/moec/tune"
+	"github.com/moepolicy/moec/rt/tune"
 )
 
 var sweepCommand = &command{

@@ -13,7 +13,7 @@ import (
 	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
-	"github.com/moepolicy/moec/tune"
+	"github.com/moepolicy/moec/rt/tune"
 )
 
 var tuneCommand = &command{

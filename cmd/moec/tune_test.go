@@ -5,10 +5,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
 	"github.com/moepolicy/moec/ast"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
-	"github.com/moepolicy/moec/tune"
+	"github.com/moepolicy/moec/rt/tune"
 )
 
 // TestTunedSource checks that every configuration of the default grid

@@ -9,7 +9,7 @@ import (
 	"github.com/moepolicy/moec/rt/trace"
 )
 
-const sharedTrace = "../testdata/traces/qwen15moe-gsm8k-5layer.jsonl"
+const sharedTrace = "../../testdata/traces/qwen15moe-gsm8k-5layer.jsonl"
 
 // smallTrace returns a Replayer over the first rows of the shared trace:
 // enough for the policies to differ, few enough to replay a grid

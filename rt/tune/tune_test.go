@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/replay"
 )
