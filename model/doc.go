@@ -1,5 +1,5 @@
-// Package model is moec's one reading of a Hugging Face checkpoint's
-// config.json: the families it describes, and what it says of each.
+// Package model is moec's one reading of a Hugging Face checkpoint: what
+// its config.json says, and the tensors of its safetensors files.
 //
 // # Families
 //
@@ -25,11 +25,33 @@
 // description for every family; the byte arithmetic of moec auto
 // (NonExpertParams, KVBytes) counts those same tensors.
 //
+// # Checkpoints
+//
+// Open maps a checkpoint's safetensors files (sharded through
+// model.safetensors.index.json, or one file) and finds every tensor by
+// name; Experts finds the routed experts of the families whose experts
+// are stored one by one, and packs each, gate, up and down, into a
+// buffer: cudart's store fills its arena that way.
+//
 // # Files from the internet
 //
-// A config.json is a file from the internet, so every count and size is
-// bounded and all arithmetic on them is checked for overflow. A
-// config.json may declare at most 4,096 layers, 65,536 experts a layer,
-// widths and vocabularies of 2^24, 2^50 parameters in all, in 16 MiB of
-// JSON with nothing after the object.
+// A checkpoint is a file from the internet, so every count and size is
+// bounded by what the file itself can hold and all arithmetic on them is
+// checked for overflow. A config.json may declare at most 4,096 layers,
+// 65,536 experts a layer, widths and vocabularies of 2^24, 2^50
+// parameters in all, in 16 MiB of JSON with nothing after the object; a
+// safetensors header at most 100 MiB, each tensor of a known dtype whose
+// shape's bytes are exactly its data offsets', the tensors tiling the
+// data with neither overlap nor gap. An expert number in a tensor name is
+// never used to size anything before the experts below it are found.
+//
+// What a mapped reader cannot defend is a file that changes after Open.
+// The files are mapped read-only and shared: if another process truncates
+// one, its pages past the new end no longer exist, and touching them
+// raises SIGBUS, which would kill a Go program. Tensor.Read and
+// Experts.Pack copy with the runtime's panic-on-fault set and report that
+// as an error; Tensor.Data returns the mapped bytes themselves, and a
+// caller that reads them (a GPU upload of the skeleton) is not defended.
+// A file rewritten in place, at the same size, is read as it now is. Keep
+// checkpoints unchanged while they are open, or copy them first.
 package model

@@ -12,13 +12,15 @@ import (
 	"testing"
 
 	"github.com/moepolicy/moec/model"
+	"github.com/moepolicy/moec/model/modeltest"
 )
 
-// The tests of this file are the cases of issue 11, part 4: a config.json
+// The tests of this file are the cases of issue 11, part 4: a checkpoint
 // is a file from the internet, and each of these was reproduced on the
-// reader that model replaced (minutes of looping, a division by zero, a
-// 0-byte or negative KV cache). Each must now be an error, found without
-// allocating more than a little.
+// readers that model replaced (an allocation of 96 GB, a panic in
+// makeslice, minutes of looping, a division by zero, a 0-byte or
+// negative KV cache, an accepted overflow, a SIGBUS). Each must now be an
+// error, found without allocating more than a little.
 
 // bounded runs f and fails if it allocated more than 64 MiB.
 func bounded(t *testing.T, what string, f func()) {
@@ -29,6 +31,28 @@ func bounded(t *testing.T, what string, f func()) {
 	runtime.ReadMemStats(&after)
 	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
 		t.Errorf("%s: allocated %d MiB", what, n>>20)
+	}
+}
+
+// TestHostileExpertNumbers gives a 4-byte tensor the name of an expert
+// numbered far beyond any model, with no config to say otherwise.
+func TestHostileExpertNumbers(t *testing.T) {
+	for _, tc := range []struct{ expert, err string }{
+		{"1000000000", "more than moec's limits of 4096 layers and 65536 experts"},
+		{"100000000000000000", "more than moec's limits"},
+		{fmt.Sprint(math.MaxInt64), "more than moec's limits"},
+		{"18446744073709551616", "more than moec's limits"}, // 2^64: not even an int64
+		// Within the limits, but alone: the experts below it are missing,
+		// and the first is found without sizing anything by 65535.
+		{"65535", `missing expert (layer 0, expert 0): no tensor "model.layers.0.mlp.experts.0.gate_proj.weight"`},
+	} {
+		name := "model.layers.0.mlp.experts." + tc.expert + ".gate_proj.weight"
+		c := modeltest.Open(t, []modeltest.Tensor{{Name: name, DType: "F32", Shape: []int64{1}}})
+		var err error
+		bounded(t, tc.expert, func() { _, err = c.Experts(nil) })
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("expert %s: %v, want %s", tc.expert, err, tc.err)
+		}
 	}
 }
 
@@ -63,9 +87,7 @@ func TestHostileConfig(t *testing.T) {
 		}
 	}
 	big := filepath.Join(t.TempDir(), "config.json")
-	if err := os.WriteFile(big, append([]byte(qwen(nil)), bytes.Repeat([]byte(" "), 16<<20)...), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, big, append([]byte(qwen(nil)), bytes.Repeat([]byte(" "), 16<<20)...))
 	if _, err := model.ReadConfig(big); err == nil || !strings.Contains(err.Error(), "more than 16777216 bytes: not a config.json") {
 		t.Errorf("a 16 MiB config: %v", err)
 	}
@@ -85,5 +107,49 @@ func TestHostileKVCache(t *testing.T) {
 	}
 	if n, err := c.KVBytes(4096); err != nil || n != 512<<20 {
 		t.Errorf("KVBytes(4096) = %d, %v", n, err)
+	}
+}
+
+// TestHostileTensorShapes gives tensors shapes whose bytes overflow, and
+// tensors that share bytes.
+func TestHostileTensorShapes(t *testing.T) {
+	for _, tc := range []struct{ header, err string }{
+		{`{"x": {"dtype": "F32", "shape": [4611686018427387904], "data_offsets": [0, 0]}}`, `tensor "x": F32 of shape [4611686018427387904] is more bytes than any file holds`},
+		{`{"x": {"dtype": "F32", "shape": [4294967296, 4294967296, 0], "data_offsets": [0, 0]}}`, `tensor "x": F32 of shape [4294967296 4294967296 0] is more bytes than any file holds`},
+		{`{"x": {"dtype": "U8", "shape": [576460752303423488], "data_offsets": [0, 0]}}`, `tensor "x": U8 of shape [576460752303423488] is 576460752303423488 bytes, but its data offsets hold 0`},
+		{`{"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "y": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}`,
+			`tensors "x" and "y" overlap: data offsets [0, 4) and [0, 4)`},
+		{`{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "y": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}`,
+			`tensors "x" and "y" overlap: data offsets [0, 8) and [4, 8)`},
+		{`{"x": {"dtype": "F32", "shape": [1], "data_offsets": [0, 9223372036854775807]}}`, `data offsets [0, 9223372036854775807) run past the end of the data (8 bytes)`},
+	} {
+		path := writeFile(t, filepath.Join(t.TempDir(), "model.safetensors"), modeltest.Header(tc.header, 8))
+		_, err := model.Open(path)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s:\n got %v\nwant %s", tc.header, err, tc.err)
+		}
+	}
+}
+
+// TestHostileTruncation truncates a checkpoint after it is opened, then
+// packs it: the mapped pages past the new end are gone, and reading them
+// raised SIGBUS.
+func TestHostileTruncation(t *testing.T) {
+	c := modeltest.Open(t, tinies[3].tensors())
+	x, err := c.Experts(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	embed, _ := c.Tensor("model.embed_tokens.weight")
+	if err := os.Truncate(embed.File(), 8); err != nil {
+		t.Fatal(err)
+	}
+	dst := make([]byte, x.ExpertBytes)
+	err = x.Pack(len(x.Layers)-1, x.PerLayer-1, dst)
+	switch {
+	case err != nil && !strings.Contains(err.Error(), "the file changed after it was opened"):
+		t.Errorf("Pack: %v", err)
+	case err == nil && runtime.GOOS == "linux":
+		t.Error("Pack read a truncated mapped file")
 	}
 }
