@@ -19,10 +19,12 @@
 //
 // # A layer's work
 //
+//	ckpt, err := model.Open("/models/qwen1.5-moe")
+//	cfg, err := model.ReadConfig("/models/qwen1.5-moe/config.json")
+//	experts, err := ckpt.Experts(cfg)
+//	shape := cudart.ExpertShape(experts, cfg.TopK)
 //	store, err := cudart.Open(cudart.OptionsFor(spec, shape)) // locks this goroutine's thread
-//	...
-//	ckpt, err := cudart.OpenCheckpoint("/models/qwen1.5-moe")
-//	err = ckpt.Pack(store.Host) // fill the arena before the first Apply
+//	err = cudart.Pack(experts, store.Host) // fill the arena before the first Apply
 //	for each token, for each MoE layer:
 //		policy.Dispatch(layer, experts, scores, &plan)
 //		err = store.Apply(&plan) // starts the copies, returns at once
@@ -88,10 +90,11 @@
 //
 // # Weights
 //
-// OpenCheckpoint maps a model's safetensors files and finds each
-// expert's gate, up and down projections by the naming of Mixtral,
-// Qwen1.5/2/3-MoE, DeepSeek-V2/V3 and OLMoE; Pack copies them, gate, up,
-// down, contiguously into the arena.
+// Package model reads checkpoints: model.Open maps a model's safetensors
+// files, and Checkpoint.Experts finds each expert's gate, up and down
+// projections by the naming of Mixtral, Qwen1.5/2/3-MoE, DeepSeek-V2/V3
+// and OLMoE. Pack copies them, gate, up, down, contiguously into the
+// arena, on every core; ExpertShape is the rt.Shape of the experts found.
 //
 // # Building
 //

@@ -23,8 +23,8 @@ type HostStore struct {
 }
 
 // OpenHost returns a HostStore with a zeroed arena for every expert of
-// o.Shape and o.Slots() slots. Fill the arena (Host, or a Checkpoint's
-// Pack) before the first Apply, which copies the pinned experts.
+// o.Shape and o.Slots() slots. Fill the arena (Host, or Pack from a
+// checkpoint) before the first Apply, which copies the pinned experts.
 func OpenHost(o Options) (*HostStore, error) {
 	if err := o.check(); err != nil {
 		return nil, err

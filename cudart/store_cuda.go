@@ -112,8 +112,8 @@ func hostFree(p unsafe.Pointer, n int64) error {
 
 // Open returns a Store for o on device o.Device, locking the calling
 // goroutine to its thread (see Store). Its arena is zeroed: fill it (Host,
-// or a Checkpoint's Pack) before the first Apply, which copies the pinned
-// experts. It fails, holding nothing, when the device does not exist or
+// or Pack from a checkpoint) before the first Apply, which copies the
+// pinned experts. It fails, holding nothing, when the device does not exist or
 // has less free memory than the slots need.
 func Open(o Options) (*Store, error) {
 	if err := o.check(); err != nil {

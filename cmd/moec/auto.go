@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/moepolicy/moec/ast"
-	"github.com/moepolicy/moec/internal/hfconfig"
+	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
 )
@@ -78,7 +78,7 @@ const autoPCIeGBps = 52.5
 type autoOptions struct {
 	config   string // the config file's name, for the comments
 	vram     int64
-	dtype    hfconfig.DType
+	dtype    model.Format
 	context  int
 	strategy string
 }
@@ -86,11 +86,11 @@ type autoOptions struct {
 // autoPlan is the arithmetic behind an automatic policy.
 type autoPlan struct {
 	autoOptions
-	model     *hfconfig.Model
-	expert    int64           // bytes of one routed expert
-	params    hfconfig.Params // the parameters that are not routed experts
-	nonExpert int64           // their bytes, at 16 bits
-	kv        int64           // bytes of the KV cache
+	model     *model.Config
+	expert    int64        // bytes of one routed expert
+	params    model.Params // the parameters that are not routed experts
+	nonExpert int64        // their bytes, at 16 bits
+	kv        int64        // bytes of the KV cache
 	reserve   int64
 	room      int64 // bytes left for experts
 	fit       int   // expert slots that fit in room
@@ -99,15 +99,28 @@ type autoPlan struct {
 }
 
 // planAuto does the arithmetic; it fails when the model leaves no room
-// for the experts one token needs in one layer.
-func planAuto(m *hfconfig.Model, o autoOptions) (*autoPlan, error) {
+// for the experts one token needs in one layer, or when the KV cache of
+// the context overflows.
+func planAuto(m *model.Config, o autoOptions) (*autoPlan, error) {
 	p := &autoPlan{autoOptions: o, model: m}
 	p.expert = o.dtype.Bytes(m.ExpertParams())
 	p.params = m.NonExpertParams()
-	p.nonExpert = hfconfig.BF16.Bytes(p.params.Total())
-	p.kv = int64(o.context) * m.KVBytesPerToken()
+	p.nonExpert = model.BF16.Bytes(p.params.Total())
+	kv, err := m.KVBytes(int64(o.context))
+	if err != nil {
+		return nil, fmt.Errorf("%s: -context: %v", o.config, err)
+	}
+	p.kv = kv
 	p.reserve = max(1<<30, o.vram/10)
-	p.room = o.vram - p.nonExpert - p.kv - p.reserve
+	// The room left, without overflow: vram is below 2^63 and the other
+	// weights below 2^51 (model bounds a model's parameters), but the KV
+	// cache of a long context may be near 2^63 on its own.
+	p.room = o.vram - p.reserve - p.nonExpert
+	if p.kv <= p.room {
+		p.room -= p.kv
+	} else {
+		p.room = -1
+	}
 	if p.room > 0 {
 		p.fit = int(min(p.room/p.expert, int64(rt.MaxCapacity)))
 	}
@@ -156,7 +169,7 @@ func (p *autoPlan) text() []byte {
 	line("# GPU: %s; experts in %s; %d tokens of context; strategy %s.", formatBytes(p.vram), p.dtype, p.context, p.strategy)
 	line("#")
 	switch p.dtype {
-	case hfconfig.BF16, hfconfig.FP16:
+	case model.BF16, model.FP16:
 		line("# One expert: 3 x %d x %d parameters x 2 bytes = %s.", m.Hidden, m.ExpertIntermediate, formatBytes(p.expert))
 	default:
 		line("# One expert: 3 x %d x %d parameters x 4.25 bits (%s, scales included)", m.Hidden, m.ExpertIntermediate, p.dtype)
@@ -283,7 +296,7 @@ func runAuto(e *env, c *command, args []string) int {
 		fmt.Fprintf(e.stderr, "moec auto: -vram: %v\n", err)
 		return e.usageError(c)
 	}
-	if o.dtype, err = hfconfig.ParseDType(*dtype); err != nil {
+	if o.dtype, err = model.ParseFormat(*dtype); err != nil {
 		fmt.Fprintf(e.stderr, "moec auto: -dtype: %v\n", err)
 		return e.usageError(c)
 	}
@@ -296,7 +309,7 @@ func runAuto(e *env, c *command, args []string) int {
 		return e.usageError(c)
 	}
 
-	m, err := hfconfig.ReadFile(*config)
+	m, err := model.ReadConfig(*config)
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError

@@ -3,17 +3,18 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/moepolicy/moec/internal/hfconfig"
+	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
 )
 
-// autoConfigs are the configs of internal/hfconfig/testdata, with the
+// autoConfigs are the configs of model/testdata, with the
 // real dimensions of the models they are named after.
 var autoConfigs = []string{
 	"mixtral-8x7b.json",
@@ -24,9 +25,9 @@ var autoConfigs = []string{
 	"gpt-oss-20b.json",
 }
 
-func readAutoConfig(t *testing.T, name string) *hfconfig.Model {
+func readAutoConfig(t *testing.T, name string) *model.Config {
 	t.Helper()
-	m, err := hfconfig.ReadFile(filepath.Join("..", "..", "internal", "hfconfig", "testdata", name))
+	m, err := model.ReadConfig(filepath.Join("..", "..", "model", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestAutoPlan(t *testing.T) {
 	}
 	for _, name := range autoConfigs {
 		m := readAutoConfig(t, name)
-		p, err := planAuto(m, autoOptions{config: name, vram: 16 * autoGiB, dtype: hfconfig.BF16, context: 4096, strategy: "balanced"})
+		p, err := planAuto(m, autoOptions{config: name, vram: 16 * autoGiB, dtype: model.BF16, context: 4096, strategy: "balanced"})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -92,7 +93,7 @@ func TestAutoStrategies(t *testing.T) {
 		{11 * autoGiB / 2, "max", choice{3, rt.LFU, 0.9, rt.Lookahead, 3}},
 	} {
 		m := readAutoConfig(t, "mixtral-8x7b.json")
-		p, err := planAuto(m, autoOptions{config: "config.json", vram: tc.vram, dtype: hfconfig.BF16, context: 4096, strategy: tc.strategy})
+		p, err := planAuto(m, autoOptions{config: "config.json", vram: tc.vram, dtype: model.BF16, context: 4096, strategy: tc.strategy})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,8 +124,8 @@ func TestAutoAlwaysChecks(t *testing.T) {
 	for _, name := range autoConfigs {
 		m := readAutoConfig(t, name)
 		for _, strategy := range autoStrategies {
-			for _, dtype := range hfconfig.DTypeNames() {
-				d, _ := hfconfig.ParseDType(dtype)
+			for _, dtype := range model.FormatNames() {
+				d, _ := model.ParseFormat(dtype)
 				for _, context := range []int{1, 4096, 131072} {
 					for _, v := range vrams {
 						vram, err := parseBytes(v)
@@ -171,7 +172,7 @@ func TestAutoAlwaysChecks(t *testing.T) {
 
 func TestAutoDoesNotFit(t *testing.T) {
 	m := readAutoConfig(t, "mixtral-8x7b.json")
-	_, err := planAuto(m, autoOptions{config: "config.json", vram: 4 * autoGiB, dtype: hfconfig.BF16, context: 4096, strategy: "balanced"})
+	_, err := planAuto(m, autoOptions{config: "config.json", vram: 4 * autoGiB, dtype: model.BF16, context: 4096, strategy: "balanced"})
 	want := "config.json: the model does not fit in 4.0 GiB: other weights 3.0 GiB + KV cache 512.0 MiB (4096 tokens) + reserve 1.0 GiB leave 0 B, room for 0 experts of 336.0 MiB; one token needs 2 (top-2) in each layer"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
@@ -182,6 +183,26 @@ func TestCommas(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1605636096: "1,605,636,096"} {
 		if got := commas(n); got != want {
 			t.Errorf("commas(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestAutoHugeContext checks contexts whose KV cache overflows an int64:
+// the arithmetic said 0 B for 2^62 tokens and a negative size for
+// 2^63-1, and the policy claimed the model fit.
+func TestAutoHugeContext(t *testing.T) {
+	m := readAutoConfig(t, "mixtral-8x7b.json")
+	for _, tc := range []struct {
+		context int
+		want    string
+	}{
+		{1 << 62, "config.json: -context: the KV cache of 4611686018427387904 tokens, 131072 bytes a token, is more than 2^63 bytes"},
+		{math.MaxInt64, "config.json: -context: the KV cache of 9223372036854775807 tokens, 131072 bytes a token, is more than 2^63 bytes"},
+		{1 << 40, "config.json: the model does not fit in 1.0 TiB: other weights 3.0 GiB + KV cache 131072.0 TiB (1099511627776 tokens) + reserve 102.4 GiB leave 0 B, room for 0 experts of 336.0 MiB; one token needs 2 (top-2) in each layer"},
+	} {
+		_, err := planAuto(m, autoOptions{config: "config.json", vram: 1 << 40, dtype: model.BF16, context: tc.context, strategy: "balanced"})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("-context %d:\n got %v\nwant %s", tc.context, err, tc.want)
 		}
 	}
 }

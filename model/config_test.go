@@ -1,4 +1,4 @@
-package hfconfig
+package model
 
 import (
 	"math"
@@ -25,14 +25,14 @@ func TestExpertBytes(t *testing.T) {
 		{"qwen3-30b-a3b.json", 9.0},
 		{"gpt-oss-20b.json", 47.4609375}, // 3 x 2880 x 2880 x 2 bytes
 	} {
-		m := read(t, tc.file)
+		m := readTestConfig(t, tc.file)
 		if got := float64(BF16.Bytes(m.ExpertParams())) / mib; got != tc.mib {
 			t.Errorf("%s: expert = %v MiB, want %v", tc.file, got, tc.mib)
 		}
 	}
 }
 
-// TestShape checks what Parse reads from each family's config.
+// TestShape checks what ParseConfig reads from each family's config.
 func TestShape(t *testing.T) {
 	type shape struct {
 		MoELayers, FirstMoE, Experts, TopK, Shared, Dense int
@@ -51,7 +51,7 @@ func TestShape(t *testing.T) {
 		{"qwen3-30b-a3b.json", shape{48, 0, 128, 8, 0, 0, 48 * 2 * 4 * 128 * 2}},
 		{"gpt-oss-20b.json", shape{24, 0, 32, 4, 0, 0, 24 * 2 * 8 * 64 * 2}},
 	} {
-		m := read(t, tc.file)
+		m := readTestConfig(t, tc.file)
 		got := shape{len(m.MoELayers), m.MoELayers[0], m.Experts, m.TopK, m.SharedExperts, m.DenseIntermediate, m.KVBytesPerToken()}
 		if d := cmp.Diff(tc.want, got); d != "" {
 			t.Errorf("%s (-want +got):\n%s", tc.file, d)
@@ -74,7 +74,7 @@ func TestTotalParams(t *testing.T) {
 		{"qwen3-30b-a3b.json", 30.5},
 		{"gpt-oss-20b.json", 20.9},
 	} {
-		m := read(t, tc.file)
+		m := readTestConfig(t, tc.file)
 		total := float64(m.NonExpertParams().Total()+int64(m.Slots())*m.ExpertParams()) / 1e9
 		if math.Abs(total-tc.published)/tc.published > 0.01 {
 			t.Errorf("%s: %.2fB parameters, published %.2fB", tc.file, total, tc.published)
@@ -92,12 +92,12 @@ func TestMixtralNonExpert(t *testing.T) {
 		Norms:     (2*layers + 1) * h,
 		Routers:   layers * h * 8,
 	}
-	if d := cmp.Diff(want, read(t, "mixtral-8x7b.json").NonExpertParams()); d != "" {
+	if d := cmp.Diff(want, readTestConfig(t, "mixtral-8x7b.json").NonExpertParams()); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
 }
 
-func TestDType(t *testing.T) {
+func TestFormat(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		params int64
@@ -109,7 +109,7 @@ func TestDType(t *testing.T) {
 		{"mxfp4", 32, 17}, // 16 bytes of weights, 1 of shared exponent
 		{"mxfp4", 1, 1},   // rounded up
 	} {
-		d, err := ParseDType(tc.name)
+		d, err := ParseFormat(tc.name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,8 +117,8 @@ func TestDType(t *testing.T) {
 			t.Errorf("%s.Bytes(%d) = %d, want %d", d, tc.params, got, tc.bytes)
 		}
 	}
-	if _, err := ParseDType("fp8"); err == nil || err.Error() != `unknown dtype "fp8": want one of bf16, fp16, int4, mxfp4` {
-		t.Errorf("ParseDType(fp8): %v", err)
+	if _, err := ParseFormat("fp8"); err == nil || err.Error() != `unknown dtype "fp8": want one of bf16, fp16, int4, mxfp4` {
+		t.Errorf("ParseFormat(fp8): %v", err)
 	}
 }
 
@@ -149,23 +149,25 @@ func TestParseErrors(t *testing.T) {
 		  "moe_intermediate_size": 4, "num_experts": 4, "num_experts_per_tok": 2, "mlp_only_layers": [0], "intermediate_size": 8}`,
 			`config.json: qwen3_moe config has no MoE layer`},
 	} {
-		_, err := Parse("config.json", []byte(tc.src))
+		_, err := ParseConfig("config.json", []byte(tc.src))
 		if err == nil || err.Error() != tc.want {
-			t.Errorf("Parse(%s):\n got %v\nwant %s", tc.src, err, tc.want)
+			t.Errorf("ParseConfig(%s):\n got %v\nwant %s", tc.src, err, tc.want)
 		}
 	}
 }
 
-func TestReadFileMissing(t *testing.T) {
-	_, err := ReadFile(filepath.Join(t.TempDir(), "config.json"))
+func TestReadConfigMissing(t *testing.T) {
+	_, err := ReadConfig(filepath.Join(t.TempDir(), "config.json"))
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
-		t.Errorf("ReadFile of a missing file: %v", err)
+		t.Errorf("ReadConfig of a missing file: %v", err)
 	}
 }
 
-func read(t *testing.T, file string) *Model {
+// readTestConfig reads a config of testdata, which have the real
+// dimensions of the models they are named after.
+func readTestConfig(t *testing.T, file string) *Config {
 	t.Helper()
-	m, err := ReadFile(filepath.Join("testdata", file))
+	m, err := ReadConfig(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}

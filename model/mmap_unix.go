@@ -1,6 +1,6 @@
 //go:build unix
 
-package cudart
+package model
 
 import (
 	"os"

@@ -1,0 +1,123 @@
+// Package modeltest writes small safetensors checkpoints, for the tests
+// of the packages that read them.
+package modeltest
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/moepolicy/moec/model"
+)
+
+// A Tensor is a tensor to write.
+type Tensor struct {
+	Name  string
+	DType string
+	Shape []int64
+	Data  []byte // nil: a pattern made from the name, as long as the shape needs
+}
+
+// Bytes returns t's data: Data, or a pattern that differs from tensor to
+// tensor (a dtype safetensors does not know counts a byte an element).
+func (t Tensor) Bytes() []byte {
+	if t.Data != nil {
+		return t.Data
+	}
+	bits, ok := model.DType(t.DType).Bits()
+	if !ok {
+		bits = 8
+	}
+	n := int64(bits)
+	for _, d := range t.Shape {
+		n *= d
+	}
+	b := make([]byte, (n+7)/8)
+	h := uint32(2166136261) // FNV-1a of the name, then a xorshift stream
+	for i := range len(t.Name) {
+		h = (h ^ uint32(t.Name[i])) * 16777619
+	}
+	for i := range b {
+		h ^= h << 13
+		h ^= h >> 17
+		h ^= h << 5
+		b[i] = byte(h)
+	}
+	return b
+}
+
+// Encode returns a safetensors file holding ts, their data in order.
+func Encode(ts []Tensor) []byte {
+	header := map[string]any{"__metadata__": map[string]string{"format": "pt"}}
+	var data []byte
+	for _, t := range ts {
+		b := t.Bytes()
+		header[t.Name] = map[string]any{"dtype": t.DType, "shape": t.Shape, "data_offsets": []int{len(data), len(data) + len(b)}}
+		data = append(data, b...)
+	}
+	h, _ := json.Marshal(header) // cannot fail: strings, numbers and slices of them
+	for len(h)%8 != 0 {
+		h = append(h, ' ')
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	return append(append(out, h...), data...)
+}
+
+// Header returns a safetensors file whose header is the text h, followed
+// by n bytes of data: for files that Encode would not write.
+func Header(h string, n int) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	return append(append(b, h...), make([]byte, n)...)
+}
+
+// WriteFile writes b to path, making its folder.
+func WriteFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// Shard writes ts to dir as n files, model-0000i-of-0000n.safetensors,
+// and their model.safetensors.index.json; it returns the files' paths and
+// the index's.
+func Shard(dir string, ts []Tensor, n int) (files []string, index string, err error) {
+	weightMap := map[string]string{}
+	for i := range n {
+		part := ts[i*len(ts)/n : (i+1)*len(ts)/n]
+		name := fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, n)
+		path := filepath.Join(dir, name)
+		if err := WriteFile(path, Encode(part)); err != nil {
+			return nil, "", err
+		}
+		files = append(files, path)
+		for _, t := range part {
+			weightMap[t.Name] = name
+		}
+	}
+	ix, err := json.Marshal(map[string]any{"metadata": map[string]any{"total_size": 0}, "weight_map": weightMap})
+	if err != nil {
+		return nil, "", err
+	}
+	index = filepath.Join(dir, "model.safetensors.index.json")
+	return files, index, WriteFile(index, ix)
+}
+
+// Open writes ts as one safetensors file in a temporary folder of t and
+// opens it; the checkpoint is closed when the test ends.
+func Open(t testing.TB, ts []Tensor) *model.Checkpoint {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := WriteFile(path, Encode(ts)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := model.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
