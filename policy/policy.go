@@ -847,7 +847,7 @@ func (b *builder) action(a rt.Action) bool {
 			return false
 		}
 		if b.spec.PerLayer == nil {
-			b.violation("M5", nil, "rebalance needs a per_layer block")
+			b.violation("M5", nil, "%s", rt.ReasonNoPerLayer)
 			return false
 		}
 		return true
@@ -864,55 +864,35 @@ func targetName(t rt.Target) string {
 }
 
 // check runs rt.Spec.Check on the policy, then on what each pending
-// action would make of it, as sema does: an action is blamed only for the
-// rules the policy did not already break.
+// action would make of it (rt.ApplyActions), as sema does: an action is
+// blamed only for the rules the policy did not already break.
 func (b *builder) check() {
 	noCache := !b.blocks["cache"]
 	involvesCapacity := func(v rt.Violation) bool {
 		// A missing cache block is reported already.
 		return noCache && slices.Contains(v.Fields, "cache.capacity")
 	}
-	had := map[string]bool{}
+	var known []rt.Violation
 	for _, v := range b.spec.Check() {
-		if involvesCapacity(v) {
-			continue
+		if !involvesCapacity(v) {
+			known = append(known, v)
 		}
-		had[violationKey(v)] = true
-		b.errs = append(b.errs, v)
 	}
+	b.errs = append(b.errs, known...)
 	for _, p := range b.pendings {
-		t := b.spec
-		for _, a := range p.actions {
-			t = a.Apply(t)
-		}
 		what := "adapt action"
 		if p.cond {
 			what = "conditional value"
 		}
-		for _, v := range t.Check() {
-			if had[violationKey(v)] || involvesCapacity(v) {
+		_, vs := rt.ApplyActions(b.spec, p.actions, known)
+		for _, v := range vs {
+			if involvesCapacity(v.Violation) {
 				continue
 			}
-			a := p.actions[culprit(v, p.actions)]
-			v.Msg = fmt.Sprintf("%s %q would make an invalid policy: %s", what, a.String(), v.Msg)
-			b.errs = append(b.errs, v)
+			v.Msg = fmt.Sprintf("%s %q would make an invalid policy: %s", what, p.actions[v.Action].String(), v.Msg)
+			b.errs = append(b.errs, v.Violation)
 		}
 	}
-}
-
-func violationKey(v rt.Violation) string { return v.Rule + " " + strings.Join(v.Fields, ",") }
-
-// culprit returns the index of the action that set the first value v
-// names, or 0.
-func culprit(v rt.Violation, actions []rt.Action) int {
-	for _, k := range v.Fields {
-		for i, a := range actions {
-			if a.Target.Key() == k {
-				return i
-			}
-		}
-	}
-	return 0
 }
 
 // isIdent reports whether s is a .moe identifier: a letter or underscore,

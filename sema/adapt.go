@@ -183,7 +183,7 @@ func (c *checker) action(x ast.Action) (rt.Action, actionSite, bool) {
 			ok := true
 			// The per_layer block may be the one the parser dropped.
 			if c.spec.PerLayer == nil && !c.pol.Incomplete {
-				c.errorf(spanOf(x.Name), "M5", "rebalance needs a per_layer block")
+				c.errorf(spanOf(x.Name), "M5", "%s", rt.ReasonNoPerLayer)
 				ok = false
 			}
 			sig, known := rt.ParseAllocation(x.Arg.Name)
