@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,13 +66,8 @@ func allPaths() []string {
 // checks that the text resolves to the same policy.
 func TestFormatExamples(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob("../examples/*.moe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files = append(files, "../examples/gogenerate/policy.moe")
 	n := 0
-	for _, path := range files {
+	for _, path := range exampleFiles(t) {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

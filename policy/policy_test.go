@@ -234,11 +234,9 @@ var ignorePositions = cmp.Options{
 	cmpopts.IgnoreFields(rt.Action{}, "Pos"),
 }
 
-// TestExamples builds every policy of every example file both ways, from
-// the .moe text through the parser and sema and from Go through New, and
-// compares the Specs.
-func TestExamples(t *testing.T) {
-	t.Parallel()
+// exampleFiles returns the example .moe files.
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
 	files, err := filepath.Glob("../examples/*.moe")
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +245,15 @@ func TestExamples(t *testing.T) {
 	if len(files) < 2 {
 		t.Fatalf("found only %v", files)
 	}
+	return files
+}
+
+// TestExamples builds every policy of every example file both ways, from
+// the .moe text through the parser and sema and from Go through New, and
+// compares the Specs.
+func TestExamples(t *testing.T) {
+	t.Parallel()
+	files := exampleFiles(t)
 	seen := map[string]bool{}
 	for _, path := range files {
 		name := strings.TrimPrefix(filepath.ToSlash(path), "../")

@@ -84,7 +84,6 @@ type checker struct {
 	pins     []*ast.BasicLit // the elements of pin, for rule 2
 	pinVals  []int
 	pipe     *ast.PipeExpr // eviction = A | B, for M1
-	cpuZero  *ast.BasicLit // cpu_expert_ms written as 0 (M11)
 	adapts   []adaptBlock  // adapt blocks, read after the others
 	pendings []pending     // actions to validate against the resolved policy
 }
@@ -194,9 +193,6 @@ func (c *checker) check() *rt.Spec {
 	base := c.violations(c.spec)
 	for _, v := range base {
 		c.errorf(c.blame(v), v.Rule, "%s", v.Msg)
-	}
-	if c.cpuZero != nil {
-		c.errorf(spanOf(c.cpuZero), "M11", "schedule cpu_expert_ms 0 must be above 0 when written (rule M11)")
 	}
 
 	// Pass 4: every action on the policy it would produce.
