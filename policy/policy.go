@@ -503,11 +503,11 @@ func (b *blockBuilder) key(name string) bool {
 	return true
 }
 
-// assign sets a key of the block as writing "key = value" there does: once
-// per block, a composition "A | B" never with a conditional value, each
-// word from the key's enumeration (a word out of it is reported and left
-// out, and so is a single-word value), and what rt.KeyDef.Set rejects
-// reported with its rule.
+// assign sets a key of the block as writing "key = value" there does:
+// once per block, a composition "A | B" never with a conditional value,
+// and each word from the key's enumeration (one out of it is reported; a
+// list keeps the others, any other value is not set). What rt.KeyDef.Set
+// rejects is reported with its rule.
 func (b *blockBuilder) assign(o KeyOption) {
 	k, known := rt.LookupKey(b.name, o.name)
 	if !known {
