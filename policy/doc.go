@@ -60,4 +60,10 @@
 //
 // A Spec built in Go has no positions: Pos is zero, KeyPos nil, Source
 // empty, and so are the Pos of its rules and actions.
+//
+// # Back to .moe
+//
+// Format writes a Spec, built here or resolved by sema, as the .moe file
+// that resolves to it, in the layout of moec fmt: moec auto and moec tune
+// write their policies with it.
 package policy
