@@ -36,21 +36,17 @@ func explore(spec *rt.Spec) (*machine, error) {
 	for s := 0; s < len(m.states); s++ {
 		row := make([]transition, len(spec.Adapt.Rules))
 		for r, rule := range spec.Adapt.Rules {
-			cur := m.states[s]
-			next := cur
 			var t transition
 			for _, a := range rule.Actions {
 				if a.Target == rt.Rebalance {
 					t.rebalance, t.signal = true, a.Signal
-					continue
+				} else {
+					t.swap = true
 				}
-				next = a.Apply(next)
-				t.swap = true
 			}
-			if vs := next.Check(); len(vs) > 0 {
+			next, vs := rt.ApplyActions(m.states[s], rule.Actions, nil)
+			if len(vs) > 0 {
 				t.skip = vs[0].Msg
-			} else if t.rebalance && cur.PerLayer == nil {
-				t.skip = "rebalance needs a per_layer block"
 			}
 			if t.skip == "" && t.swap {
 				t.to = m.find(next)

@@ -10,6 +10,7 @@ import (
 	"github.com/moepolicy/moec/diag"
 	"github.com/moepolicy/moec/internal/spell"
 	"github.com/moepolicy/moec/lexer"
+	"github.com/moepolicy/moec/rt"
 )
 
 // ParseFile parses the .moe source src, named filename in diagnostics. It
@@ -433,7 +434,7 @@ func (p *parser) badItem(block string, from lexer.Pos) ast.Item {
 
 // parseValue reads the value of a key: a literal of the key's form, a list,
 // "A | B", or "D : W when ...".
-func (p *parser) parseValue(block string, spec keySpec, keyEnd lexer.Pos) ast.Expr {
+func (p *parser) parseValue(block string, spec rt.KeyDef, keyEnd lexer.Pos) ast.Expr {
 	start := p.pos
 	x := p.parseLiteral(block, spec, keyEnd)
 	if x == nil {
@@ -441,7 +442,7 @@ func (p *parser) parseValue(block string, spec keySpec, keyEnd lexer.Pos) ast.Ex
 	}
 	lit, isLit := x.(*ast.BasicLit)
 	switch {
-	case isLit && spec.pipe && p.tok == lexer.PIPE:
+	case isLit && spec.Pipe && p.tok == lexer.PIPE:
 		pipe := p.pos
 		p.next()
 		y := p.parseLiteral(block, spec, keyEnd)
@@ -449,7 +450,7 @@ func (p *parser) parseValue(block string, spec keySpec, keyEnd lexer.Pos) ast.Ex
 			return &ast.BadExpr{From: start, To: p.prevEnd}
 		}
 		return &ast.PipeExpr{X: lit, Pipe: pipe, Y: y.(*ast.BasicLit)}
-	case isLit && spec.cond && p.tok == lexer.COLON:
+	case isLit && spec.Cond && p.tok == lexer.COLON:
 		colon := p.pos
 		p.next()
 		y := p.parseLiteral(block, spec, keyEnd)
@@ -465,11 +466,11 @@ func (p *parser) parseValue(block string, spec keySpec, keyEnd lexer.Pos) ast.Ex
 			return &ast.BadExpr{From: start, To: p.prevEnd}
 		}
 		return &ast.CondExpr{X: lit, Colon: colon, Y: y.(*ast.BasicLit), Cond: c}
-	case p.tok == lexer.PIPE && !spec.pipe:
-		p.error("%q cannot be composed with \"|\"; only eviction can", spec.name)
+	case p.tok == lexer.PIPE && !spec.Pipe:
+		p.error("%q cannot be composed with \"|\"; only %s can", spec.Name, rt.PipeKeys())
 		return &ast.BadExpr{From: start, To: p.prevEnd}
-	case p.tok == lexer.COLON && !spec.cond:
-		p.error("%q cannot take a conditional value; capacity, eviction, frequency_decay, strategy and budget can", spec.name)
+	case p.tok == lexer.COLON && !spec.Cond:
+		p.error("%q cannot take a conditional value; %s can", spec.Name, rt.CondKeys())
 		return &ast.BadExpr{From: start, To: p.prevEnd}
 	}
 	return x
@@ -478,42 +479,42 @@ func (p *parser) parseValue(block string, spec keySpec, keyEnd lexer.Pos) ast.Ex
 // parseLiteral reads one value of the key's form. On an error it reports,
 // consumes the offending token unless it starts the next item, and returns
 // nil.
-func (p *parser) parseLiteral(block string, spec keySpec, keyEnd lexer.Pos) ast.Expr {
+func (p *parser) parseLiteral(block string, spec rt.KeyDef, keyEnd lexer.Pos) ast.Expr {
 	if p.tok == lexer.IDENT && p.isAnchor(block) && p.file.Line(p.pos) != p.file.Line(keyEnd) {
 		// "eviction =" at the end of a line, and the next key below: the
 		// value is missing, the next key is not it.
-		p.errorAt(p.prevEnd, p.prevEnd, "missing value for %q", spec.name)
+		p.errorAt(p.prevEnd, p.prevEnd, "missing value for %q", spec.Name)
 		return nil
 	}
-	switch spec.kind {
-	case intValue:
+	switch spec.Kind {
+	case rt.IntKind:
 		if p.tok == lexer.INT {
 			return p.lit1(lexer.INT)
 		}
-		p.error("%s must be an integer, found %s", spec.name, p.found())
-	case numValue:
+		p.error("%s must be an integer, found %s", spec.Name, p.found())
+	case rt.NumberKind:
 		if p.tok == lexer.INT || p.tok == lexer.NUMBER {
 			return p.lit1(p.tok)
 		}
-		p.error("%s must be a number, found %s", spec.name, p.found())
-	case enumValue:
+		p.error("%s must be a number, found %s", spec.Name, p.found())
+	case rt.WordKind:
 		if p.tok == lexer.IDENT && lexer.IsEnumWord(p.lit) {
 			x := p.lit1(lexer.IDENT)
 			if _, isKey := lookupKey(block, x.Value); isKey && p.tok == lexer.ASSIGN {
 				// "eviction = frequency_decay = 0.9": the value is
 				// missing and the word is the next key.
-				p.errorAt(x.Pos(), x.End(), "missing value for %q", spec.name)
+				p.errorAt(x.Pos(), x.End(), "missing value for %q", spec.Name)
 				return nil
 			}
 			return x
 		}
-		p.badWord(spec.name)
-	case boolValue:
+		p.badWord(spec.Name)
+	case rt.BoolKind:
 		if p.isWord("true") || p.isWord("false") {
 			return p.lit1(lexer.IDENT)
 		}
-		p.error("%s must be true or false, found %s", spec.name, p.found())
-	case intList, nameList:
+		p.error("%s must be true or false, found %s", spec.Name, p.found())
+	case rt.IntListKind, rt.WordListKind:
 		return p.parseList(spec)
 	}
 	p.skipBad(block, keyEnd)
@@ -549,9 +550,9 @@ func (p *parser) skipBad(block string, keyEnd lexer.Pos) {
 
 // int_list  = "[" [ INT { "," INT } ] "]" .
 // name_list = "[" [ NAME { "," NAME } ] "]" .
-func (p *parser) parseList(spec keySpec) ast.Expr {
+func (p *parser) parseList(spec rt.KeyDef) ast.Expr {
 	want, what := lexer.INT, "integer"
-	if spec.kind == nameList {
+	if spec.Kind == rt.WordListKind {
 		want, what = lexer.IDENT, "name"
 	}
 	if p.tok != lexer.LBRACK {

@@ -32,7 +32,9 @@
 // The cache block's capacity and the prefetch block's strategy and the
 // schedule block's mode are the arguments of Cache, Prefetch and
 // Schedule; every other key is an option of its block. "eviction = A | B"
-// is Tiers(A, B). A conditional value "capacity = 8 : 16 when hit_rate <
+// is Tiers(A, B). Key sets any key of rt's key table by its .moe name,
+// Key("ttl", rt.IntValue(200)) being TTL(200): the options named after
+// keys are shorthands for it, and every key, a new one too, has it. A conditional value "capacity = 8 : 16 when hit_rate <
 // 0.5" is the block's plain value plus a method of the condition:
 //
 //	policy.Cache(8, policy.When(rt.HitRate, rt.LT, 0.5).Capacity(16))
@@ -58,4 +60,10 @@
 //
 // A Spec built in Go has no positions: Pos is zero, KeyPos nil, Source
 // empty, and so are the Pos of its rules and actions.
+//
+// # Back to .moe
+//
+// Format writes a Spec, built here or resolved by sema, as the .moe file
+// that resolves to it, in the layout of moec fmt: moec auto and moec tune
+// write their policies with it.
 package policy

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -94,121 +95,60 @@ func (f optionFunc) apply(b *builder) { f(b) }
 // slots, counted as (layer, expert) pairs, and the options that set its
 // other keys. It is "cache { capacity = N ... }".
 func Cache(capacity int, opts ...CacheOption) Option {
-	return optionFunc(func(b *builder) {
-		if !b.block("cache") {
-			return
-		}
-		b.key("cache", "capacity")
-		b.set(SetCapacity(capacity))
-		bk := blockBuilder{builder: b, name: "cache"}
-		for _, o := range opts {
-			if o == nil {
-				b.structure(nil, "nil option in cache block")
-				continue
-			}
-			o.applyCache(&bk)
-		}
-	})
+	return block("cache", Key("capacity", rt.IntValue(capacity)), opts, CacheOption.applyCache)
 }
 
 // Prefetch is the prefetch block with the given strategy ("strategy =
 // S"); rt.PrefetchNone is the default.
 func Prefetch(strategy rt.PrefetchStrategy, opts ...PrefetchOption) Option {
-	return optionFunc(func(b *builder) {
-		if !b.block("prefetch") {
-			return
-		}
-		b.key("prefetch", "strategy")
-		if b.enum("prefetch strategy", strategy) {
-			b.set(SetStrategy(strategy))
-		}
-		bk := blockBuilder{builder: b, name: "prefetch"}
-		for _, o := range opts {
-			if o == nil {
-				b.structure(nil, "nil option in prefetch block")
-				continue
-			}
-			o.applyPrefetch(&bk)
-		}
-	})
+	return block("prefetch", word("strategy", strategy), opts, PrefetchOption.applyPrefetch)
 }
 
 // Schedule is the schedule block with the given mode ("mode = M");
 // rt.GPUOnly is the default.
 func Schedule(mode rt.ScheduleMode, opts ...ScheduleOption) Option {
-	return optionFunc(func(b *builder) {
-		if !b.block("schedule") {
-			return
-		}
-		b.key("schedule", "mode")
-		if b.enum("schedule mode", mode) {
-			b.set(SetMode(mode))
-		}
-		bk := blockBuilder{builder: b, name: "schedule"}
-		for _, o := range opts {
-			if o == nil {
-				b.structure(nil, "nil option in schedule block")
-				continue
-			}
-			o.applySchedule(&bk)
-		}
-	})
+	return block("schedule", word("mode", mode), opts, ScheduleOption.applySchedule)
 }
 
 // Monitor is the monitor block; without options it watches the hit rate
 // over windows of 100 accesses (rt.DefaultMonitor).
 func Monitor(opts ...MonitorOption) Option {
-	return optionFunc(func(b *builder) {
-		if !b.block("monitor") {
-			return
-		}
-		b.spec.Monitor = rt.DefaultMonitor()
-		bk := blockBuilder{builder: b, name: "monitor"}
-		for _, o := range opts {
-			if o == nil {
-				b.structure(nil, "nil option in monitor block")
-				continue
-			}
-			o.applyMonitor(&bk)
-		}
-	})
+	return block("monitor", KeyOption{}, opts, MonitorOption.applyMonitor)
 }
 
 // PerLayer is the per_layer block: one cache per layer sharing a budget
 // of slots. Without options it splits layers x capacity slots uniformly
 // (rt.DefaultPerLayer).
 func PerLayer(opts ...PerLayerOption) Option {
-	return optionFunc(func(b *builder) {
-		if !b.block("per_layer") {
-			return
-		}
-		b.spec.PerLayer = rt.DefaultPerLayer()
-		bk := blockBuilder{builder: b, name: "per_layer"}
-		for _, o := range opts {
-			if o == nil {
-				b.structure(nil, "nil option in per_layer block")
-				continue
-			}
-			o.applyPerLayer(&bk)
-		}
-	})
+	return block("per_layer", KeyOption{}, opts, PerLayerOption.applyPerLayer)
 }
 
 // Adapt is the adapt block: rules made with When, and Cooldown. The rules
 // come after the implicit rules of conditional values in the Spec, in the
 // order given.
 func Adapt(items ...AdaptOption) Option {
+	return block("adapt", KeyOption{}, items, AdaptOption.applyAdapt)
+}
+
+// block returns the block called name: opened as rt.OpenBlock opens it,
+// its first key set when first names one (capacity, strategy, mode), then
+// its options applied in order.
+func block[O any](name string, first KeyOption, opts []O, apply func(O, *blockBuilder)) Option {
 	return optionFunc(func(b *builder) {
-		if !b.block("adapt") {
+		if !b.block(name) {
 			return
 		}
-		bk := blockBuilder{builder: b, name: "adapt"}
-		for _, it := range items {
-			if it == nil {
-				b.structure(nil, "nil option in adapt block")
+		rt.OpenBlock(b.spec, name)
+		bk := &blockBuilder{builder: b, name: name}
+		if first.name != "" {
+			bk.assign(first)
+		}
+		for _, o := range opts {
+			if any(o) == nil {
+				b.structure(nil, "nil option in %s block", name)
 				continue
 			}
-			it.applyAdapt(&bk)
+			apply(o, bk)
 		}
 	})
 }
@@ -242,349 +182,167 @@ type prefetchFunc func(*blockBuilder)
 
 func (f prefetchFunc) applyPrefetch(b *blockBuilder) { f(b) }
 
-type scheduleFunc func(*blockBuilder)
+// A KeyOption sets one key of the block it is given to, as writing "key =
+// value" there does. Key makes one for any key of rt's key table (rt.Keys);
+// the options named after keys below are shorthands with Go types. A key
+// that the block does not have, or a value it cannot take, is an error
+// of New.
+type KeyOption struct {
+	name  string
+	value rt.Value
+	enums []fmt.Stringer // the enumeration values value's words spell, to report one out of range
+}
 
-func (f scheduleFunc) applySchedule(b *blockBuilder) { f(b) }
+// Key sets the key called name of the block it is given to: Key("ttl",
+// rt.IntValue(200)) in Cache is "ttl = 200". Every key of the language
+// has it, including those without a shorthand.
+func Key(name string, v rt.Value) KeyOption { return KeyOption{name: name, value: v} }
 
-type monitorFunc func(*blockBuilder)
+// word returns the option that sets the key called name to the word of an
+// enumeration value.
+func word(name string, v fmt.Stringer) KeyOption {
+	return KeyOption{name: name, value: rt.WordValue(v.String()), enums: []fmt.Stringer{v}}
+}
 
-func (f monitorFunc) applyMonitor(b *blockBuilder) { f(b) }
-
-type perLayerFunc func(*blockBuilder)
-
-func (f perLayerFunc) applyPerLayer(b *blockBuilder) { f(b) }
-
-type adaptFunc func(*blockBuilder)
-
-func (f adaptFunc) applyAdapt(b *blockBuilder) { f(b) }
+func (o KeyOption) applyCache(b *blockBuilder)    { b.assign(o) }
+func (o KeyOption) applyPrefetch(b *blockBuilder) { b.assign(o) }
+func (o KeyOption) applySchedule(b *blockBuilder) { b.assign(o) }
+func (o KeyOption) applyMonitor(b *blockBuilder)  { b.assign(o) }
+func (o KeyOption) applyPerLayer(b *blockBuilder) { b.assign(o) }
+func (o KeyOption) applyAdapt(b *blockBuilder)    { b.assign(o) }
 
 // Eviction sets the eviction order ("eviction = E"). rt.Fallback alone is
 // lfu | lru; Tiers chooses the tiers.
-func Eviction(e rt.Eviction) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("eviction") && b.enum("eviction", e) {
-			b.set(SetEviction(e))
-		}
-	})
-}
+func Eviction(e rt.Eviction) CacheOption { return word("eviction", e) }
 
 // Tiers sets a two-tier eviction order ("eviction = P | S"): the primary
 // tier holds 2/3 of the capacity, the secondary the rest.
 func Tiers(primary, secondary rt.Eviction) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if !b.key("eviction") {
-			return
-		}
-		if b.keys["cache.eviction : when"] {
-			b.structure([]string{"cache.eviction"}, "eviction A | B cannot take a conditional value")
-			return
-		}
-		b.keys["cache.eviction |"] = true
-		if b.enum("eviction", primary) && b.enum("eviction", secondary) {
-			c := &b.spec.Cache
-			c.Eviction, c.Primary, c.Secondary = rt.Fallback, primary, secondary
-		}
-	})
+	return KeyOption{name: "eviction", value: rt.PipeValue(primary.String(), secondary.String()),
+		enums: []fmt.Stringer{primary, secondary}}
 }
 
 // Pin pins experts, by id, in every layer ("pin = [...]").
-func Pin(ids ...int) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("pin") {
-			b.spec.Cache.Pin = append(make([]int, 0, len(ids)), ids...)
-		}
-	})
-}
+func Pin(ids ...int) CacheOption { return Key("pin", rt.IntListValue(ids...)) }
 
 // Decay sets the LFU decay applied every 100 accesses ("frequency_decay").
-func Decay(d float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("frequency_decay") {
-			b.set(SetDecay(d))
-		}
-	})
-}
+func Decay(d float64) CacheOption { return Key("frequency_decay", rt.NumberValue(d)) }
 
 // FreqThreshold sets the share of the window an expert needs to stay
 // ("freq_threshold").
-func FreqThreshold(f float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("freq_threshold") {
-			b.spec.Cache.FreqThreshold = f
-		}
-	})
-}
+func FreqThreshold(f float64) CacheOption { return Key("freq_threshold", rt.NumberValue(f)) }
 
 // FreqWindow sets the accesses the frequency threshold counts over
 // ("freq_window").
-func FreqWindow(n int) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("freq_window") {
-			b.spec.Cache.FreqWindow = n
-		}
-	})
-}
+func FreqWindow(n int) CacheOption { return Key("freq_window", rt.IntValue(n)) }
 
 // ScoreAlpha sets the weight of a new router gate in the score EMA
 // ("score_ema_alpha").
-func ScoreAlpha(a float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("score_ema_alpha") {
-			b.spec.Cache.ScoreAlpha = a
-		}
-	})
-}
+func ScoreAlpha(a float64) CacheOption { return Key("score_ema_alpha", rt.NumberValue(a)) }
 
 // MemoryThreshold turns the memory-pressure trigger on, firing at the
 // given usage share ("memory_threshold").
-func MemoryThreshold(t float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("memory_threshold") {
-			b.spec.Cache.MemoryPressure = true
-			b.spec.Cache.MemoryThreshold = t
-		}
-	})
-}
+func MemoryThreshold(t float64) CacheOption { return Key("memory_threshold", rt.NumberValue(t)) }
 
 // MemoryHeadroom sets the usage share the memory-pressure trigger evicts
 // down to ("memory_headroom").
-func MemoryHeadroom(h float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("memory_headroom") {
-			b.spec.Cache.MemoryHeadroom = h
-		}
-	})
-}
+func MemoryHeadroom(h float64) CacheOption { return Key("memory_headroom", rt.NumberValue(h)) }
 
 // MemoryBudgetGB sets the GPU memory for experts, in GB
 // ("memory_budget_gb").
-func MemoryBudgetGB(gb float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("memory_budget_gb") {
-			b.spec.Cache.MemoryBudgetGB = gb
-		}
-	})
-}
+func MemoryBudgetGB(gb float64) CacheOption { return Key("memory_budget_gb", rt.NumberValue(gb)) }
 
 // ExpertSizeGB sets the size of one expert, in GB, used where the model's
 // shape does not give it ("expert_size_gb").
-func ExpertSizeGB(gb float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("expert_size_gb") {
-			b.spec.Cache.ExpertSizeGB = gb
-		}
-	})
-}
+func ExpertSizeGB(gb float64) CacheOption { return Key("expert_size_gb", rt.NumberValue(gb)) }
 
 // TTL turns the TTL trigger on: an expert not accessed for n accesses is
 // evicted ("ttl").
-func TTL(n int) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.key("ttl") {
-			b.spec.Cache.TTLSet = true
-			b.spec.Cache.TTL = n
-		}
-	})
-}
+func TTL(n int) CacheOption { return Key("ttl", rt.IntValue(n)) }
 
 // Lookahead sets how many layers ahead the lookahead strategy predicts
 // ("lookahead").
-func Lookahead(n int) PrefetchOption {
-	return prefetchFunc(func(b *blockBuilder) {
-		if b.key("lookahead") {
-			b.spec.Prefetch.Lookahead = n
-		}
-	})
-}
+func Lookahead(n int) PrefetchOption { return Key("lookahead", rt.IntValue(n)) }
 
 // Budget sets the most experts prefetched per dispatch ("budget").
-func Budget(n int) PrefetchOption {
-	return prefetchFunc(func(b *blockBuilder) {
-		if b.key("budget") {
-			b.set(SetBudget(n))
-		}
-	})
-}
+func Budget(n int) PrefetchOption { return Key("budget", rt.IntValue(n)) }
 
 // AffinityThreshold sets the probability P(f | e) needed to predict f
 // ("affinity_threshold").
 func AffinityThreshold(p float64) PrefetchOption {
-	return prefetchFunc(func(b *blockBuilder) {
-		if b.key("affinity_threshold") {
-			b.spec.Prefetch.AffinityThreshold = p
-		}
-	})
+	return Key("affinity_threshold", rt.NumberValue(p))
 }
 
 // HistoryWindow sets how many selections the history strategies remember
 // ("history_window").
-func HistoryWindow(n int) PrefetchOption {
-	return prefetchFunc(func(b *blockBuilder) {
-		if b.key("history_window") {
-			b.spec.Prefetch.HistoryWindow = n
-		}
-	})
-}
+func HistoryWindow(n int) PrefetchOption { return Key("history_window", rt.IntValue(n)) }
 
 // OffloadThresholdMS sets the transfer time above which hybrid mode runs a
 // miss on the CPU ("offload_threshold_ms").
 func OffloadThresholdMS(ms float64) ScheduleOption {
-	return scheduleFunc(func(b *blockBuilder) {
-		if b.key("offload_threshold_ms") {
-			b.spec.Schedule.OffloadThresholdMS = ms
-		}
-	})
+	return Key("offload_threshold_ms", rt.NumberValue(ms))
 }
 
 // Overlap sets whether transfers overlap compute ("overlap"); hybrid mode
 // needs it.
-func Overlap(on bool) ScheduleOption {
-	return scheduleFunc(func(b *blockBuilder) {
-		if b.key("overlap") {
-			b.spec.Schedule.Overlap = on
-		}
-	})
-}
+func Overlap(on bool) ScheduleOption { return Key("overlap", rt.BoolValue(on)) }
 
 // PriorityRouting sets "priority_routing", kept for compatibility with the
 // reference; it has no effect.
-func PriorityRouting(on bool) ScheduleOption {
-	return scheduleFunc(func(b *blockBuilder) {
-		if b.key("priority_routing") {
-			b.spec.Schedule.PriorityRouting = on
-		}
-	})
-}
+func PriorityRouting(on bool) ScheduleOption { return Key("priority_routing", rt.BoolValue(on)) }
 
 // PCIeGBps sets the host-to-GPU bandwidth of the hybrid estimate, in GB/s
 // ("pcie_gbps").
-func PCIeGBps(gbps float64) ScheduleOption {
-	return scheduleFunc(func(b *blockBuilder) {
-		if b.key("pcie_gbps") {
-			b.spec.Schedule.PCIeGBps = gbps
-		}
-	})
-}
+func PCIeGBps(gbps float64) ScheduleOption { return Key("pcie_gbps", rt.NumberValue(gbps)) }
 
 // CPUExpertMS sets the time one expert takes on the CPU, which then
 // replaces the offload threshold in the hybrid rule ("cpu_expert_ms"). It
 // must be above 0.
-func CPUExpertMS(ms float64) ScheduleOption {
-	return scheduleFunc(func(b *blockBuilder) {
-		if !b.key("cpu_expert_ms") {
-			return
-		}
-		b.spec.Schedule.CPUExpertMS = ms
-		if ms == 0 {
-			// Check cannot tell 0 from unset; a front end reports it.
-			b.violation("M11", []string{"schedule.cpu_expert_ms"}, "schedule cpu_expert_ms 0 must be above 0 when written (rule M11)")
-		}
-	})
-}
+func CPUExpertMS(ms float64) ScheduleOption { return Key("cpu_expert_ms", rt.NumberValue(ms)) }
 
 // Metrics sets the metrics the monitor watches ("metrics = [...]").
 func Metrics(ms ...rt.Metric) MonitorOption {
-	return monitorFunc(func(b *blockBuilder) {
-		if !b.key("metrics") {
-			return
-		}
-		list := make([]rt.Metric, 0, len(ms))
-		for _, m := range ms {
-			if b.enum("metric", m) {
-				list = append(list, m)
-			}
-		}
-		b.spec.Monitor.Metrics = list
-	})
+	o := KeyOption{name: "metrics", value: rt.WordListValue()}
+	for _, m := range ms {
+		o.value.Words = append(o.value.Words, m.String())
+		o.enums = append(o.enums, m)
+	}
+	return o
 }
 
 // Window sets the accesses in each rolling window of the monitor
 // ("window").
-func Window(n int) MonitorOption {
-	return monitorFunc(func(b *blockBuilder) {
-		if b.key("window") {
-			b.spec.Monitor.Window = n
-		}
-	})
-}
+func Window(n int) MonitorOption { return Key("window", rt.IntValue(n)) }
 
 // LogInterval sets the accesses between monitor snapshots
 // ("log_interval").
-func LogInterval(n int) MonitorOption {
-	return monitorFunc(func(b *blockBuilder) {
-		if b.key("log_interval") {
-			b.spec.Monitor.LogInterval = n
-		}
-	})
-}
+func LogInterval(n int) MonitorOption { return Key("log_interval", rt.IntValue(n)) }
 
 // Allocation sets the signal that splits the per-layer budget
 // ("allocation").
-func Allocation(a rt.Allocation) PerLayerOption {
-	return perLayerFunc(func(b *blockBuilder) {
-		if b.key("allocation") && b.enum("allocation signal", a) {
-			b.spec.PerLayer.Allocation = a
-		}
-	})
-}
+func Allocation(a rt.Allocation) PerLayerOption { return word("allocation", a) }
 
 // EntropyWindow sets the selections per layer the allocation signal is
 // computed over ("entropy_window").
-func EntropyWindow(n int) PerLayerOption {
-	return perLayerFunc(func(b *blockBuilder) {
-		if b.key("entropy_window") {
-			b.spec.PerLayer.EntropyWindow = n
-		}
-	})
-}
+func EntropyWindow(n int) PerLayerOption { return Key("entropy_window", rt.IntValue(n)) }
 
 // MinCapacity sets the fewest slots a layer gets ("min_capacity").
-func MinCapacity(n int) PerLayerOption {
-	return perLayerFunc(func(b *blockBuilder) {
-		if b.key("min_capacity") {
-			b.spec.PerLayer.MinCapacity = n
-		}
-	})
-}
+func MinCapacity(n int) PerLayerOption { return Key("min_capacity", rt.IntValue(n)) }
 
 // MaxCapacity sets the most slots a layer gets ("max_capacity").
-func MaxCapacity(n int) PerLayerOption {
-	return perLayerFunc(func(b *blockBuilder) {
-		if b.key("max_capacity") {
-			b.spec.PerLayer.MaxCapacity = n
-		}
-	})
-}
+func MaxCapacity(n int) PerLayerOption { return Key("max_capacity", rt.IntValue(n)) }
 
 // RebalanceInterval sets the dispatches between rebalances; 0 makes the
 // split static ("rebalance_interval").
-func RebalanceInterval(n int) PerLayerOption {
-	return perLayerFunc(func(b *blockBuilder) {
-		if b.key("rebalance_interval") {
-			b.spec.PerLayer.RebalanceInterval = n
-		}
-	})
-}
+func RebalanceInterval(n int) PerLayerOption { return Key("rebalance_interval", rt.IntValue(n)) }
 
 // TotalBudget sets the slots of all layers together; 0 means layers x
 // cache capacity ("total_budget").
-func TotalBudget(n int) PerLayerOption {
-	return perLayerFunc(func(b *blockBuilder) {
-		if b.key("total_budget") {
-			b.spec.PerLayer.TotalBudget = n
-		}
-	})
-}
+func TotalBudget(n int) PerLayerOption { return Key("total_budget", rt.IntValue(n)) }
 
 // Cooldown sets the dispatches after a rule fires before it is checked
 // again ("cooldown").
-func Cooldown(n int) AdaptOption {
-	return adaptFunc(func(b *blockBuilder) {
-		if b.key("cooldown") {
-			b.spec.Adapt.Cooldown = n
-		}
-	})
-}
+func Cooldown(n int) AdaptOption { return Key("cooldown", rt.IntValue(n)) }
 
 // ----------------------------------------------------------------------------
 // Rules, actions and conditional values
@@ -627,37 +385,31 @@ func (r Rule) applyAdapt(b *blockBuilder) { b.rules = append(b.rules, r.r) }
 // Capacity is the conditional value "capacity = D : n when c": D is
 // Cache's capacity, n the capacity the policy switches to when c holds.
 func (c Condition) Capacity(n int) CacheOption {
-	return cacheFunc(func(b *blockBuilder) { b.conditional("capacity", c, SetCapacity(n)) })
+	return cacheFunc(func(b *blockBuilder) { b.conditional(c, SetCapacity(n)) })
 }
 
 // Eviction is the conditional value "eviction = D : e when c"; D is what
 // the Eviction option sets, else the default.
 func (c Condition) Eviction(e rt.Eviction) CacheOption {
-	return cacheFunc(func(b *blockBuilder) {
-		if b.keys["cache.eviction |"] {
-			b.structure([]string{"cache.eviction"}, "eviction A | B cannot take a conditional value")
-			return
-		}
-		b.conditional("eviction", c, SetEviction(e))
-	})
+	return cacheFunc(func(b *blockBuilder) { b.conditional(c, SetEviction(e)) })
 }
 
 // Decay is the conditional value "frequency_decay = D : d when c"; D is
 // what the Decay option sets, else the default.
 func (c Condition) Decay(d float64) CacheOption {
-	return cacheFunc(func(b *blockBuilder) { b.conditional("frequency_decay", c, SetDecay(d)) })
+	return cacheFunc(func(b *blockBuilder) { b.conditional(c, SetDecay(d)) })
 }
 
 // Strategy is the conditional value "strategy = D : s when c"; D is
 // Prefetch's strategy.
 func (c Condition) Strategy(s rt.PrefetchStrategy) PrefetchOption {
-	return prefetchFunc(func(b *blockBuilder) { b.conditional("strategy", c, SetStrategy(s)) })
+	return prefetchFunc(func(b *blockBuilder) { b.conditional(c, SetStrategy(s)) })
 }
 
 // Budget is the conditional value "budget = D : n when c"; D is what the
 // Budget option sets, else the default.
 func (c Condition) Budget(n int) PrefetchOption {
-	return prefetchFunc(func(b *blockBuilder) { b.conditional("budget", c, SetBudget(n)) })
+	return prefetchFunc(func(b *blockBuilder) { b.conditional(c, SetBudget(n)) })
 }
 
 // SetEviction is the action "eviction = E"; rt.Fallback is lfu | lru.
@@ -722,10 +474,6 @@ type blockBuilder struct {
 	name string
 }
 
-// set sets a key that an action can also set the way the action would,
-// as sema does, so that the two front ends build identical Specs.
-func (b *builder) set(a rt.Action) { b.spec = a.Apply(b.spec) }
-
 func (b *builder) violation(rule string, fields []string, format string, args ...any) {
 	b.errs = append(b.errs, rt.Violation{Rule: rule, Fields: fields, Msg: fmt.Sprintf(format, args...)})
 }
@@ -745,16 +493,57 @@ func (b *builder) block(name string) bool {
 }
 
 // key reports whether name is new in its block, and an error when not.
-func (b *blockBuilder) key(name string) bool { return b.builder.key(b.name, name) }
-
-func (b *builder) key(block, name string) bool {
-	k := block + "." + name
+func (b *blockBuilder) key(name string) bool {
+	k := b.name + "." + name
 	if b.keys[k] {
-		b.structure([]string{k}, "duplicate key %q in %s block", name, block)
+		b.structure([]string{k}, "duplicate key %q in %s block", name, b.name)
 		return false
 	}
 	b.keys[k] = true
 	return true
+}
+
+// assign sets a key of the block as writing "key = value" there does:
+// once per block, a composition "A | B" never with a conditional value,
+// and each word from the key's enumeration (one out of it is reported; a
+// list keeps the others, any other value is not set). What rt.KeyDef.Set
+// rejects is reported with its rule.
+func (b *blockBuilder) assign(o KeyOption) {
+	k, known := rt.LookupKey(b.name, o.name)
+	if !known {
+		b.structure(nil, "unknown %s key %q", b.name, o.name)
+		return
+	}
+	if !b.key(o.name) {
+		return
+	}
+	v := o.value
+	if v.Kind == rt.WordKind && len(v.Words) == 2 {
+		if b.keys[k.Path()+" : when"] {
+			b.structure([]string{k.Path()}, "%s A | B cannot take a conditional value", k.Name)
+			return
+		}
+		b.keys[k.Path()+" |"] = true
+	}
+	if len(o.enums) > 0 {
+		var words []string
+		for i, e := range o.enums {
+			if b.enum(k.What, e) && i < len(v.Words) {
+				words = append(words, v.Words[i])
+			}
+		}
+		if len(words) < len(v.Words) && v.Kind != rt.WordListKind {
+			return
+		}
+		v.Words = words
+	}
+	var broken rt.Violation
+	switch err := k.Set(b.spec, v); {
+	case errors.As(err, &broken):
+		b.errs = append(b.errs, broken)
+	case err != nil:
+		b.structure([]string{k.Path()}, "%v", err)
+	}
 }
 
 // enum reports whether v is one of its enumeration's values, and an error
@@ -767,16 +556,21 @@ func (b *builder) enum(what string, v fmt.Stringer) bool {
 	return true
 }
 
-// conditional adds the implicit rule of a conditional value on key.
-func (b *blockBuilder) conditional(key string, c Condition, a rt.Action) {
+// conditional adds the implicit rule of a conditional value that a sets.
+func (b *blockBuilder) conditional(c Condition, a rt.Action) {
+	path := a.Target.Key()
+	_, key, _ := strings.Cut(path, ".")
 	// The plain value and the conditional one are one key in .moe, so
 	// only a second conditional value is a duplicate.
-	k := b.name + "." + key + " : when"
-	if b.keys[k] {
-		b.structure([]string{b.name + "." + key}, "duplicate conditional value of %q in %s block", key, b.name)
+	if b.keys[path+" : when"] {
+		b.structure([]string{path}, "duplicate conditional value of %q in %s block", key, b.name)
 		return
 	}
-	b.keys[k] = true
+	if b.keys[path+" |"] {
+		b.structure([]string{path}, "%s A | B cannot take a conditional value", key)
+		return
+	}
+	b.keys[path+" : when"] = true
 	if !b.cond(c.cond) || !b.action(a) {
 		return
 	}
@@ -847,7 +641,7 @@ func (b *builder) action(a rt.Action) bool {
 			return false
 		}
 		if b.spec.PerLayer == nil {
-			b.violation("M5", nil, "rebalance needs a per_layer block")
+			b.violation("M5", nil, "%s", rt.ReasonNoPerLayer)
 			return false
 		}
 		return true
@@ -864,55 +658,35 @@ func targetName(t rt.Target) string {
 }
 
 // check runs rt.Spec.Check on the policy, then on what each pending
-// action would make of it, as sema does: an action is blamed only for the
-// rules the policy did not already break.
+// action would make of it (rt.ApplyActions), as sema does: an action is
+// blamed only for the rules the policy did not already break.
 func (b *builder) check() {
 	noCache := !b.blocks["cache"]
 	involvesCapacity := func(v rt.Violation) bool {
 		// A missing cache block is reported already.
 		return noCache && slices.Contains(v.Fields, "cache.capacity")
 	}
-	had := map[string]bool{}
+	var known []rt.Violation
 	for _, v := range b.spec.Check() {
-		if involvesCapacity(v) {
-			continue
+		if !involvesCapacity(v) {
+			known = append(known, v)
 		}
-		had[violationKey(v)] = true
-		b.errs = append(b.errs, v)
 	}
+	b.errs = append(b.errs, known...)
 	for _, p := range b.pendings {
-		t := b.spec
-		for _, a := range p.actions {
-			t = a.Apply(t)
-		}
 		what := "adapt action"
 		if p.cond {
 			what = "conditional value"
 		}
-		for _, v := range t.Check() {
-			if had[violationKey(v)] || involvesCapacity(v) {
+		_, vs := rt.ApplyActions(b.spec, p.actions, known)
+		for _, v := range vs {
+			if involvesCapacity(v.Violation) {
 				continue
 			}
-			a := p.actions[culprit(v, p.actions)]
-			v.Msg = fmt.Sprintf("%s %q would make an invalid policy: %s", what, a.String(), v.Msg)
-			b.errs = append(b.errs, v)
+			v.Msg = fmt.Sprintf("%s %q would make an invalid policy: %s", what, p.actions[v.Action].String(), v.Msg)
+			b.errs = append(b.errs, v.Violation)
 		}
 	}
-}
-
-func violationKey(v rt.Violation) string { return v.Rule + " " + strings.Join(v.Fields, ",") }
-
-// culprit returns the index of the action that set the first value v
-// names, or 0.
-func culprit(v rt.Violation, actions []rt.Action) int {
-	for _, k := range v.Fields {
-		for i, a := range actions {
-			if a.Target.Key() == k {
-				return i
-			}
-		}
-	}
-	return 0
 }
 
 // isIdent reports whether s is a .moe identifier: a letter or underscore,

@@ -234,11 +234,9 @@ var ignorePositions = cmp.Options{
 	cmpopts.IgnoreFields(rt.Action{}, "Pos"),
 }
 
-// TestExamples builds every policy of every example file both ways, from
-// the .moe text through the parser and sema and from Go through New, and
-// compares the Specs.
-func TestExamples(t *testing.T) {
-	t.Parallel()
+// exampleFiles returns the example .moe files.
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
 	files, err := filepath.Glob("../examples/*.moe")
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +245,15 @@ func TestExamples(t *testing.T) {
 	if len(files) < 2 {
 		t.Fatalf("found only %v", files)
 	}
+	return files
+}
+
+// TestExamples builds every policy of every example file both ways, from
+// the .moe text through the parser and sema and from Go through New, and
+// compares the Specs.
+func TestExamples(t *testing.T) {
+	t.Parallel()
+	files := exampleFiles(t)
 	seen := map[string]bool{}
 	for _, path := range files {
 		name := strings.TrimPrefix(filepath.ToSlash(path), "../")
@@ -362,7 +369,6 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := rt.NewSpec("p", 8)
-	want.Adapt.Rules = []rt.Rule{} // sema makes it so, through rt.Spec.Clone
 	want.Monitor = rt.DefaultMonitor()
 	want.PerLayer = rt.DefaultPerLayer()
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -589,5 +595,129 @@ func TestOptionsReusable(t *testing.T) {
 	a.Adapt.Rules[0].Actions[0].Int = 99
 	if b.Cache.Pin[0] != 0 || b.Cache.Pin[1] != 1 || b.Adapt.Rules[0].Actions[0].Int != 16 {
 		t.Errorf("Specs share memory: %v %v", b.Cache.Pin, b.Adapt.Rules[0].Actions)
+	}
+}
+
+// TestEveryKey sets every key of rt's key table with Key, in the block
+// that takes it, and checks that New builds what sema resolves from the
+// same key written in .moe: a key added to the table needs no option of
+// its own to be built in Go.
+func TestEveryKey(t *testing.T) {
+	t.Parallel()
+	blocks := map[string]func(...policy.KeyOption) policy.Option{
+		"cache": func(o ...policy.KeyOption) policy.Option {
+			return policy.Cache(8, convert[policy.CacheOption](o)...)
+		},
+		"prefetch": func(o ...policy.KeyOption) policy.Option {
+			return policy.Prefetch(rt.History, convert[policy.PrefetchOption](o)...)
+		},
+		"schedule": func(o ...policy.KeyOption) policy.Option {
+			return policy.Schedule(rt.GPUOnly, convert[policy.ScheduleOption](o)...)
+		},
+		"monitor": func(o ...policy.KeyOption) policy.Option { return policy.Monitor(convert[policy.MonitorOption](o)...) },
+		"per_layer": func(o ...policy.KeyOption) policy.Option {
+			return policy.PerLayer(convert[policy.PerLayerOption](o)...)
+		},
+		"adapt": func(o ...policy.KeyOption) policy.Option { return policy.Adapt(convert[policy.AdaptOption](o)...) },
+	}
+	base := map[string]string{"cache": "capacity = 8", "prefetch": "strategy = history", "schedule": "mode = gpu_only"}
+	for _, k := range allKeys() {
+		if strings.HasPrefix(base[k.Block], k.Name+" = ") {
+			continue // the blocks' arguments
+		}
+		v := otherValue(k)
+		src := "policy p {"
+		var opts []policy.Option
+		for _, b := range rt.Blocks() {
+			items, keys := base[b], []policy.KeyOption(nil)
+			if b == k.Block {
+				items += " " + k.Name + " = " + v.String()
+				keys = append(keys, policy.Key(k.Name, v))
+			}
+			if items != "" {
+				src += " " + b + " { " + items + " }"
+				opts = append(opts, blocks[b](keys...))
+			}
+		}
+		src += " }"
+		f, diags := parser.ParseFile("key.moe", []byte(src))
+		if err := diags.Err(); err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		specs, diags := sema.Check(f)
+		if err := diags.Err(); err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, err := policy.New("p", opts...)
+		if err != nil {
+			t.Errorf("%s = %v: %v", k.Path(), v, err)
+			continue
+		}
+		if diff := cmp.Diff(specs[0], got, ignorePositions); diff != "" {
+			t.Errorf("%s: (-moe +go):\n%s", src, diff)
+		}
+	}
+}
+
+// allKeys returns every key of the table.
+func allKeys() []rt.KeyDef {
+	var keys []rt.KeyDef
+	for _, b := range rt.Blocks() {
+		keys = append(keys, rt.Keys(b)...)
+	}
+	return keys
+}
+
+// otherValue returns a valid value for k that is not its default.
+func otherValue(k rt.KeyDef) rt.Value {
+	def := rt.NewSpec("p", 8)
+	rt.OpenBlock(def, k.Block)
+	d, set := k.Get(def)
+	switch k.Kind {
+	case rt.IntKind:
+		return rt.IntValue(d.Int + 1)
+	case rt.NumberKind:
+		if set && d.Num != 0 {
+			return rt.NumberValue(d.Num / 2)
+		}
+		return rt.NumberValue(0.9)
+	case rt.BoolKind:
+		return rt.BoolValue(!d.Bool)
+	case rt.WordKind:
+		words := k.Words()
+		return rt.WordValue(words[len(words)-1])
+	case rt.IntListKind:
+		return rt.IntListValue(0)
+	}
+	words := k.Words()
+	return rt.WordListValue(words[len(words)-1])
+}
+
+func convert[O any](opts []policy.KeyOption) []O {
+	out := make([]O, len(opts))
+	for i, o := range opts {
+		out[i] = any(o).(O)
+	}
+	return out
+}
+
+// TestKeyErrors checks what Key reports: a key the block does not have, a
+// value of another kind, a word out of the key's enumeration.
+func TestKeyErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		opt  policy.CacheOption
+		want string
+	}{
+		{policy.Key("budget", rt.IntValue(2)), `structure: unknown cache key "budget"`},
+		{policy.Key("ttl", rt.NumberValue(1.5)), `structure: cache ttl: want an integer, have a number`},
+		{policy.Key("eviction", rt.WordValue("mru")), `structure: unknown eviction "mru"`},
+		{policy.Key("capacity", rt.IntValue(16)), `structure: duplicate key "capacity" in cache block`},
+	} {
+		_, err := policy.New("p", policy.Cache(8, tc.opt))
+		var perr *policy.Error
+		if !errors.As(err, &perr) || len(perr.Violations) != 1 || perr.Violations[0].Rule+": "+perr.Violations[0].Msg != tc.want {
+			t.Errorf("New: %v, want %s", err, tc.want)
+		}
 	}
 }

@@ -64,25 +64,17 @@ func (p *interp) adapt(plan *Plan) {
 func (p *interp) fire(r int, plan *Plan) {
 	a := p.ad
 	rule := &a.rules[r]
-	next := p.spec
+	next, vs := ApplyActions(p.spec, rule.Actions, nil)
+	if len(vs) > 0 {
+		a.skipped++
+		a.skippedLog = append(a.skippedLog, SkippedEntry{Step: p.l.Step(), Rule: r, Actions: actionsString(rule.Actions), Reason: vs[0].Msg})
+		return
+	}
 	rebalance, signal := false, Uniform
 	for _, act := range rule.Actions {
 		if act.Target == Rebalance {
 			rebalance, signal = true, act.Signal
-			continue
 		}
-		next = act.Apply(next)
-	}
-	reason := ""
-	if vs := next.Check(); len(vs) > 0 {
-		reason = vs[0].Msg
-	} else if rebalance && p.pl == nil {
-		reason = errNoPerLayer.Error()
-	}
-	if reason != "" {
-		a.skipped++
-		a.skippedLog = append(a.skippedLog, SkippedEntry{Step: p.l.Step(), Rule: r, Actions: actionsString(rule.Actions), Reason: reason})
-		return
 	}
 	if next != p.spec {
 		p.swap(next, plan)

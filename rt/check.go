@@ -2,6 +2,7 @@ package rt
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -156,6 +157,74 @@ func (s *Spec) Check() []Violation {
 		c.add("M11", "schedule cpu_expert_ms %s must not be negative", num(ss.CPUExpertMS))("schedule.cpu_expert_ms")
 	}
 	return c.list
+}
+
+// ReasonNoPerLayer is the message of rule M5, a rebalance in a policy
+// without per-layer budgets, and so the reason the adapt engine logs,
+// interpreted or generated alike, when it skips a rule for it.
+const ReasonNoPerLayer = "rebalance needs a per_layer block"
+
+// An ActionViolation is a rule broken by the policy that an adapt rule's
+// actions make, and the action to blame.
+type ActionViolation struct {
+	Violation
+
+	// Action indexes the actions: the one that set the first value that
+	// Fields names, else the first action.
+	Action int
+}
+
+// ApplyActions applies actions to s together, in order, and checks the
+// policy they make, as the adapt engine does when a rule fires; the front
+// ends call it to validate a rule, or a conditional value, before it can
+// run. It returns that policy (s itself when every action is a rebalance,
+// which acts on the running budgets, not on the policy) and the rules it
+// breaks, in Check's order, then M5 (ReasonNoPerLayer) for a rebalance in
+// a policy without a per_layer block, each with the action to blame.
+//
+// A violation of the same rule on the same values as one in known is left
+// out: a front end passes the rules s itself breaks, so that an action is
+// blamed only for what it breaks; the adapt engine, whose policy is valid,
+// passes nil.
+func ApplyActions(s *Spec, actions []Action, known []Violation) (*Spec, []ActionViolation) {
+	next := s
+	for _, a := range actions {
+		if a.Target != Rebalance {
+			next = a.Apply(next)
+		}
+	}
+	vs := next.Check()
+	if s.PerLayer == nil && slices.ContainsFunc(actions, func(a Action) bool { return a.Target == Rebalance }) {
+		vs = append(vs, Violation{Rule: "M5", Msg: ReasonNoPerLayer})
+	}
+	var out []ActionViolation
+	for _, v := range vs {
+		if !slices.ContainsFunc(known, v.same) {
+			out = append(out, ActionViolation{Violation: v, Action: culprit(v, actions)})
+		}
+	}
+	return next, out
+}
+
+// same reports whether v and w are the same rule broken on the same values.
+func (v Violation) same(w Violation) bool {
+	return v.Rule == w.Rule && slices.Equal(v.Fields, w.Fields)
+}
+
+// culprit returns the index of the action that set the first value v
+// names: a rebalance for M5, else 0.
+func culprit(v Violation, actions []Action) int {
+	if v.Rule == "M5" {
+		return max(0, slices.IndexFunc(actions, func(a Action) bool { return a.Target == Rebalance }))
+	}
+	for _, k := range v.Fields {
+		for i, a := range actions {
+			if a.Target.Key() == k {
+				return i
+			}
+		}
+	}
+	return 0
 }
 
 const (

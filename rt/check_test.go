@@ -269,3 +269,43 @@ func TestCheckAfterApply(t *testing.T) {
 		t.Errorf("Apply changed the original: %v", v)
 	}
 }
+
+// TestApplyActions checks the one apply-then-check: the actions applied
+// together, each violation blamed on the action that set the value it
+// names first, the known ones left out, M5 for a rebalance without a
+// per_layer block, and the policy itself returned when only rebalances
+// fire.
+func TestApplyActions(t *testing.T) {
+	s := NewSpec("p", 16)
+	actions := []Action{{Target: SetEviction, Eviction: Score}, {Target: SetCapacity, Int: 2}, {Target: Rebalance, Signal: Gini}}
+	next, got := ApplyActions(s, actions, nil)
+	want := []ActionViolation{
+		{Violation{Rule: "R10", Fields: []string{"prefetch.budget", "cache.capacity"},
+			Msg: "prefetch budget 4 exceeds cache capacity 2 (rule 10)"}, 1},
+		{Violation{Rule: "R15", Fields: []string{"cache.eviction", "prefetch.strategy"},
+			Msg: "cache eviction score requires a prefetch strategy other than none (rule 15)"}, 0},
+		{Violation{Rule: "M5", Msg: ReasonNoPerLayer}, 2},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("violations (-want +got):\n%s", diff)
+	}
+	if next.Cache.Capacity != 2 || next.Cache.Eviction != Score || s.Cache.Capacity != 16 {
+		t.Errorf("applied: capacity %d, eviction %v; original capacity %d", next.Cache.Capacity, next.Cache.Eviction, s.Cache.Capacity)
+	}
+
+	// What the policy already breaks is not blamed on an action.
+	s.Cache.Capacity = 2
+	known := s.Check()
+	if _, got := ApplyActions(s, []Action{{Target: SetBudget, Int: 0}}, known); len(got) != 1 || got[0].Rule != "R9" {
+		t.Errorf("budget 0 on capacity 2: %v, want R9", got)
+	}
+	if _, got := ApplyActions(s, []Action{{Target: SetCapacity, Int: 3}}, known); got != nil {
+		t.Errorf("capacity 3 with the known R10: %v", got)
+	}
+
+	s = NewSpec("p", 16)
+	s.PerLayer = DefaultPerLayer()
+	if next, got := ApplyActions(s, []Action{{Target: Rebalance, Signal: KL}}, nil); next != s || got != nil {
+		t.Errorf("a rebalance alone: %p (policy %p), %v", next, s, got)
+	}
+}

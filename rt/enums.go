@@ -126,21 +126,6 @@ const (
 	Rebalance                           // rebalance SIGNAL
 )
 
-var targetKeys = [...]string{
-	SetEviction:           "cache.eviction",
-	SetCapacity:           "cache.capacity",
-	SetDecay:              "cache.frequency_decay",
-	SetStrategy:           "prefetch.strategy",
-	SetBudget:             "prefetch.budget",
-	SetMode:               "schedule.mode",
-	TriggerMemoryPressure: "cache.memory_threshold",
-	Rebalance:             "",
-}
-
-// Key returns the value a target sets, as a Spec.KeyPos key
-// ("cache.capacity"), or "" for Rebalance, which sets none.
-func (t Target) Key() string { return word(targetKeys[:], int(t)) }
-
 func word(table []string, i int) string {
 	if 0 <= i && i < len(table) {
 		return table[i]

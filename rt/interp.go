@@ -1,9 +1,6 @@
 package rt
 
-import (
-	"errors"
-	"sync"
-)
+import "sync"
 
 // New returns the interpreter for spec on a model of the given shape: the
 // policy run from its resolved description, making exactly the decisions
@@ -226,5 +223,3 @@ func addCount(sum *TriggerCount, c TriggerCount) *TriggerCount {
 	sum.Evicted += c.Evicted
 	return sum
 }
-
-var errNoPerLayer = errors.New("rebalance needs a per_layer block")

@@ -199,32 +199,24 @@ func (a Action) String() string {
 }
 
 // Apply returns a copy of s with the action applied: the policy the action
-// would switch to. Rebalance changes nothing in the Spec (it acts on the
-// running per-layer budgets); triggering memory pressure that is already on
-// changes nothing either.
+// would switch to. An action "NAME = VALUE" sets its key as writing it in
+// .moe does (KeyDef.Set); one whose value its key cannot take (an
+// enumeration value out of range) changes nothing. Rebalance changes
+// nothing in the Spec (it acts on the running per-layer budgets);
+// triggering memory pressure that is already on changes nothing either.
 func (a Action) Apply(s *Spec) *Spec {
 	t := s.Clone()
 	switch a.Target {
-	case SetEviction:
-		t.Cache.Eviction = a.Eviction
-		t.Cache.Primary, t.Cache.Secondary = 0, 0
-		if a.Eviction == Fallback {
-			t.Cache.Primary, t.Cache.Secondary = a.Primary, a.Second
-		}
-	case SetCapacity:
-		t.Cache.Capacity = a.Int
-	case SetDecay:
-		t.Cache.Decay = a.Float
-	case SetStrategy:
-		t.Prefetch.Strategy = a.Strategy
-	case SetBudget:
-		t.Prefetch.Budget = a.Int
-	case SetMode:
-		t.Schedule.Mode = a.Mode
 	case TriggerMemoryPressure:
 		if !t.Cache.MemoryPressure {
 			t.Cache.MemoryPressure = true
 			t.Cache.MemoryThreshold = DefaultTriggeredMemoryThreshold
+		}
+	default:
+		v, ok := a.Value()
+		if k, known := LookupPath(a.Target.Key()); ok && known {
+			// An error leaves t as it was.
+			_ = k.Set(t, v)
 		}
 	}
 	return t

@@ -9,27 +9,6 @@ import (
 	"github.com/moepolicy/moec/rt"
 )
 
-// actionTargets are the names an adapt action may set: the .moe key names
-// and the reference's IR names.
-var actionTargets = map[string]rt.Target{
-	"eviction":          rt.SetEviction,
-	"capacity":          rt.SetCapacity,
-	"frequency_decay":   rt.SetDecay,
-	"lfu_decay":         rt.SetDecay,
-	"strategy":          rt.SetStrategy,
-	"prefetch_strategy": rt.SetStrategy,
-	"budget":            rt.SetBudget,
-	"prefetch_budget":   rt.SetBudget,
-	"mode":              rt.SetMode,
-	"schedule_mode":     rt.SetMode,
-}
-
-// targetNames lists actionTargets' names in a fixed order, for hints.
-var targetNames = []string{
-	"eviction", "capacity", "frequency_decay", "lfu_decay", "strategy",
-	"prefetch_strategy", "budget", "prefetch_budget", "mode", "schedule_mode",
-}
-
 var ops = map[lexer.Token]rt.Op{lexer.LT: rt.LT, lexer.GT: rt.GT, lexer.LE: rt.LE, lexer.GE: rt.GE, lexer.NE: rt.NE}
 
 // ruleMetricWords are the metrics a condition may watch.
@@ -141,7 +120,7 @@ func (c *checker) action(x ast.Action) (rt.Action, actionSite, bool) {
 			break
 		}
 		name := x.Key.Name
-		t, known := actionTargets[name]
+		t, known := rt.ParseTarget(name)
 		lit, isLit := x.Value.(*ast.BasicLit)
 		switch {
 		case !known && (name == "trigger" || name == "rebalance"):
@@ -152,7 +131,7 @@ func (c *checker) action(x ast.Action) (rt.Action, actionSite, bool) {
 			c.errorf(spanOf(x), "M3", "%s is a command, not a target: write %q", name, name+" "+arg)
 			return rt.Action{}, actionSite{}, false
 		case !known:
-			c.errorf(spanOf(x.Key), "M2", "%s", unknown("adapt action target", name, targetNames))
+			c.errorf(spanOf(x.Key), "M2", "%s", unknown("adapt action target", name, rt.TargetNames()))
 			return rt.Action{}, actionSite{}, false
 		case !isLit:
 			if _, bad := x.Value.(*ast.BadExpr); !bad {
@@ -162,7 +141,8 @@ func (c *checker) action(x ast.Action) (rt.Action, actionSite, bool) {
 			c.incomplete = true
 			return rt.Action{}, actionSite{}, false
 		}
-		a, ok := c.targetValue(t, name, lit)
+		k, _ := rt.LookupPath(t.Key())
+		a, ok := c.targetValue(k, name, lit)
 		a.Pos = c.rtPos(x.Pos())
 		return a, actionSite{at: spanOf(lit), text: actionText(x)}, ok
 	case *ast.Command:
@@ -183,7 +163,7 @@ func (c *checker) action(x ast.Action) (rt.Action, actionSite, bool) {
 			ok := true
 			// The per_layer block may be the one the parser dropped.
 			if c.spec.PerLayer == nil && !c.pol.Incomplete {
-				c.errorf(spanOf(x.Name), "M5", "rebalance needs a per_layer block")
+				c.errorf(spanOf(x.Name), "M5", "%s", rt.ReasonNoPerLayer)
 				ok = false
 			}
 			sig, known := rt.ParseAllocation(x.Arg.Name)
@@ -201,28 +181,20 @@ func (c *checker) action(x ast.Action) (rt.Action, actionSite, bool) {
 	return rt.Action{}, actionSite{}, false
 }
 
-// targetValue resolves the value an action, a conditional value or a plain
-// key gives to target t; key is the name it is written with.
-func (c *checker) targetValue(t rt.Target, key string, x *ast.BasicLit) (rt.Action, bool) {
-	a := rt.Action{Target: t}
-	var ok bool
-	switch t {
-	case rt.SetEviction:
-		a.Eviction, ok = word(c, x, key, "eviction", rt.EvictionWords(), rt.ParseEviction)
-		if a.Eviction == rt.Fallback {
-			// "fallback" alone is lfu | lru, as in the reference.
-			a.Primary, a.Second = rt.LFU, rt.LRU
-		}
-	case rt.SetCapacity, rt.SetBudget:
-		a.Int, ok = c.intValue(x, key)
-	case rt.SetDecay:
-		a.Float, ok = c.numValue(x, key)
-	case rt.SetStrategy:
-		a.Strategy, ok = word(c, x, key, "prefetch strategy", rt.PrefetchStrategyWords(), rt.ParsePrefetchStrategy)
-	case rt.SetMode:
-		a.Mode, ok = word(c, x, key, "schedule mode", rt.ScheduleModeWords(), rt.ParseScheduleMode)
+// targetValue resolves the action that sets key k to the value x, as an
+// action, a conditional value or a plain key writes it; name is the name
+// it is written with.
+func (c *checker) targetValue(k rt.KeyDef, name string, x *ast.BasicLit) (rt.Action, bool) {
+	v, ok := c.value(k, name, x)
+	if !ok {
+		return rt.Action{}, false
 	}
-	return a, ok
+	a, err := k.Action(v)
+	if err != nil {
+		c.errorf(spanOf(x), diag.RuleStructure, "%v", err)
+		return rt.Action{}, false
+	}
+	return a, true
 }
 
 // cond resolves "when METRIC OP THRESHOLD".

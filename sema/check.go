@@ -84,7 +84,6 @@ type checker struct {
 	pins     []*ast.BasicLit // the elements of pin, for rule 2
 	pinVals  []int
 	pipe     *ast.PipeExpr // eviction = A | B, for M1
-	cpuZero  *ast.BasicLit // cpu_expert_ms written as 0 (M11)
 	adapts   []adaptBlock  // adapt blocks, read after the others
 	pendings []pending     // actions to validate against the resolved policy
 }
@@ -195,17 +194,10 @@ func (c *checker) check() *rt.Spec {
 	for _, v := range base {
 		c.errorf(c.blame(v), v.Rule, "%s", v.Msg)
 	}
-	if c.cpuZero != nil {
-		c.errorf(spanOf(c.cpuZero), "M11", "schedule cpu_expert_ms 0 must be above 0 when written (rule M11)")
-	}
 
 	// Pass 4: every action on the policy it would produce.
-	had := map[string]bool{}
-	for _, v := range base {
-		had[violationKey(v)] = true
-	}
 	for _, p := range c.pendings {
-		c.validate(p, had)
+		c.validate(p, base)
 	}
 	return c.spec
 }
@@ -239,10 +231,21 @@ func hasKey(b *ast.Block, key string) bool {
 	})
 }
 
-// violations returns the rules s breaks, less those about a value that is
-// bad or a default that a syntax error may have hidden. The values that
-// actions set are good whatever was written before.
-func (c *checker) violations(s *rt.Spec, actions ...rt.Action) []rt.Violation {
+// violations returns the rules s breaks that are reportable.
+func (c *checker) violations(s *rt.Spec) []rt.Violation {
+	var out []rt.Violation
+	for _, v := range s.Check() {
+		if c.reportable(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// reportable reports whether v is about no value that is bad or a default
+// that a syntax error may have hidden. The values that actions set are
+// good whatever was written before.
+func (c *checker) reportable(v rt.Violation, actions ...rt.Action) bool {
 	bad := func(k string) bool {
 		if slices.ContainsFunc(actions, func(a rt.Action) bool { return a.Target.Key() == k }) {
 			return false
@@ -254,16 +257,8 @@ func (c *checker) violations(s *rt.Spec, actions ...rt.Action) []rt.Violation {
 		block, _, _ := strings.Cut(k, ".")
 		return !written && (c.pol.Incomplete || c.lossy[block])
 	}
-	var out []rt.Violation
-	for _, v := range s.Check() {
-		if !slices.ContainsFunc(v.Fields, bad) {
-			out = append(out, v)
-		}
-	}
-	return out
+	return !slices.ContainsFunc(v.Fields, bad)
 }
-
-func violationKey(v rt.Violation) string { return v.Rule + " " + strings.Join(v.Fields, ",") }
 
 // blame returns where to report v: the first of its values that was
 // written, else the cache block's name or the policy's name.
@@ -295,37 +290,24 @@ func (c *checker) blame(v rt.Violation) span {
 }
 
 // validate applies the actions of p together to the resolved policy and
-// reports each rule the result breaks that the policy did not, at the
-// action that set the value the rule blames.
-func (c *checker) validate(p pending, had map[string]bool) {
-	t := c.spec
-	for _, a := range p.actions {
-		t = a.Apply(t)
-	}
-	for _, v := range c.violations(t, p.actions...) {
-		if had[violationKey(v)] {
+// reports each rule the result breaks that the policy did not (known), at
+// the action that set the value the rule blames.
+func (c *checker) validate(p pending, known []rt.Violation) {
+	_, vs := rt.ApplyActions(c.spec, p.actions, known)
+	for _, v := range vs {
+		// A rebalance without a per_layer block (M5) is reported where it
+		// is written, or not at all where the parser may have dropped the
+		// block.
+		if v.Rule == "M5" || !c.reportable(v.Violation, p.actions...) {
 			continue
 		}
-		site := p.sites[c.culprit(v, p.actions)]
+		site := p.sites[v.Action]
 		what := "adapt action"
 		if site.cond {
 			what = "conditional value"
 		}
 		c.errorf(site.at, v.Rule, "%s %q would make an invalid policy: %s", what, site.text, v.Msg)
 	}
-}
-
-// culprit returns the index of the action that set the first value v
-// names, or 0.
-func (c *checker) culprit(v rt.Violation, actions []rt.Action) int {
-	for _, k := range v.Fields {
-		for i, a := range actions {
-			if a.Target.Key() == k {
-				return i
-			}
-		}
-	}
-	return 0
 }
 
 // unknown is the message for a word that is not in valid: a suggestion

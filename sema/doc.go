@@ -11,12 +11,13 @@
 //     the same name, or a second key in a block, is a structure error (at the
 //     second one, with the first as a related position) and its values are
 //     checked but not used. Every value is read with the type its key
-//     demands, enumeration words are looked up in rt's word tables, and the
-//     value lands in a Spec that started as rt.NewSpec: whatever is not
-//     written keeps its default. A conditional value "D : W when m op t"
-//     puts D in the Spec and appends an implicit adapt rule (window 1)
-//     whose action sets W; implicit rules come block by block, in source
-//     order. A missing cache block or capacity is reported here.
+//     demands in rt's key table, enumeration words are looked up in rt's
+//     word tables, and the value lands, through the table, in a Spec that
+//     started as rt.NewSpec: whatever is not written keeps its default. A
+//     conditional value "D : W when m op t" puts D in the Spec and appends
+//     an implicit adapt rule (window 1) whose action sets W; implicit
+//     rules come block by block, in source order. A missing cache block or
+//     capacity is reported here.
 //  2. Adapt rules. The rules of the adapt block are read after all other
 //     blocks (a rebalance needs to know whether there is a per_layer
 //     block) and appended after the implicit rules, whatever the order of

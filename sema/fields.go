@@ -1,6 +1,8 @@
 package sema
 
 import (
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,23 +20,20 @@ func (c *checker) block(s *rt.Spec, b *ast.Block, live bool) {
 	if live && (!b.Rbrace.IsValid() || len(b.Items) == 0 || hasBad(b)) {
 		c.lossy[name] = true
 	}
+	if !rt.IsBlock(name) {
+		// The parser drops unknown blocks; a tree built another way may
+		// still hold one.
+		c.errorf(spanOf(b.Name), diag.RuleStructure, "%s", unknown("block", name, rt.Blocks()))
+		return
+	}
+	rt.OpenBlock(s, name)
 	switch name {
 	case "cache":
 		if live {
 			c.cache = b
 		}
-	case "monitor":
-		s.Monitor = rt.DefaultMonitor()
-	case "per_layer":
-		s.PerLayer = rt.DefaultPerLayer()
 	case "adapt":
 		c.adapts = append(c.adapts, adaptBlock{b, live})
-	case "prefetch", "schedule":
-	default:
-		// The parser drops unknown blocks; a tree built another way may
-		// still hold one.
-		c.errorf(spanOf(b.Name), diag.RuleStructure, "%s", unknown("block", name, blockNames))
-		return
 	}
 	seen := map[string]*ast.Field{}
 	for _, it := range b.Items {
@@ -67,166 +66,100 @@ func (c *checker) block(s *rt.Spec, b *ast.Block, live bool) {
 	}
 }
 
-var blockNames = []string{"cache", "prefetch", "schedule", "monitor", "adapt", "per_layer"}
-
-// fieldTargets are the keys an adapt action can also set, and so the keys
-// that take a conditional value (all but mode).
-var fieldTargets = map[string]rt.Target{
-	"cache.capacity":        rt.SetCapacity,
-	"cache.eviction":        rt.SetEviction,
-	"cache.frequency_decay": rt.SetDecay,
-	"prefetch.strategy":     rt.SetStrategy,
-	"prefetch.budget":       rt.SetBudget,
-	"schedule.mode":         rt.SetMode,
-}
-
-// field resolves one "key = value" of block into s.
+// field resolves one "key = value" of block into s, the key as rt's key
+// table describes it.
 func (c *checker) field(s *rt.Spec, block string, f *ast.Field, live bool) {
 	name := f.Key.Name
-	key := block + "." + name
+	k, known := rt.LookupKey(block, name)
+	if !known {
+		// The parser rejects unknown keys; a tree built another way may
+		// still hold one.
+		c.errorf(spanOf(f.Key), diag.RuleStructure, "unknown %s key %q", block, name)
+		return
+	}
 	at := spanOf(f.Value)
 	var ok bool
 	switch x := f.Value.(type) {
 	case *ast.BadExpr:
 		c.incomplete = true
 	case *ast.BasicLit:
-		ok = c.scalar(s, key, name, x)
+		ok = c.scalar(s, k, name, x, live)
 	case *ast.PipeExpr:
-		ok = c.pipeValue(s, key, name, x)
+		ok = c.pipeValue(s, k, name, x, live)
 		if live && ok {
 			c.pipe = x
 		}
 	case *ast.CondExpr:
 		at = spanOf(x.X)
-		ok = c.condValue(s, key, name, x, live)
+		ok = c.condValue(s, k, name, x, live)
 	case *ast.ListLit:
-		ok = c.list(s, key, name, x, live)
+		ok = c.list(s, k, name, x, live)
 	default:
 		c.incomplete = true
 	}
 	if !live {
 		return
 	}
-	c.written(key, at)
+	c.written(k.Path(), at)
 	if !ok {
-		c.bad[key] = true
-	}
-	if x, isLit := f.Value.(*ast.BasicLit); ok && isLit && key == "schedule.cpu_expert_ms" && s.Schedule.CPUExpertMS == 0 {
-		c.cpuZero = x
+		c.bad[k.Path()] = true
 	}
 }
 
 // scalar resolves a key written with a single literal.
-func (c *checker) scalar(s *rt.Spec, key, name string, x *ast.BasicLit) bool {
-	if t, ok := fieldTargets[key]; ok {
-		a, ok := c.targetValue(t, name, x)
-		if ok {
-			*s = *a.Apply(s)
+func (c *checker) scalar(s *rt.Spec, k rt.KeyDef, name string, x *ast.BasicLit, live bool) bool {
+	v, ok := c.value(k, name, x)
+	return ok && c.set(s, k, v, x, live)
+}
+
+// set stores v as k's value in s. A value the key cannot take although
+// it is of the right form (cpu_expert_ms written as 0, M11) breaks a rule
+// of the policy, reported at x when live: a duplicate's values are not
+// the policy's.
+func (c *checker) set(s *rt.Spec, k rt.KeyDef, v rt.Value, x ast.Node, live bool) bool {
+	err := k.Set(s, v)
+	var broken rt.Violation
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &broken):
+		if live {
+			c.errorf(spanOf(x), broken.Rule, "%s", broken.Msg)
 		}
-		return ok
+	default:
+		c.errorf(spanOf(x), diag.RuleStructure, "%v", err)
 	}
-	cs, ps, ss := &s.Cache, &s.Prefetch, &s.Schedule
-	switch key {
-	case "cache.freq_threshold":
-		return c.setNum(&cs.FreqThreshold, name, x)
-	case "cache.freq_window":
-		return c.setInt(&cs.FreqWindow, name, x)
-	case "cache.score_ema_alpha":
-		return c.setNum(&cs.ScoreAlpha, name, x)
-	case "cache.memory_threshold":
-		ok := c.setNum(&cs.MemoryThreshold, name, x)
-		cs.MemoryPressure = ok
-		return ok
-	case "cache.memory_headroom":
-		return c.setNum(&cs.MemoryHeadroom, name, x)
-	case "cache.memory_budget_gb":
-		return c.setNum(&cs.MemoryBudgetGB, name, x)
-	case "cache.expert_size_gb":
-		return c.setNum(&cs.ExpertSizeGB, name, x)
-	case "cache.ttl":
-		ok := c.setInt(&cs.TTL, name, x)
-		cs.TTLSet = ok
-		return ok
-	case "prefetch.lookahead":
-		return c.setInt(&ps.Lookahead, name, x)
-	case "prefetch.affinity_threshold":
-		return c.setNum(&ps.AffinityThreshold, name, x)
-	case "prefetch.history_window":
-		return c.setInt(&ps.HistoryWindow, name, x)
-	case "schedule.offload_threshold_ms":
-		return c.setNum(&ss.OffloadThresholdMS, name, x)
-	case "schedule.overlap":
-		return c.setBool(&ss.Overlap, name, x)
-	case "schedule.priority_routing":
-		return c.setBool(&ss.PriorityRouting, name, x)
-	case "schedule.pcie_gbps":
-		return c.setNum(&ss.PCIeGBps, name, x)
-	case "schedule.cpu_expert_ms":
-		return c.setNum(&ss.CPUExpertMS, name, x)
-	case "monitor.window":
-		return c.setInt(&s.Monitor.Window, name, x)
-	case "monitor.log_interval":
-		return c.setInt(&s.Monitor.LogInterval, name, x)
-	case "adapt.cooldown":
-		return c.setInt(&s.Adapt.Cooldown, name, x)
-	case "per_layer.allocation":
-		v, ok := word(c, x, name, "allocation signal", rt.AllocationWords(), rt.ParseAllocation)
-		if ok {
-			s.PerLayer.Allocation = v
-		}
-		return ok
-	case "per_layer.entropy_window":
-		return c.setInt(&s.PerLayer.EntropyWindow, name, x)
-	case "per_layer.min_capacity":
-		return c.setInt(&s.PerLayer.MinCapacity, name, x)
-	case "per_layer.max_capacity":
-		return c.setInt(&s.PerLayer.MaxCapacity, name, x)
-	case "per_layer.rebalance_interval":
-		return c.setInt(&s.PerLayer.RebalanceInterval, name, x)
-	case "per_layer.total_budget":
-		return c.setInt(&s.PerLayer.TotalBudget, name, x)
-	case "cache.pin", "monitor.metrics":
-		c.typeError(x, name, "a list")
-		return false
-	}
-	block, _, _ := strings.Cut(key, ".")
-	c.errorf(spanOf(x), diag.RuleStructure, "unknown %s key %q", block, name)
 	return false
 }
 
 // pipeValue resolves "eviction = A | B".
-func (c *checker) pipeValue(s *rt.Spec, key, name string, x *ast.PipeExpr) bool {
-	if key != "cache.eviction" {
-		c.errorf(spanOf(x), "M3", "%s cannot be a composition A | B; only eviction can", name)
+func (c *checker) pipeValue(s *rt.Spec, k rt.KeyDef, name string, x *ast.PipeExpr, live bool) bool {
+	if !k.Pipe {
+		c.errorf(spanOf(x), "M3", "%s cannot be a composition A | B; only %s can", name, rt.PipeKeys())
 		return false
 	}
 	if x.X == nil || x.Y == nil {
 		c.incomplete = true
 		return false
 	}
-	a, okA := word(c, x.X, "eviction", "eviction", rt.EvictionWords(), rt.ParseEviction)
-	b, okB := word(c, x.Y, "eviction", "eviction", rt.EvictionWords(), rt.ParseEviction)
-	if !okA || !okB {
-		return false
-	}
-	s.Cache.Eviction, s.Cache.Primary, s.Cache.Secondary = rt.Fallback, a, b
-	return true
+	a, okA := c.word(x.X, name, k.What, k.Words())
+	b, okB := c.word(x.Y, name, k.What, k.Words())
+	return okA && okB && c.set(s, k, rt.PipeValue(a, b), x, live)
 }
 
 // condValue resolves "key = D : W when m op t": the policy gets D and, when
 // live, an implicit adapt rule whose action sets W.
-func (c *checker) condValue(s *rt.Spec, key, name string, x *ast.CondExpr, live bool) bool {
-	t, ok := fieldTargets[key]
-	if !ok || t == rt.SetMode {
-		c.errorf(spanOf(x), "M3", "%s cannot take a conditional value; capacity, eviction, frequency_decay, strategy and budget can", name)
+func (c *checker) condValue(s *rt.Spec, k rt.KeyDef, name string, x *ast.CondExpr, live bool) bool {
+	if !k.Cond {
+		c.errorf(spanOf(x), "M3", "%s cannot take a conditional value; %s can", name, rt.CondKeys())
 		return false
 	}
 	if x.X == nil || x.Y == nil {
 		c.incomplete = true
 		return false
 	}
-	okD := c.scalar(s, key, name, x.X)
-	a, okW := c.targetValue(t, name, x.Y)
+	okD := c.scalar(s, k, name, x.X, live)
+	a, okW := c.targetValue(k, name, x.Y)
 	cond, okC := c.cond(x.Cond)
 	if live && okW && okC {
 		a.Pos = c.rtPos(x.Y.Pos())
@@ -248,39 +181,41 @@ func (c *checker) condValue(s *rt.Spec, key, name string, x *ast.CondExpr, live 
 }
 
 // list resolves "pin = [...]" and "metrics = [...]".
-func (c *checker) list(s *rt.Spec, key, name string, x *ast.ListLit, live bool) bool {
+func (c *checker) list(s *rt.Spec, k rt.KeyDef, name string, x *ast.ListLit, live bool) bool {
 	ok := true
-	switch key {
-	case "cache.pin":
-		pins := make([]int, 0, len(x.Elems))
+	var v rt.Value
+	switch k.Kind {
+	case rt.IntListKind:
+		ints := make([]int, 0, len(x.Elems))
 		for _, e := range x.Elems {
-			var n int
-			if !c.setInt(&n, "pin", e) {
-				ok = false
-				continue
-			}
-			pins = append(pins, n)
-		}
-		s.Cache.Pin = pins
-		if live && ok {
-			c.pins, c.pinVals = x.Elems, pins
-		}
-	case "monitor.metrics":
-		metrics := make([]rt.Metric, 0, len(x.Elems))
-		for _, e := range x.Elems {
-			m, good := word(c, e, "metrics", "metric", rt.MetricWords(), rt.ParseMetric)
+			n, good := c.intValue(e, name)
 			if !good {
 				ok = false
 				continue
 			}
-			metrics = append(metrics, m)
+			ints = append(ints, n)
 		}
-		s.Monitor.Metrics = metrics
+		v = rt.IntListValue(ints...)
+		if live && ok && k.Path() == "cache.pin" {
+			c.pins, c.pinVals = x.Elems, ints // for rule 2's blame
+		}
+	case rt.WordListKind:
+		words := make([]string, 0, len(x.Elems))
+		for _, e := range x.Elems {
+			w, good := c.word(e, name, k.What, k.Words())
+			if !good {
+				ok = false
+				continue
+			}
+			words = append(words, w)
+		}
+		v = rt.WordListValue(words...)
 	default:
 		c.errorf(spanOf(x), "M3", "%s must be a single value, found a list", name)
 		return false
 	}
-	return ok
+	// The good elements are kept, as far as they go.
+	return c.set(s, k, v, x, live) && ok
 }
 
 // ----------------------------------------------------------------------------
@@ -335,51 +270,55 @@ func (c *checker) numValue(x *ast.BasicLit, key string) (float64, bool) {
 	return f, true
 }
 
-func (c *checker) setInt(p *int, key string, x *ast.BasicLit) bool {
-	n, ok := c.intValue(x, key)
-	if ok {
-		*p = n
+// value returns the value the literal x gives key k, written name, with
+// the type k's kind demands.
+func (c *checker) value(k rt.KeyDef, name string, x *ast.BasicLit) (rt.Value, bool) {
+	switch k.Kind {
+	case rt.IntKind:
+		n, ok := c.intValue(x, name)
+		return rt.IntValue(n), ok
+	case rt.NumberKind:
+		f, ok := c.numValue(x, name)
+		return rt.NumberValue(f), ok
+	case rt.BoolKind:
+		b, ok := c.boolValue(x, name)
+		return rt.BoolValue(b), ok
+	case rt.WordKind:
+		w, ok := c.word(x, name, k.What, k.Words())
+		return rt.WordValue(w), ok
 	}
-	return ok
+	c.typeError(x, name, "a list")
+	return rt.Value{}, false
 }
 
-func (c *checker) setNum(p *float64, key string, x *ast.BasicLit) bool {
-	f, ok := c.numValue(x, key)
-	if ok {
-		*p = f
-	}
-	return ok
-}
-
-func (c *checker) setBool(p *bool, key string, x *ast.BasicLit) bool {
+// boolValue returns the boolean x holds.
+func (c *checker) boolValue(x *ast.BasicLit, key string) (bool, bool) {
 	if !c.lit(x) {
-		return false
+		return false, false
 	}
 	if x.Kind != lexer.IDENT || x.Value != "true" && x.Value != "false" {
 		c.typeError(x, key, "true or false")
-		return false
+		return false, false
 	}
-	*p = x.Value == "true"
-	return true
+	return x.Value == "true", true
 }
 
-// word returns the enumeration value x spells, reporting a number (M3) or
-// a word not in valid (a structure error, with a hint from valid).
-func word[T any](c *checker, x *ast.BasicLit, key, what string, valid []string, parse func(string) (T, bool)) (T, bool) {
-	var zero T
+// word returns the word x holds, reporting a number (M3) or a word not in
+// valid (a structure error, with a hint from valid); what names the
+// words' enumeration.
+func (c *checker) word(x *ast.BasicLit, key, what string, valid []string) (string, bool) {
 	if !c.lit(x) {
-		return zero, false
+		return "", false
 	}
 	if x.Kind != lexer.IDENT {
 		c.typeError(x, key, "one of "+strings.Join(valid, ", "))
-		return zero, false
+		return "", false
 	}
-	v, ok := parse(x.Value)
-	if !ok {
+	if !slices.Contains(valid, x.Value) {
 		c.errorf(spanOf(x), diag.RuleStructure, "%s", unknown(what, x.Value, valid))
-		return zero, false
+		return "", false
 	}
-	return v, true
+	return x.Value, true
 }
 
 func (c *checker) rtPos(p lexer.Pos) rt.Pos {

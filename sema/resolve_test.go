@@ -293,7 +293,7 @@ func TestHandBuiltTrees(t *testing.T) {
 		"h.moe:1:38: budget must be an integer, found \"four\"",
 		"h.moe:1:42: overlap must be true or false, found \"1\"",
 		"h.moe:1:44: mode cannot take a conditional value; capacity, eviction, frequency_decay, strategy and budget can",
-		"h.moe:1:52: unknown block \"bogus\" (valid: cache, prefetch, schedule, monitor, adapt, per_layer)",
+		"h.moe:1:52: unknown block \"bogus\" (valid: cache, prefetch, schedule, monitor, per_layer, adapt)",
 	}
 	var got []string
 	for _, d := range diags {

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/moepolicy/moec/ast"
 	"github.com/moepolicy/moec/model"
-	"github.com/moepolicy/moec/parser"
+	"github.com/moepolicy/moec/policy"
 	"github.com/moepolicy/moec/rt"
 )
 
@@ -144,38 +142,71 @@ func planAuto(m *model.Config, o autoOptions) (*autoPlan, error) {
 	return p, nil
 }
 
-// policy returns the text of the policy, formatted. It fails only if
-// moec would write a policy that moec check rejects, which is a bug.
+// policy returns the text of the policy, its arithmetic in comments.
 func (p *autoPlan) policy() ([]byte, error) {
-	src := p.text()
-	f, diags := parser.ParseFile(p.config, src)
-	if len(diags) == 0 {
-		_, diags = checkSource(p.config, src)
+	m := p.model
+	keep := []string{"cache.eviction", "cache.expert_size_gb"}
+	cache := []policy.CacheOption{policy.ExpertSizeGB(float64(p.expert) / 1e9)}
+	switch p.strategy {
+	case "aggressive":
+		cache = append(cache, policy.Eviction(rt.LRU))
+	case "conservative":
+		cache = append(cache, policy.Eviction(rt.LFU), policy.Decay(0.95))
+		keep = append(keep, "cache.frequency_decay")
+	default:
+		cache = append(cache, policy.Eviction(rt.LFU), policy.Decay(0.9))
+		keep = append(keep, "cache.frequency_decay")
 	}
-	if len(diags) > 0 {
-		return nil, fmt.Errorf("internal error: the generated policy does not check: %v\n%s", diags[0], src)
+	comments := map[string][]string{
+		"cache.expert_size_gb": {"One expert in GB (10^9 bytes), where a replay has no model size."},
 	}
-	return ast.Format(f), nil
+	switch {
+	case p.capacity == m.Slots():
+		comments["cache.capacity"] = []string{fmt.Sprintf("Every one of the model's %d (layer, expert) slots fits: nothing is evicted.", m.Slots())}
+	case p.capacity < p.fit:
+		comments["cache.capacity"] = []string{fmt.Sprintf("%d of the %d slots that fit (%s): a quarter is left as headroom.",
+			p.capacity, min(p.fit, m.Slots()), formatBytes(int64(p.capacity)*p.expert))}
+	default:
+		comments["cache.capacity"] = []string{fmt.Sprintf("%d of the model's %d (layer, expert) slots, %s.",
+			p.capacity, m.Slots(), formatBytes(int64(p.capacity)*p.expert))}
+	}
+	blocks := []policy.Option{policy.Cache(p.capacity, cache...)}
+	switch {
+	case p.strategy == "max":
+		blocks = append(blocks, policy.Prefetch(rt.Lookahead, policy.Lookahead(2), policy.Budget(p.budget)))
+		keep = append(keep, "prefetch.budget")
+	case p.budget > 0:
+		blocks = append(blocks, policy.Prefetch(rt.History, policy.Budget(p.budget)))
+		keep = append(keep, "prefetch.budget")
+	case p.capacity < rt.DefaultBudget:
+		blocks = append(blocks, policy.Prefetch(rt.PrefetchNone, policy.Budget(p.capacity)))
+		comments["prefetch.budget"] = []string{fmt.Sprintf("No prefetch; the default budget, %d, would exceed the capacity.", rt.DefaultBudget)}
+	}
+	spec, err := policy.New(m.Type+"_"+p.strategy, blocks...)
+	if err != nil {
+		return nil, fmt.Errorf("internal error: the policy moec auto made is invalid: %w", err)
+	}
+	return policy.Format(spec, &policy.FormatOptions{Header: p.header(), Keep: keep, Comments: comments})
 }
 
-// text writes the policy.
-func (p *autoPlan) text() []byte {
-	var b bytes.Buffer
+// header returns the comment lines before the policy: the arithmetic.
+func (p *autoPlan) header() []string {
 	m := p.model
-	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	var lines []string
+	line := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 
-	line("# Written by moec auto from %s.", p.config)
-	line("# Model: %s, %d MoE layers of %d experts, top-%d.", m.Type, len(m.MoELayers), m.Experts, m.TopK)
-	line("# GPU: %s; experts in %s; %d tokens of context; strategy %s.", formatBytes(p.vram), p.dtype, p.context, p.strategy)
-	line("#")
+	line("Written by moec auto from %s.", p.config)
+	line("Model: %s, %d MoE layers of %d experts, top-%d.", m.Type, len(m.MoELayers), m.Experts, m.TopK)
+	line("GPU: %s; experts in %s; %d tokens of context; strategy %s.", formatBytes(p.vram), p.dtype, p.context, p.strategy)
+	line("")
 	switch p.dtype {
 	case model.BF16, model.FP16:
-		line("# One expert: 3 x %d x %d parameters x 2 bytes = %s.", m.Hidden, m.ExpertIntermediate, formatBytes(p.expert))
+		line("One expert: 3 x %d x %d parameters x 2 bytes = %s.", m.Hidden, m.ExpertIntermediate, formatBytes(p.expert))
 	default:
-		line("# One expert: 3 x %d x %d parameters x 4.25 bits (%s, scales included)", m.Hidden, m.ExpertIntermediate, p.dtype)
-		line("#   = %s.", formatBytes(p.expert))
+		line("One expert: 3 x %d x %d parameters x 4.25 bits (%s, scales included)", m.Hidden, m.ExpertIntermediate, p.dtype)
+		line("  = %s.", formatBytes(p.expert))
 	}
-	line("# Other weights, at 16 bits: %s parameters = %s:", commas(p.params.Total()), formatBytes(p.nonExpert))
+	line("Other weights, at 16 bits: %s parameters = %s:", commas(p.params.Total()), formatBytes(p.nonExpert))
 	var parts []string
 	for _, part := range []struct {
 		name string
@@ -195,73 +226,27 @@ func (p *autoPlan) text() []byte {
 		if end == len(parts) {
 			sep = "."
 		}
-		line("#   %s%s", strings.Join(parts[i:end], ", "), sep)
+		line("  %s%s", strings.Join(parts[i:end], ", "), sep)
 	}
 	if a := m.MLA; a != nil {
-		line("# KV cache (MLA), at 16 bits: %d tokens x %d layers x (%d + %d) x 2 bytes", p.context, m.Layers, a.KVLoraRank, a.QKRope)
+		line("KV cache (MLA), at 16 bits: %d tokens x %d layers x (%d + %d) x 2 bytes", p.context, m.Layers, a.KVLoraRank, a.QKRope)
 	} else {
-		line("# KV cache, at 16 bits: %d tokens x %d layers x 2 x %d heads x %d x 2 bytes", p.context, m.Layers, m.KVHeads, m.HeadDim)
+		line("KV cache, at 16 bits: %d tokens x %d layers x 2 x %d heads x %d x 2 bytes", p.context, m.Layers, m.KVHeads, m.HeadDim)
 	}
-	line("#   = %s.", formatBytes(p.kv))
-	line("# Reserve: %s, a tenth of the GPU and at least 1 GiB (CUDA context,", formatBytes(p.reserve))
-	line("#   activations, allocator slack).")
-	line("# Left for experts: %s - %s - %s - %s = %s,", formatBytes(p.vram), formatBytes(p.nonExpert), formatBytes(p.kv), formatBytes(p.reserve), formatBytes(p.room))
-	line("#   %d slots of %s.", p.fit, formatBytes(p.expert))
+	line("  = %s.", formatBytes(p.kv))
+	line("Reserve: %s, a tenth of the GPU and at least 1 GiB (CUDA context,", formatBytes(p.reserve))
+	line("  activations, allocator slack).")
+	line("Left for experts: %s - %s - %s - %s = %s,", formatBytes(p.vram), formatBytes(p.nonExpert), formatBytes(p.kv), formatBytes(p.reserve), formatBytes(p.room))
+	line("  %d slots of %s.", p.fit, formatBytes(p.expert))
 	if p.capacity < m.Slots() {
 		copyMS := float64(p.expert) / (autoPCIeGBps * 1e9) * 1e3
-		line("#")
-		line("# A miss copies its expert to the GPU: %s at %.1f GB/s (pinned memory,", formatBytes(p.expert), autoPCIeGBps)
-		line("# PCIe Gen5 x16) takes %.2f ms. Where the CPU runs one expert faster, add", copyMS)
-		line("# schedule { mode = hybrid  pcie_gbps = %.1f  cpu_expert_ms = T }, T measured", autoPCIeGBps)
-		line("# on that host.")
+		line("")
+		line("A miss copies its expert to the GPU: %s at %.1f GB/s (pinned memory,", formatBytes(p.expert), autoPCIeGBps)
+		line("PCIe Gen5 x16) takes %.2f ms. Where the CPU runs one expert faster, add", copyMS)
+		line("schedule { mode = hybrid  pcie_gbps = %.1f  cpu_expert_ms = T }, T measured", autoPCIeGBps)
+		line("on that host.")
 	}
-	line("version 1.0")
-	line("")
-
-	line("policy %s_%s {", m.Type, p.strategy)
-	line("    cache {")
-	switch {
-	case p.capacity == m.Slots():
-		line("        # Every one of the model's %d (layer, expert) slots fits: nothing is evicted.", m.Slots())
-	case p.capacity < p.fit:
-		line("        # %d of the %d slots that fit (%s): a quarter is left as headroom.", p.capacity, min(p.fit, m.Slots()), formatBytes(int64(p.capacity)*p.expert))
-	default:
-		line("        # %d of the model's %d (layer, expert) slots, %s.", p.capacity, m.Slots(), formatBytes(int64(p.capacity)*p.expert))
-	}
-	line("        capacity = %d", p.capacity)
-	switch p.strategy {
-	case "aggressive":
-		line("        eviction = lru")
-	case "conservative":
-		line("        eviction = lfu")
-		line("        frequency_decay = 0.95")
-	default:
-		line("        eviction = lfu")
-		line("        frequency_decay = 0.9")
-	}
-	line("        # One expert in GB (10^9 bytes), where a replay has no model size.")
-	line("        expert_size_gb = %s", strconv.FormatFloat(float64(p.expert)/1e9, 'f', -1, 64))
-	line("    }")
-	switch {
-	case p.strategy == "max":
-		line("    prefetch {")
-		line("        strategy = lookahead")
-		line("        lookahead = 2")
-		line("        budget = %d", p.budget)
-		line("    }")
-	case p.budget > 0:
-		line("    prefetch {")
-		line("        strategy = history")
-		line("        budget = %d", p.budget)
-		line("    }")
-	case p.capacity < rt.DefaultBudget:
-		line("    prefetch {")
-		line("        # No prefetch; the default budget, %d, would exceed the capacity.", rt.DefaultBudget)
-		line("        budget = %d", p.capacity)
-		line("    }")
-	}
-	line("}")
-	return b.Bytes()
+	return lines
 }
 
 // commas writes n with thousands separators.

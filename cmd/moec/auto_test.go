@@ -10,7 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/moepolicy/moec/ast"
 	"github.com/moepolicy/moec/model"
+	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
 )
 
@@ -145,8 +147,8 @@ func TestAutoAlwaysChecks(t *testing.T) {
 							t.Errorf("%s: %v", what, err)
 							continue
 						}
-						if raw := p.text(); !bytes.Equal(raw, text) {
-							t.Errorf("%s: the policy is not formatted:\n%s", what, raw)
+						if f, _ := parser.ParseFile(name, text); !bytes.Equal(ast.Format(f), text) {
+							t.Errorf("%s: the policy is not formatted:\n%s", what, text)
 						}
 						specs, diags := checkSource(name, text)
 						if len(diags) > 0 {

@@ -115,7 +115,7 @@
 //	policy balanced (balanced.moe:2:1)
 //	  cache      capacity=16 eviction=lfu pin=[] ttl=off expert_size_gb=1.2
 //	             frequency_decay=0.9 freq_threshold=0.05 freq_window=100 score_ema_alpha=0.3
-//	             memory_pressure=off
+//	             memory_threshold=off memory_headroom=0.7 memory_budget_gb=16
 //	  prefetch   strategy=history lookahead=1 budget=4 affinity_threshold=0.3 history_window=50
 //	  schedule   mode=hybrid offload_threshold_ms=50 overlap=true priority_routing=false
 //	             pcie_gbps=25 cpu_expert_ms=unset
@@ -130,8 +130,9 @@
 //	cache      capacity, eviction (A|B for two tiers; fallback alone is
 //	           lfu|lru), pin, ttl (off when not written), expert_size_gb;
 //	           frequency_decay, freq_threshold, freq_window, score_ema_alpha;
-//	           memory_pressure: off, or on followed by memory_threshold,
-//	           memory_headroom and memory_budget_gb
+//	           memory_threshold (off when not written: no memory-pressure
+//	           trigger, unless an adapt rule turns it on), memory_headroom,
+//	           memory_budget_gb
 //	prefetch   strategy, lookahead, budget, affinity_threshold, history_window
 //	schedule   mode, offload_threshold_ms, overlap, priority_routing;
 //	           pcie_gbps, cpu_expert_ms (unset when not written)

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 
 	"github.com/moepolicy/moec/rt"
@@ -27,7 +25,7 @@ under the .moe key names. For example:
 	policy balanced (balanced.moe:2:1)
 	  cache      capacity=16 eviction=lfu pin=[] ttl=off expert_size_gb=1.2
 	             frequency_decay=0.9 freq_threshold=0.05 freq_window=100 score_ema_alpha=0.3
-	             memory_pressure=off
+	             memory_threshold=off memory_headroom=0.7 memory_budget_gb=16
 	  prefetch   strategy=history lookahead=1 budget=4 affinity_threshold=0.3 history_window=50
 	  schedule   mode=hybrid offload_threshold_ms=50 overlap=true priority_routing=false
 	             pcie_gbps=25 cpu_expert_ms=unset
@@ -42,8 +40,9 @@ The layout is the same for every policy:
 	cache      capacity, eviction (A|B for two tiers; fallback alone is
 	           lfu|lru), pin, ttl (off when not written), expert_size_gb;
 	           frequency_decay, freq_threshold, freq_window, score_ema_alpha;
-	           memory_pressure: off, or on followed by memory_threshold,
-	           memory_headroom and memory_budget_gb
+	           memory_threshold (off when not written: no memory-pressure
+	           trigger, unless an adapt rule turns it on), memory_headroom,
+	           memory_budget_gb
 	prefetch   strategy, lookahead, budget, affinity_threshold, history_window
 	schedule   mode, offload_threshold_ms, overlap, priority_routing;
 	           pcie_gbps, cpu_expert_ms (unset when not written)
@@ -105,108 +104,24 @@ func runShow(e *env, c *command, args []string) int {
 	return status
 }
 
-// writeSpec writes the layout that "moec help show" describes.
+// writeSpec writes the layout that "moec help show" describes: every key
+// of rt's key table, block by block, one line per group of keys.
 func writeSpec(b *bytes.Buffer, s *rt.Spec) {
 	fmt.Fprintf(b, "policy %s (%s)\n", s.Name, s.Pos)
-
-	c := &s.Cache
-	eviction := c.Eviction.String()
-	if c.Eviction == rt.Fallback {
-		eviction = c.Primary.String() + "|" + c.Secondary.String()
-	}
-	memory := []string{"memory_pressure=off"}
-	if c.MemoryPressure {
-		memory = []string{
-			"memory_pressure=on",
-			"memory_threshold=" + num(c.MemoryThreshold),
-			"memory_headroom=" + num(c.MemoryHeadroom),
-			"memory_budget_gb=" + num(c.MemoryBudgetGB),
+	for _, block := range rt.Blocks() {
+		if !rt.HasBlock(s, block) {
+			section(b, block, []string{"none"})
+			continue
 		}
-	}
-	ttl := "ttl=off"
-	if c.TTLSet {
-		ttl = "ttl=" + strconv.Itoa(c.TTL)
-	}
-	section(b, "cache",
-		[]string{
-			"capacity=" + strconv.Itoa(c.Capacity),
-			"eviction=" + eviction,
-			"pin=" + intList(c.Pin),
-			ttl,
-			"expert_size_gb=" + num(c.ExpertSizeGB),
-		},
-		[]string{
-			"frequency_decay=" + num(c.Decay),
-			"freq_threshold=" + num(c.FreqThreshold),
-			"freq_window=" + strconv.Itoa(c.FreqWindow),
-			"score_ema_alpha=" + num(c.ScoreAlpha),
-		},
-		memory,
-	)
-
-	p := &s.Prefetch
-	section(b, "prefetch", []string{
-		"strategy=" + p.Strategy.String(),
-		"lookahead=" + strconv.Itoa(p.Lookahead),
-		"budget=" + strconv.Itoa(p.Budget),
-		"affinity_threshold=" + num(p.AffinityThreshold),
-		"history_window=" + strconv.Itoa(p.HistoryWindow),
-	})
-
-	sc := &s.Schedule
-	cpu := "unset"
-	if sc.CPUExpertMS > 0 {
-		cpu = num(sc.CPUExpertMS)
-	}
-	section(b, "schedule",
-		[]string{
-			"mode=" + sc.Mode.String(),
-			"offload_threshold_ms=" + num(sc.OffloadThresholdMS),
-			"overlap=" + strconv.FormatBool(sc.Overlap),
-			"priority_routing=" + strconv.FormatBool(sc.PriorityRouting),
-		},
-		[]string{
-			"pcie_gbps=" + num(sc.PCIeGBps),
-			"cpu_expert_ms=" + cpu,
-		},
-	)
-
-	if mon := s.Monitor; mon == nil {
-		section(b, "monitor", []string{"none"})
-	} else {
-		names := make([]string, len(mon.Metrics))
-		for i, m := range mon.Metrics {
-			names[i] = m.String()
+		var groups [][]string
+		for _, k := range rt.Keys(block) {
+			for len(groups) <= k.Group {
+				groups = append(groups, nil)
+			}
+			groups[k.Group] = append(groups[k.Group], k.Name+"="+showValue(k, s))
 		}
-		section(b, "monitor", []string{
-			"metrics=[" + strings.Join(names, ",") + "]",
-			"window=" + strconv.Itoa(mon.Window),
-			"log_interval=" + strconv.Itoa(mon.LogInterval),
-		})
+		section(b, block, groups...)
 	}
-
-	if pl := s.PerLayer; pl == nil {
-		section(b, "per_layer", []string{"none"})
-	} else {
-		total := "unset"
-		if pl.TotalBudget > 0 {
-			total = strconv.Itoa(pl.TotalBudget)
-		}
-		section(b, "per_layer",
-			[]string{
-				"allocation=" + pl.Allocation.String(),
-				"entropy_window=" + strconv.Itoa(pl.EntropyWindow),
-				"min_capacity=" + strconv.Itoa(pl.MinCapacity),
-				"max_capacity=" + strconv.Itoa(pl.MaxCapacity),
-			},
-			[]string{
-				"rebalance_interval=" + strconv.Itoa(pl.RebalanceInterval),
-				"total_budget=" + total,
-			},
-		)
-	}
-
-	section(b, "adapt", []string{"cooldown=" + strconv.Itoa(s.Adapt.Cooldown)})
 	for i, r := range s.Adapt.Rules {
 		fmt.Fprintf(b, "    [%d] %s  (", i+1, ruleText(r))
 		if r.Implicit {
@@ -214,6 +129,17 @@ func writeSpec(b *bytes.Buffer, s *rt.Spec) {
 		}
 		fmt.Fprintf(b, "%s)\n", r.Pos)
 	}
+}
+
+// showValue returns k's value in s as .moe writes it but without spaces
+// ("lfu|lru", "[0,1]"), so that spaces separate the pairs of a line, or
+// k's Unset word when it holds no value.
+func showValue(k rt.KeyDef, s *rt.Spec) string {
+	v, ok := k.Get(s)
+	if !ok {
+		return k.Unset
+	}
+	return strings.ReplaceAll(v.String(), " ", "")
 }
 
 // sectionWidth is the width of the block names' column.
@@ -253,29 +179,13 @@ func ruleText(r rt.Rule) string {
 // actionText returns the action as written in .moe, resolved: a switch to
 // "fallback" shows its two tiers, as the cache line does.
 func actionText(a rt.Action) string {
-	switch {
-	case a.Target == rt.SetEviction && a.Eviction == rt.Fallback:
-		return "eviction = " + a.Primary.String() + " | " + a.Second.String()
-	case a.Target == rt.SetDecay:
-		return "frequency_decay = " + num(a.Float)
+	v, ok := a.Value()
+	k, known := rt.LookupPath(a.Target.Key())
+	if !ok || !known {
+		return a.String()
 	}
-	return a.String()
+	return k.Name + " = " + v.String()
 }
 
-// num formats a number in its shortest exact form, without an exponent
-// unless it is very large or very small.
-func num(f float64) string {
-	if a := math.Abs(f); a != 0 && (a < 1e-4 || a >= 1e21) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
-
-// intList formats a list of integers as in .moe, without spaces.
-func intList(list []int) string {
-	parts := make([]string, len(list))
-	for i, n := range list {
-		parts[i] = strconv.Itoa(n)
-	}
-	return "[" + strings.Join(parts, ",") + "]"
-}
+// num formats a number as .moe and show write it.
+func num(f float64) string { return rt.FormatNumber(f) }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,9 +8,8 @@ import (
 	"runtime"
 	"strconv"
 
-	"github.com/moepolicy/moec/ast"
 	"github.com/moepolicy/moec/internal/progress"
-	"github.com/moepolicy/moec/parser"
+	"github.com/moepolicy/moec/policy"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/tune"
 )
@@ -219,48 +217,38 @@ func printTuneTable(w io.Writer, rep *tune.Report, shape rt.Shape) {
 }
 
 // tunedSource returns the .moe text of the winner, r, with a comment
-// naming the trace and the score.
-func tunedSource(name string, rep *tune.Report, r tune.Result) []byte {
+// naming the trace and the score. It writes the values the grid chose
+// even where they are the defaults, and only the prefetch budget where
+// the strategy is none, which keeps it within the capacity.
+func tunedSource(name string, rep *tune.Report, r tune.Result) ([]byte, error) {
 	c := r.Config
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Found by moec tune on %s, grid %s (%d configurations),\n", rep.Trace, rep.Grid, rep.Configurations)
-	fmt.Fprintf(&b, "# objective %s: configuration %d, hit rate %.4f, %.3f ms/token modeled", rep.Objective, r.Index, r.HitRate, r.MsPerToken)
+	header := []string{
+		fmt.Sprintf("Found by moec tune on %s, grid %s (%d configurations),", rep.Trace, rep.Grid, rep.Configurations),
+		fmt.Sprintf("objective %s: configuration %d, hit rate %.4f, %.3f ms/token modeled", rep.Objective, r.Index, r.HitRate, r.MsPerToken),
+	}
 	if r.Belady > 0 {
-		fmt.Fprintf(&b, ",\n# Belady's optimum for the same slots %.4f", r.Belady)
+		header[1] += ","
+		header = append(header, fmt.Sprintf("Belady's optimum for the same slots %.4f", r.Belady))
 	}
-	fmt.Fprintf(&b, ".\nversion 1.0\n\npolicy %s {\n    cache {\n        capacity = %d\n        eviction = %s\n", name, c.Capacity, c.Eviction)
+	header[len(header)-1] += "."
+	keep := []string{"cache.eviction", "schedule.mode", "per_layer.allocation"}
 	if c.UsesDecay() {
-		fmt.Fprintf(&b, "        frequency_decay = %s\n", num(c.Decay))
+		keep = append(keep, "cache.frequency_decay")
 	}
-	fmt.Fprintf(&b, "    }\n")
 	if c.Strategy != "none" {
-		fmt.Fprintf(&b, "    prefetch {\n        strategy = %s\n        budget = %d\n    }\n", c.Strategy, c.Budget)
-	} else if c.Capacity < rt.DefaultBudget {
-		fmt.Fprintf(&b, "    prefetch {\n        budget = %d\n    }\n", c.Capacity)
+		keep = append(keep, "prefetch.budget")
 	}
-	fmt.Fprintf(&b, "    schedule {\n        mode = %s\n    }\n", c.Mode)
-	if c.Allocation != tune.AllocNone {
-		fmt.Fprintf(&b, "    per_layer {\n        allocation = %s\n        min_capacity = 1\n        total_budget = %d\n    }\n", c.Allocation, c.Capacity)
-	}
-	b.WriteString("}\n")
-	return b.Bytes()
+	return policy.Format(c.Spec(name), &policy.FormatOptions{Header: header, Keep: keep})
 }
 
-// writeTuned writes the winner to path: its text parsed, checked and
-// formatted, replacing path only when all of that succeeds.
+// writeTuned writes the winner to path, replacing path only when all of
+// it could be written.
 func (e *env) writeTuned(path, name string, rep *tune.Report, r tune.Result) int {
-	src := tunedSource(name, rep, r)
-	f, diags := parser.ParseFile(path, src)
-	if len(diags) == 0 {
-		_, diags = checkSource(path, src)
+	src, err := tunedSource(name, rep, r)
+	if err == nil {
+		err = writeFileAtomic(path, src)
 	}
-	if len(diags) > 0 {
-		// A bug in tunedSource: say what it wrote.
-		e.printDiagnostics(diags)
-		e.errorf("the winner's policy does not check:\n%s", src)
-		return exitError
-	}
-	if err := writeFileAtomic(path, ast.Format(f)); err != nil {
+	if err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}

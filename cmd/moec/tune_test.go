@@ -34,7 +34,10 @@ func TestTunedSource(t *testing.T) {
 		if len(want.Check()) > 0 {
 			continue
 		}
-		src := tunedSource("tuned", rep, tune.Result{Index: i + 1, Config: c, HitRate: 0.5, MsPerToken: 1, Belady: 0.6})
+		src, err := tunedSource("tuned", rep, tune.Result{Index: i + 1, Config: c, HitRate: 0.5, MsPerToken: 1, Belady: 0.6})
+		if err != nil {
+			t.Fatalf("%v: %v", c, err)
+		}
 		specs, diags := checkSource("best.moe", src)
 		if len(diags) > 0 {
 			t.Fatalf("%v:\n%s\n%v", c, src, diags)
