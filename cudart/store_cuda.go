@@ -119,8 +119,12 @@ func Open(o Options) (*Store, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	t, err := newSlots(o)
+	if err != nil {
+		return nil, err
+	}
 	runtime.LockOSThread()
-	s := &Store{t: newSlots(o), eb: o.Shape.ExpertBytes}
+	s := &Store{t: t, eb: o.Shape.ExpertBytes}
 	if err := s.open(o); err != nil {
 		s.free()
 		runtime.UnlockOSThread()
@@ -260,13 +264,12 @@ func (s *Store) Host(k rt.Key) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(s.host, int64(s.t.index(k))*s.eb)), s.eb)
 }
 
-// Apply executes p, the plan Dispatch filled for experts (the selected
-// experts, in the order of p.Hit). It frees the slots of the previous
-// layer's deferred evictions if Used has not, checks p against the
-// contract (a broken plan is reported and changes nothing), frees the
-// evicted experts this layer does not run on the GPU, and starts the Load
-// copies on the demand stream and the Prefetch copies on the prefetch
-// stream. It does not wait for them: the compute stream waits on the
+// Apply executes p, the plan Dispatch filled. It frees the slots of the
+// previous layer's deferred evictions if Used has not, checks p against
+// the contract (rt.PlanChecker; a broken plan is reported and changes
+// nothing), frees the evicted experts this layer does not run on the GPU,
+// and starts the Load copies on the demand stream and the Prefetch copies
+// on the prefetch stream. It does not wait for them: the compute stream waits on the
 // events Ptr returns, the host on Wait. The first Apply first copies the
 // pinned experts on the demand stream. Apply allocates nothing.
 func (s *Store) Apply(p *rt.Plan) error {
@@ -282,7 +285,7 @@ func (s *Store) Apply(p *rt.Plan) error {
 		return err
 	}
 	s.n.plans.Add(1)
-	s.n.kept.Add(s.t.kept())
+	s.n.kept.Add(int64(s.t.plans.Kept()))
 	if err := s.run(); err != nil {
 		return s.fail(err)
 	}
