@@ -873,11 +873,16 @@ func (b *builder) check() {
 		return noCache && slices.Contains(v.Fields, "cache.capacity")
 	}
 	had := map[string]bool{}
+	blamed := rt.Blamed{} // one mistake, one violation, as sema reports
 	for _, v := range b.spec.Check() {
 		if involvesCapacity(v) {
 			continue
 		}
-		had[violationKey(v)] = true
+		had[violationKey(v)] = true // an action is not blamed for it, reported or not
+		if blamed.Repeats(v) {
+			continue
+		}
+		blamed.Blame(v, "")
 		b.errs = append(b.errs, v)
 	}
 	for _, p := range b.pendings {
@@ -889,11 +894,13 @@ func (b *builder) check() {
 		if p.cond {
 			what = "conditional value"
 		}
+		blamed := rt.Blamed{}
 		for _, v := range t.Check() {
-			if had[violationKey(v)] || involvesCapacity(v) {
+			if had[violationKey(v)] || involvesCapacity(v) || blamed.Repeats(v) {
 				continue
 			}
 			a := p.actions[culprit(v, p.actions)]
+			blamed.Blame(v, a.Target.Key())
 			v.Msg = fmt.Sprintf("%s %q would make an invalid policy: %s", what, a.String(), v.Msg)
 			b.errs = append(b.errs, v)
 		}

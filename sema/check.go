@@ -192,9 +192,7 @@ func (c *checker) check() *rt.Spec {
 
 	// Pass 3: the rules on the resolved policy.
 	base := c.violations(c.spec)
-	for _, v := range base {
-		c.errorf(c.blame(v), v.Rule, "%s", v.Msg)
-	}
+	c.report(base)
 	if c.cpuZero != nil {
 		c.errorf(spanOf(c.cpuZero), "M11", "schedule cpu_expert_ms 0 must be above 0 when written (rule M11)")
 	}
@@ -265,33 +263,49 @@ func (c *checker) violations(s *rt.Spec, actions ...rt.Action) []rt.Violation {
 
 func violationKey(v rt.Violation) string { return v.Rule + " " + strings.Join(v.Fields, ",") }
 
-// blame returns where to report v: the first of its values that was
-// written, else the cache block's name or the policy's name.
-func (c *checker) blame(v rt.Violation) span {
+// report turns the rules the resolved policy breaks into diagnostics, each
+// where blame says, dropping those that name a value already blamed
+// (rt.Blamed): one mistake, one diagnostic.
+func (c *checker) report(vs []rt.Violation) {
+	blamed := rt.Blamed{}
+	for _, v := range vs {
+		if blamed.Repeats(v) {
+			continue
+		}
+		at, key := c.blame(v)
+		blamed.Blame(v, key)
+		c.errorf(at, v.Rule, "%s", v.Msg)
+	}
+}
+
+// blame returns where to report v and the value written there: the first
+// of its values that was written, else the cache block's name or the
+// policy's name, with no value.
+func (c *checker) blame(v rt.Violation) (span, string) {
 	switch v.Rule {
 	case "R2":
 		for i, n := range c.pinVals {
 			if n < 0 || n > rt.MaxExpertID {
-				return spanOf(c.pins[i])
+				return spanOf(c.pins[i]), "cache.pin"
 			}
 		}
 	case "M1":
 		if c.pipe != nil {
 			if c.pipe.X.Value == "fallback" {
-				return spanOf(c.pipe.X)
+				return spanOf(c.pipe.X), "cache.eviction"
 			}
-			return spanOf(c.pipe.Y)
+			return spanOf(c.pipe.Y), "cache.eviction"
 		}
 	}
 	for _, k := range v.Fields {
 		if at, ok := c.spans[k]; ok {
-			return at
+			return at, k
 		}
 	}
 	if len(v.Fields) > 0 && strings.HasPrefix(v.Fields[0], "cache.") && c.cache != nil {
-		return spanOf(c.cache.Name)
+		return spanOf(c.cache.Name), ""
 	}
-	return c.nameSpan()
+	return c.nameSpan(), ""
 }
 
 // validate applies the actions of p together to the resolved policy and
@@ -302,11 +316,14 @@ func (c *checker) validate(p pending, had map[string]bool) {
 	for _, a := range p.actions {
 		t = a.Apply(t)
 	}
+	blamed := rt.Blamed{}
 	for _, v := range c.violations(t, p.actions...) {
-		if had[violationKey(v)] {
+		if had[violationKey(v)] || blamed.Repeats(v) {
 			continue
 		}
-		site := p.sites[c.culprit(v, p.actions)]
+		i := c.culprit(v, p.actions)
+		blamed.Blame(v, p.actions[i].Target.Key())
+		site := p.sites[i]
 		what := "adapt action"
 		if site.cond {
 			what = "conditional value"
