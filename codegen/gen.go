@@ -1,3 +1,8 @@
+// Package codegen writes the Go source of resolved policies (rt.Spec):
+// for each, a type whose Dispatch is the policy's steps written out with
+// rt's building blocks, its constants folded in, making exactly the
+// decisions the interpreter rt.New makes. It sees Specs only, never the
+// syntax tree. docs/CODEGEN.md describes the generated code.
 package codegen
 
 import (

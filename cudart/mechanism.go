@@ -76,7 +76,7 @@ func (o Options) Slots() int {
 func (o Options) check() error {
 	s := o.Shape
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("cudart: %v", err)
+		return fmt.Errorf("cudart: %w", err)
 	}
 	if s.ExpertBytes <= 0 {
 		return fmt.Errorf("cudart: shape has %d bytes per expert, need the real size", s.ExpertBytes)
@@ -157,16 +157,3 @@ func (c *counters) count(kind copyKind, n int64) {
 
 // ErrClosed is returned by the methods of a closed store.
 var ErrClosed = errors.New("cudart: store is closed")
-
-// size prints a byte count in binary units.
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}

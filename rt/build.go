@@ -2,6 +2,7 @@ package rt
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -166,22 +167,22 @@ func (s *Spec) Fits(shape Shape) error {
 		}
 		return fmt.Errorf("policy %q is invalid: %s", s.Name, strings.Join(msgs, "; "))
 	}
-	pins := uniquePins(s.Cache.Pin)
-	for _, e := range pins {
+	for _, e := range s.Cache.Pin {
 		if e >= shape.Experts {
 			return fmt.Errorf("policy %q pins expert %d, but the model has experts 0 to %d", s.Name, e, shape.Experts-1)
 		}
 	}
+	pins := len(slices.Compact(slices.Sorted(slices.Values(s.Cache.Pin)))) // an id pinned twice is one pin
 	if s.PerLayer != nil {
 		caps := NewBudgets(*s.PerLayer, shape, s.Cache.Capacity).Caps()
 		for l, c := range caps {
-			if len(pins) > c {
-				return fmt.Errorf("policy %q pins %d experts per layer, but layer %d has %d slots", s.Name, len(pins), l, c)
+			if pins > c {
+				return fmt.Errorf("policy %q pins %d experts per layer, but layer %d has %d slots", s.Name, pins, l, c)
 			}
 		}
-	} else if len(pins)*shape.Layers > s.Cache.Capacity {
+	} else if pins*shape.Layers > s.Cache.Capacity {
 		return fmt.Errorf("policy %q pins %d experts in each of %d layers, %d slots, more than its capacity %d",
-			s.Name, len(pins), shape.Layers, len(pins)*shape.Layers, s.Cache.Capacity)
+			s.Name, pins, shape.Layers, pins*shape.Layers, s.Cache.Capacity)
 	}
 	return nil
 }
