@@ -10,6 +10,11 @@ package ast
 import "github.com/moepolicy/moec/lexer"
 
 // A Node is any node of the tree.
+//
+// Pos and End never panic: a node that lacks a part (a tree built by hand,
+// or a nil child) reports the span of the parts it has, and NoPos where it
+// has none. A braced construct whose "}" is missing (the parser reached
+// the end of the file or an anchor first) ends after its last entry.
 type Node interface {
 	Pos() lexer.Pos // the first byte of the node
 	End() lexer.Pos // the byte just after the node
@@ -44,16 +49,38 @@ type Comment struct {
 	Text string
 }
 
-func (c *Comment) Pos() lexer.Pos { return c.Hash }
-func (c *Comment) End() lexer.Pos { return c.Hash + lexer.Pos(len(c.Text)) }
+func (c *Comment) Pos() lexer.Pos {
+	if c == nil {
+		return lexer.NoPos
+	}
+	return c.Hash
+}
+
+func (c *Comment) End() lexer.Pos {
+	if c == nil || !c.Hash.IsValid() {
+		return lexer.NoPos
+	}
+	return c.Hash + lexer.Pos(len(c.Text))
+}
 
 // A CommentGroup is a run of comments with no code between them.
 type CommentGroup struct {
 	List []*Comment
 }
 
-func (g *CommentGroup) Pos() lexer.Pos { return g.List[0].Pos() }
-func (g *CommentGroup) End() lexer.Pos { return g.List[len(g.List)-1].End() }
+func (g *CommentGroup) Pos() lexer.Pos {
+	if g == nil || len(g.List) == 0 {
+		return lexer.NoPos
+	}
+	return g.List[0].Pos()
+}
+
+func (g *CommentGroup) End() lexer.Pos {
+	if g == nil || len(g.List) == 0 {
+		return lexer.NoPos
+	}
+	return g.List[len(g.List)-1].End()
+}
 
 // ----------------------------------------------------------------------------
 // File, version, policy and blocks
@@ -66,8 +93,19 @@ type File struct {
 	Trailing *CommentGroup // comments after the last policy
 }
 
-func (f *File) Pos() lexer.Pos { return lexer.PosOf(0) }
-func (f *File) End() lexer.Pos { return lexer.PosOf(f.Source.Size()) }
+func (f *File) Pos() lexer.Pos {
+	if f == nil || f.Source == nil {
+		return lexer.NoPos
+	}
+	return lexer.PosOf(0)
+}
+
+func (f *File) End() lexer.Pos {
+	if f == nil || f.Source == nil {
+		return lexer.NoPos
+	}
+	return lexer.PosOf(f.Source.Size())
+}
 
 // Position returns the printable position of p in the file.
 func (f *File) Position(p lexer.Pos) lexer.Position { return f.Source.Position(p) }
@@ -80,8 +118,19 @@ type Version struct {
 	Comment *CommentGroup // on the same line
 }
 
-func (v *Version) Pos() lexer.Pos { return v.Keyword }
-func (v *Version) End() lexer.Pos { return v.Value.End() }
+func (v *Version) Pos() lexer.Pos {
+	if v == nil {
+		return lexer.NoPos
+	}
+	return v.Keyword
+}
+
+func (v *Version) End() lexer.Pos {
+	if v == nil {
+		return lexer.NoPos
+	}
+	return firstValid(v.Value.End(), after(v.Keyword, len("version")))
+}
 
 // A Policy is "policy NAME { block... }".
 type Policy struct {
@@ -101,13 +150,22 @@ type Policy struct {
 	Incomplete bool
 }
 
-func (p *Policy) Pos() lexer.Pos { return p.Keyword }
-func (p *Policy) End() lexer.Pos {
-	var last Node
-	if n := len(p.Blocks); n > 0 {
-		last = p.Blocks[n-1]
+func (p *Policy) Pos() lexer.Pos {
+	if p == nil {
+		return lexer.NoPos
 	}
-	return closeEnd(p.Rbrace, p.Lbrace, p.Name, last)
+	return p.Keyword
+}
+
+func (p *Policy) End() lexer.Pos {
+	if p == nil {
+		return lexer.NoPos
+	}
+	var last lexer.Pos
+	if n := len(p.Blocks); n > 0 {
+		last = p.Blocks[n-1].End()
+	}
+	return firstValid(after(p.Rbrace, 1), last, after(p.Lbrace, 1), p.Name.End(), after(p.Keyword, len("policy")))
 }
 
 // A Block is "cache { ... }" and its kin. Name holds the block keyword as
@@ -122,27 +180,22 @@ type Block struct {
 	Comment *CommentGroup // on the line of "}"
 }
 
-func (b *Block) Pos() lexer.Pos { return b.Name.Pos() }
-func (b *Block) End() lexer.Pos {
-	var last Node
-	if n := len(b.Items); n > 0 {
-		last = b.Items[n-1]
+func (b *Block) Pos() lexer.Pos {
+	if b == nil {
+		return lexer.NoPos
 	}
-	return closeEnd(b.Rbrace, b.Lbrace, b.Name, last)
+	return b.Name.Pos()
 }
 
-// closeEnd is the end of a braced construct: after its "}", or, when the
-// "}" is missing, after its last entry, its "{" or its name.
-func closeEnd(rbrace, lbrace lexer.Pos, name, last Node) lexer.Pos {
-	switch {
-	case rbrace.IsValid():
-		return rbrace + 1
-	case last != nil:
-		return last.End()
-	case lbrace.IsValid():
-		return lbrace + 1
+func (b *Block) End() lexer.Pos {
+	if b == nil {
+		return lexer.NoPos
 	}
-	return name.End()
+	var last lexer.Pos
+	if n := len(b.Items); n > 0 {
+		last = end(b.Items[n-1])
+	}
+	return firstValid(after(b.Rbrace, 1), last, after(b.Lbrace, 1), b.Name.End())
 }
 
 // ----------------------------------------------------------------------------
@@ -157,8 +210,19 @@ type Field struct {
 	Comment *CommentGroup // on the same line
 }
 
-func (f *Field) Pos() lexer.Pos { return f.Key.Pos() }
-func (f *Field) End() lexer.Pos { return f.Value.End() }
+func (f *Field) Pos() lexer.Pos {
+	if f == nil {
+		return lexer.NoPos
+	}
+	return f.Key.Pos()
+}
+
+func (f *Field) End() lexer.Pos {
+	if f == nil {
+		return lexer.NoPos
+	}
+	return firstValid(end(f.Value), after(f.Assign, 1), f.Key.End())
+}
 
 // A Rule is an adapt rule:
 // "when METRIC OP NUMBER [for N accesses] { action... }".
@@ -175,13 +239,26 @@ type Rule struct {
 	Comment  *CommentGroup // on the line of "}"
 }
 
-func (r *Rule) Pos() lexer.Pos { return r.Cond.Pos() }
-func (r *Rule) End() lexer.Pos {
-	var last Node
-	if n := len(r.Actions); n > 0 {
-		last = r.Actions[n-1]
+func (r *Rule) Pos() lexer.Pos {
+	if r == nil {
+		return lexer.NoPos
 	}
-	return closeEnd(r.Rbrace, r.Lbrace, r.Cond, last)
+	return r.Cond.Pos()
+}
+
+func (r *Rule) End() lexer.Pos {
+	if r == nil {
+		return lexer.NoPos
+	}
+	var last lexer.Pos
+	if n := len(r.Actions); n > 0 {
+		last = end(r.Actions[n-1])
+	}
+	window := lexer.NoPos
+	if r.Window != nil {
+		window = firstValid(after(r.Accesses, len("accesses")), r.Window.End())
+	}
+	return firstValid(after(r.Rbrace, 1), last, after(r.Lbrace, 1), window, r.Cond.End())
 }
 
 // A Command is an adapt action written as two words: "trigger
@@ -193,16 +270,38 @@ type Command struct {
 	Comment *CommentGroup // on the same line
 }
 
-func (c *Command) Pos() lexer.Pos { return c.Name.Pos() }
-func (c *Command) End() lexer.Pos { return c.Arg.End() }
+func (c *Command) Pos() lexer.Pos {
+	if c == nil {
+		return lexer.NoPos
+	}
+	return c.Name.Pos()
+}
+
+func (c *Command) End() lexer.Pos {
+	if c == nil {
+		return lexer.NoPos
+	}
+	return firstValid(c.Arg.End(), c.Name.End())
+}
 
 // A BadItem stands for an item the parser could not read.
 type BadItem struct {
 	From, To lexer.Pos
 }
 
-func (b *BadItem) Pos() lexer.Pos { return b.From }
-func (b *BadItem) End() lexer.Pos { return b.To }
+func (b *BadItem) Pos() lexer.Pos {
+	if b == nil {
+		return lexer.NoPos
+	}
+	return b.From
+}
+
+func (b *BadItem) End() lexer.Pos {
+	if b == nil {
+		return lexer.NoPos
+	}
+	return b.To
+}
 
 func (*Field) itemNode()   {}
 func (*Rule) itemNode()    {}
@@ -221,8 +320,19 @@ type Ident struct {
 	Name    string
 }
 
-func (x *Ident) Pos() lexer.Pos { return x.NamePos }
-func (x *Ident) End() lexer.Pos { return x.NamePos + lexer.Pos(len(x.Name)) }
+func (x *Ident) Pos() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return x.NamePos
+}
+
+func (x *Ident) End() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return after(x.NamePos, len(x.Name))
+}
 
 // A BasicLit is a literal value: an INT, a NUMBER, or an IDENT (an enum
 // word, true or false). Value is the text as written.
@@ -232,8 +342,19 @@ type BasicLit struct {
 	Value    string
 }
 
-func (x *BasicLit) Pos() lexer.Pos { return x.ValuePos }
-func (x *BasicLit) End() lexer.Pos { return x.ValuePos + lexer.Pos(len(x.Value)) }
+func (x *BasicLit) Pos() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return x.ValuePos
+}
+
+func (x *BasicLit) End() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return after(x.ValuePos, len(x.Value))
+}
 
 // A ListLit is "[a, b, c]".
 type ListLit struct {
@@ -242,8 +363,23 @@ type ListLit struct {
 	Rbrack lexer.Pos
 }
 
-func (x *ListLit) Pos() lexer.Pos { return x.Lbrack }
-func (x *ListLit) End() lexer.Pos { return x.Rbrack + 1 }
+func (x *ListLit) Pos() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return x.Lbrack
+}
+
+func (x *ListLit) End() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	var last lexer.Pos
+	if n := len(x.Elems); n > 0 {
+		last = x.Elems[n-1].End()
+	}
+	return firstValid(after(x.Rbrack, 1), last, after(x.Lbrack, 1))
+}
 
 // A PipeExpr is the composition "A | B": primary A, fallback B.
 type PipeExpr struct {
@@ -252,8 +388,19 @@ type PipeExpr struct {
 	Y    *BasicLit
 }
 
-func (x *PipeExpr) Pos() lexer.Pos { return x.X.Pos() }
-func (x *PipeExpr) End() lexer.Pos { return x.Y.End() }
+func (x *PipeExpr) Pos() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return x.X.Pos()
+}
+
+func (x *PipeExpr) End() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return firstValid(x.Y.End(), after(x.Pipe, 1), x.X.End())
+}
 
 // A CondExpr is the conditional value "D : W when METRIC OP T": D now,
 // W once the condition holds.
@@ -264,8 +411,19 @@ type CondExpr struct {
 	Cond  *Cond
 }
 
-func (x *CondExpr) Pos() lexer.Pos { return x.X.Pos() }
-func (x *CondExpr) End() lexer.Pos { return x.Cond.End() }
+func (x *CondExpr) Pos() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return x.X.Pos()
+}
+
+func (x *CondExpr) End() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return firstValid(x.Cond.End(), x.Y.End(), after(x.Colon, 1), x.X.End())
+}
 
 // A Cond is "when METRIC OP THRESHOLD", in a conditional value or an adapt
 // rule.
@@ -277,19 +435,71 @@ type Cond struct {
 	Threshold *BasicLit
 }
 
-func (c *Cond) Pos() lexer.Pos { return c.When }
-func (c *Cond) End() lexer.Pos { return c.Threshold.End() }
+func (c *Cond) Pos() lexer.Pos {
+	if c == nil {
+		return lexer.NoPos
+	}
+	return c.When
+}
+
+func (c *Cond) End() lexer.Pos {
+	if c == nil {
+		return lexer.NoPos
+	}
+	return firstValid(c.Threshold.End(), after(c.OpPos, len(c.Op.String())), c.Metric.End(), after(c.When, len("when")))
+}
 
 // A BadExpr stands for a value the parser could not read.
 type BadExpr struct {
 	From, To lexer.Pos
 }
 
-func (x *BadExpr) Pos() lexer.Pos { return x.From }
-func (x *BadExpr) End() lexer.Pos { return x.To }
+func (x *BadExpr) Pos() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return x.From
+}
+
+func (x *BadExpr) End() lexer.Pos {
+	if x == nil {
+		return lexer.NoPos
+	}
+	return x.To
+}
 
 func (*BasicLit) exprNode() {}
 func (*ListLit) exprNode()  {}
 func (*PipeExpr) exprNode() {}
 func (*CondExpr) exprNode() {}
 func (*BadExpr) exprNode()  {}
+
+// ----------------------------------------------------------------------------
+// Span helpers
+
+// end returns n.End(), or NoPos for a nil interface.
+func end(n Node) lexer.Pos {
+	if n == nil {
+		return lexer.NoPos
+	}
+	return n.End()
+}
+
+// after returns the position just after a token of n bytes at pos, or
+// NoPos if pos is.
+func after(pos lexer.Pos, n int) lexer.Pos {
+	if !pos.IsValid() {
+		return lexer.NoPos
+	}
+	return pos + lexer.Pos(n)
+}
+
+// firstValid returns the first valid position of list, or NoPos.
+func firstValid(list ...lexer.Pos) lexer.Pos {
+	for _, p := range list {
+		if p.IsValid() {
+			return p
+		}
+	}
+	return lexer.NoPos
+}

@@ -162,7 +162,7 @@ func (p *printer) policy(pol *Policy) {
 			continue
 		}
 		entries = append(entries, entry{
-			last:  p.lastLine(nodeEnd(b), b.Comment),
+			last:  p.lastLine(b.End(), b.Comment),
 			print: func(prev int) { p.block(b, prev) },
 		})
 	}
@@ -170,7 +170,7 @@ func (p *printer) policy(pol *Policy) {
 }
 
 func (p *printer) block(b *Block, prev int) {
-	p.doc(b.Doc, prev, nodePos(b))
+	p.doc(b.Doc, prev, b.Pos())
 	head := ""
 	if b.Name != nil {
 		head = b.Name.Name
@@ -192,9 +192,9 @@ func (p *printer) itemEntry(n Node) (entry, bool) {
 			break
 		}
 		return entry{
-			last: p.lastLine(nodeEnd(n), n.Comment),
+			last: p.lastLine(n.End(), n.Comment),
 			print: func(prev int) {
-				p.doc(n.Doc, prev, nodePos(n))
+				p.doc(n.Doc, prev, n.Pos())
 				p.line(p.field(n), n.Comment)
 			},
 		}, true
@@ -203,9 +203,9 @@ func (p *printer) itemEntry(n Node) (entry, bool) {
 			break
 		}
 		return entry{
-			last: p.lastLine(nodeEnd(n), n.Comment),
+			last: p.lastLine(n.End(), n.Comment),
 			print: func(prev int) {
-				p.doc(n.Doc, prev, nodePos(n))
+				p.doc(n.Doc, prev, n.Pos())
 				p.line(command(n), n.Comment)
 			},
 		}, true
@@ -214,7 +214,7 @@ func (p *printer) itemEntry(n Node) (entry, bool) {
 			break
 		}
 		return entry{
-			last:  p.lastLine(nodeEnd(n), n.Comment),
+			last:  p.lastLine(n.End(), n.Comment),
 			print: func(prev int) { p.rule(n, prev) },
 		}, true
 	case *BadItem:
@@ -226,7 +226,7 @@ func (p *printer) itemEntry(n Node) (entry, bool) {
 			break
 		}
 		return entry{
-			last: p.lastLine(nodeEnd(n), nil),
+			last: p.lastLine(n.End(), nil),
 			print: func(prev int) {
 				p.doc(nil, prev, n.From)
 				p.write(text)
@@ -239,7 +239,7 @@ func (p *printer) itemEntry(n Node) (entry, bool) {
 // rule writes an adapt rule. A rule with one action and no comment inside
 // its braces fits on one line: when hit_rate < 0.2 { trigger memory_pressure }.
 func (p *printer) rule(r *Rule, prev int) {
-	p.doc(r.Doc, prev, nodePos(r))
+	p.doc(r.Doc, prev, r.Pos())
 	head := cond(r.Cond)
 	if r.Window != nil {
 		head += " for " + r.Window.Value + " accesses"
@@ -360,14 +360,6 @@ func comments(g *CommentGroup) []*Comment {
 	return list
 }
 
-// commentPos returns the position of the first comment of list, or NoPos.
-func commentPos(list []*Comment) lexer.Pos {
-	if len(list) == 0 {
-		return lexer.NoPos
-	}
-	return list[0].Hash
-}
-
 // commentText is the text of c as written, without trailing white space.
 func commentText(c *Comment) string {
 	return strings.TrimRight(c.Text, " \t\r\n")
@@ -410,114 +402,4 @@ func (p *printer) source(from, to lexer.Pos) string {
 		return ""
 	}
 	return strings.TrimSpace(string(src[i:j]))
-}
-
-// nodePos is n.Pos() for a node that may lack parts; NoPos if unknown.
-func nodePos(n Node) lexer.Pos {
-	switch n := n.(type) {
-	case *Block:
-		if n != nil && n.Name != nil {
-			return n.Name.NamePos
-		}
-	case *Field:
-		if n != nil && n.Key != nil {
-			return n.Key.NamePos
-		}
-	case *Command:
-		if n != nil && n.Name != nil {
-			return n.Name.NamePos
-		}
-	case *Rule:
-		if n != nil && n.Cond != nil {
-			return n.Cond.When
-		}
-	}
-	return lexer.NoPos
-}
-
-// nodeEnd is n.End() for a node that may lack parts; NoPos if unknown.
-// Unlike End, it never calls a method on a missing child.
-func nodeEnd(n Node) lexer.Pos {
-	switch n := n.(type) {
-	case *Block:
-		if n != nil {
-			return firstValid(after(n.Rbrace), after(n.Lbrace), identEnd(n.Name))
-		}
-	case *Rule:
-		if n != nil {
-			var end lexer.Pos
-			if len(n.Actions) > 0 {
-				end = nodeEnd(n.Actions[len(n.Actions)-1])
-			}
-			return firstValid(after(n.Rbrace), end, after(n.Lbrace))
-		}
-	case *Field:
-		if n != nil {
-			return firstValid(exprEnd(n.Value), after(n.Assign), identEnd(n.Key))
-		}
-	case *Command:
-		if n != nil {
-			return firstValid(identEnd(n.Arg), identEnd(n.Name))
-		}
-	case *BadItem:
-		if n != nil {
-			return n.To
-		}
-	}
-	return lexer.NoPos
-}
-
-func exprEnd(x Expr) lexer.Pos {
-	switch x := x.(type) {
-	case *BasicLit:
-		return litEnd(x)
-	case *ListLit:
-		if x != nil {
-			return after(x.Rbrack)
-		}
-	case *PipeExpr:
-		if x != nil {
-			return litEnd(x.Y)
-		}
-	case *CondExpr:
-		if x != nil && x.Cond != nil {
-			return litEnd(x.Cond.Threshold)
-		}
-	case *BadExpr:
-		if x != nil {
-			return x.To
-		}
-	}
-	return lexer.NoPos
-}
-
-func identEnd(x *Ident) lexer.Pos {
-	if x == nil || !x.NamePos.IsValid() {
-		return lexer.NoPos
-	}
-	return x.End()
-}
-
-func litEnd(x *BasicLit) lexer.Pos {
-	if x == nil || !x.ValuePos.IsValid() {
-		return lexer.NoPos
-	}
-	return x.End()
-}
-
-// after returns the position after the one-byte token at pos, or NoPos.
-func after(pos lexer.Pos) lexer.Pos {
-	if !pos.IsValid() {
-		return lexer.NoPos
-	}
-	return pos + 1
-}
-
-func firstValid(list ...lexer.Pos) lexer.Pos {
-	for _, p := range list {
-		if p.IsValid() {
-			return p
-		}
-	}
-	return lexer.NoPos
 }

@@ -1,7 +1,7 @@
 package ast
 
-// A Visitor's Visit is called for each node Walk meets. If it returns a
-// non-nil w, Walk visits the node's children with w, then calls
+// A Visitor is what Walk calls Visit on for each node it meets. If Visit
+// returns a non-nil w, Walk visits the node's children with w, then calls
 // w.Visit(nil).
 type Visitor interface {
 	Visit(n Node) (w Visitor)

@@ -2,6 +2,7 @@ package codegen_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -206,6 +207,62 @@ func compare(t *testing.T, c policyCase, shape rt.Shape, calls []rttest.Call) {
 	}
 }
 
+// TestStatesAsWritten checks that the generated state 0 of every policy
+// is the Spec it was generated from (the front end's, less its source text
+// and key positions, with positions naming the file as the header does),
+// as JSON: the state literals spell only what differs from rt.NewSpec.
+func TestStatesAsWritten(t *testing.T) {
+	var want map[string]any
+	if err := json.Unmarshal([]byte(specsJSON), &want); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		b, err := json.Marshal(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got any
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !sameJSON(got, want[c.name]) {
+			t.Errorf("%s: state 0 is\n%s\nwant the Spec it was generated from", c.name, b)
+		}
+	}
+}
+
+// sameJSON compares decoded JSON, an empty list equal to null.
+func sameJSON(a, b any) bool {
+	switch a := a.(type) {
+	case map[string]any:
+		b, ok := b.(map[string]any)
+		if !ok || len(a) != len(b) {
+			return false
+		}
+		for k, v := range a {
+			if !sameJSON(v, b[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		b, _ := b.([]any)
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if !sameJSON(a[i], b[i]) {
+				return false
+			}
+		}
+		return true
+	case nil:
+		l, ok := b.([]any)
+		return b == nil || ok && len(l) == 0
+	}
+	return reflect.DeepEqual(a, b)
+}
+
 func TestDifferential(t *testing.T) {
 	shapes := []rt.Shape{{Layers: 1, Experts: 8, TopK: 2}, {Layers: 4, Experts: 16, TopK: 4, ExpertBytes: 12 << 20}, {Layers: 3, Experts: 64, TopK: 6}, {Layers: 26, Experts: 64, TopK: 6}}
 	tshape, tcalls := realTrace(t)
@@ -245,6 +302,24 @@ func runDifferential(t *testing.T, specs []*rt.Spec) {
 		fmt.Fprintf(&cases, "\t{%q, %sStates[0], func(s rt.Shape) (rt.Policy, error) { return New%s(s) }},\n", s.Name, low, n)
 	}
 	cases.WriteString("}\n")
+	want := map[string]*rt.Spec{}
+	for _, s := range specs {
+		w := s.Clone()
+		w.Source, w.KeyPos = "", nil
+		w.Pos.File = "policies.moe"
+		for i := range w.Adapt.Rules {
+			w.Adapt.Rules[i].Pos.File = "policies.moe"
+			for j := range w.Adapt.Rules[i].Actions {
+				w.Adapt.Rules[i].Actions[j].Pos.File = "policies.moe"
+			}
+		}
+		want[s.Name] = w
+	}
+	wantJSON, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(&cases, "\nconst specsJSON = %q\n", wantJSON)
 	goSum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	if err != nil {
 		t.Fatal(err)

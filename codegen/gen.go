@@ -1,9 +1,20 @@
+// Package codegen writes the Go source of resolved policies (rt.Spec):
+// for each, a type whose Dispatch is the policy's steps written out with
+// rt's building blocks, its constants folded in, making exactly the
+// decisions the interpreter rt.New makes. It sees Specs only, never the
+// syntax tree. docs/CODEGEN.md describes the generated code.
 package codegen
 
 import (
 	"bytes"
 	"fmt"
+	"go/ast"
+	"go/format"
+	"go/parser"
+	"go/token"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -48,7 +59,47 @@ func Generate(specs []*rt.Spec, opts Options) ([]byte, error) {
 	if err := f.Render(&buf); err != nil {
 		return nil, fmt.Errorf("codegen: %v", err)
 	}
-	return buf.Bytes(), nil
+	return groupImports(buf.Bytes())
+}
+
+// groupImports puts the standard library's imports of src, gofmt'd Go
+// source, before the others, a blank line between the two groups, as
+// goimports does; jennifer sorts them in one group ("github.com/..."
+// before "sync").
+func groupImports(src []byte) ([]byte, error) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "", src, parser.ImportsOnly)
+	if err != nil {
+		return nil, fmt.Errorf("codegen: %v", err)
+	}
+	for _, d := range f.Decls {
+		d, ok := d.(*ast.GenDecl)
+		if !ok || d.Tok != token.IMPORT || !d.Lparen.IsValid() {
+			continue
+		}
+		var std, other []string
+		for _, spec := range d.Specs {
+			spec := spec.(*ast.ImportSpec)
+			text := string(src[fset.Position(spec.Pos()).Offset:fset.Position(spec.End()).Offset])
+			path, _ := strconv.Unquote(spec.Path.Value)
+			if first, _, _ := strings.Cut(path, "/"); strings.Contains(first, ".") {
+				other = append(other, text)
+			} else {
+				std = append(std, text)
+			}
+		}
+		if len(std) == 0 || len(other) == 0 {
+			return src, nil
+		}
+		block := "import (\n\t" + strings.Join(std, "\n\t") + "\n\n\t" + strings.Join(other, "\n\t") + "\n)"
+		from, to := fset.Position(d.Pos()).Offset, fset.Position(d.End()).Offset
+		out, err := format.Source(slices.Concat(src[:from], []byte(block), src[to:]))
+		if err != nil {
+			return nil, fmt.Errorf("codegen: %v", err)
+		}
+		return out, nil
+	}
+	return src, nil
 }
 
 // TypeName turns a policy name into a Go type name: some_name becomes
@@ -123,23 +174,20 @@ func (g *gen) keyPos(key string) string {
 
 // Cache and prefetcher fields, one per kind any state uses.
 
-func cacheType(e rt.Eviction) string {
-	switch e {
-	case rt.LFU:
-		return "LFUCache"
-	case rt.Score:
-		return "ScoreCache"
-	case rt.FrequencyThreshold:
-		return "ThresholdCache"
-	case rt.Fallback:
-		return "TieredCache"
-	}
-	return "LRUCache"
+// cacheKinds names, for each eviction kind, rt's cache type, the rt
+// constructor that returns it (no type assertion needed), and the field of
+// the generated type that holds it.
+var cacheKinds = map[rt.Eviction]struct{ typ, ctor, field string }{
+	rt.LRU:                {"LRUCache", "NewLRU", "lru"},
+	rt.LFU:                {"LFUCache", "NewLFU", "lfu"},
+	rt.Score:              {"ScoreCache", "NewScore", "score"},
+	rt.FrequencyThreshold: {"ThresholdCache", "NewThreshold", "threshold"},
+	rt.Fallback:           {"TieredCache", "NewTiered", "tiered"},
 }
 
-func cacheField(e rt.Eviction) string {
-	return map[rt.Eviction]string{rt.LRU: "lru", rt.LFU: "lfu", rt.Score: "score", rt.FrequencyThreshold: "threshold", rt.Fallback: "tiered"}[e]
-}
+func cacheType(e rt.Eviction) string  { return cacheKinds[e].typ }
+func cacheCtor(e rt.Eviction) string  { return cacheKinds[e].ctor }
+func cacheField(e rt.Eviction) string { return cacheKinds[e].field }
 
 func prefetcherType(s rt.PrefetchStrategy) string {
 	return map[rt.PrefetchStrategy]string{rt.History: "HistoryPrefetcher", rt.Lookahead: "LookaheadPrefetcher", rt.Affinity: "AffinityPrefetcher"}[s]
@@ -237,32 +285,9 @@ func (g *gen) policy(f *jen.File) error {
 	evictions, strategies, memory := g.kinds()
 
 	// The states' Specs and the source.
-	var states []jen.Code
-	for _, st := range g.m.states {
-		st := *st.Clone()
-		st.Source = "" // in its own constant
-		// Positions name the file as the header does, whatever path moec
-		// was given: the output must not depend on it.
-		st.Pos.File = g.opts.Source
-		for i := range st.Adapt.Rules {
-			st.Adapt.Rules[i].Pos.File = g.opts.Source
-			for j := range st.Adapt.Rules[i].Actions {
-				st.Adapt.Rules[i].Actions[j].Pos.File = g.opts.Source
-			}
-		}
-		lit, err := literal(reflect.ValueOf(&st), true)
-		if err != nil {
-			return err
-		}
-		states = append(states, lit)
+	if err := g.states(f); err != nil {
+		return err
 	}
-	if len(states) == 1 {
-		f.Commentf("%sStates holds the configuration of %s.", g.low, g.name)
-	} else {
-		f.Commentf("%sStates holds the configurations of %s: as written (0), then", g.low, g.name)
-		f.Comment("those its adapt rules switch to, in the order they were found.")
-	}
-	f.Var().Id(g.low+"States").Op("=").Index(jen.Op("...")).Op("*").Qual(rtPath, "Spec").Add(multi(states, true))
 	f.Commentf("%sSource is the text of policy %s (%s).", g.low, s.Name, g.pos(s.Pos))
 	f.Const().Id(g.low + "Source").Op("=").Add(stringLit(s.Source))
 
@@ -353,8 +378,8 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 			jen.Id("p").Dot("pl").Op("=").Qual(rtPath, "NewBudgets").Call(jen.Op("*").Add(spec0.Clone()).Dot("PerLayer"), jen.Id("shape"), jen.Lit(s.Cache.Capacity)),
 			jen.Id("p").Dot(kind0).Op("=").Make(jen.Index().Op("*").Qual(rtPath, type0), jen.Id("shape").Dot("Layers")))
 		loop := []jen.Code{
-			jen.Id("p").Dot(kind0).Index(jen.Id("layer")).Op("=").Qual(rtPath, "NewCache").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Id("layer"),
-				jen.Id("p").Dot("pl").Dot("Caps").Call().Index(jen.Id("layer"))).Assert(jen.Op("*").Qual(rtPath, type0)),
+			jen.Id("p").Dot(kind0).Index(jen.Id("layer")).Op("=").Qual(rtPath, cacheCtor(s.Cache.Eviction)).Call(cacheSpec.Clone(), jen.Id("shape"), jen.Id("layer"),
+				jen.Id("p").Dot("pl").Dot("Caps").Call().Index(jen.Id("layer"))),
 		}
 		if s.Cache.TTLSet {
 			body = append(body, jen.Id("p").Dot("ttl").Op("=").Make(jen.Index().Op("*").Qual(rtPath, "TTLTrigger"), jen.Id("shape").Dot("Layers")))
@@ -368,7 +393,7 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 		}
 		body = append(body, jen.For(jen.Id("layer").Op(":=").Range().Id("shape").Dot("Layers")).Block(loop...))
 	} else {
-		body = append(body, jen.Id("p").Dot(kind0).Op("=").Qual(rtPath, "NewCache").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1), jen.Lit(s.Cache.Capacity)).Assert(jen.Op("*").Qual(rtPath, type0)).
+		body = append(body, jen.Id("p").Dot(kind0).Op("=").Qual(rtPath, cacheCtor(s.Cache.Eviction)).Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1), jen.Lit(s.Cache.Capacity)).
 			Comment("capacity: "+g.keyPos("cache.capacity")))
 		if s.Cache.TTLSet {
 			body = append(body, jen.Id("p").Dot("ttl").Op("=").Qual(rtPath, "NewTTL").Call(cacheSpec.Clone(), jen.Id("shape"), jen.Lit(-1)))
@@ -728,7 +753,8 @@ func (g *gen) swap(from, to int) []jen.Code {
 	refit := func(layer, capacity jen.Code) []jen.Code {
 		c := g.at(of, layer)
 		if rebuild {
-			code := []jen.Code{g.at(nf, layer).Op("=").Qual(rtPath, "Rebuild").Call(c.Clone(), cacheSpec.Clone(), jen.Id("p").Dot("shape"), layer, capacity, jen.Id("p").Dot("l").Dot("Effects").Call()).Assert(jen.Op("*").Qual(rtPath, cacheType(nv.eviction)))}
+			nc := jen.Qual(rtPath, cacheCtor(nv.eviction)).Call(cacheSpec.Clone(), jen.Id("p").Dot("shape"), layer, capacity)
+			code := []jen.Code{g.at(nf, layer).Op("=").Qual(rtPath, "Rebuild").Call(c.Clone(), nc, jen.Id("p").Dot("l").Dot("Effects").Call())}
 			return append(code, jen.Id("p").Dot("l").Dot("Settle").Call(jen.Id("plan")))
 		}
 		return []jen.Code{

@@ -22,12 +22,11 @@ var enumNames = map[reflect.Type][]string{
 	reflect.TypeFor[rt.Target]():           {"SetEviction", "SetCapacity", "SetDecay", "SetStrategy", "SetBudget", "SetMode", "TriggerMemoryPressure", "Rebalance"},
 }
 
-// literal renders a value of rt's plain-data types as a Go composite
-// literal, fields in declaration order, leaving out zero fields but for
-// enumerations (lru is the zero eviction, and reads better written).
-// Maps (Spec.KeyPos) are left out: the generated code cites positions in
-// comments instead. With elide, the type of a struct (or &struct) is left
-// out, as gofmt -s wants inside a composite literal.
+// literal renders a value of rt's plain-data types (a rule, a position, a
+// list of pins) as a Go composite literal, fields in declaration order,
+// leaving out zero fields but for enumerations (lru is the zero eviction,
+// and reads better written) and maps. With elide, the type of a struct
+// (or &struct) is left out, as gofmt -s wants inside a composite literal.
 func literal(v reflect.Value, elide bool) (jen.Code, error) {
 	t := v.Type()
 	if names, ok := enumNames[t]; ok {
@@ -95,18 +94,10 @@ func literal(v reflect.Value, elide bool) (jen.Code, error) {
 }
 
 // keepZero reports whether the zero value of field of struct v is worth
-// writing: an enumeration that matters there (lru, none, gpu_only,
-// uniform, hit_rate, <, eviction = are all zero).
+// writing: an enumeration that matters there (hit_rate, <, eviction = and
+// lru are all zero).
 func keepZero(v reflect.Value, field string) bool {
 	switch a := v.Interface().(type) {
-	case rt.CacheSpec:
-		return field == "Eviction" || a.Eviction == rt.Fallback && (field == "Primary" || field == "Secondary")
-	case rt.PrefetchSpec:
-		return field == "Strategy"
-	case rt.ScheduleSpec:
-		return field == "Mode"
-	case rt.PerLayerSpec:
-		return field == "Allocation"
 	case rt.Cond:
 		return field == "Metric" || field == "Op"
 	case rt.Action:
@@ -141,4 +132,170 @@ func typeCode(t reflect.Type) (jen.Code, error) {
 		return jen.Qual(rtPath, t.Name()), nil
 	}
 	return nil, fmt.Errorf("codegen: cannot write a %s", t)
+}
+
+// fieldKeys are the .moe keys that set the fields of a Spec's blocks, as
+// Spec.KeyPos names them, for the positions the state literals cite. A
+// field that two keys set (an "A | B" eviction sets Eviction, Primary and
+// Secondary) cites its key.
+var fieldKeys = map[string]string{
+	"Cache.Capacity": "cache.capacity", "Cache.Eviction": "cache.eviction",
+	"Cache.Primary": "cache.eviction", "Cache.Secondary": "cache.eviction",
+	"Cache.Pin": "cache.pin", "Cache.Decay": "cache.frequency_decay",
+	"Cache.FreqThreshold": "cache.freq_threshold", "Cache.FreqWindow": "cache.freq_window",
+	"Cache.ScoreAlpha": "cache.score_ema_alpha", "Cache.MemoryPressure": "cache.memory_threshold",
+	"Cache.MemoryThreshold": "cache.memory_threshold", "Cache.MemoryHeadroom": "cache.memory_headroom",
+	"Cache.MemoryBudgetGB": "cache.memory_budget_gb", "Cache.ExpertSizeGB": "cache.expert_size_gb",
+	"Cache.TTLSet": "cache.ttl", "Cache.TTL": "cache.ttl",
+
+	"Prefetch.Strategy": "prefetch.strategy", "Prefetch.Lookahead": "prefetch.lookahead",
+	"Prefetch.Budget": "prefetch.budget", "Prefetch.AffinityThreshold": "prefetch.affinity_threshold",
+	"Prefetch.HistoryWindow": "prefetch.history_window",
+
+	"Schedule.Mode": "schedule.mode", "Schedule.OffloadThresholdMS": "schedule.offload_threshold_ms",
+	"Schedule.Overlap": "schedule.overlap", "Schedule.PriorityRouting": "schedule.priority_routing",
+	"Schedule.PCIeGBps": "schedule.pcie_gbps", "Schedule.CPUExpertMS": "schedule.cpu_expert_ms",
+
+	"Monitor.Metrics": "monitor.metrics", "Monitor.Window": "monitor.window",
+	"Monitor.LogInterval": "monitor.log_interval",
+
+	"PerLayer.Allocation": "per_layer.allocation", "PerLayer.EntropyWindow": "per_layer.entropy_window",
+	"PerLayer.MinCapacity": "per_layer.min_capacity", "PerLayer.MaxCapacity": "per_layer.max_capacity",
+	"PerLayer.RebalanceInterval": "per_layer.rebalance_interval", "PerLayer.TotalBudget": "per_layer.total_budget",
+
+	"Adapt.Cooldown": "adapt.cooldown",
+}
+
+// blockDefaults are the rt functions that return an optional block as a
+// block that sets nothing.
+var blockDefaults = map[reflect.Type]struct {
+	fn    string
+	value func() any
+}{
+	reflect.TypeFor[*rt.MonitorSpec]():  {"DefaultMonitor", func() any { return rt.DefaultMonitor() }},
+	reflect.TypeFor[*rt.PerLayerSpec](): {"DefaultPerLayer", func() any { return rt.DefaultPerLayer() }},
+}
+
+// states writes the variable that holds the policy's configurations,
+// built the way the front end builds them. State 0, the policy as
+// written, is rt.NewSpec with the values the policy sets that are not
+// defaults, each noted with where it is written. Each later state is the
+// state the explorer found it from with the actions of the rule that
+// reached it applied (Action.Apply, as the interpreter swaps), each noted
+// with where the action is written.
+func (g *gen) states(f *jen.File) error {
+	s := g.spec
+	n := len(g.m.states)
+	if n == 1 {
+		f.Commentf("%sStates holds the configuration of %s: rt's defaults and what", g.low, g.name)
+		f.Commentf("%s sets.", g.opts.Source)
+	} else {
+		f.Commentf("%sStates holds the configurations of %s: as written (0: rt's", g.low, g.name)
+		f.Commentf("defaults and what %s sets), then those its adapt rules switch to,", g.opts.Source)
+		f.Comment("in the order they were found.")
+	}
+
+	// State 0: the spec with its positions naming the file as the header
+	// does, whatever path moec was given (the output must not depend on
+	// it), without what the generated code keeps elsewhere.
+	st := s.Clone()
+	st.Source, st.KeyPos = "", nil
+	st.Pos.File = g.opts.Source
+	for i := range st.Adapt.Rules {
+		st.Adapt.Rules[i].Pos.File = g.opts.Source
+		for j := range st.Adapt.Rules[i].Actions {
+			st.Adapt.Rules[i].Actions[j].Pos.File = g.opts.Source
+		}
+	}
+	def := rt.NewSpec(st.Name, st.Cache.Capacity)
+	body := []jen.Code{
+		jen.Id("s0").Op(":=").Qual(rtPath, "NewSpec").Call(jen.Lit(st.Name), jen.Lit(st.Cache.Capacity)).Add(g.note("cache.capacity")),
+	}
+	if err := g.setters(&body, jen.Id("s0"), "", reflect.ValueOf(st).Elem(), reflect.ValueOf(def).Elem()); err != nil {
+		return err
+	}
+
+	// The later states, from the first transition that reaches each.
+	states := []jen.Code{jen.Id("s0")}
+	for to := 1; to < n; to++ {
+		from, rule, ok := g.reachedBy(to)
+		if !ok {
+			return fmt.Errorf("codegen: policy %q: state %d has no transition to it", s.Name, to)
+		}
+		prev, op := fmt.Sprintf("s%d", from), ":="
+		for i, a := range s.Adapt.Rules[rule].Actions {
+			if a.Target == rt.Rebalance {
+				continue // changes no configuration
+			}
+			action := jen.Id("s0").Dot("Adapt").Dot("Rules").Index(jen.Lit(rule)).Dot("Actions").Index(jen.Lit(i))
+			body = append(body, jen.Id(fmt.Sprintf("s%d", to)).Op(op).Add(action).Dot("Apply").Call(jen.Id(prev)).Comment(g.pos(a.Pos)))
+			prev, op = fmt.Sprintf("s%d", to), "="
+		}
+		states = append(states, jen.Id(prev))
+	}
+	body = append(body, jen.Return(jen.Index(jen.Op("...")).Op("*").Qual(rtPath, "Spec").Values(states...)))
+	arr := jen.Index(jen.Lit(n)).Op("*").Qual(rtPath, "Spec")
+	f.Var().Id(g.low + "States").Op("=").Func().Params().Add(arr).Block(body...).Call()
+	return nil
+}
+
+// reachedBy returns the state and the rule of the transition that the
+// explorer found state to by: the first one that reaches it.
+func (g *gen) reachedBy(to int) (from, rule int, ok bool) {
+	for from, row := range g.m.next {
+		for rule, t := range row {
+			if t.skip == "" && t.swap && t.to == to {
+				return from, rule, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// note is the comment citing where key is written; nothing for a default.
+func (g *gen) note(key string) *jen.Statement {
+	if p, ok := g.spec.KeyPos[key]; ok {
+		return jen.Comment(g.pos(p))
+	}
+	return jen.Null()
+}
+
+// setters appends to body the assignments that turn def into got, values
+// of the same struct type reached from the state by dst (s0, s0.Cache):
+// one per field that differs, recursing into the blocks, each noted with
+// where its key is written. parent names the block ("Cache") for the
+// notes; "" for the Spec itself.
+func (g *gen) setters(body *[]jen.Code, dst *jen.Statement, parent string, got, def reflect.Value) error {
+	t := got.Type()
+	for i := range t.NumField() {
+		name := t.Field(i).Name
+		gf, df := got.Field(i), def.Field(i)
+		if reflect.DeepEqual(gf.Interface(), df.Interface()) || gf.Kind() == reflect.Slice && gf.Len() == 0 && df.Len() == 0 {
+			continue
+		}
+		to := dst.Clone().Dot(name)
+		if parent == "" && gf.Kind() == reflect.Struct && t.Field(i).Type.PkgPath() == rtPath && name != "Pos" {
+			if err := g.setters(body, to, name, gf, df); err != nil {
+				return err
+			}
+			continue
+		}
+		if d, ok := blockDefaults[gf.Type()]; ok && !gf.IsNil() && df.IsNil() {
+			*body = append(*body, to.Clone().Op("=").Qual(rtPath, d.fn).Call())
+			if err := g.setters(body, to, name, gf.Elem(), reflect.ValueOf(d.value()).Elem()); err != nil {
+				return err
+			}
+			continue
+		}
+		lit, err := literal(gf, false)
+		if err != nil {
+			return err
+		}
+		stmt := to.Op("=").Add(lit)
+		if key, ok := fieldKeys[parent+"."+name]; ok {
+			stmt.Add(g.note(key))
+		}
+		*body = append(*body, stmt)
+	}
+	return nil
 }

@@ -37,25 +37,27 @@
 //		}
 //		err = store.Used(compute) // the slots read by this layer are in use until here
 //
-// Apply takes the selected experts as well as the plan: the contract
-// frees an evicted expert after the layer's compute exactly when the layer
-// runs it on the GPU, and Plan.Hit and Plan.Device are indexed by the
-// selected experts, which the Plan does not hold.
+// The Plan is all Apply needs: it holds the selected experts
+// (Plan.Experts), which Plan.Hit and Plan.Device are indexed by, and the
+// contract frees an evicted expert after the layer's compute exactly when
+// the layer runs it on the GPU.
 //
 // # The contract, as executed
 //
-// rt.Plan states the contract; Apply checks every plan against it and
-// executes it in this order. Per expert, resident after = resident before
-// + its entries in Load and Prefetch - its entries in Evict, which must be
-// 0 or 1, and pinned experts are never evicted.
+// rt.Plan states the contract and rt.PlanChecker checks it, here as in
+// the replay simulator; Apply executes each plan the checker accepts in
+// this order. Per expert, resident after = resident before + its entries
+// in Load and Prefetch - its entries in Evict, which must be 0 or 1, and
+// pinned experts are never evicted.
 //
 //  1. The slots of the previous plan's deferred evictions (step 4) are
 //     freed, if Used has not freed them.
-//  2. The plan is checked. A broken plan (an expert outside the shape, an
-//     eviction of a pinned or absent expert, a copy of a resident one, a
-//     hit neither resident nor loaded, a GPU miss not in Load, more
-//     resident experts than Options.Capacity) is reported, naming the
-//     layer and the expert, and changes nothing.
+//  2. The plan is checked (rt.PlanChecker.Check lists the rules). A
+//     broken plan (an expert outside the shape, an eviction of a pinned
+//     or absent expert, a copy of a resident one, a hit neither resident
+//     nor loaded, a GPU miss not in Load, more resident experts than
+//     Options.Capacity) is reported, naming the layer and the expert, and
+//     changes nothing.
 //  3. The evicted experts that the layer does not run on the GPU free their
 //     slots, then each expert copied and not resident before takes the
 //     longest-free slot: Load on the demand stream, then Prefetch. An

@@ -29,9 +29,13 @@ func OpenHost(o Options) (*HostStore, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	t, err := newSlots(o)
+	if err != nil {
+		return nil, err
+	}
 	s := o.Shape
 	h := &HostStore{
-		t:      newSlots(o),
+		t:      t,
 		eb:     s.ExpertBytes,
 		arena:  make([]byte, int64(s.Layers)*int64(s.Experts)*s.ExpertBytes),
 		slotsB: make([]byte, int64(o.Slots())*s.ExpertBytes),
@@ -65,7 +69,7 @@ func (h *HostStore) Apply(p *rt.Plan) error {
 		return err
 	}
 	h.n.plans.Add(1)
-	h.n.kept.Add(h.t.kept())
+	h.n.kept.Add(int64(h.t.plans.Kept()))
 	start := time.Now()
 	demand := h.run()
 	if demand {

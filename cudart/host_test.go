@@ -221,8 +221,8 @@ func TestHostPlanErrors(t *testing.T) {
 		p    plan
 		err  string
 	}{
-		{"layer", plan{layer: 2}, `plan for layer 2: layer outside the shape's layers 0 to 1`},
-		{"negative layer", plan{layer: -1}, `layer outside`},
+		{"layer", plan{layer: 2}, `plan for layer 2: the layer is outside the shape's layers 0 to 1`},
+		{"negative layer", plan{layer: -1}, `plan for layer -1: the layer is outside`},
 		{"short", plan{experts: []int32{1, 2}, hit: []bool{true}, dev: []rt.Device{gpu, gpu}}, `1 hit flags and 2 devices for 2 selected experts`},
 		{"top-k", plan{experts: []int32{0, 1, 3}, hit: []bool{true, true, false}, dev: []rt.Device{gpu, gpu, cpu}}, `3 selected experts, more than top-k 2`},
 		{"selected outside", plan{experts: []int32{4}, hit: []bool{false}, dev: []rt.Device{cpu}}, `selected expert 4 is outside the shape's experts 0 to 3`},

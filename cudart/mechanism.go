@@ -71,11 +71,12 @@ func (o Options) Slots() int {
 	return min(o.Capacity, o.Shape.Layers*o.Shape.Experts) + o.Shape.TopK
 }
 
-// check reports what is impossible about the options.
+// check reports what is impossible about the options, but for the
+// capacity and the pins, which rt.NewPlanChecker checks (newSlots).
 func (o Options) check() error {
 	s := o.Shape
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("cudart: %v", err)
+		return fmt.Errorf("cudart: %w", err)
 	}
 	if s.ExpertBytes <= 0 {
 		return fmt.Errorf("cudart: shape has %d bytes per expert, need the real size", s.ExpertBytes)
@@ -83,22 +84,6 @@ func (o Options) check() error {
 	n := int64(s.Layers) * int64(s.Experts)
 	if n > (1<<63-1)/s.ExpertBytes {
 		return fmt.Errorf("cudart: %d experts of %d bytes overflow a 64-bit size", n, s.ExpertBytes)
-	}
-	if o.Capacity < 1 {
-		return fmt.Errorf("cudart: capacity %d, need at least 1", o.Capacity)
-	}
-	if len(o.Pinned) > o.Capacity {
-		return fmt.Errorf("cudart: %d pinned experts do not fit the capacity %d", len(o.Pinned), o.Capacity)
-	}
-	for i, k := range o.Pinned {
-		if !inShape(s, k) {
-			return fmt.Errorf("cudart: pinned expert %v is outside the shape (%d layers, %d experts)", k, s.Layers, s.Experts)
-		}
-		for _, j := range o.Pinned[:i] {
-			if j == k {
-				return fmt.Errorf("cudart: expert %v is pinned twice", k)
-			}
-		}
 	}
 	if o.Device < 0 {
 		return fmt.Errorf("cudart: device %d, need an ordinal of 0 or more", o.Device)
@@ -172,16 +157,3 @@ func (c *counters) count(kind copyKind, n int64) {
 
 // ErrClosed is returned by the methods of a closed store.
 var ErrClosed = errors.New("cudart: store is closed")
-
-// size prints a byte count in binary units.
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}

@@ -6,11 +6,11 @@ import (
 	"github.com/moepolicy/moec/rt"
 )
 
-// This file is the one implementation of the plan contract (rt.Plan),
-// shared by Store and HostStore: the slot table, the checks, and the
-// order of frees and copies. A backend only moves the bytes of the copies
-// that slots.apply lists, and records the "last use" of the slots that
-// slots.inUse lists.
+// This file is the slot table that Store and HostStore share: which slot
+// holds which expert, and the order of frees and copies. The plan
+// contract itself is rt.PlanChecker's: slots.apply executes only a plan it
+// accepted. A backend only moves the bytes of the copies that slots.apply
+// lists, and records the "last use" of the slots that slots.inUse lists.
 
 // copyKind says which stream a copy goes on.
 type copyKind uint8
@@ -28,56 +28,38 @@ type copyOp struct {
 	kind        copyKind
 }
 
-// The per-plan flags of an expert, by dense index.
-const (
-	fGPU    uint8 = 1 << iota // selected and run on the GPU
-	fBefore                   // resident before the plan
-	fAfter                    // resident after the plan
-	fCopy                     // needs a slot and a copy
-	fFree                     // its slot is freed before the copies
-	fDefer                    // its slot is freed after the layer's compute
-	fDone                     // handled by execute
-)
-
-// slots is the slot table of a store and the contract's bookkeeping. It
-// allocates nothing after newSlots.
+// slots is the slot table of a store. It allocates nothing after
+// newSlots.
 type slots struct {
-	shape    rt.Shape
-	capacity int
-	n        int32 // slots
+	plans *rt.PlanChecker // the contract, and the residency it accepted
+	shape rt.Shape
+	n     int32 // slots
 
 	slotOf []int32 // by dense index: its slot, or -1
 	keyOf  []int32 // by slot: the dense index it holds, or -1
-	pinned []bool  // by dense index
 	pins   []int32 // pinned dense indexes, in Options order
 	count  int     // experts in the table, deferred ones included
 	free   ring    // free slots, the longest free first
 	begun  bool    // pinned experts placed
-
-	// Per-plan scratch by dense index, valid where mark == epoch.
-	epoch                uint32
-	mark                 []uint32
-	flags                []uint8
-	nLoad, nPref, nEvict []int32
-	touched              []int32 // dense indexes named by the plan
 
 	ops      []copyOp // the copies of the last apply, in issue order
 	deferred []int32  // dense indexes freed by release
 	inUse    []int32  // slots the last plan's layer runs on the GPU
 }
 
-// newSlots returns the table of a store with options o (already checked).
-func newSlots(o Options) *slots {
+// newSlots returns the table of a store with options o.
+func newSlots(o Options) (*slots, error) {
+	plans, err := rt.NewPlanChecker(o.Shape, o.Capacity, o.Pinned)
+	if err != nil {
+		return nil, fmt.Errorf("cudart: %w", err)
+	}
 	s := o.Shape
 	n := s.Layers * s.Experts
 	ns := o.Slots()
 	t := &slots{
-		shape: s, capacity: o.Capacity, n: int32(ns),
-		slotOf: make([]int32, n), keyOf: make([]int32, ns), pinned: make([]bool, n),
-		free: newRing(ns),
-		mark: make([]uint32, n), flags: make([]uint8, n),
-		nLoad: make([]int32, n), nPref: make([]int32, n), nEvict: make([]int32, n),
-		touched:  make([]int32, 0, n),
+		plans: plans, shape: s, n: int32(ns),
+		slotOf: make([]int32, n), keyOf: make([]int32, ns),
+		free:     newRing(ns),
 		ops:      make([]copyOp, 0, ns),
 		deferred: make([]int32, 0, ns),
 		inUse:    make([]int32, 0, s.TopK),
@@ -90,11 +72,9 @@ func newSlots(o Options) *slots {
 		t.free.push(int32(i))
 	}
 	for _, k := range o.Pinned {
-		i := t.index(k)
-		t.pinned[i] = true
-		t.pins = append(t.pins, i)
+		t.pins = append(t.pins, t.index(k))
 	}
-	return t
+	return t, nil
 }
 
 func (t *slots) index(k rt.Key) int32 { return k.Layer*int32(t.shape.Experts) + k.Expert }
@@ -156,217 +136,51 @@ func (t *slots) release() int {
 	return n
 }
 
-// apply checks p against the contract and, if it holds, executes it on
-// the table: the evicted experts this layer does not run on the GPU are
-// freed first, then each copied expert takes a free slot (listed in ops:
-// Load first, on the demand stream, then Prefetch), and the evicted
-// experts this layer runs on the GPU stay until release. p.Experts are
-// the selected experts, in the order of p.Hit. A broken plan changes
-// nothing. Call release and begin first.
+// apply checks p against the contract (rt.PlanChecker) and, if it holds,
+// executes it on the table: the evicted experts this layer does not run
+// on the GPU are freed first, then each copied expert takes a free slot
+// (listed in ops: Load first, on the demand stream, then Prefetch), and
+// the evicted experts this layer runs on the GPU stay until release. A
+// broken plan changes nothing. Call release and begin first.
+//
+// The free slots always suffice: after release the table holds the
+// resident experts, at most Capacity once the plan is executed, and the
+// plan's FreedAfter experts, at most one per selected expert, so at most
+// TopK; the store has Capacity + TopK slots.
 func (t *slots) apply(p *rt.Plan) error {
-	if err := t.check(p, p.Experts); err != nil {
-		return err
+	if err := t.plans.Check(p); err != nil {
+		return fmt.Errorf("cudart: %w", err)
 	}
-	t.execute(p, p.Experts)
-	return nil
-}
-
-// errorf returns a broken-plan error.
-func (t *slots) errorf(p *rt.Plan, format string, args ...any) error {
-	return fmt.Errorf("cudart: plan for layer %d: %s", p.Layer, fmt.Sprintf(format, args...))
-}
-
-// touch starts the per-plan state of dense index i.
-func (t *slots) touch(i int32) {
-	if t.mark[i] == t.epoch {
-		return
-	}
-	t.mark[i] = t.epoch
-	t.flags[i], t.nLoad[i], t.nPref[i], t.nEvict[i] = 0, 0, 0, 0
-	t.touched = append(t.touched, i)
-}
-
-func (t *slots) newEpoch() {
-	t.epoch++
-	if t.epoch == 0 { // wrapped: forget every mark
-		clear(t.mark)
-		t.epoch = 1
-	}
-	t.touched = t.touched[:0]
-}
-
-// check reports the first way p breaks the contract, computing the
-// per-expert flags that execute follows. It changes no residency.
-func (t *slots) check(p *rt.Plan, experts []int32) error {
-	sh := t.shape
-	if p.Layer < 0 || p.Layer >= sh.Layers {
-		return t.errorf(p, "layer outside the shape's layers 0 to %d", sh.Layers-1)
-	}
-	if len(p.Hit) != len(experts) || len(p.Device) != len(experts) {
-		return t.errorf(p, "%d hit flags and %d devices for %d selected experts", len(p.Hit), len(p.Device), len(experts))
-	}
-	if len(experts) > sh.TopK {
-		return t.errorf(p, "%d selected experts, more than top-k %d", len(experts), sh.TopK)
-	}
-	t.newEpoch()
-	layer := int32(p.Layer)
-	for j, e := range experts {
-		k := rt.Key{Layer: layer, Expert: e}
-		if !inShape(sh, k) {
-			return t.errorf(p, "selected expert %d is outside the shape's experts 0 to %d", e, sh.Experts-1)
-		}
-		i := t.index(k)
-		t.touch(i) // an expert selected twice is one expert, run twice
-		switch p.Device[j] {
-		case rt.GPU:
-			t.flags[i] |= fGPU
-		case rt.CPU:
-		default:
-			return t.errorf(p, "expert %v runs on device %d, neither the GPU nor the CPU", k, p.Device[j])
-		}
-	}
-	for _, k := range p.Load {
-		if !inShape(sh, k) {
-			return t.errorf(p, "Load names expert %v, outside the shape (%d layers, %d experts)", k, sh.Layers, sh.Experts)
-		}
-		i := t.index(k)
-		if t.mark[i] != t.epoch || t.flags[i]&fGPU == 0 {
-			return t.errorf(p, "Load names expert %v, which this layer does not run on the GPU", k)
-		}
-		t.nLoad[i]++
-	}
-	for _, k := range p.Prefetch {
-		if !inShape(sh, k) {
-			return t.errorf(p, "Prefetch names expert %v, outside the shape (%d layers, %d experts)", k, sh.Layers, sh.Experts)
-		}
-		i := t.index(k)
-		t.touch(i)
-		t.nPref[i]++
-	}
-	for _, k := range p.Evict {
-		if !inShape(sh, k) {
-			return t.errorf(p, "Evict names expert %v, outside the shape (%d layers, %d experts)", k, sh.Layers, sh.Experts)
-		}
-		i := t.index(k)
-		if t.pinned[i] {
-			return t.errorf(p, "evicts pinned expert %v", k)
-		}
-		t.touch(i)
-		t.nEvict[i]++
-	}
-	after, need, freed := t.count, 0, 0
-	for _, i := range t.touched {
-		f := t.flags[i]
-		before := int32(0)
-		if t.slotOf[i] >= 0 {
-			before = 1
-			f |= fBefore
-		}
-		copies := t.nLoad[i] + t.nPref[i]
-		n := before + copies - t.nEvict[i]
-		switch {
-		case n < 0:
-			if before == 0 && copies == 0 {
-				return t.errorf(p, "evicts expert %v, which is not resident", t.key(i))
-			}
-			return t.errorf(p, "evicts expert %v %d times, but it is resident %d and copied %d times", t.key(i), t.nEvict[i], before, copies)
-		case n > 1:
-			if before == 1 {
-				return t.errorf(p, "copies expert %v, which is already resident", t.key(i))
-			}
-			return t.errorf(p, "copies expert %v %d times, evicting it %d times", t.key(i), copies, t.nEvict[i])
-		}
-		used := f&fGPU != 0
-		if n == 1 {
-			f |= fAfter
-		}
-		switch {
-		case before == 0 && (n == 1 || t.nLoad[i] > 0 && used):
-			f |= fCopy // copied; a Load run from a slot not kept is freed after the layer
-			need++
-			if n == 0 {
-				f |= fDefer
-			}
-		case before == 1 && n == 0 && used:
-			f |= fDefer
-		case before == 1 && n == 0:
-			f |= fFree
-			freed++
-		}
-		after += int(n - before)
-		t.flags[i] = f
-	}
-	for j, e := range experts {
-		i := t.index(rt.Key{Layer: layer, Expert: e})
-		f := t.flags[i]
-		resident, loaded := f&fBefore != 0, t.nLoad[i] > 0
-		switch {
-		case p.Hit[j] && !resident && !loaded:
-			return t.errorf(p, "expert %v hits, but it is neither resident nor in Load", t.key(i))
-		case !p.Hit[j] && resident && t.nEvict[i] == 0:
-			return t.errorf(p, "expert %v misses, but it is resident and not evicted", t.key(i))
-		case p.Device[j] == rt.GPU && !p.Hit[j] && !loaded:
-			return t.errorf(p, "expert %v misses and runs on the GPU, but it is not in Load", t.key(i))
-		}
-	}
-	if after > t.capacity {
-		return t.errorf(p, "leaves %d experts resident, more than the capacity %d", after, t.capacity)
-	}
-	if need > t.free.n+freed {
-		return t.errorf(p, "needs %d free slots, the store has %d of %d", need, t.free.n+freed, t.n)
-	}
-	return nil
-}
-
-// execute carries out a plan that check accepted.
-func (t *slots) execute(p *rt.Plan, experts []int32) {
 	t.ops = t.ops[:0]
 	for _, k := range p.Evict {
-		i := t.index(k)
-		if t.flags[i]&(fFree|fDone) == fFree {
-			t.flags[i] |= fDone
+		if i := t.index(k); t.plans.Outcome(k)&rt.FreedBefore != 0 && t.slotOf[i] >= 0 {
 			t.drop(i)
 		}
 	}
 	for pass, keys := range [2][]rt.Key{p.Load, p.Prefetch} {
+		kind := prefetchCopy
+		if pass == 0 {
+			kind = demandCopy
+		}
 		for _, k := range keys {
-			i := t.index(k)
-			f := t.flags[i]
-			if f&(fCopy|fDone) != fCopy {
-				continue
+			if i := t.index(k); t.plans.Outcome(k)&rt.Copied != 0 && t.slotOf[i] < 0 {
+				t.ops = append(t.ops, copyOp{slot: t.take(i), index: i, kind: kind})
 			}
-			t.flags[i] |= fDone
-			kind := prefetchCopy
-			if pass == 0 {
-				kind = demandCopy
-			}
-			t.ops = append(t.ops, copyOp{slot: t.take(i), index: i, kind: kind})
 		}
 	}
-	for _, i := range t.touched {
-		if t.flags[i]&fDefer != 0 {
-			t.deferred = append(t.deferred, i)
+	for _, k := range t.plans.Named() {
+		if t.plans.Outcome(k)&rt.FreedAfter != 0 {
+			t.deferred = append(t.deferred, t.index(k))
 		}
 	}
 	layer := int32(p.Layer)
-	for _, e := range experts {
-		i := t.index(rt.Key{Layer: layer, Expert: e})
-		if t.flags[i]&fGPU != 0 {
-			t.inUse = append(t.inUse, t.slotOf[i])
+	for _, e := range p.Experts {
+		k := rt.Key{Layer: layer, Expert: e}
+		if t.plans.Outcome(k)&rt.OnGPU != 0 {
+			t.inUse = append(t.inUse, t.slotOf[t.index(k)])
 		}
 	}
-}
-
-// kept returns the number of plan entries the last apply satisfied by
-// keeping a slot: experts copied and evicted that stayed resident.
-func (t *slots) kept() int64 {
-	var n int64
-	for _, i := range t.touched {
-		if f := t.flags[i]; f&fBefore != 0 && f&fAfter != 0 {
-			n += int64(t.nLoad[i] + t.nPref[i])
-		}
-	}
-	return n
+	return nil
 }
 
 // ring is a FIFO of slots with room for all of them.

@@ -119,8 +119,12 @@ func Open(o Options) (*Store, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	t, err := newSlots(o)
+	if err != nil {
+		return nil, err
+	}
 	runtime.LockOSThread()
-	s := &Store{t: newSlots(o), eb: o.Shape.ExpertBytes}
+	s := &Store{t: t, eb: o.Shape.ExpertBytes}
 	if err := s.open(o); err != nil {
 		s.free()
 		runtime.UnlockOSThread()
@@ -132,51 +136,51 @@ func Open(o Options) (*Store, error) {
 func (s *Store) open(o Options) error {
 	n, err := cu.NumDevices()
 	if err != nil {
-		return fmt.Errorf("cudart: counting CUDA devices: %v", err)
+		return fmt.Errorf("cudart: counting CUDA devices: %w", err)
 	}
 	if o.Device >= n {
 		return fmt.Errorf("cudart: device %d does not exist: the machine has %d CUDA device(s)", o.Device, n)
 	}
 	if s.dev, err = cu.GetDevice(o.Device); err != nil {
-		return fmt.Errorf("cudart: device %d: %v", o.Device, err)
+		return fmt.Errorf("cudart: device %d: %w", o.Device, err)
 	}
 	s.prev, _ = cu.CurrentContext()
 	if s.ctx, err = s.dev.RetainPrimaryCtx(); err != nil {
-		return fmt.Errorf("cudart: device %d: retaining its primary context: %v", o.Device, err)
+		return fmt.Errorf("cudart: device %d: retaining its primary context: %w", o.Device, err)
 	}
 	s.retained = true
 	if err := cu.SetCurrentContext(s.ctx); err != nil {
-		return fmt.Errorf("cudart: device %d: making its context current: %v", o.Device, err)
+		return fmt.Errorf("cudart: device %d: making its context current: %w", o.Device, err)
 	}
 	slots := int64(s.t.n)
 	need := slots * s.eb
 	free, total, err := cu.MemInfo()
 	if err != nil {
-		return fmt.Errorf("cudart: device %d: cuMemGetInfo: %v", o.Device, err)
+		return fmt.Errorf("cudart: device %d: cuMemGetInfo: %w", o.Device, err)
 	}
 	if need > free {
 		return fmt.Errorf("cudart: device %d has %s free of %s, the store needs %s (%d slots of %s)",
 			o.Device, size(free), size(total), size(need), slots, size(s.eb))
 	}
 	if s.base, err = cu.MemAlloc(need); err != nil {
-		return fmt.Errorf("cudart: device %d: allocating %s for %d slots: %v", o.Device, size(need), slots, err)
+		return fmt.Errorf("cudart: device %d: allocating %s for %d slots: %w", o.Device, size(need), slots, err)
 	}
 	sh := o.Shape
 	arena := int64(sh.Layers) * int64(sh.Experts) * s.eb
 	if s.host, err = hostAlloc(arena); err != nil {
-		return fmt.Errorf("cudart: pinning %s of host memory for %d experts: %v", size(arena), sh.Layers*sh.Experts, err)
+		return fmt.Errorf("cudart: pinning %s of host memory for %d experts: %w", size(arena), sh.Layers*sh.Experts, err)
 	}
 	s.hostBytes = arena
 	clear(unsafe.Slice((*byte)(s.host), arena))
 	least, greatest, err := cu.StreamPriorityRange()
 	if err != nil {
-		return fmt.Errorf("cudart: cuCtxGetStreamPriorityRange: %v", err)
+		return fmt.Errorf("cudart: cuCtxGetStreamPriorityRange: %w", err)
 	}
 	if s.demand, err = cu.MakeStreamWithPriority(greatest, cu.NonBlocking); err != nil {
-		return fmt.Errorf("cudart: creating the demand stream: %v", err)
+		return fmt.Errorf("cudart: creating the demand stream: %w", err)
 	}
 	if s.prefetch, err = cu.MakeStreamWithPriority(least, cu.NonBlocking); err != nil {
-		return fmt.Errorf("cudart: creating the prefetch stream: %v", err)
+		return fmt.Errorf("cudart: creating the prefetch stream: %w", err)
 	}
 	s.ready = make([]cu.Event, 0, slots)
 	s.use = make([]cu.Event, 0, slots)
@@ -184,7 +188,7 @@ func (s *Store) open(o Options) error {
 		for _, evs := range []*[]cu.Event{&s.ready, &s.use} {
 			ev, err := cu.MakeEvent(cu.DisableTiming)
 			if err != nil {
-				return fmt.Errorf("cudart: creating the slots' events: %v", err)
+				return fmt.Errorf("cudart: creating the slots' events: %w", err)
 			}
 			*evs = append(*evs, ev)
 		}
@@ -200,7 +204,7 @@ func (s *Store) free() error {
 	var errs []error
 	keep := func(what string, err error) {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %v", what, err))
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
 		}
 	}
 	if s.retained {
@@ -247,7 +251,7 @@ func (s *Store) usable() error {
 // fail makes err sticky: after a failed CUDA call the slot table may not
 // match the device.
 func (s *Store) fail(err error) error {
-	s.err = fmt.Errorf("cudart: %v (the store is unusable; Close it)", err)
+	s.err = fmt.Errorf("cudart: %w (the store is unusable; Close it)", err)
 	return s.err
 }
 
@@ -260,13 +264,12 @@ func (s *Store) Host(k rt.Key) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(s.host, int64(s.t.index(k))*s.eb)), s.eb)
 }
 
-// Apply executes p, the plan Dispatch filled for experts (the selected
-// experts, in the order of p.Hit). It frees the slots of the previous
-// layer's deferred evictions if Used has not, checks p against the
-// contract (a broken plan is reported and changes nothing), frees the
-// evicted experts this layer does not run on the GPU, and starts the Load
-// copies on the demand stream and the Prefetch copies on the prefetch
-// stream. It does not wait for them: the compute stream waits on the
+// Apply executes p, the plan Dispatch filled. It frees the slots of the
+// previous layer's deferred evictions if Used has not, checks p against
+// the contract (rt.PlanChecker; a broken plan is reported and changes
+// nothing), frees the evicted experts this layer does not run on the GPU,
+// and starts the Load copies on the demand stream and the Prefetch copies
+// on the prefetch stream. It does not wait for them: the compute stream waits on the
 // events Ptr returns, the host on Wait. The first Apply first copies the
 // pinned experts on the demand stream. Apply allocates nothing.
 func (s *Store) Apply(p *rt.Plan) error {
@@ -282,7 +285,7 @@ func (s *Store) Apply(p *rt.Plan) error {
 		return err
 	}
 	s.n.plans.Add(1)
-	s.n.kept.Add(s.t.kept())
+	s.n.kept.Add(int64(s.t.plans.Kept()))
 	if err := s.run(); err != nil {
 		return s.fail(err)
 	}
@@ -298,22 +301,22 @@ func (s *Store) run() error {
 		}
 		if s.usePending[op.slot] {
 			if err := st.Wait(s.use[op.slot], 0); err != nil {
-				return fmt.Errorf("cuStreamWaitEvent (slot %d, last use): %v", op.slot, err)
+				return fmt.Errorf("cuStreamWaitEvent (slot %d, last use): %w", op.slot, err)
 			}
 			s.usePending[op.slot] = false
 		}
 		if w := s.last[op.slot]; w != noStream && w != which {
 			if err := st.Wait(s.ready[op.slot], 0); err != nil {
-				return fmt.Errorf("cuStreamWaitEvent (slot %d, last copy): %v", op.slot, err)
+				return fmt.Errorf("cuStreamWaitEvent (slot %d, last copy): %w", op.slot, err)
 			}
 		}
 		dst := s.base + cu.DevicePtr(int64(op.slot)*s.eb)
 		src := unsafe.Add(s.host, int64(op.index)*s.eb)
 		if err := cu.MemcpyHtoDAsync(dst, src, s.eb, st); err != nil {
-			return fmt.Errorf("cuMemcpyHtoDAsync (expert %v to slot %d): %v", s.t.key(op.index), op.slot, err)
+			return fmt.Errorf("cuMemcpyHtoDAsync (expert %v to slot %d): %w", s.t.key(op.index), op.slot, err)
 		}
 		if err := s.ready[op.slot].Record(st); err != nil {
-			return fmt.Errorf("cuEventRecord (slot %d): %v", op.slot, err)
+			return fmt.Errorf("cuEventRecord (slot %d): %w", op.slot, err)
 		}
 		s.last[op.slot] = which
 		s.n.count(op.kind, s.eb)
@@ -352,7 +355,7 @@ func (s *Store) Used(stream cu.Stream) error {
 	}
 	for _, sl := range s.t.inUse {
 		if err := s.use[sl].Record(stream); err != nil {
-			return s.fail(fmt.Errorf("cuEventRecord (slot %d, use): %v", sl, err))
+			return s.fail(fmt.Errorf("cuEventRecord (slot %d, use): %w", sl, err))
 		}
 		s.usePending[sl] = true
 	}
@@ -370,7 +373,7 @@ func (s *Store) Wait() error {
 	err := s.demand.Synchronize()
 	s.n.demandWait.Add(int64(time.Since(start)))
 	if err != nil {
-		return s.fail(fmt.Errorf("cuStreamSynchronize (demand): %v", err))
+		return s.fail(fmt.Errorf("cuStreamSynchronize (demand): %w", err))
 	}
 	return nil
 }
@@ -383,7 +386,7 @@ func (s *Store) Sync() error {
 	}
 	for _, st := range []cu.Stream{s.demand, s.prefetch} {
 		if err := st.Synchronize(); err != nil {
-			return s.fail(fmt.Errorf("cuStreamSynchronize: %v", err))
+			return s.fail(fmt.Errorf("cuStreamSynchronize: %w", err))
 		}
 	}
 	return nil
@@ -417,4 +420,17 @@ func (s *Store) Close() error {
 	err := s.free()
 	runtime.UnlockOSThread()
 	return err
+}
+
+// size prints a byte count in binary units.
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -667,23 +667,32 @@ func (b *builder) check() {
 		return noCache && slices.Contains(v.Fields, "cache.capacity")
 	}
 	var known []rt.Violation
+	blamed := rt.Blamed{} // one mistake, one violation, as sema reports
 	for _, v := range b.spec.Check() {
-		if !involvesCapacity(v) {
-			known = append(known, v)
+		if involvesCapacity(v) {
+			continue
 		}
+		known = append(known, v) // an action is not blamed for it, reported or not
+		if blamed.Repeats(v) {
+			continue
+		}
+		blamed.Blame(v, "")
+		b.errs = append(b.errs, v)
 	}
-	b.errs = append(b.errs, known...)
 	for _, p := range b.pendings {
 		what := "adapt action"
 		if p.cond {
 			what = "conditional value"
 		}
 		_, vs := rt.ApplyActions(b.spec, p.actions, known)
+		blamed := rt.Blamed{}
 		for _, v := range vs {
-			if involvesCapacity(v.Violation) {
+			if involvesCapacity(v.Violation) || blamed.Repeats(v.Violation) {
 				continue
 			}
-			v.Msg = fmt.Sprintf("%s %q would make an invalid policy: %s", what, p.actions[v.Action].String(), v.Msg)
+			a := p.actions[v.Action]
+			blamed.Blame(v.Violation, a.Target.Key())
+			v.Msg = fmt.Sprintf("%s %q would make an invalid policy: %s", what, a.String(), v.Msg)
 			b.errs = append(b.errs, v.Violation)
 		}
 	}

@@ -131,7 +131,7 @@ func (p *interp) swap(next *Spec, plan *Plan) {
 // refit gives a store's cache the running kind and capacity slots.
 func (p *interp) refit(st *store, layer, capacity int, rebuild bool, plan *Plan) {
 	if rebuild {
-		st.c = Rebuild(st.c, &p.spec.Cache, p.shape, layer, capacity, p.l.Effects())
+		st.c = Rebuild(st.c, NewCache(&p.spec.Cache, p.shape, layer, capacity), p.l.Effects())
 	} else {
 		Reconfigure(st.c, &p.spec.Cache, capacity, p.l.Effects())
 	}

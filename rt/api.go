@@ -70,7 +70,8 @@ func (d Device) String() string {
 // a mechanism need not copy it again. Resident experts never outnumber
 // the policy's slots (Spec.MaxSlots) after a plan; during a layer's
 // compute, up to TopK more may be in use. Pinned experts, every layer's
-// Cache.Pin ids, are resident from the start.
+// Cache.Pin ids, are resident from the start. PlanChecker checks a plan
+// against this contract; every mechanism executes only what it accepts.
 type Plan struct {
 	Layer    int
 	Experts  []int32  // the selected experts, in input order (a copy)

@@ -2,6 +2,7 @@ package rt
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -22,9 +23,49 @@ func keysOf(shape Shape, layer int) index {
 // NewCache returns the cache c describes, with capacity slots, for the keys
 // of every layer of shape when layer < 0, else of that layer alone. Its
 // dynamic type is the kind's: *LRUCache, *LFUCache, *ScoreCache,
-// *ThresholdCache or *TieredCache.
+// *ThresholdCache or *TieredCache, as NewLRU, NewLFU, NewScore,
+// NewThreshold and NewTiered return them.
 func NewCache(c *CacheSpec, shape Shape, layer, capacity int) Cache {
+	if c.Eviction == Fallback {
+		return NewTiered(c, shape, layer, capacity)
+	}
 	return newCacheKind(c, c.Eviction, keysOf(shape, layer), capacity, c.Pin)
+}
+
+// The constructors of each kind take what NewCache takes and return the
+// concrete type, for code that knows the kind (generated code holds the
+// concrete types, with no type assertion). They do not read c.Eviction.
+
+// NewLRU returns the LRU cache c describes, as NewCache does.
+func NewLRU(c *CacheSpec, shape Shape, layer, capacity int) *LRUCache {
+	return newLRU(keysOf(shape, layer), capacity, c.Pin)
+}
+
+// NewLFU returns the LFU cache c describes, as NewCache does.
+func NewLFU(c *CacheSpec, shape Shape, layer, capacity int) *LFUCache {
+	return newLFU(keysOf(shape, layer), capacity, c.Pin, c.Decay)
+}
+
+// NewScore returns the score cache c describes, as NewCache does.
+func NewScore(c *CacheSpec, shape Shape, layer, capacity int) *ScoreCache {
+	return newScore(keysOf(shape, layer), capacity, c.Pin, c.ScoreAlpha)
+}
+
+// NewThreshold returns the frequency-threshold cache c describes, as
+// NewCache does.
+func NewThreshold(c *CacheSpec, shape Shape, layer, capacity int) *ThresholdCache {
+	return newThreshold(keysOf(shape, layer), capacity, c.Pin, c.FreqThreshold, c.FreqWindow)
+}
+
+// NewTiered returns the two-tier cache "c.Primary | c.Secondary" that c
+// describes, as NewCache does.
+func NewTiered(c *CacheSpec, shape Shape, layer, capacity int) *TieredCache {
+	x := keysOf(shape, layer)
+	pc, sc := tierSizes(capacity)
+	return &TieredCache{
+		primary:   newCacheKind(c, c.Primary, x, pc, c.Pin),
+		secondary: newCacheKind(c, c.Secondary, x, sc, nil),
+	}
 }
 
 func newCacheKind(c *CacheSpec, kind Eviction, x index, capacity int, pins []int) Cache {
@@ -35,12 +76,6 @@ func newCacheKind(c *CacheSpec, kind Eviction, x index, capacity int, pins []int
 		return newScore(x, capacity, pins, c.ScoreAlpha)
 	case FrequencyThreshold:
 		return newThreshold(x, capacity, pins, c.FreqThreshold, c.FreqWindow)
-	case Fallback:
-		pc, sc := tierSizes(capacity)
-		return &TieredCache{
-			primary:   newCacheKind(c, c.Primary, x, pc, pins),
-			secondary: newCacheKind(c, c.Secondary, x, sc, nil),
-		}
 	}
 	return newLRU(x, capacity, pins)
 }
@@ -91,12 +126,11 @@ func KindChanged(old, next *CacheSpec) bool {
 		old.Decay != next.Decay && next.Eviction != LFU
 }
 
-// Rebuild returns the cache c describes, with capacity slots, holding
-// old's residents: they are inserted victim first, so the old order
-// survives as far as the new kind has one, and those that do not fit are
-// evicted (into fx).
-func Rebuild[C Cache](old C, c *CacheSpec, shape Shape, layer, capacity int, fx *Effects) Cache {
-	nc := NewCache(c, shape, layer, capacity)
+// Rebuild fills nc, a new cache (NewCache, or a kind's constructor), with
+// old's residents and returns it: they are inserted victim first, so the
+// old order survives as far as the new kind has one, and those that do
+// not fit are evicted (into fx).
+func Rebuild[C, D Cache](old C, nc D, fx *Effects) D {
 	for _, k := range old.Residents(nil) {
 		if !nc.Warm(k, nil, fx) && !nc.Contains(k) {
 			fx.Evicted = append(fx.Evicted, k)
@@ -133,22 +167,22 @@ func (s *Spec) Fits(shape Shape) error {
 		}
 		return fmt.Errorf("policy %q is invalid: %s", s.Name, strings.Join(msgs, "; "))
 	}
-	pins := uniquePins(s.Cache.Pin)
-	for _, e := range pins {
+	for _, e := range s.Cache.Pin {
 		if e >= shape.Experts {
 			return fmt.Errorf("policy %q pins expert %d, but the model has experts 0 to %d", s.Name, e, shape.Experts-1)
 		}
 	}
+	pins := len(slices.Compact(slices.Sorted(slices.Values(s.Cache.Pin)))) // an id pinned twice is one pin
 	if s.PerLayer != nil {
 		caps := NewBudgets(*s.PerLayer, shape, s.Cache.Capacity).Caps()
 		for l, c := range caps {
-			if len(pins) > c {
-				return fmt.Errorf("policy %q pins %d experts per layer, but layer %d has %d slots", s.Name, len(pins), l, c)
+			if pins > c {
+				return fmt.Errorf("policy %q pins %d experts per layer, but layer %d has %d slots", s.Name, pins, l, c)
 			}
 		}
-	} else if len(pins)*shape.Layers > s.Cache.Capacity {
+	} else if pins*shape.Layers > s.Cache.Capacity {
 		return fmt.Errorf("policy %q pins %d experts in each of %d layers, %d slots, more than its capacity %d",
-			s.Name, len(pins), shape.Layers, len(pins)*shape.Layers, s.Cache.Capacity)
+			s.Name, pins, shape.Layers, pins*shape.Layers, s.Cache.Capacity)
 	}
 	return nil
 }

@@ -68,9 +68,6 @@ func layerIndex(s Shape, layer int) index {
 func (x index) size() int       { return int(x.layers) * int(x.experts) }
 func (x index) of(k Key) int32  { return (k.Layer-x.base)*x.experts + k.Expert }
 func (x index) key(i int32) Key { return Key{Layer: x.base + i/x.experts, Expert: i % x.experts} }
-func (x index) valid(k Key) bool {
-	return x.base <= k.Layer && k.Layer < x.base+x.layers && 0 <= k.Expert && k.Expert < x.experts
-}
 
 // pinSet is the set of pinned keys of a cache.
 type pinSet struct {

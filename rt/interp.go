@@ -62,25 +62,6 @@ func newInterp(spec *Spec, shape Shape) (*interp, error) {
 	return p, nil
 }
 
-func uniquePins(pins []int) []int {
-	var out []int
-	for _, e := range pins {
-		if !containsInt(out, e) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 func (p *interp) expertGB() float64 { return ExpertGB(p.shape, &p.spec.Cache) }
 
 // newStore builds the cache of layer (all layers when layer < 0) with its

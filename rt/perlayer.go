@@ -67,7 +67,7 @@ func (b *Budgets) Record(layer int, sel []int32) {
 			row[e]--
 		}
 	}
-	w.push(layer, sel)
+	w.push(sel)
 	for _, e := range sel[:min(len(sel), w.topk)] {
 		row[e]++
 	}

@@ -204,9 +204,8 @@ func (s *slider) top(block int32, b int, skip []int32) []int32 {
 	return s.best
 }
 
-// window is a ring of the last n selections, each with its layer.
+// window is a ring of the last n selections of one layer.
 type window struct {
-	layer []int32
 	lens  []int32
 	sel   []int32 // n * topk
 	topk  int
@@ -216,25 +215,15 @@ type window struct {
 
 func newWindow(n, topk int) window {
 	n = max(n, 1)
-	return window{layer: make([]int32, n), lens: make([]int32, n), sel: make([]int32, n*topk), topk: topk}
+	return window{lens: make([]int32, n), sel: make([]int32, n*topk), topk: topk}
 }
 
-func (w *window) push(layer int, sel []int32) {
+func (w *window) push(sel []int32) {
 	n := min(len(sel), w.topk)
-	w.layer[w.head] = int32(layer)
 	w.lens[w.head] = int32(n)
 	copy(w.sel[w.head*w.topk:], sel[:n])
 	w.head = (w.head + 1) % len(w.lens)
 	w.count = min(w.count+1, len(w.lens))
-}
-
-// each calls f for the selections, oldest first.
-func (w *window) each(f func(layer int32, sel []int32)) {
-	start := (w.head - w.count + len(w.lens)) % len(w.lens)
-	for j := 0; j < w.count; j++ {
-		i := (start + j) % len(w.lens)
-		f(w.layer[i], w.sel[i*w.topk:i*w.topk+int(w.lens[i])])
-	}
 }
 
 // HistoryPrefetcher predicts the experts most often selected, over the

@@ -191,9 +191,7 @@ func (c *checker) check() *rt.Spec {
 
 	// Pass 3: the rules on the resolved policy.
 	base := c.violations(c.spec)
-	for _, v := range base {
-		c.errorf(c.blame(v), v.Rule, "%s", v.Msg)
-	}
+	c.report(base)
 
 	// Pass 4: every action on the policy it would produce.
 	for _, p := range c.pendings {
@@ -260,47 +258,66 @@ func (c *checker) reportable(v rt.Violation, actions ...rt.Action) bool {
 	return !slices.ContainsFunc(v.Fields, bad)
 }
 
-// blame returns where to report v: the first of its values that was
-// written, else the cache block's name or the policy's name.
-func (c *checker) blame(v rt.Violation) span {
+// report turns the rules the resolved policy breaks into diagnostics, each
+// where blame says, dropping those that name a value already blamed
+// (rt.Blamed): one mistake, one diagnostic.
+func (c *checker) report(vs []rt.Violation) {
+	blamed := rt.Blamed{}
+	for _, v := range vs {
+		if blamed.Repeats(v) {
+			continue
+		}
+		at, key := c.blame(v)
+		blamed.Blame(v, key)
+		c.errorf(at, v.Rule, "%s", v.Msg)
+	}
+}
+
+// blame returns where to report v and the value written there: the first
+// of its values that was written, else the cache block's name or the
+// policy's name, with no value.
+func (c *checker) blame(v rt.Violation) (span, string) {
 	switch v.Rule {
 	case "R2":
 		for i, n := range c.pinVals {
 			if n < 0 || n > rt.MaxExpertID {
-				return spanOf(c.pins[i])
+				return spanOf(c.pins[i]), "cache.pin"
 			}
 		}
 	case "M1":
 		if c.pipe != nil {
 			if c.pipe.X.Value == "fallback" {
-				return spanOf(c.pipe.X)
+				return spanOf(c.pipe.X), "cache.eviction"
 			}
-			return spanOf(c.pipe.Y)
+			return spanOf(c.pipe.Y), "cache.eviction"
 		}
 	}
 	for _, k := range v.Fields {
 		if at, ok := c.spans[k]; ok {
-			return at
+			return at, k
 		}
 	}
 	if len(v.Fields) > 0 && strings.HasPrefix(v.Fields[0], "cache.") && c.cache != nil {
-		return spanOf(c.cache.Name)
+		return spanOf(c.cache.Name), ""
 	}
-	return c.nameSpan()
+	return c.nameSpan(), ""
 }
 
 // validate applies the actions of p together to the resolved policy and
 // reports each rule the result breaks that the policy did not (known), at
-// the action that set the value the rule blames.
+// the action that set the value the rule blames, once per mistake
+// (rt.Blamed).
 func (c *checker) validate(p pending, known []rt.Violation) {
 	_, vs := rt.ApplyActions(c.spec, p.actions, known)
+	blamed := rt.Blamed{}
 	for _, v := range vs {
 		// A rebalance without a per_layer block (M5) is reported where it
 		// is written, or not at all where the parser may have dropped the
 		// block.
-		if v.Rule == "M5" || !c.reportable(v.Violation, p.actions...) {
+		if v.Rule == "M5" || !c.reportable(v.Violation, p.actions...) || blamed.Repeats(v.Violation) {
 			continue
 		}
+		blamed.Blame(v.Violation, p.actions[v.Action].Target.Key())
 		site := p.sites[v.Action]
 		what := "adapt action"
 		if site.cond {

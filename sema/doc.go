@@ -64,7 +64,10 @@
 // or capacity makes the capacity such a key. So is a default in a block
 // where the parser lost an item (or in any block, when it dropped a whole
 // block): the lost text may have set it. A rule whose actions are not all
-// well-formed is not validated as a whole.
+// well-formed is not validated as a whole. A rule broken about a value
+// that an earlier rule was reported at is dropped, as go/types marks an
+// operand invalid once reported (rt.Blamed): capacity = 0 breaks rule 1,
+// and rule 10, the budget above that capacity, is not reported too.
 //
 // # Results
 //

@@ -3,42 +3,18 @@
 package gogenerate
 
 import (
-	"github.com/moepolicy/moec/rt"
 	"sync"
+
+	"github.com/moepolicy/moec/rt"
 )
 
-// lruBasicStates holds the configuration of LruBasic.
-var lruBasicStates = [...]*rt.Spec{
-	{
-		Name: "lru_basic",
-		Pos:  rt.Pos{File: "policy.moe", Line: 10, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:       16,
-			Eviction:       rt.LRU,
-			Decay:          0.95,
-			FreqThreshold:  0.05,
-			FreqWindow:     100,
-			ScoreAlpha:     0.3,
-			MemoryHeadroom: 0.7,
-			MemoryBudgetGB: 16.0,
-			ExpertSizeGB:   1.2,
-		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.PrefetchNone,
-			Lookahead:         1,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     50,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.GPUOnly,
-			OffloadThresholdMS: 50.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50},
-	},
-}
+// lruBasicStates holds the configuration of LruBasic: rt's defaults and what
+// policy.moe sets.
+var lruBasicStates = func() [1]*rt.Spec {
+	s0 := rt.NewSpec("lru_basic", 16) // policy.moe:12:20
+	s0.Pos = rt.Pos{File: "policy.moe", Line: 10, Col: 1}
+	return [...]*rt.Spec{s0}
+}()
 
 // lruBasicSource is the text of policy lru_basic (policy.moe:10:1).
 const lruBasicSource = `policy lru_basic {
@@ -69,7 +45,7 @@ func NewLruBasic(shape rt.Shape) (*LruBasic, error) {
 		l:     rt.NewLedger(shape, lruBasicStates[0].Monitor),
 		shape: shape,
 	}
-	p.lru = rt.NewCache(&lruBasicStates[0].Cache, shape, -1, 16).(*rt.LRUCache) // capacity: policy.moe:12:20
+	p.lru = rt.NewLRU(&lruBasicStates[0].Cache, shape, -1, 16) // capacity: policy.moe:12:20
 	return p, nil
 }
 
@@ -105,38 +81,18 @@ func (p *LruBasic) Source() string {
 	return lruBasicSource
 }
 
-// lfuHistoryStates holds the configuration of LfuHistory.
-var lfuHistoryStates = [...]*rt.Spec{
-	{
-		Name: "lfu_history",
-		Pos:  rt.Pos{File: "policy.moe", Line: 18, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:       16,
-			Eviction:       rt.LFU,
-			Decay:          0.9,
-			FreqThreshold:  0.05,
-			FreqWindow:     100,
-			ScoreAlpha:     0.3,
-			MemoryHeadroom: 0.7,
-			MemoryBudgetGB: 16.0,
-			ExpertSizeGB:   1.2,
-		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.History,
-			Lookahead:         1,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     60,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.CPUFallback,
-			OffloadThresholdMS: 50.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50},
-	},
-}
+// lfuHistoryStates holds the configuration of LfuHistory: rt's defaults and what
+// policy.moe sets.
+var lfuHistoryStates = func() [1]*rt.Spec {
+	s0 := rt.NewSpec("lfu_history", 16) // policy.moe:20:20
+	s0.Pos = rt.Pos{File: "policy.moe", Line: 18, Col: 1}
+	s0.Cache.Eviction = rt.LFU        // policy.moe:21:20
+	s0.Cache.Decay = 0.9              // policy.moe:22:27
+	s0.Prefetch.Strategy = rt.History // policy.moe:25:20
+	s0.Prefetch.HistoryWindow = 60    // policy.moe:27:26
+	s0.Schedule.Mode = rt.CPUFallback // policy.moe:30:16
+	return [...]*rt.Spec{s0}
+}()
 
 // lfuHistorySource is the text of policy lfu_history (policy.moe:18:1).
 const lfuHistorySource = `policy lfu_history {
@@ -177,8 +133,8 @@ func NewLfuHistory(shape rt.Shape) (*LfuHistory, error) {
 		l:     rt.NewLedger(shape, lfuHistoryStates[0].Monitor),
 		shape: shape,
 	}
-	p.lfu = rt.NewCache(&lfuHistoryStates[0].Cache, shape, -1, 16).(*rt.LFUCache) // capacity: policy.moe:20:20
-	p.history = rt.NewHistoryPrefetcher(shape, 60)                                // strategy: policy.moe:25:20
+	p.lfu = rt.NewLFU(&lfuHistoryStates[0].Cache, shape, -1, 16) // capacity: policy.moe:20:20
+	p.history = rt.NewHistoryPrefetcher(shape, 60)               // strategy: policy.moe:25:20
 	return p, nil
 }
 
@@ -225,39 +181,18 @@ func (p *LfuHistory) Source() string {
 	return lfuHistorySource
 }
 
-// scoreAffinityStates holds the configuration of ScoreAffinity.
-var scoreAffinityStates = [...]*rt.Spec{
-	{
-		Name: "score_affinity",
-		Pos:  rt.Pos{File: "policy.moe", Line: 35, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:       16,
-			Eviction:       rt.Score,
-			Pin:            []int{0, 1},
-			Decay:          0.95,
-			FreqThreshold:  0.05,
-			FreqWindow:     100,
-			ScoreAlpha:     0.3,
-			MemoryHeadroom: 0.7,
-			MemoryBudgetGB: 16.0,
-			ExpertSizeGB:   1.2,
-		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.Affinity,
-			Lookahead:         1,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     50,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.Hybrid,
-			OffloadThresholdMS: 40.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50},
-	},
-}
+// scoreAffinityStates holds the configuration of ScoreAffinity: rt's defaults and what
+// policy.moe sets.
+var scoreAffinityStates = func() [1]*rt.Spec {
+	s0 := rt.NewSpec("score_affinity", 16) // policy.moe:37:20
+	s0.Pos = rt.Pos{File: "policy.moe", Line: 35, Col: 1}
+	s0.Cache.Eviction = rt.Score          // policy.moe:38:20
+	s0.Cache.Pin = []int{0, 1}            // policy.moe:40:15
+	s0.Prefetch.Strategy = rt.Affinity    // policy.moe:43:20
+	s0.Schedule.Mode = rt.Hybrid          // policy.moe:48:16
+	s0.Schedule.OffloadThresholdMS = 40.0 // policy.moe:49:32
+	return [...]*rt.Spec{s0}
+}()
 
 // scoreAffinitySource is the text of policy score_affinity (policy.moe:35:1).
 const scoreAffinitySource = `policy score_affinity {
@@ -301,8 +236,8 @@ func NewScoreAffinity(shape rt.Shape) (*ScoreAffinity, error) {
 		l:     rt.NewLedger(shape, scoreAffinityStates[0].Monitor),
 		shape: shape,
 	}
-	p.score = rt.NewCache(&scoreAffinityStates[0].Cache, shape, -1, 16).(*rt.ScoreCache) // capacity: policy.moe:37:20
-	p.affinity = rt.NewAffinityPrefetcher(shape, 0.3)                                    // strategy: policy.moe:43:20
+	p.score = rt.NewScore(&scoreAffinityStates[0].Cache, shape, -1, 16) // capacity: policy.moe:37:20
+	p.affinity = rt.NewAffinityPrefetcher(shape, 0.3)                   // strategy: policy.moe:43:20
 	p.missCPU = rt.MissOnCPU(&scoreAffinityStates[0].Schedule, rt.ExpertGB(shape, &scoreAffinityStates[0].Cache))
 	return p, nil
 }
@@ -350,43 +285,26 @@ func (p *ScoreAffinity) Source() string {
 	return scoreAffinitySource
 }
 
-// composedShowcaseStates holds the configuration of ComposedShowcase.
-var composedShowcaseStates = [...]*rt.Spec{
-	{
-		Name: "composed_showcase",
-		Pos:  rt.Pos{File: "policy.moe", Line: 55, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:        24,
-			Eviction:        rt.LFU,
-			Pin:             []int{0},
-			Decay:           0.9,
-			FreqThreshold:   0.05,
-			FreqWindow:      100,
-			ScoreAlpha:      0.3,
-			MemoryPressure:  true,
-			MemoryThreshold: 0.75,
-			MemoryHeadroom:  0.4,
-			MemoryBudgetGB:  16.0,
-			ExpertSizeGB:    1.2,
-			TTLSet:          true,
-			TTL:             200,
-		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.Lookahead,
-			Lookahead:         2,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     40,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.Hybrid,
-			OffloadThresholdMS: 40.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50},
-	},
-}
+// composedShowcaseStates holds the configuration of ComposedShowcase: rt's defaults and what
+// policy.moe sets.
+var composedShowcaseStates = func() [1]*rt.Spec {
+	s0 := rt.NewSpec("composed_showcase", 24) // policy.moe:57:20
+	s0.Pos = rt.Pos{File: "policy.moe", Line: 55, Col: 1}
+	s0.Cache.Eviction = rt.LFU            // policy.moe:58:20
+	s0.Cache.Pin = []int{0}               // policy.moe:59:15
+	s0.Cache.Decay = 0.9                  // policy.moe:60:27
+	s0.Cache.MemoryPressure = true        // policy.moe:61:28
+	s0.Cache.MemoryThreshold = 0.75       // policy.moe:61:28
+	s0.Cache.MemoryHeadroom = 0.4         // policy.moe:62:27
+	s0.Cache.TTLSet = true                // policy.moe:65:15
+	s0.Cache.TTL = 200                    // policy.moe:65:15
+	s0.Prefetch.Strategy = rt.Lookahead   // policy.moe:68:20
+	s0.Prefetch.Lookahead = 2             // policy.moe:69:21
+	s0.Prefetch.HistoryWindow = 40        // policy.moe:71:26
+	s0.Schedule.Mode = rt.Hybrid          // policy.moe:74:16
+	s0.Schedule.OffloadThresholdMS = 40.0 // policy.moe:75:32
+	return [...]*rt.Spec{s0}
+}()
 
 // composedShowcaseSource is the text of policy composed_showcase (policy.moe:55:1).
 const composedShowcaseSource = `policy composed_showcase {
@@ -438,7 +356,7 @@ func NewComposedShowcase(shape rt.Shape) (*ComposedShowcase, error) {
 		l:     rt.NewLedger(shape, composedShowcaseStates[0].Monitor),
 		shape: shape,
 	}
-	p.lfu = rt.NewCache(&composedShowcaseStates[0].Cache, shape, -1, 24).(*rt.LFUCache) // capacity: policy.moe:57:20
+	p.lfu = rt.NewLFU(&composedShowcaseStates[0].Cache, shape, -1, 24) // capacity: policy.moe:57:20
 	p.ttl = rt.NewTTL(&composedShowcaseStates[0].Cache, shape, -1)
 	p.mem = rt.NewMemory(&composedShowcaseStates[0].Cache, rt.ExpertGB(shape, &composedShowcaseStates[0].Cache))
 	p.lookahead = rt.NewLookaheadPrefetcher(shape, 2, 40) // strategy: policy.moe:68:20
@@ -502,38 +420,16 @@ func (p *ComposedShowcase) Source() string {
 	return composedShowcaseSource
 }
 
-// freqThresholdStates holds the configuration of FreqThreshold.
-var freqThresholdStates = [...]*rt.Spec{
-	{
-		Name: "freq_threshold",
-		Pos:  rt.Pos{File: "policy.moe", Line: 80, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:       16,
-			Eviction:       rt.FrequencyThreshold,
-			Decay:          0.95,
-			FreqThreshold:  0.05,
-			FreqWindow:     100,
-			ScoreAlpha:     0.3,
-			MemoryHeadroom: 0.7,
-			MemoryBudgetGB: 16.0,
-			ExpertSizeGB:   1.2,
-		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.History,
-			Lookahead:         1,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     60,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.GPUOnly,
-			OffloadThresholdMS: 50.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50},
-	},
-}
+// freqThresholdStates holds the configuration of FreqThreshold: rt's defaults and what
+// policy.moe sets.
+var freqThresholdStates = func() [1]*rt.Spec {
+	s0 := rt.NewSpec("freq_threshold", 16) // policy.moe:82:20
+	s0.Pos = rt.Pos{File: "policy.moe", Line: 80, Col: 1}
+	s0.Cache.Eviction = rt.FrequencyThreshold // policy.moe:83:20
+	s0.Prefetch.Strategy = rt.History         // policy.moe:88:20
+	s0.Prefetch.HistoryWindow = 60            // policy.moe:90:26
+	return [...]*rt.Spec{s0}
+}()
 
 // freqThresholdSource is the text of policy freq_threshold (policy.moe:80:1).
 const freqThresholdSource = `policy freq_threshold {
@@ -572,8 +468,8 @@ func NewFreqThreshold(shape rt.Shape) (*FreqThreshold, error) {
 		l:     rt.NewLedger(shape, freqThresholdStates[0].Monitor),
 		shape: shape,
 	}
-	p.threshold = rt.NewCache(&freqThresholdStates[0].Cache, shape, -1, 16).(*rt.ThresholdCache) // capacity: policy.moe:82:20
-	p.history = rt.NewHistoryPrefetcher(shape, 60)                                               // strategy: policy.moe:88:20
+	p.threshold = rt.NewThreshold(&freqThresholdStates[0].Cache, shape, -1, 16) // capacity: policy.moe:82:20
+	p.history = rt.NewHistoryPrefetcher(shape, 60)                              // strategy: policy.moe:88:20
 	return p, nil
 }
 
@@ -620,88 +516,28 @@ func (p *FreqThreshold) Source() string {
 	return freqThresholdSource
 }
 
-// layeredStates holds the configurations of Layered: as written (0), then
-// those its adapt rules switch to, in the order they were found.
-var layeredStates = [...]*rt.Spec{
-	{
-		Name: "layered",
-		Pos:  rt.Pos{File: "policy.moe", Line: 96, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:       24,
-			Eviction:       rt.Fallback,
-			Primary:        rt.LFU,
-			Secondary:      rt.LRU,
-			Decay:          0.95,
-			FreqThreshold:  0.05,
-			FreqWindow:     100,
-			ScoreAlpha:     0.3,
-			MemoryHeadroom: 0.7,
-			MemoryBudgetGB: 16.0,
-			ExpertSizeGB:   1.2,
-		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.History,
-			Lookahead:         1,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     50,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.GPUOnly,
-			OffloadThresholdMS: 50.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50, Rules: []rt.Rule{
-			{
-				Cond:   rt.Cond{Metric: rt.HitRate, Op: rt.LT, Threshold: 0.2},
-				Window: 200,
-				Actions: []rt.Action{
-					{Target: rt.SetEviction, Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 48}, Eviction: rt.LRU},
-				},
-				Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 9},
+// layeredStates holds the configurations of Layered: as written (0: rt's
+// defaults and what policy.moe sets), then those its adapt rules switch to,
+// in the order they were found.
+var layeredStates = func() [2]*rt.Spec {
+	s0 := rt.NewSpec("layered", 24) // policy.moe:98:20
+	s0.Pos = rt.Pos{File: "policy.moe", Line: 96, Col: 1}
+	s0.Cache.Eviction = rt.Fallback   // policy.moe:99:20
+	s0.Cache.Primary = rt.LFU         // policy.moe:99:20
+	s0.Prefetch.Strategy = rt.History // policy.moe:102:20
+	s0.Adapt.Rules = []rt.Rule{
+		{
+			Cond:   rt.Cond{Metric: rt.HitRate, Op: rt.LT, Threshold: 0.2},
+			Window: 200,
+			Actions: []rt.Action{
+				{Target: rt.SetEviction, Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 48}, Eviction: rt.LRU},
 			},
-		}},
-	},
-	{
-		Name: "layered",
-		Pos:  rt.Pos{File: "policy.moe", Line: 96, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:       24,
-			Eviction:       rt.LRU,
-			Decay:          0.95,
-			FreqThreshold:  0.05,
-			FreqWindow:     100,
-			ScoreAlpha:     0.3,
-			MemoryHeadroom: 0.7,
-			MemoryBudgetGB: 16.0,
-			ExpertSizeGB:   1.2,
+			Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 9},
 		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.History,
-			Lookahead:         1,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     50,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.GPUOnly,
-			OffloadThresholdMS: 50.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50, Rules: []rt.Rule{
-			{
-				Cond:   rt.Cond{Metric: rt.HitRate, Op: rt.LT, Threshold: 0.2},
-				Window: 200,
-				Actions: []rt.Action{
-					{Target: rt.SetEviction, Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 48}, Eviction: rt.LRU},
-				},
-				Pos: rt.Pos{File: "policy.moe", Line: 106, Col: 9},
-			},
-		}},
-	},
-}
+	}
+	s1 := s0.Adapt.Rules[0].Actions[0].Apply(s0) // policy.moe:106:48
+	return [...]*rt.Spec{s0, s1}
+}()
 
 // layeredSource is the text of policy layered (policy.moe:96:1).
 const layeredSource = `policy layered {
@@ -746,8 +582,8 @@ func NewLayered(shape rt.Shape) (*Layered, error) {
 		l:     rt.NewLedger(shape, layeredStates[0].Monitor),
 		shape: shape,
 	}
-	p.tiered = rt.NewCache(&layeredStates[0].Cache, shape, -1, 24).(*rt.TieredCache) // capacity: policy.moe:98:20
-	p.history = rt.NewHistoryPrefetcher(shape, 50)                                   // strategy: policy.moe:102:20
+	p.tiered = rt.NewTiered(&layeredStates[0].Cache, shape, -1, 24) // capacity: policy.moe:98:20
+	p.history = rt.NewHistoryPrefetcher(shape, 50)                  // strategy: policy.moe:102:20
 	for i := range p.lastFired {
 		p.lastFired[i] = -51
 	}
@@ -855,7 +691,7 @@ func (p *Layered) enter(to int, plan *rt.Plan) {
 	case 0:
 		switch to {
 		case 1:
-			p.lru = rt.Rebuild(p.tiered, &layeredStates[1].Cache, p.shape, -1, 24, p.l.Effects()).(*rt.LRUCache)
+			p.lru = rt.Rebuild(p.tiered, rt.NewLRU(&layeredStates[1].Cache, p.shape, -1, 24), p.l.Effects())
 			p.l.Settle(plan)
 			p.tiered = nil
 		}
@@ -891,45 +727,18 @@ func (p *Layered) Source() string {
 	return layeredSource
 }
 
-// perLayerEntropyStates holds the configuration of PerLayerEntropy.
-var perLayerEntropyStates = [...]*rt.Spec{
-	{
-		Name: "per_layer_entropy",
-		Pos:  rt.Pos{File: "policy.moe", Line: 111, Col: 1},
-		Cache: rt.CacheSpec{
-			Capacity:       16,
-			Eviction:       rt.LFU,
-			Decay:          0.95,
-			FreqThreshold:  0.05,
-			FreqWindow:     100,
-			ScoreAlpha:     0.3,
-			MemoryHeadroom: 0.7,
-			MemoryBudgetGB: 16.0,
-			ExpertSizeGB:   1.2,
-		},
-		Prefetch: rt.PrefetchSpec{
-			Strategy:          rt.PrefetchNone,
-			Lookahead:         1,
-			Budget:            4,
-			AffinityThreshold: 0.3,
-			HistoryWindow:     50,
-		},
-		Schedule: rt.ScheduleSpec{
-			Mode:               rt.GPUOnly,
-			OffloadThresholdMS: 50.0,
-			Overlap:            true,
-			PCIeGBps:           25.0,
-		},
-		PerLayer: &rt.PerLayerSpec{
-			Allocation:        rt.Entropy,
-			EntropyWindow:     200,
-			MinCapacity:       4,
-			MaxCapacity:       48,
-			RebalanceInterval: 500,
-		},
-		Adapt: rt.AdaptSpec{Cooldown: 50},
-	},
-}
+// perLayerEntropyStates holds the configuration of PerLayerEntropy: rt's defaults and what
+// policy.moe sets.
+var perLayerEntropyStates = func() [1]*rt.Spec {
+	s0 := rt.NewSpec("per_layer_entropy", 16) // policy.moe:113:20
+	s0.Pos = rt.Pos{File: "policy.moe", Line: 111, Col: 1}
+	s0.Cache.Eviction = rt.LFU // policy.moe:114:20
+	s0.PerLayer = rt.DefaultPerLayer()
+	s0.PerLayer.Allocation = rt.Entropy // policy.moe:117:22
+	s0.PerLayer.MinCapacity = 4         // policy.moe:119:24
+	s0.PerLayer.MaxCapacity = 48        // policy.moe:120:24
+	return [...]*rt.Spec{s0}
+}()
 
 // perLayerEntropySource is the text of policy per_layer_entropy (policy.moe:111:1).
 const perLayerEntropySource = `policy per_layer_entropy {
@@ -971,7 +780,7 @@ func NewPerLayerEntropy(shape rt.Shape) (*PerLayerEntropy, error) {
 	p.pl = rt.NewBudgets(*perLayerEntropyStates[0].PerLayer, shape, 16)
 	p.lfu = make([]*rt.LFUCache, shape.Layers)
 	for layer := range shape.Layers {
-		p.lfu[layer] = rt.NewCache(&perLayerEntropyStates[0].Cache, shape, layer, p.pl.Caps()[layer]).(*rt.LFUCache)
+		p.lfu[layer] = rt.NewLFU(&perLayerEntropyStates[0].Cache, shape, layer, p.pl.Caps()[layer])
 	}
 	return p, nil
 }

@@ -24,31 +24,19 @@
 //  3. Run each selected expert on Plan.Device[i].
 //  4. Release the slots of the evicted experts this layer ran on the GPU.
 //
-// The Simulator checks, for each plan, and reports the first violation:
-//
-//   - Plan.Layer is the dispatch's layer, and Hit and Device hold one entry
-//     per selected expert, each device GPU or CPU.
-//   - Every key in Load, Prefetch and Evict is in the shape, and no pinned
-//     expert is evicted.
-//   - Per key, resident before + copies - evictions is 0 or 1: an evicted
-//     expert was resident or is copied; a copied one was not resident or
-//     is evicted; nothing is copied twice unless evicted in between.
-//   - A hit was resident before the plan or is in Load (a background copy
-//     made earlier in the same dispatch that the layer now needs). A miss
-//     was not resident, or the plan evicts it: a cache that handles the
-//     selected experts one by one, as the reference's do, can evict one
-//     before reaching it, and then it misses.
-//   - A miss run on the GPU is in Load (not only in Prefetch, which nobody
-//     waits for).
-//   - After the plan, the resident experts, pinned ones included, do not
-//     outnumber the slots. During the compute, the experts of step 4 take
-//     slots beyond that (at most one per selected expert); Result.PeakInUse
-//     says how many were needed.
+// The Simulator checks that each plan answers the dispatch's routing
+// (its layer and selected experts) and checks it against the contract
+// with rt.PlanChecker, the one checker cudart's stores use too, whose
+// Check lists the rules; it reports the first violation. After a plan,
+// the resident experts, pinned ones included, do not outnumber the slots;
+// during the compute, the experts of step 4 take slots beyond that (at
+// most one per selected expert), and Result.PeakInUse says how many were
+// needed.
 //
 // Errors name the step (the dispatch, counted from 0 in source order), the
-// layer and the expert:
+// plan's layer and the expert:
 //
-//	step 1042 (layer 3): plan evicts (3, 17), which is not resident
+//	step 1042: plan for layer 3: evicts expert (3, 17), which is not resident
 //
 // Such an error is a bug in the policy, never in the routing; routing that
 // is out of the shape is reported before the policy sees it.

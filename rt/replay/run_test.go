@@ -161,14 +161,14 @@ func TestRunReferenceGoldens(t *testing.T) {
 // error naming its step and saying what is wrong.
 func TestRunCatchesRandomFaults(t *testing.T) {
 	says := map[rttest.FaultKind]*regexp.Regexp{
-		rttest.WrongLayer:   regexp.MustCompile(`plan is for layer \d+$`),
-		rttest.ShortPlan:    regexp.MustCompile(`plan has \d+ hit flags and \d+ devices for \d+ experts$`),
-		rttest.FlipHit:      regexp.MustCompile(`plan says \(\d+, \d+\) (hits, but it is neither resident nor loaded|misses, but it is resident)$`),
-		rttest.EvictMissing: regexp.MustCompile(`plan evicts \(\d+, \d+\), which is not resident$`),
-		rttest.EvictPinned:  regexp.MustCompile(`plan evicts \(\d+, \d+\), which is pinned$`),
-		rttest.LoadResident: regexp.MustCompile(`plan loads \(\d+, \d+\), which is already resident$`),
-		rttest.DropLoad:     regexp.MustCompile(`plan runs \(\d+, \d+\) on the gpu after a miss, but does not load it$`),
-		rttest.Overflow:     regexp.MustCompile(`plan leaves \d+ experts resident, more than the \d+ slots$`),
+		rttest.WrongLayer:   regexp.MustCompile(`^the routing is for layer \d+$`),
+		rttest.ShortPlan:    regexp.MustCompile(`^\d+ hit flags and \d+ devices for \d+ selected experts$`),
+		rttest.FlipHit:      regexp.MustCompile(`^expert \(\d+, \d+\) (hits, but it is neither resident nor in Load|misses, but it is resident and not evicted)$`),
+		rttest.EvictMissing: regexp.MustCompile(`^evicts expert \(\d+, \d+\), which is not resident$`),
+		rttest.EvictPinned:  regexp.MustCompile(`^evicts pinned expert \(\d+, \d+\)$`),
+		rttest.LoadResident: regexp.MustCompile(`^copies expert \(\d+, \d+\), which is already resident$`),
+		rttest.DropLoad:     regexp.MustCompile(`^expert \(\d+, \d+\) misses and runs on the GPU, but it is not in Load$`),
+		rttest.Overflow:     regexp.MustCompile(`^leaves \d+ experts resident, more than the capacity \d+$`),
 	}
 	seen := map[rttest.FaultKind]int{}
 	for seed := range uint64(400) {
@@ -196,7 +196,11 @@ func TestRunCatchesRandomFaults(t *testing.T) {
 			continue
 		}
 		f := faults[0]
-		prefix := fmt.Sprintf("step %d (layer %d): ", f.Step, rows[f.Step].Layer)
+		layer := rows[f.Step].Layer
+		if f.Kind == rttest.WrongLayer {
+			layer++
+		}
+		prefix := fmt.Sprintf("step %d: plan for layer %d: ", f.Step, layer)
 		if err == nil {
 			t.Errorf("seed %d: %v at step %d, but Run succeeded", seed, f.Kind, f.Step)
 			continue
@@ -375,7 +379,7 @@ func TestRunWritesTheBadPlan(t *testing.T) {
 	bad := rttest.NewRandom(lru, 1, 1) // every plan broken
 	var out bytes.Buffer
 	_, err = replay.Run(bad, replay.NewSliceSource([]replay.Row{{Layer: 0, Experts: []int32{5}}}), replay.Options{Shape: shape, Slots: 2, Decisions: &out})
-	if err == nil || !strings.HasPrefix(err.Error(), "step 0 (layer 0): ") {
+	if err == nil || !strings.HasPrefix(err.Error(), "step 0: plan for layer ") {
 		t.Fatalf("Run = %v, want an error at step 0", err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 1 {
@@ -443,7 +447,7 @@ func TestRunErrors(t *testing.T) {
 		{"decisions write", &failingSource{n: 1}, replay.Options{Shape: shape, Slots: 2, Decisions: failingWriter{}},
 			"trace.jsonl:3: truncated line"},
 		{"slots", replay.NewSliceSource(nil), replay.Options{Shape: shape},
-			"simulator has 0 slots, need at least 1"},
+			"simulator: capacity 0, need at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := replay.Run(newLRU(), tc.src, tc.opts)

@@ -21,7 +21,7 @@ func newWarmSim(t *testing.T) *replay.Simulator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &rt.Plan{Layer: 0, Hit: []bool{false, false}, Device: []rt.Device{rt.GPU, rt.GPU}, Load: []rt.Key{k(0, 0), k(0, 1)}}
+	p := &rt.Plan{Layer: 0, Experts: []int32{0, 1}, Hit: []bool{false, false}, Device: []rt.Device{rt.GPU, rt.GPU}, Load: []rt.Key{k(0, 0), k(0, 1)}}
 	if err := s.Step(0, []int32{0, 1}, p); err != nil {
 		t.Fatal(err)
 	}
@@ -47,74 +47,83 @@ func TestSimulatorCatchesBadPlans(t *testing.T) {
 		want    string
 	}{
 		{"wrong layer", 0, []int32{0, 1}, rt.Plan{Layer: 1, Hit: tt, Device: gg},
-			"step 1 (layer 0): plan is for layer 1"},
+			"step 1: plan for layer 1: the routing is for layer 0"},
 		{"short hit", 0, []int32{0, 1}, rt.Plan{Hit: tr, Device: gg},
-			"step 1 (layer 0): plan has 1 hit flags and 2 devices for 2 experts"},
+			"step 1: plan for layer 0: 1 hit flags and 2 devices for 2 selected experts"},
 		{"short device", 0, []int32{0, 1}, rt.Plan{Hit: tt, Device: g},
-			"step 1 (layer 0): plan has 2 hit flags and 1 devices for 2 experts"},
+			"step 1: plan for layer 0: 2 hit flags and 1 devices for 2 selected experts"},
 		{"false hit", 0, []int32{2, 0}, rt.Plan{Hit: tt, Device: gg},
-			"step 1 (layer 0): plan says (0, 2) hits, but it is neither resident nor loaded"},
+			"step 1: plan for layer 0: expert (0, 2) hits, but it is neither resident nor in Load"},
 		{"false hit on a prefetch", 0, []int32{2}, rt.Plan{Hit: tr, Device: c, Prefetch: []rt.Key{k(0, 2)}},
-			"step 1 (layer 0): plan says (0, 2) hits, but it is neither resident nor loaded"},
+			"step 1: plan for layer 0: expert (0, 2) hits, but it is neither resident nor in Load"},
 		{"false miss", 0, []int32{0}, rt.Plan{Hit: fa, Device: g, Load: []rt.Key{k(0, 0)}},
-			"step 1 (layer 0): plan says (0, 0) misses, but it is resident"},
+			"step 1: plan for layer 0: expert (0, 0) misses, but it is resident and not evicted"},
 		{"pinned is a hit", 0, []int32{3}, rt.Plan{Hit: fa, Device: c},
-			"step 1 (layer 0): plan says (0, 3) misses, but it is resident"},
+			"step 1: plan for layer 0: expert (0, 3) misses, but it is resident and not evicted"},
 		{"unknown device", 0, []int32{0}, rt.Plan{Hit: tr, Device: []rt.Device{7}},
-			"step 1 (layer 0): plan runs (0, 0) on unknown device 7"},
+			"step 1: plan for layer 0: expert (0, 0) runs on device 7, neither the GPU nor the CPU"},
 		{"evict missing", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Evict: []rt.Key{k(1, 2)}},
-			"step 1 (layer 0): plan evicts (1, 2), which is not resident"},
+			"step 1: plan for layer 0: evicts expert (1, 2), which is not resident"},
 		{"evict twice", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Evict: []rt.Key{k(0, 1), k(0, 1)}},
-			"step 1 (layer 0): plan evicts (0, 1), which is not resident"},
+			"step 1: plan for layer 0: evicts expert (0, 1) 2 times, but it is resident 1 and copied 0 times"},
 		{"evict pinned", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Evict: []rt.Key{k(0, 3)}},
-			"step 1 (layer 0): plan evicts (0, 3), which is pinned"},
-		{"evict pinned it copies", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Load: []rt.Key{k(0, 3)}, Evict: []rt.Key{k(0, 3)}},
-			"step 1 (layer 0): plan evicts (0, 3), which is pinned"},
+			"step 1: plan for layer 0: evicts pinned expert (0, 3)"},
+		{"evict pinned it copies", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Prefetch: []rt.Key{k(0, 3)}, Evict: []rt.Key{k(0, 3)}},
+			"step 1: plan for layer 0: evicts pinned expert (0, 3)"},
 		{"evict out of shape", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Evict: []rt.Key{k(2, 0)}},
-			"step 1 (layer 0): plan evicts (2, 0), which is out of the shape"},
+			"step 1: plan for layer 0: Evict names expert (2, 0), outside the shape (2 layers, 4 experts)"},
 		{"evict a negative key", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Evict: []rt.Key{k(0, -1)}},
-			"step 1 (layer 0): plan evicts (0, -1), which is out of the shape"},
-		{"load resident", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Load: []rt.Key{k(0, 1)}},
-			"step 1 (layer 0): plan loads (0, 1), which is already resident"},
+			"step 1: plan for layer 0: Evict names expert (0, -1), outside the shape (2 layers, 4 experts)"},
+		{"load unselected", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Load: []rt.Key{k(0, 1)}},
+			"step 1: plan for layer 0: Load names expert (0, 1), which this layer does not run on the GPU"},
+		{"load a cpu miss", 1, []int32{0}, rt.Plan{Layer: 1, Hit: fa, Device: c, Load: []rt.Key{k(1, 0)}},
+			"step 1: plan for layer 1: Load names expert (1, 0), which this layer does not run on the GPU"},
 		{"load a hit", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Load: []rt.Key{k(0, 0)}},
-			"step 1 (layer 0): plan loads (0, 0), which is already resident"},
-		{"load pinned", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Load: []rt.Key{k(0, 3)}},
-			"step 1 (layer 0): plan loads (0, 3), which is already resident"},
+			"step 1: plan for layer 0: copies expert (0, 0), which is already resident"},
+		{"load pinned", 0, []int32{3}, rt.Plan{Hit: tr, Device: g, Load: []rt.Key{k(0, 3)}},
+			"step 1: plan for layer 0: copies expert (0, 3), which is already resident"},
 		{"load twice", 1, []int32{0}, rt.Plan{Layer: 1, Hit: fa, Device: g, Load: []rt.Key{k(1, 0), k(1, 0)}},
-			"step 1 (layer 1): plan copies (1, 0) twice"},
+			"step 1: plan for layer 1: copies expert (1, 0) 2 times, evicting it 0 times"},
 		{"load and prefetch", 1, []int32{0}, rt.Plan{Layer: 1, Hit: fa, Device: g, Load: []rt.Key{k(1, 0)}, Prefetch: []rt.Key{k(1, 0)}},
-			"step 1 (layer 1): plan copies (1, 0) twice"},
+			"step 1: plan for layer 1: copies expert (1, 0) 2 times, evicting it 0 times"},
 		{"load out of shape", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Load: []rt.Key{k(0, 4)}},
-			"step 1 (layer 0): plan loads (0, 4), which is out of the shape"},
+			"step 1: plan for layer 0: Load names expert (0, 4), outside the shape (2 layers, 4 experts)"},
 		{"load overflow", 1, []int32{0, 1}, rt.Plan{Layer: 1, Hit: ff, Device: gg, Load: []rt.Key{k(1, 0), k(1, 1)}},
-			"step 1 (layer 1): plan leaves 5 experts resident, more than the 4 slots"},
+			"step 1: plan for layer 1: leaves 5 experts resident, more than the capacity 4"},
 		{"prefetch overflow", 1, []int32{0}, rt.Plan{Layer: 1, Hit: fa, Device: g, Load: []rt.Key{k(1, 0)}, Prefetch: []rt.Key{k(1, 1)}},
-			"step 1 (layer 1): plan leaves 5 experts resident, more than the 4 slots"},
+			"step 1: plan for layer 1: leaves 5 experts resident, more than the capacity 4"},
 		{"prefetch resident", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Prefetch: []rt.Key{k(0, 1)}},
-			"step 1 (layer 0): plan prefetches (0, 1), which is already resident"},
+			"step 1: plan for layer 0: copies expert (0, 1), which is already resident"},
 		{"prefetch out of shape", 0, []int32{0}, rt.Plan{Hit: tr, Device: g, Prefetch: []rt.Key{k(5, 0)}},
-			"step 1 (layer 0): plan prefetches (5, 0), which is out of the shape"},
+			"step 1: plan for layer 0: Prefetch names expert (5, 0), outside the shape (2 layers, 4 experts)"},
 		{"gpu miss not loaded", 1, []int32{0}, rt.Plan{Layer: 1, Hit: fa, Device: g},
-			"step 1 (layer 1): plan runs (1, 0) on the gpu after a miss, but does not load it"},
+			"step 1: plan for layer 1: expert (1, 0) misses and runs on the GPU, but it is not in Load"},
 		{"gpu miss prefetched, not loaded", 1, []int32{0}, rt.Plan{Layer: 1, Hit: fa, Device: g, Prefetch: []rt.Key{k(1, 0)}},
-			"step 1 (layer 1): plan runs (1, 0) on the gpu after a miss, but does not load it"},
+			"step 1: plan for layer 1: expert (1, 0) misses and runs on the GPU, but it is not in Load"},
 		{"gpu miss evicted before its turn, not loaded", 0, []int32{0}, rt.Plan{Hit: fa, Device: g, Evict: []rt.Key{k(0, 0)}},
-			"step 1 (layer 0): plan runs (0, 0) on the gpu after a miss, but does not load it"},
+			"step 1: plan for layer 0: expert (0, 0) misses and runs on the GPU, but it is not in Load"},
 		{"routing layer", 2, []int32{0}, rt.Plan{Layer: 2, Hit: tr, Device: g},
 			"step 1: routing layer 2 is out of range [0,2)"},
 		{"routing expert", 0, []int32{4}, rt.Plan{Hit: tr, Device: g},
 			"step 1 (layer 0): routing expert 4 is out of range [0,4)"},
 		{"routing duplicate", 0, []int32{1, 1}, rt.Plan{Hit: tt, Device: gg},
 			"step 1 (layer 0): routing selects expert 1 twice"},
+		{"routing past top-k", 0, []int32{0, 1, 2}, rt.Plan{Hit: []bool{true, true, false}, Device: []rt.Device{rt.GPU, rt.GPU, rt.CPU}},
+			"step 1 (layer 0): routing selects 3 experts, more than top-k 2"},
+		{"plan for other experts", 0, []int32{0}, rt.Plan{Experts: []int32{1}, Hit: tr, Device: g},
+			"step 1: plan for layer 0: selected experts [1], the routing selects [0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newWarmSim(t)
+			if tc.plan.Experts == nil { // the plan answers the routing
+				tc.plan.Experts = tc.experts
+			}
 			err := s.Step(tc.layer, tc.experts, &tc.plan)
 			if err == nil || err.Error() != tc.want {
 				t.Fatalf("Step = %v, want %q", err, tc.want)
 			}
 			// The error sticks.
-			ok := &rt.Plan{Hit: tr, Device: g}
+			ok := &rt.Plan{Experts: []int32{0}, Hit: tr, Device: g}
 			if err2 := s.Step(0, []int32{0}, ok); err2 == nil || err2.Error() != tc.want {
 				t.Errorf("Step after the error = %v, want %q again", err2, tc.want)
 			}
@@ -173,6 +182,7 @@ func TestSimulatorAcceptsGoodPlans(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newWarmSim(t)
+			tc.plan.Experts = tc.experts // the plan answers the routing
 			if err := s.Step(tc.layer, tc.experts, &tc.plan); err != nil {
 				t.Fatal(err)
 			}
@@ -204,11 +214,11 @@ func TestNewSimulatorErrors(t *testing.T) {
 		pin   []rt.Key
 		want  string
 	}{
-		{rt.Shape{}, 4, nil, "shape has 0 layers, need at least 1"},
-		{simShape, 0, nil, "simulator has 0 slots, need at least 1"},
-		{simShape, 4, []rt.Key{k(0, 4)}, "pinned expert (0, 4) is out of the shape (2 layers, 4 experts)"},
-		{simShape, 4, []rt.Key{k(1, 2), k(1, 2)}, "expert (1, 2) is pinned twice"},
-		{simShape, 1, []rt.Key{k(0, 0), k(1, 0)}, "2 pinned experts do not fit 1 slots"},
+		{rt.Shape{}, 4, nil, "simulator: shape has 0 layers, need at least 1"},
+		{simShape, 0, nil, "simulator: capacity 0, need at least 1"},
+		{simShape, 4, []rt.Key{k(0, 4)}, "simulator: pinned expert (0, 4) is outside the shape (2 layers, 4 experts)"},
+		{simShape, 4, []rt.Key{k(1, 2), k(1, 2)}, "simulator: expert (1, 2) is pinned twice"},
+		{simShape, 1, []rt.Key{k(0, 0), k(1, 0)}, "simulator: 2 pinned experts do not fit the capacity 1"},
 	} {
 		_, err := replay.NewSimulator(tc.shape, tc.slots, tc.pin)
 		if err == nil || err.Error() != tc.want {
@@ -223,9 +233,9 @@ func TestSimulatorAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Three plans that leave the device as they found it, empty.
-	load := &rt.Plan{Hit: ff, Device: gg, Load: []rt.Key{k(0, 0), k(0, 1)}}
-	swap := &rt.Plan{Hit: fa, Device: g, Evict: []rt.Key{k(0, 0), k(0, 1)}, Load: []rt.Key{k(0, 2)}}
-	drop := &rt.Plan{Hit: fa, Device: c, Evict: []rt.Key{k(0, 2)}}
+	load := &rt.Plan{Experts: []int32{0, 1}, Hit: ff, Device: gg, Load: []rt.Key{k(0, 0), k(0, 1)}}
+	swap := &rt.Plan{Experts: []int32{2}, Hit: fa, Device: g, Evict: []rt.Key{k(0, 0), k(0, 1)}, Load: []rt.Key{k(0, 2)}}
+	drop := &rt.Plan{Experts: []int32{3}, Hit: fa, Device: c, Evict: []rt.Key{k(0, 2)}}
 	e01, e2, e3 := []int32{0, 1}, []int32{2}, []int32{3}
 	allocs := testing.AllocsPerRun(100, func() {
 		for _, err := range []error{s.Step(0, e01, load), s.Step(0, e2, swap), s.Step(0, e3, drop)} {
