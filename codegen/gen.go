@@ -130,6 +130,9 @@ type gen struct {
 	variants []variant // distinct, in order of first state
 	vof      []int     // the variant of each state
 	perLayer bool
+	// fieldKeys maps the fields of state 0 that differ from the
+	// defaults to their keys (fieldKeys).
+	fieldKeys map[string]string
 }
 
 func newGen(s *rt.Spec, name string, opts Options) (*gen, error) {

@@ -134,36 +134,59 @@ func typeCode(t reflect.Type) (jen.Code, error) {
 	return nil, fmt.Errorf("codegen: cannot write a %s", t)
 }
 
-// fieldKeys are the .moe keys that set the fields of a Spec's blocks, as
-// Spec.KeyPos names them, for the positions the state literals cite. A
-// field that two keys set (an "A | B" eviction sets Eviction, Primary and
-// Secondary) cites its key.
-var fieldKeys = map[string]string{
-	"Cache.Capacity": "cache.capacity", "Cache.Eviction": "cache.eviction",
-	"Cache.Primary": "cache.eviction", "Cache.Secondary": "cache.eviction",
-	"Cache.Pin": "cache.pin", "Cache.Decay": "cache.frequency_decay",
-	"Cache.FreqThreshold": "cache.freq_threshold", "Cache.FreqWindow": "cache.freq_window",
-	"Cache.ScoreAlpha": "cache.score_ema_alpha", "Cache.MemoryPressure": "cache.memory_threshold",
-	"Cache.MemoryThreshold": "cache.memory_threshold", "Cache.MemoryHeadroom": "cache.memory_headroom",
-	"Cache.MemoryBudgetGB": "cache.memory_budget_gb", "Cache.ExpertSizeGB": "cache.expert_size_gb",
-	"Cache.TTLSet": "cache.ttl", "Cache.TTL": "cache.ttl",
-
-	"Prefetch.Strategy": "prefetch.strategy", "Prefetch.Lookahead": "prefetch.lookahead",
-	"Prefetch.Budget": "prefetch.budget", "Prefetch.AffinityThreshold": "prefetch.affinity_threshold",
-	"Prefetch.HistoryWindow": "prefetch.history_window",
-
-	"Schedule.Mode": "schedule.mode", "Schedule.OffloadThresholdMS": "schedule.offload_threshold_ms",
-	"Schedule.Overlap": "schedule.overlap", "Schedule.PriorityRouting": "schedule.priority_routing",
-	"Schedule.PCIeGBps": "schedule.pcie_gbps", "Schedule.CPUExpertMS": "schedule.cpu_expert_ms",
-
-	"Monitor.Metrics": "monitor.metrics", "Monitor.Window": "monitor.window",
-	"Monitor.LogInterval": "monitor.log_interval",
-
-	"PerLayer.Allocation": "per_layer.allocation", "PerLayer.EntropyWindow": "per_layer.entropy_window",
-	"PerLayer.MinCapacity": "per_layer.min_capacity", "PerLayer.MaxCapacity": "per_layer.max_capacity",
-	"PerLayer.RebalanceInterval": "per_layer.rebalance_interval", "PerLayer.TotalBudget": "per_layer.total_budget",
-
-	"Adapt.Cooldown": "adapt.cooldown",
+// fieldKeys returns, for each field of s's blocks that holds something
+// other than its default ("Cache.Capacity"), the .moe key that sets it
+// (Spec.KeyPos's name, "cache.capacity"), for the positions the state
+// literals cite. It asks rt's key table rather than keeping a copy of it:
+// a field belongs to the first key whose value (KeyDef.Get) changes when
+// the field goes back to its default. A field that two keys set (an
+// "A | B" eviction sets Eviction, Primary and Secondary) cites its key.
+func fieldKeys(s *rt.Spec) map[string]string {
+	def := rt.NewSpec(s.Name, s.Cache.Capacity)
+	for _, b := range rt.Blocks() {
+		if rt.HasBlock(s, b) {
+			rt.OpenBlock(def, b)
+		}
+	}
+	var keys []rt.KeyDef
+	for _, b := range rt.Blocks() {
+		keys = append(keys, rt.Keys(b)...)
+	}
+	out := map[string]string{}
+	sv, dv := reflect.ValueOf(s).Elem(), reflect.ValueOf(def).Elem()
+	for i := range sv.NumField() {
+		block, dblock := sv.Field(i), dv.Field(i)
+		if block.Kind() == reflect.Pointer {
+			if block.IsNil() || dblock.IsNil() {
+				continue
+			}
+			block, dblock = block.Elem(), dblock.Elem()
+		}
+		if block.Kind() != reflect.Struct || sv.Type().Field(i).Type.PkgPath() != rtPath && block.Type().PkgPath() != rtPath {
+			continue
+		}
+		name := sv.Type().Field(i).Name
+		for f := range block.NumField() {
+			if !block.Type().Field(f).IsExported() || reflect.DeepEqual(block.Field(f).Interface(), dblock.Field(f).Interface()) {
+				continue
+			}
+			back := s.Clone()
+			bv := reflect.ValueOf(back).Elem().Field(i)
+			if bv.Kind() == reflect.Pointer {
+				bv = bv.Elem()
+			}
+			bv.Field(f).Set(dblock.Field(f))
+			for _, k := range keys {
+				was, okWas := k.Get(s)
+				now, okNow := k.Get(back)
+				if okWas != okNow || okWas && !was.Equal(now) {
+					out[name+"."+block.Type().Field(f).Name] = k.Path()
+					break
+				}
+			}
+		}
+	}
+	return out
 }
 
 // blockDefaults are the rt functions that return an optional block as a
@@ -208,6 +231,7 @@ func (g *gen) states(f *jen.File) error {
 		}
 	}
 	def := rt.NewSpec(st.Name, st.Cache.Capacity)
+	g.fieldKeys = fieldKeys(st)
 	body := []jen.Code{
 		jen.Id("s0").Op(":=").Qual(rtPath, "NewSpec").Call(jen.Lit(st.Name), jen.Lit(st.Cache.Capacity)).Add(g.note("cache.capacity")),
 	}
@@ -292,7 +316,7 @@ func (g *gen) setters(body *[]jen.Code, dst *jen.Statement, parent string, got, 
 			return err
 		}
 		stmt := to.Op("=").Add(lit)
-		if key, ok := fieldKeys[parent+"."+name]; ok {
+		if key, ok := g.fieldKeys[parent+"."+name]; ok {
 			stmt.Add(g.note(key))
 		}
 		*body = append(*body, stmt)

@@ -24,28 +24,37 @@ const everyKey = `policy every_key {
 }
 `
 
-// TestFieldKeys checks that fieldKeys names a key for every field of the
-// blocks, each as the front end records it in Spec.KeyPos.
+// TestFieldKeys checks that fieldKeys, which asks rt's key table, names
+// a key for every field of the blocks that a policy writing every key
+// sets to something other than its default, each as the front end records
+// it in Spec.KeyPos, and the key of the fields two keys share.
 func TestFieldKeys(t *testing.T) {
 	f, diags := parser.ParseFile("every.moe", []byte(everyKey))
 	specs, more := sema.Check(f)
 	if len(diags)+len(more) > 0 || len(specs) != 1 {
 		t.Fatal(diags, more)
 	}
+	keys := fieldKeys(specs[0])
 	written := specs[0].KeyPos
 	blocks := map[string]reflect.Type{
 		"Cache": reflect.TypeFor[rt.CacheSpec](), "Prefetch": reflect.TypeFor[rt.PrefetchSpec](),
 		"Schedule": reflect.TypeFor[rt.ScheduleSpec](), "Monitor": reflect.TypeFor[rt.MonitorSpec](),
 		"PerLayer": reflect.TypeFor[rt.PerLayerSpec](),
 	}
+	def := rt.NewSpec("every_key", specs[0].Cache.Capacity)
+	def.Monitor, def.PerLayer = rt.DefaultMonitor(), rt.DefaultPerLayer()
+	sv, dv := reflect.ValueOf(specs[0]).Elem(), reflect.ValueOf(def).Elem()
 	want := map[string]bool{"Adapt.Cooldown": true}
 	for block, typ := range blocks {
+		got, d := reflect.Indirect(sv.FieldByName(block)), reflect.Indirect(dv.FieldByName(block))
 		for i := range typ.NumField() {
-			want[block+"."+typ.Field(i).Name] = true
+			if !reflect.DeepEqual(got.Field(i).Interface(), d.Field(i).Interface()) {
+				want[block+"."+typ.Field(i).Name] = true
+			}
 		}
 	}
 	for field := range want {
-		key, ok := fieldKeys[field]
+		key, ok := keys[field]
 		switch {
 		case !ok:
 			t.Errorf("fieldKeys has no key for %s", field)
@@ -53,9 +62,17 @@ func TestFieldKeys(t *testing.T) {
 			t.Errorf("fieldKeys gives %s the key %q, which the front end does not record", field, key)
 		}
 	}
-	for field := range fieldKeys {
+	for field := range keys {
 		if !want[field] {
 			t.Errorf("fieldKeys names %s, which is not a field of a block", field)
+		}
+	}
+	for field, key := range map[string]string{
+		"Cache.Primary": "cache.eviction", "Cache.TTLSet": "cache.ttl",
+		"Cache.MemoryPressure": "cache.memory_threshold", "Cache.Decay": "cache.frequency_decay",
+	} {
+		if keys[field] != key {
+			t.Errorf("fieldKeys gives %s the key %q, want %q", field, keys[field], key)
 		}
 	}
 }
