@@ -1,9 +1,9 @@
 package model_test
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/moepolicy/moec/internal/moetest"
 )
 
 // TestDependencies checks that model is pure Go on the standard library:
@@ -12,20 +12,5 @@ import (
 // compiler's packages. internal/spell, itself standard-library only,
 // suggests model types.
 func TestDependencies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if dep != "github.com/moepolicy/moec/model" && dep != "github.com/moepolicy/moec/internal/spell" {
-			t.Errorf("model depends on %s", dep)
-		}
-	}
-	out, err = exec.Command("go", "list", "-f", "{{.CgoFiles}}", ".").Output()
-	if err != nil || strings.TrimSpace(string(out)) != "[]" {
-		t.Errorf("model has cgo files: %s %v", out, err)
-	}
+	moetest.Dependencies(t, "github.com/moepolicy/moec/model", "github.com/moepolicy/moec/internal/spell")
 }

@@ -1,4 +1,4 @@
-// Package moetest holds test support shared by the front end's packages.
+// Package moetest holds test support shared by moec's packages.
 package moetest
 
 import (
