@@ -12,7 +12,13 @@ package model
 var qwen3MoE = family{name: "Qwen3-MoE", rmsEps: 1e-6, ropeTheta: 10000, read: readQwen3MoE, layer: qwen3MoELayer}
 
 func readQwen3MoE(r *reader, c *Config) {
-	c.moe(r, "moe_intermediate_size", "num_experts")
+	// The published configs say num_experts; transformers 5.x writes the
+	// same number as num_local_experts (its attribute map's name).
+	experts := "num_experts"
+	if !r.has(experts) && r.has("num_local_experts") {
+		experts = "num_local_experts"
+	}
+	c.moe(r, "moe_intermediate_size", experts)
 	b := r.bool("attention_bias", false)
 	c.bias = attnBias{qkv: b, o: b}
 	c.Router.NormTopK = r.bool("norm_topk_prob", false)

@@ -1,5 +1,7 @@
 package model
 
+import "math"
+
 // Rope is a model's rotary position embedding: rotation i of a head's
 // first Dim dimensions turns by position x Theta^(-2i/Dim), rescaled as
 // Type says for contexts longer than the model was trained on.
@@ -51,3 +53,17 @@ func (c *Config) readRope(r *reader) {
 
 // hasRope reports whether the config says anything of its rope scaling.
 func hasRope(r *reader) bool { return r.has("rope_parameters") || r.has("rope_scaling") }
+
+// InvFreq returns the inverse frequencies of plain rotary embeddings over
+// r.Dim dimensions, theta^(-2i/Dim) for i < Dim/2, rounded where
+// transformers rounds them: the exponent 2i/Dim in float32, the power and
+// its reciprocal in float32. The CPU reference and the CUDA engine both
+// rotate with these numbers.
+func (r Rope) InvFreq() []float32 {
+	inv := make([]float32, r.Dim/2)
+	for i := range inv {
+		e := float32(2*i) / float32(r.Dim)
+		inv[i] = 1 / float32(math.Pow(r.Theta, float64(e)))
+	}
+	return inv
+}

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# gpu-build.sh builds the cuda-tagged test binary of package cudart for the
-# device machine (x86-64 Linux, NVIDIA driver, no Go toolchain) into .gpu/,
-# which is gitignored: carry it with carry: [".gpu"]. docs/GPU.md says how
-# to run it there.
+# gpu-build.sh builds, for the device machine (x86-64 Linux, NVIDIA driver,
+# no Go toolchain), into .gpu/, which is gitignored (carry it with carry:
+# [".gpu"]; docs/GPU.md says how to run them there):
+#
+#	.gpu/cudart.test   the cuda-tagged tests of package cudart
+#	.gpu/cuda.test     the cuda-tagged tests of package engine/cuda
+#	.gpu/moec          moec built with -tags cuda
 #
 # The binary links against the driver's libcuda.so.1, found at run time
 # through LD_LIBRARY_PATH or the rpath set here (/usr/local/nvidia/lib64,
@@ -19,4 +22,12 @@ CGO_ENABLED=1 GOOS=linux GOARCH=amd64 \
 	CGO_CFLAGS="-I$inc" \
 	CGO_LDFLAGS="-L$stubs -Wl,-rpath,$rpath" \
 	go test -c -tags cuda -o .gpu/cudart.test ./cudart
-echo "gpu-build: wrote .gpu/cudart.test ($(du -h .gpu/cudart.test | cut -f1)); run it as docs/GPU.md says"
+CGO_ENABLED=1 GOOS=linux GOARCH=amd64 \
+	CGO_CFLAGS="-I$inc" \
+	CGO_LDFLAGS="-L$stubs -Wl,-rpath,$rpath" \
+	go test -c -tags cuda -o .gpu/cuda.test ./engine/cuda
+CGO_ENABLED=1 GOOS=linux GOARCH=amd64 \
+	CGO_CFLAGS="-I$inc" \
+	CGO_LDFLAGS="-L$stubs -Wl,-rpath,$rpath" \
+	go build -tags cuda -o .gpu/moec ./cmd/moec
+echo "gpu-build: wrote .gpu/cudart.test, .gpu/cuda.test and .gpu/moec ($(du -ch .gpu/* | tail -1 | cut -f1)); run them as docs/GPU.md says"

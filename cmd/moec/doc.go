@@ -17,6 +17,7 @@
 //	tune        search a grid of policies for the best on a trace
 //	sweep       measure policies over a range of cache capacities
 //	trace       generate, convert and measure routing traces
+//	run         generate tokens with a Hugging Face MoE checkpoint
 //	version     print moec's version
 //
 // Use "moec help <command>" for more information about a command.
@@ -470,6 +471,35 @@
 //
 // Without -o, gen and convert write the trace on standard output; with it,
 // the file is replaced only once the trace is complete.
+//
+// # Generate tokens with a Hugging Face MoE checkpoint
+//
+// Usage:
+//
+//	moec run -model dir [-device cpu|cuda] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//
+// Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
+// config.json and its safetensors files, sharded or not, in fp32, fp16 or
+// bf16), runs the prompt and generates tokens, then prints the generated
+// token ids on one line and a summary line: prefill and decode tokens per
+// second and the GPU memory the model holds.
+//
+//	moec run -model dir [-device cpu|cuda] [-prompt-ids 9707,11,1879] [-n 64]
+//
+// -device cpu runs engine/cpu, the pure-Go reference forward pass (fp32
+// arithmetic), in every build; -device cuda runs the CUDA path, all
+// weights resident on the GPU, in a moec built with -tags cuda
+// (docs/GPU.md). The families are Qwen2-MoE (Qwen1.5-MoE), OLMoE,
+// Qwen3-MoE and Mixtral; docs/ENGINE.md says what each computes.
+//
+// Tokens are chosen greedily (the largest logit) unless -temperature is
+// given; then they are drawn from the softmax of the logits over the
+// temperature, restricted by -top-p to the smallest set of most probable
+// tokens whose probability reaches it, the same for the same -seed.
+//
+// With -json, run prints one JSON object instead: {"prompt": [...],
+// "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
+// "cpu"|"cuda", "gpu_memory_bytes": n, ...}.
 //
 // # Print moec's version
 //

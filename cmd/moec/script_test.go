@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,8 +31,19 @@ func TestMain(m *testing.M) {
 //	                   (with !, fail if it is); a file replaced or rewritten
 //	                   is no longer backdated
 //	perm FILE MODE     fail unless FILE's permission bits are MODE, in octal
+//
+// and the variable $MODELS, the folder of the tiny checkpoints in
+// testdata/models.
 func TestScript(t *testing.T) {
+	models, err := filepath.Abs("../../testdata/models")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("MODELS", models)
+			return nil
+		},
 		Dir:                 "../../testdata/script",
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,

@@ -1,0 +1,124 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/moepolicy/moec/model"
+)
+
+// Supported returns why the reference cannot run cfg, or nil. It runs the
+// families of grouped-query attention with plain RoPE and a softmax
+// router: Qwen2-MoE, OLMoE, Qwen3-MoE and Mixtral.
+func Supported(cfg *model.Config) error {
+	switch {
+	case cfg.MLA != nil:
+		return fmt.Errorf("%s uses multi-head latent attention, which the CPU reference does not run yet", cfg.Type)
+	case cfg.Router.Scoring != model.Softmax || cfg.Router.Groups > 1 || cfg.Router.Scale != 1:
+		return fmt.Errorf("%s's router is not a plain softmax top-k, which is all the CPU reference runs yet", cfg.Type)
+	case cfg.Activation() != (model.SwiGLU{}):
+		return fmt.Errorf("%s's clamped SwiGLU is not in the CPU reference yet", cfg.Type)
+	case cfg.Rope.Type != "default" || cfg.Rope.Interleaved || cfg.Rope.Dim != cfg.HeadDim:
+		return fmt.Errorf("rope %q over %d of %d dimensions is not in the CPU reference yet", cfg.Rope.Type, cfg.Rope.Dim, cfg.HeadDim)
+	case cfg.ClipQKV() != 0:
+		return fmt.Errorf("clip_qkv is not in the CPU reference yet")
+	case cfg.HeadDim%2 != 0:
+		return fmt.Errorf("head_dim %d is odd", cfg.HeadDim)
+	}
+	for i := range cfg.Layers {
+		if w := cfg.Layer(i).Attention.Window; w != 0 {
+			return fmt.Errorf("layer %d attends over a sliding window of %d, which the CPU reference does not run yet", i, w)
+		}
+	}
+	return nil
+}
+
+// Load reads every weight of cfg's model from ck, widened to float32.
+func Load(cfg *model.Config, ck *model.Checkpoint) (*Weights, error) {
+	if err := Supported(cfg); err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	w := &Weights{Dims: Dims{
+		Hidden: cfg.Hidden, Heads: cfg.Heads, KVHeads: cfg.KVHeads, HeadDim: cfg.HeadDim, Vocab: cfg.Vocab,
+		Eps: float32(cfg.RMSNormEps), RopeTheta: cfg.Rope.Theta, TopK: cfg.TopK, NormTopK: cfg.Router.NormTopK,
+	}}
+	l := loader{ck: ck}
+	w.Embed = l.get(cfg.Embedding())
+	w.FinalNorm = l.get(cfg.FinalNorm())
+	if cfg.TiedEmbeddings {
+		w.LMHead = w.Embed
+	} else {
+		w.LMHead = l.get(cfg.LMHead())
+	}
+	for i := range cfg.Layers {
+		ly := cfg.Layer(i)
+		a := ly.Attention
+		if i == 0 && a.QNorm.Present() {
+			w.Dims.QKNorm = PerHeadQKNorm
+			if a.QNorm.Elems() != int64(cfg.HeadDim) {
+				w.Dims.QKNorm = FullQKNorm
+			}
+		}
+		if a.OBias.Present() || a.Sinks.Present() {
+			return nil, fmt.Errorf("cpu: layer %d has an o_proj bias or attention sinks, which the CPU reference does not run yet", i)
+		}
+		lw := Layer{
+			AttnNorm: l.get(ly.InputNorm), MLPNorm: l.get(ly.PostAttentionNorm),
+			Q: l.get(a.Q), K: l.get(a.K), V: l.get(a.V), O: l.get(a.O),
+			QBias: l.opt(a.QBias), KBias: l.opt(a.KBias), VBias: l.opt(a.VBias),
+			QNorm: l.opt(a.QNorm), KNorm: l.opt(a.KNorm),
+		}
+		if m := ly.MoE; m != nil {
+			if m.RouterBias.Present() {
+				return nil, fmt.Errorf("cpu: layer %d's router has a bias, which the CPU reference does not add yet", i)
+			}
+			lw.Router = l.get(m.Router)
+			for e := range cfg.Experts {
+				lw.Experts = append(lw.Experts, l.mlp(m.Expert(e), cfg.ExpertIntermediate))
+			}
+			if m.Shared.Gate.Present() {
+				s := l.mlp(m.Shared, cfg.SharedIntermediate*max(cfg.SharedExperts, 1))
+				lw.Shared = &s
+				lw.SharedGate = l.opt(m.SharedGate)
+			}
+		} else {
+			d := l.mlp(ly.MLP, cfg.DenseIntermediate)
+			lw.Dense = &d
+		}
+		w.Layers = append(w.Layers, lw)
+		if l.err != nil {
+			break
+		}
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	return w, nil
+}
+
+// A loader reads weights, keeping the first error.
+type loader struct {
+	ck  *model.Checkpoint
+	err error
+}
+
+func (l *loader) get(w model.Weight) []float32 {
+	if l.err != nil {
+		return nil
+	}
+	f, err := l.ck.Float32(w)
+	if err != nil {
+		l.err = err
+	}
+	return f
+}
+
+func (l *loader) opt(w model.Weight) []float32 {
+	if !w.Present() {
+		return nil
+	}
+	return l.get(w)
+}
+
+func (l *loader) mlp(m model.MLP, inter int) MLP {
+	return MLP{Gate: l.get(m.Gate), Up: l.get(m.Up), Down: l.get(m.Down), Inter: inter}
+}

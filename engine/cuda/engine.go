@@ -1,0 +1,520 @@
+//go:build cuda
+
+package cuda
+
+/*
+#include <cuda.h>
+#include "params.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unsafe"
+
+	"github.com/moepolicy/moec/model"
+)
+
+// Options configure Open.
+type Options struct {
+	Device     int // the GPU ordinal
+	MaxContext int // tokens the key/value cache holds; prompt + generated must fit
+	// KVFloat32 keeps the key/value cache in float32 rather than bf16:
+	// exactly what was computed, at twice the bytes read per step.
+	KVFloat32 bool
+	// RecordHidden keeps the residual stream after every layer of the
+	// last step, for validation (TeacherForced).
+	RecordHidden bool
+}
+
+// An Engine is a model with every weight resident on one GPU, running a
+// decode step as one captured CUDA graph: embedding, every layer, the
+// final norm, the language-model head and the choice of the next token,
+// with no round trip through the host.
+type Engine struct {
+	d   *device
+	cfg *model.Config
+	o   Options
+
+	hidden, qDim, kvDim, headDim int
+	topk, splits, actStride      int
+
+	state, prompt, out, ones        C.CUdeviceptr
+	x, xn, qkv, q, att, logits      C.CUdeviceptr
+	parts                           C.CUdeviceptr
+	sel, weights, act, trace, hid   C.CUdeviceptr
+	partOut, partML, invFreq        C.CUdeviceptr
+	embed, finalNorm, lmHead        C.CUdeviceptr
+	layers                          []layerBufs
+	weightBytes, kvBytes, workBytes int64
+
+	step *graph
+
+	// Step's state.
+	pos      int
+	profPos  int // the position Profile runs at
+	logitBuf []byte
+	logitF   []float32
+}
+
+// layerBufs are one layer's weights and cache on the device.
+type layerBufs struct {
+	inNorm, postNorm, qkvW, qkvB, o, qNorm, kNorm C.CUdeviceptr
+	kc, vc                                        C.CUdeviceptr
+	router, sharedGate                            C.CUdeviceptr
+	gateTab, upTab, downTab                       C.CUdeviceptr
+	sharedG, sharedU, sharedD                     C.CUdeviceptr
+	sharedInter                                   int
+	sparse                                        bool
+}
+
+// Open loads the model of cfg from ck onto the GPU. The calling goroutine
+// is locked to its OS thread until Close, and every method must be called
+// from it.
+func Open(cfg *model.Config, ck *model.Checkpoint, o Options) (*Engine, error) {
+	if err := supported(cfg); err != nil {
+		return nil, err
+	}
+	if o.MaxContext <= 0 {
+		return nil, fmt.Errorf("cuda: a context of %d tokens", o.MaxContext)
+	}
+	d, err := openDevice(o.Device)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{d: d, cfg: cfg, o: o}
+	if err := e.load(ck); err != nil {
+		d.close()
+		return nil, err
+	}
+	if err := e.capture(); err != nil {
+		d.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// supported says why the GPU path cannot run cfg, or nil.
+func supported(cfg *model.Config) error {
+	switch {
+	case cfg.MLA != nil:
+		return fmt.Errorf("cuda: %s uses multi-head latent attention, which the GPU path does not run yet", cfg.Type)
+	case cfg.Router.Scoring != model.Softmax || cfg.Router.Groups > 1:
+		return fmt.Errorf("cuda: %s's router is not a plain softmax top-k, which is all the GPU path runs yet", cfg.Type)
+	case cfg.Activation() != (model.SwiGLU{}):
+		return fmt.Errorf("cuda: %s's clamped SwiGLU is not on the GPU path yet", cfg.Type)
+	case cfg.Rope.Type != "default" || cfg.Rope.Interleaved:
+		return fmt.Errorf("cuda: rope scaling %q is not on the GPU path yet", cfg.Rope.Type)
+	case cfg.HeadDim > 256 || cfg.HeadDim%2 != 0:
+		return fmt.Errorf("cuda: head_dim %d (the attention kernel takes even sizes up to 256)", cfg.HeadDim)
+	case cfg.Experts > 256 || cfg.TopK > 16:
+		return fmt.Errorf("cuda: %d experts, top-%d (the router kernel takes up to 256, top-16)", cfg.Experts, cfg.TopK)
+	case cfg.ClipQKV() != 0:
+		return fmt.Errorf("cuda: clip_qkv is not on the GPU path yet")
+	}
+	for _, n := range []int{cfg.Hidden, cfg.ExpertIntermediate, cfg.SharedIntermediate, cfg.DenseIntermediate, cfg.Heads * cfg.HeadDim} {
+		if n%8 != 0 {
+			return fmt.Errorf("cuda: width %d is not a multiple of 8 (the kernels load 8 bf16 at a time)", n)
+		}
+	}
+	for i := range cfg.Layers {
+		if cfg.Layer(i).Attention.Window != 0 {
+			return fmt.Errorf("cuda: layer %d has a sliding window, which the GPU path does not run yet", i)
+		}
+	}
+	return nil
+}
+
+// Close frees the GPU memory and unlocks the thread.
+func (e *Engine) Close() {
+	if e.step != nil {
+		e.step.destroy()
+	}
+	e.d.close()
+}
+
+// DeviceName returns the GPU's name.
+func (e *Engine) DeviceName() string { return e.d.name }
+
+// Memory returns the device bytes the engine holds: weights, key/value
+// cache and workspace.
+func (e *Engine) Memory() (weights, kv, work int64) { return e.weightBytes, e.kvBytes, e.workBytes }
+
+// upload copies weight w of ck to the device as bf16.
+func (e *Engine) upload(ck *model.Checkpoint, w model.Weight) (C.CUdeviceptr, error) {
+	b, err := ck.BFloat16(w)
+	if err != nil {
+		return 0, err
+	}
+	return e.uploadBytes(b, &e.weightBytes)
+}
+
+func (e *Engine) uploadBytes(b []byte, count *int64) (C.CUdeviceptr, error) {
+	p, err := e.d.alloc(int64(len(b)))
+	if err != nil {
+		return 0, err
+	}
+	*count += int64(len(b))
+	return p, e.d.upload(p, b)
+}
+
+// opt uploads w when the layer has it, and returns 0 otherwise.
+func (e *Engine) opt(ck *model.Checkpoint, w model.Weight) (C.CUdeviceptr, error) {
+	if !w.Present() {
+		return 0, nil
+	}
+	return e.upload(ck, w)
+}
+
+func (e *Engine) work(n int64) (C.CUdeviceptr, error) {
+	p, err := e.d.alloc(n)
+	e.workBytes += n
+	return p, err
+}
+
+// load uploads the weights and allocates the cache and the workspace.
+func (e *Engine) load(ck *model.Checkpoint) (err error) {
+	cfg := e.cfg
+	e.hidden, e.headDim = cfg.Hidden, cfg.HeadDim
+	e.qDim, e.kvDim = cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
+	e.topk = cfg.TopK
+	maxInter := max(cfg.ExpertIntermediate, cfg.SharedIntermediate*max(cfg.SharedExperts, 1), cfg.DenseIntermediate)
+	e.actStride = maxInter
+	// Splits: enough blocks to cover the GPU's 100-odd SMs at long
+	// contexts, each with a share of at most 2048 positions of scores in
+	// shared memory (8 KB).
+	e.splits = max(1, min(32, (e.o.MaxContext+255)/256))
+	for (e.o.MaxContext+e.splits-1)/e.splits > 8192 {
+		e.splits *= 2
+	}
+
+	if e.embed, err = e.upload(ck, cfg.Embedding()); err != nil {
+		return err
+	}
+	if e.finalNorm, err = e.upload(ck, cfg.FinalNorm()); err != nil {
+		return err
+	}
+	if cfg.TiedEmbeddings {
+		e.lmHead = e.embed
+	} else if e.lmHead, err = e.upload(ck, cfg.LMHead()); err != nil {
+		return err
+	}
+	e.layers = make([]layerBufs, cfg.Layers)
+	for i := range e.layers {
+		if err := e.loadLayer(ck, i); err != nil {
+			return err
+		}
+	}
+
+	kvRow := int64(e.kvDim) * e.kvElem()
+	for i := range e.layers {
+		l := &e.layers[i]
+		if l.kc, err = e.d.alloc(int64(e.o.MaxContext) * kvRow); err != nil {
+			return err
+		}
+		if l.vc, err = e.d.alloc(int64(e.o.MaxContext) * kvRow); err != nil {
+			return err
+		}
+		e.kvBytes += 2 * int64(e.o.MaxContext) * kvRow
+	}
+
+	f := int64(4)
+	for _, b := range []struct {
+		p *C.CUdeviceptr
+		n int64
+	}{
+		{&e.state, int64(unsafe.Sizeof(C.StepState{}))},
+		{&e.prompt, int64(e.o.MaxContext+1) * 4},
+		{&e.out, int64(e.o.MaxContext+1) * 4},
+		{&e.ones, f},
+		{&e.x, int64(e.hidden) * f},
+		{&e.xn, int64(e.hidden) * f},
+		{&e.parts, int64(e.topk+1) * int64(e.hidden) * f},
+		{&e.qkv, int64(e.qDim+2*e.kvDim) * f},
+		{&e.q, int64(e.qDim) * f},
+		{&e.att, int64(e.qDim) * f},
+		{&e.logits, int64(cfg.Vocab) * f},
+		{&e.sel, int64(e.topk+1) * 4},
+		{&e.weights, int64(e.topk+1) * f},
+		{&e.act, int64(e.topk+1) * int64(e.actStride) * f},
+		{&e.trace, int64(cfg.Layers) * int64(e.o.MaxContext+1) * int64(e.topk) * 4},
+		{&e.hid, int64(cfg.Layers) * int64(e.hidden) * f},
+		{&e.partOut, int64(cfg.Heads) * int64(e.splits) * int64(e.headDim) * f},
+		{&e.partML, int64(cfg.Heads) * int64(e.splits) * 2 * f},
+		{&e.invFreq, int64(e.headDim/2) * f},
+	} {
+		if *b.p, err = e.work(b.n); err != nil {
+			return err
+		}
+	}
+	one := make([]byte, 4)
+	putF32(one, 0, 1)
+	if err := e.d.upload(e.ones, one); err != nil {
+		return err
+	}
+	inv := cfg.Rope.InvFreq()
+	ib := make([]byte, 4*len(inv))
+	for i, v := range inv {
+		putF32(ib, i, v)
+	}
+	if err := e.d.upload(e.invFreq, ib); err != nil {
+		return err
+	}
+	return e.d.setMaxSmem(e.kernel("attn"), e.attnSmem())
+}
+
+// kvElem is the bytes of one element of the key/value cache.
+func (e *Engine) kvElem() int64 {
+	if e.o.KVFloat32 {
+		return 4
+	}
+	return 2
+}
+
+// kernel is the variant of rope or attn for the cache's element type.
+func (e *Engine) kernel(name string) string {
+	if e.o.KVFloat32 {
+		return name + "_f32"
+	}
+	return name
+}
+
+// attnSmem is the dynamic shared memory of the attention kernel: one
+// float per position of a split's share.
+func (e *Engine) attnSmem() int { return 4 * ((e.o.MaxContext + e.splits - 1) / e.splits) }
+
+func (e *Engine) loadLayer(ck *model.Checkpoint, i int) (err error) {
+	cfg := e.cfg
+	ly := cfg.Layer(i)
+	a := ly.Attention
+	l := &e.layers[i]
+	if l.inNorm, err = e.upload(ck, ly.InputNorm); err != nil {
+		return err
+	}
+	if l.postNorm, err = e.upload(ck, ly.PostAttentionNorm); err != nil {
+		return err
+	}
+	// q, k and v in one matrix, so one launch computes all three.
+	var qkv, bias []byte
+	for _, w := range []model.Weight{a.Q, a.K, a.V} {
+		b, err := ck.BFloat16(w)
+		if err != nil {
+			return err
+		}
+		qkv = append(qkv, b...)
+	}
+	if l.qkvW, err = e.uploadBytes(qkv, &e.weightBytes); err != nil {
+		return err
+	}
+	if a.QBias.Present() || a.KBias.Present() || a.VBias.Present() {
+		for j, w := range []model.Weight{a.QBias, a.KBias, a.VBias} {
+			n := []int{e.qDim, e.kvDim, e.kvDim}[j]
+			if !w.Present() {
+				bias = append(bias, make([]byte, 2*n)...)
+				continue
+			}
+			b, err := ck.BFloat16(w)
+			if err != nil {
+				return err
+			}
+			bias = append(bias, b...)
+		}
+		if l.qkvB, err = e.uploadBytes(bias, &e.weightBytes); err != nil {
+			return err
+		}
+	}
+	if a.OBias.Present() {
+		return fmt.Errorf("cuda: layer %d has an o_proj bias, which the GPU path does not add yet", i)
+	}
+	if l.o, err = e.upload(ck, a.O); err != nil {
+		return err
+	}
+	if l.qNorm, err = e.opt(ck, a.QNorm); err != nil {
+		return err
+	}
+	if l.kNorm, err = e.opt(ck, a.KNorm); err != nil {
+		return err
+	}
+	if ly.MoE == nil {
+		l.sharedInter = cfg.DenseIntermediate
+		return e.loadMLP(ck, ly.MLP, &l.sharedG, &l.sharedU, &l.sharedD)
+	}
+	m := ly.MoE
+	l.sparse = true
+	if m.RouterBias.Present() {
+		return fmt.Errorf("cuda: layer %d's router has a bias, which the GPU path does not add yet", i)
+	}
+	if l.router, err = e.upload(ck, m.Router); err != nil {
+		return err
+	}
+	if l.sharedGate, err = e.opt(ck, m.SharedGate); err != nil {
+		return err
+	}
+	if m.Shared.Gate.Present() {
+		l.sharedInter = cfg.SharedIntermediate * max(cfg.SharedExperts, 1)
+		if err := e.loadMLP(ck, m.Shared, &l.sharedG, &l.sharedU, &l.sharedD); err != nil {
+			return err
+		}
+	}
+	tabs := [3][]byte{}
+	for x := range cfg.Experts {
+		mlp := m.Expert(x)
+		var g, u, d C.CUdeviceptr
+		if err := e.loadMLP(ck, mlp, &g, &u, &d); err != nil {
+			return err
+		}
+		for j, p := range []C.CUdeviceptr{g, u, d} {
+			tabs[j] = appendPtr(tabs[j], p)
+		}
+	}
+	for j, p := range []*C.CUdeviceptr{&l.gateTab, &l.upTab, &l.downTab} {
+		if *p, err = e.uploadBytes(tabs[j], &e.workBytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Engine) loadMLP(ck *model.Checkpoint, m model.MLP, g, u, d *C.CUdeviceptr) (err error) {
+	if *g, err = e.upload(ck, m.Gate); err != nil {
+		return err
+	}
+	if *u, err = e.upload(ck, m.Up); err != nil {
+		return err
+	}
+	*d, err = e.upload(ck, m.Down)
+	return err
+}
+
+// capture records one decode step into a graph.
+func (e *Engine) capture() error {
+	g, err := e.d.capture(e.launchStep)
+	if err != nil {
+		return err
+	}
+	e.step = g
+	return nil
+}
+
+func dp(p C.CUdeviceptr) C.dptr { return C.dptr(p) }
+
+// launchStep launches the kernels of one decode step: per layer, the
+// attention norm (which first adds the previous layer's expert outputs to
+// the residual stream), q/k/v, rope, attention, o_proj (added to the
+// residual stream), the MLP norm, the router, and the experts' two
+// launches; then the final norm, lm_head and the choice of the next token.
+func (e *Engine) launchStep() error {
+	cfg := e.cfg
+	d := e.d
+	eps := C.float(cfg.RMSNormEps)
+	var errs []error
+	try := func(err error) { errs = append(errs, err) }
+
+	ep := C.EmbedParams{state: dp(e.state), table: dp(e.embed), x: dp(e.x), hidden: C.int(e.hidden), vocab: C.int(cfg.Vocab)}
+	try(launch(d, "embed", [2]int{(e.hidden + 255) / 256, 1}, 256, 0, &ep, int64(e.hidden)*6))
+	norm := func(w C.CUdeviceptr, nparts int) {
+		np := C.NormParams{x: dp(e.x), weight: dp(w), xn: dp(e.xn), n: C.int(e.hidden), eps: eps}
+		if nparts > 0 {
+			np.parts, np.nparts = dp(e.parts), C.int(nparts)
+		}
+		try(launch(d, "add_norm", [2]int{1, 1}, 1024, 0, &np, int64(e.hidden)*int64(14+4*nparts)))
+	}
+	qkNorm := 0
+	if a := cfg.Layer(0).Attention; a.QNorm.Present() {
+		qkNorm = 2
+		if a.QNorm.Elems() != int64(e.headDim) {
+			qkNorm = 1
+		}
+	}
+	pending := 0 // expert outputs not yet added to the residual stream
+	for i := range e.layers {
+		l := &e.layers[i]
+		norm(l.inNorm, pending)
+		rows := e.qDim + 2*e.kvDim
+		try(gemv(d, &C.GemvParams{w: dp(l.qkvW), bias: dp(l.qkvB), x: dp(e.xn), y: dp(e.qkv), rows: C.int(rows), cols: C.int(e.hidden)}))
+		rp := C.RopeParams{state: dp(e.state), qkv: dp(e.qkv), q_out: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), inv_freq: dp(e.invFreq),
+			qnorm: dp(l.qNorm), knorm: dp(l.kNorm), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim),
+			max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(qkNorm), eps: eps, attn_scale: 1}
+		try(launch(d, e.kernel("rope"), [2]int{cfg.Heads + 2*cfg.KVHeads, 1}, 128, 0, &rp, int64(rows)*4+int64(e.qDim)*4+int64(e.kvDim)*4))
+		ap := C.AttnParams{state: dp(e.state), q: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), part_out: dp(e.partOut), part_ml: dp(e.partML),
+			out: dp(e.att), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim), max_ctx: C.int(e.o.MaxContext),
+			splits: C.int(e.splits), scale: C.float(1 / math.Sqrt(float64(e.headDim)))}
+		try(launch(d, e.kernel("attn"), [2]int{cfg.Heads, e.splits}, 128, e.attnSmem(), &ap, e.kvBytesRead()))
+		try(launch(d, "attn_combine", [2]int{cfg.Heads, 1}, 128, 0, &ap, int64(cfg.Heads*e.splits*(e.headDim+2)*4+e.qDim*4)))
+		try(gemv(d, &C.GemvParams{w: dp(l.o), x: dp(e.att), y: dp(e.x), rows: C.int(e.hidden), cols: C.int(e.qDim), accumulate: 1}))
+		norm(l.postNorm, 0)
+
+		mp := C.MoEParams{xn: dp(e.xn), act: dp(e.act), parts: dp(e.parts), hidden: C.int(e.hidden), act_stride: C.int(e.actStride),
+			shared_gate_w: dp(l.sharedG), shared_up_w: dp(l.sharedU), shared_down_w: dp(l.sharedD), shared_inter: C.int(l.sharedInter)}
+		if l.sparse {
+			rt := C.RouterParams{state: dp(e.state), xn: dp(e.xn), w: dp(l.router), shared_gate: dp(l.sharedGate),
+				sel: dp(e.sel), weights: dp(e.weights), trace: dp(e.trace + C.CUdeviceptr(i*(e.o.MaxContext+1)*e.topk*4)),
+				hidden: C.int(e.hidden), experts: C.int(cfg.Experts), topk: C.int(e.topk)}
+			if cfg.Router.NormTopK {
+				rt.norm_topk = 1
+			}
+			try(launch(d, "router", [2]int{1, 1}, 256, 0, &rt, int64(cfg.Experts+1)*int64(e.hidden)*2))
+			mp.sel, mp.weights = dp(e.sel), dp(e.weights)
+			mp.gate_tab, mp.up_tab, mp.down_tab = dp(l.gateTab), dp(l.upTab), dp(l.downTab)
+			mp.inter, mp.topk = C.int(cfg.ExpertIntermediate), C.int(e.topk)
+		} else {
+			mp.weights = dp(e.ones) // the dense MLP is entry 0, of weight 1
+		}
+		n := int(mp.topk)
+		if l.sharedG != 0 {
+			n++
+		}
+		up := max(int(mp.inter), int(mp.shared_inter))
+		width := int64(e.topk)*int64(cfg.ExpertIntermediate) + int64(l.sharedInter)
+		if !l.sparse {
+			width = int64(l.sharedInter)
+		}
+		// MOE_UP_ROWS and MOE_DOWN_ROWS rows a block.
+		try(launch(d, "moe_up", [2]int{(up + 1) / 2, n}, 128, 0, &mp, 4*width*int64(e.hidden)))
+		try(launch(d, "moe_down", [2]int{(e.hidden + 3) / 4, n}, 128, 0, &mp, 2*width*int64(e.hidden)))
+		pending = n
+		if e.o.RecordHidden {
+			norm(l.postNorm, pending) // adds the experts' outputs; its xn is not used
+			pending = 0
+			try(check("cuMemcpyDtoDAsync", C.cuMemcpyDtoDAsync(e.hid+C.CUdeviceptr(i*e.hidden*4), e.x, C.size_t(e.hidden*4), d.stream)))
+		}
+	}
+	norm(e.finalNorm, pending)
+	try(gemv(d, &C.GemvParams{w: dp(e.lmHead), x: dp(e.xn), y: dp(e.logits), rows: C.int(cfg.Vocab), cols: C.int(e.hidden)}))
+	am := C.ArgmaxParams{state: dp(e.state), logits: dp(e.logits), prompt: dp(e.prompt), out: dp(e.out), vocab: C.int(cfg.Vocab)}
+	try(launch(d, "argmax", [2]int{1, 1}, 1024, 0, &am, int64(cfg.Vocab)*4))
+	return errors.Join(errs...)
+}
+
+// kvBytesRead is what a step's attention reads of one layer's cache, for
+// the profile: keys and values of every position up to the one profiled.
+func (e *Engine) kvBytesRead() int64 { return 2 * int64(e.profPos+1) * int64(e.kvDim) * e.kvElem() }
+
+// gemv launches the gemv kernel whose blocks of four warps compute R rows
+// each, R the largest of 8, 4, 2 and 1 that still gives at least 1024
+// blocks (eight per SM on a 132-SM H200), so short matrices spread over
+// the whole GPU and tall ones keep 2R loads in flight per thread.
+func gemv(d *device, p *C.GemvParams) error {
+	rows := int(p.rows)
+	r := 8
+	for r > 1 && (rows+r-1)/r < 1024 {
+		r /= 2
+	}
+	return launch(d, "gemv"+strconv.Itoa(r), [2]int{(rows + r - 1) / r, 1}, 128, 0, p, int64(rows)*int64(p.cols)*2)
+}
+
+func putF32(b []byte, i int, v float32) {
+	*(*uint32)(unsafe.Pointer(&b[4*i])) = math.Float32bits(v)
+}
+
+func appendPtr(b []byte, p C.CUdeviceptr) []byte {
+	v := uint64(p)
+	for range 8 {
+		b = append(b, byte(v))
+		v >>= 8
+	}
+	return b
+}

@@ -1,0 +1,296 @@
+// Package engine runs a Hugging Face Mixture-of-Experts checkpoint for
+// text generation at batch 1: it opens the checkpoint (package model),
+// loads it onto a backend (the pure-Go reference of engine/cpu, or the
+// CUDA path of engine/cuda in binaries built with -tags cuda), prefills a
+// prompt and generates tokens, greedily or sampled, and reports how fast.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/moepolicy/moec/engine/cpu"
+	"github.com/moepolicy/moec/model"
+)
+
+// Options configure Open.
+type Options struct {
+	// Device is "cpu" (the default) or "cuda".
+	Device string
+	// GPU is the CUDA device ordinal.
+	GPU int
+	// MaxContext is the most tokens (prompt and generated) a sequence may
+	// hold; the CUDA path allocates its key/value cache for it.
+	MaxContext int
+	// KVFloat32 keeps the CUDA path's key/value cache in float32 instead
+	// of bf16 (the CPU reference's is always float32).
+	KVFloat32 bool
+}
+
+// A Model is a checkpoint loaded on a device, ready to generate.
+type Model struct {
+	Config *model.Config
+	ck     *model.Checkpoint
+	b      backend
+	o      Options
+}
+
+// backend is one device's forward pass.
+type backend interface {
+	// start begins a sequence of at most n tokens.
+	start(n int) error
+	// step runs token id at the next position and returns the next
+	// token's logits, in a slice the backend reuses.
+	step(id int) ([]float32, error)
+	// memory returns the device bytes the model holds, 0 for the host.
+	memory() int64
+	close()
+}
+
+// greedyBackend is a backend that runs a whole greedy generation on its
+// device, with no round trip per token.
+type greedyBackend interface {
+	greedy(prompt []int, n int) (tokens []int, prefill, decode time.Duration, err error)
+}
+
+// Open reads the checkpoint in dir (config.json and its safetensors
+// files) and loads it onto o.Device.
+func Open(dir string, o Options) (*Model, error) {
+	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	ck, err := model.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, ck: ck, o: o}
+	if m.o.MaxContext <= 0 {
+		m.o.MaxContext = 4096
+		if cfg.MaxPositions > 0 {
+			m.o.MaxContext = min(m.o.MaxContext, cfg.MaxPositions)
+		}
+	}
+	switch o.Device {
+	case "", "cpu":
+		m.o.Device = "cpu"
+		m.b, err = openCPU(cfg, ck)
+	case "cuda":
+		m.b, err = openCUDA(cfg, ck, m.o)
+	default:
+		err = fmt.Errorf("engine: unknown device %q (want cpu or cuda)", o.Device)
+	}
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close releases the device and the checkpoint.
+func (m *Model) Close() error {
+	m.b.close()
+	return m.ck.Close()
+}
+
+// Sampling says how Generate chooses a token from the logits: greedily
+// (the largest logit, the lowest id among equals) when Temperature is 0,
+// otherwise at random from softmax(logits / Temperature) restricted to
+// the smallest set of most probable tokens whose probability reaches TopP
+// (all tokens when TopP is 0 or 1), deterministically for a Seed.
+type Sampling struct {
+	Temperature float64
+	TopP        float64
+	Seed        uint64
+}
+
+func (s Sampling) check() error {
+	if !(s.Temperature >= 0) || math.IsInf(s.Temperature, 0) {
+		return fmt.Errorf("engine: temperature %g is not a finite number >= 0", s.Temperature)
+	}
+	if !(s.TopP >= 0 && s.TopP <= 1) {
+		return fmt.Errorf("engine: top-p %g is outside [0, 1]", s.TopP)
+	}
+	return nil
+}
+
+// Result is a generation and its speed.
+type Result struct {
+	Prompt, Generated []int
+	Prefill, Decode   time.Duration // the prompt's steps (up to the first generated token), the rest
+	Device            string
+	DeviceMemory      int64 // bytes the model holds on the GPU; 0 on the CPU
+}
+
+// PrefillTokensPerSecond returns the prompt's tokens over the prefill time.
+func (r *Result) PrefillTokensPerSecond() float64 { return rate(len(r.Prompt), r.Prefill) }
+
+// DecodeTokensPerSecond returns the tokens generated after the first over
+// their time.
+func (r *Result) DecodeTokensPerSecond() float64 { return rate(len(r.Generated)-1, r.Decode) }
+
+func rate(n int, d time.Duration) float64 {
+	if n <= 0 || d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// Generate runs prompt and then n new tokens chosen by s.
+func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
+	if len(prompt) == 0 {
+		return nil, errors.New("engine: the prompt is empty")
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("engine: %d tokens to generate", n)
+	}
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	for i, id := range prompt {
+		if id < 0 || id >= m.Config.Vocab {
+			return nil, fmt.Errorf("engine: prompt id %d at position %d is outside the vocabulary [0, %d)", id, i, m.Config.Vocab)
+		}
+	}
+	if len(prompt)+n > m.o.MaxContext {
+		return nil, fmt.Errorf("engine: %d prompt and %d new tokens exceed the context of %d", len(prompt), n, m.o.MaxContext)
+	}
+	r := &Result{Prompt: slices.Clone(prompt), Device: m.o.Device, DeviceMemory: m.b.memory()}
+	if g, ok := m.b.(greedyBackend); ok && s.Temperature == 0 {
+		toks, pre, dec, err := g.greedy(prompt, n)
+		if err != nil {
+			return nil, err
+		}
+		r.Generated, r.Prefill, r.Decode = toks, pre, dec
+		return r, nil
+	}
+	if err := m.b.start(len(prompt) + n); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(s.Seed, 0x6d6f6563))
+	t0 := time.Now()
+	var logits []float32
+	var err error
+	for _, id := range prompt {
+		if logits, err = m.b.step(id); err != nil {
+			return nil, err
+		}
+	}
+	next := s.choose(logits, rng)
+	r.Generated = append(r.Generated, next)
+	r.Prefill = time.Since(t0)
+	t1 := time.Now()
+	for len(r.Generated) < n {
+		if logits, err = m.b.step(next); err != nil {
+			return nil, err
+		}
+		next = s.choose(logits, rng)
+		r.Generated = append(r.Generated, next)
+	}
+	r.Decode = time.Since(t1)
+	return r, nil
+}
+
+// TeacherForced runs tokens and calls fn with the logits after each, in a
+// slice reused between calls.
+func (m *Model) TeacherForced(tokens []int, fn func(pos int, logits []float32)) error {
+	if err := m.b.start(len(tokens)); err != nil {
+		return err
+	}
+	for i, id := range tokens {
+		logits, err := m.b.step(id)
+		if err != nil {
+			return err
+		}
+		fn(i, logits)
+	}
+	return nil
+}
+
+// choose picks the next token from logits.
+func (s Sampling) choose(logits []float32, rng *rand.Rand) int {
+	if s.Temperature == 0 {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	type cand struct {
+		id int
+		p  float64
+	}
+	m := math.Inf(-1)
+	for _, v := range logits {
+		m = max(m, float64(v))
+	}
+	cs := make([]cand, len(logits))
+	var sum float64
+	for i, v := range logits {
+		p := math.Exp((float64(v) - m) / s.Temperature)
+		cs[i] = cand{i, p}
+		sum += p
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int {
+		switch {
+		case a.p > b.p:
+			return -1
+		case a.p < b.p:
+			return 1
+		}
+		return 0
+	})
+	keep := len(cs)
+	if s.TopP > 0 && s.TopP < 1 {
+		var acc float64
+		for i, c := range cs {
+			acc += c.p / sum
+			if acc >= s.TopP {
+				keep = i + 1
+				break
+			}
+		}
+	}
+	var total float64
+	for _, c := range cs[:keep] {
+		total += c.p
+	}
+	u := rng.Float64() * total
+	for _, c := range cs[:keep] {
+		u -= c.p
+		if u < 0 {
+			return c.id
+		}
+	}
+	return cs[keep-1].id
+}
+
+// cpuBackend is engine/cpu's reference forward.
+type cpuBackend struct {
+	w *cpu.Weights
+	s *cpu.Session
+}
+
+func openCPU(cfg *model.Config, ck *model.Checkpoint) (backend, error) {
+	w, err := cpu.Load(cfg, ck)
+	if err != nil {
+		return nil, err
+	}
+	return &cpuBackend{w: w}, nil
+}
+
+func (b *cpuBackend) start(n int) (err error) {
+	b.s, err = cpu.NewSession(b.w, n)
+	return err
+}
+
+func (b *cpuBackend) step(id int) ([]float32, error) { return b.s.Step(id) }
+func (b *cpuBackend) memory() int64                  { return 0 }
+func (b *cpuBackend) close()                         {}

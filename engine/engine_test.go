@@ -1,0 +1,117 @@
+package engine
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func openTiny(t *testing.T, name string) *Model {
+	t.Helper()
+	m, err := Open(filepath.Join("..", "testdata", "models", name), Options{MaxContext: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestGenerateGreedy checks that Generate on the CPU continues the tiny
+// Qwen2-MoE checkpoint's prompt as transformers did (its golden.json),
+// and that TeacherForced gives the logits that choose each next token.
+func TestGenerateGreedy(t *testing.T) {
+	m := openTiny(t, "qwen2_moe")
+	prompt := []int{1, 17, 42, 99, 7, 200, 33, 5, 128, 64}
+	want := []int{127, 72, 72, 127, 72, 127, 72, 127, 72, 127, 72, 127, 72, 127}
+	r, err := m.Generate(prompt, len(want), Sampling{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Generated, want) {
+		t.Errorf("generated %v, transformers %v", r.Generated, want)
+	}
+	if r.Device != "cpu" || r.DeviceMemory != 0 || r.PrefillTokensPerSecond() <= 0 || r.DecodeTokensPerSecond() <= 0 {
+		t.Errorf("result %+v", r)
+	}
+	seq := slices.Concat(prompt, want)
+	err = m.TeacherForced(seq, func(pos int, logits []float32) {
+		if pos >= len(prompt)-1 && pos+1 < len(seq) {
+			if got := (Sampling{}).choose(logits, nil); got != seq[pos+1] {
+				t.Errorf("position %d: teacher-forced choice %d, want %d", pos, got, seq[pos+1])
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGenerateErrors checks the arguments Generate refuses.
+func TestGenerateErrors(t *testing.T) {
+	m := openTiny(t, "olmoe")
+	for _, c := range []struct {
+		prompt []int
+		n      int
+		s      Sampling
+		want   string
+	}{
+		{nil, 1, Sampling{}, "prompt is empty"},
+		{[]int{1}, 0, Sampling{}, "0 tokens"},
+		{[]int{1, 256}, 1, Sampling{}, "prompt id 256 at position 1 is outside the vocabulary [0, 256)"},
+		{[]int{-1}, 1, Sampling{}, "prompt id -1"},
+		{[]int{1}, 64, Sampling{}, "exceed the context of 64"},
+		{[]int{1}, 1, Sampling{Temperature: -1}, "temperature -1"},
+		{[]int{1}, 1, Sampling{Temperature: math.NaN()}, "temperature NaN"},
+		{[]int{1}, 1, Sampling{Temperature: 1, TopP: 1.5}, "top-p 1.5"},
+	} {
+		_, err := m.Generate(c.prompt, c.n, c.s)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Generate(%v, %d, %+v) = %v, want an error with %q", c.prompt, c.n, c.s, err, c.want)
+		}
+	}
+	if _, err := Open(filepath.Join("..", "testdata", "models", "olmoe"), Options{Device: "tpu"}); err == nil || !strings.Contains(err.Error(), `unknown device "tpu"`) {
+		t.Errorf("Open on a tpu: %v", err)
+	}
+}
+
+// TestChoose checks the sampler: greedy takes the lowest id among equal
+// largest logits; a temperature near 0 behaves greedily; top-p keeps only
+// the most probable tokens; the same seed draws the same tokens.
+func TestChoose(t *testing.T) {
+	logits := []float32{1, 3, 3, 0, 2}
+	if got := (Sampling{}).choose(logits, nil); got != 1 {
+		t.Errorf("greedy = %d, want 1", got)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 100 {
+		if got := (Sampling{Temperature: 1e-4, Seed: 1}).choose([]float32{0, 5, 1}, rng); got != 1 {
+			t.Fatalf("a cold temperature chose %d", got)
+		}
+		// p(1) = p(2) = 0.39, p(4) = 0.14: top-p 0.7 keeps 1 and 2.
+		if got := (Sampling{Temperature: 1, TopP: 0.7}).choose(logits, rng); got != 1 && got != 2 {
+			t.Fatalf("top-p 0.7 chose %d", got)
+		}
+	}
+	draw := func(seed uint64) []int {
+		r := rand.New(rand.NewPCG(seed, 0))
+		var out []int
+		for range 50 {
+			out = append(out, (Sampling{Temperature: 2}).choose(logits, r))
+		}
+		return out
+	}
+	if !slices.Equal(draw(7), draw(7)) || slices.Equal(draw(7), draw(8)) {
+		t.Error("draws are not determined by the seed")
+	}
+	counts := map[int]int{}
+	r := rand.New(rand.NewPCG(3, 0))
+	for range 20000 {
+		counts[(Sampling{Temperature: 1}).choose([]float32{0, float32(math.Log(3))}, r)]++
+	}
+	if f := float64(counts[1]) / 20000; f < 0.73 || f > 0.77 {
+		t.Errorf("p(1) = %.3f, want 0.75", f)
+	}
+}

@@ -1,0 +1,152 @@
+// attention.cu: rotary embeddings, the key/value cache, and attention of
+// one token over the cache, split over the context so that a long cache is
+// read by many blocks at once (flash-decoding), then merged.
+#include "common.cuh"
+
+#define ROPE_THREADS 128
+#define ATTN_THREADS 128
+#define MAX_HEAD_DIM 256
+
+// The key/value cache holds bf16 (half the bytes a long context reads
+// each step) or float32 (exactly what was computed): kv_store and kv_load
+// convert for either.
+__device__ __forceinline__ void kv_store(bf16 *p, float v) { *p = f2bf(v); }
+__device__ __forceinline__ void kv_store(float *p, float v) { *p = v; }
+__device__ __forceinline__ float kv_load(const bf16 *p) { return bf2f(*p); }
+__device__ __forceinline__ float kv_load(const float *p) { return *p; }
+
+// rope: one block per head, q heads first, then k heads, then v heads.
+// q and k are normalised (by mode), rotated NeoX style (the first half of a
+// head pairs with the second), q written to q_out (never in place: with a
+// full-width norm every block reads all of q) and k, v appended to the
+// cache at the token's position (bf16 or float32: rope and rope_f32).
+template <typename KV>
+__device__ void rope_kv(const RopeParams &p) {
+	__shared__ float red[32];
+	int pos = reinterpret_cast<const StepState *>(p.state)->pos;
+	int hd = p.head_dim, half = hd / 2;
+	int b = blockIdx.x;
+	float *qkv = reinterpret_cast<float *>(p.qkv);
+	int kvw = p.kv_heads * hd;
+	size_t row = (size_t)pos * kvw;
+	if (b >= p.heads + p.kv_heads) {  // v: copy to the cache
+		int h = b - p.heads - p.kv_heads;
+		const float *v = qkv + p.heads * hd + kvw + h * hd;
+		KV *vc = reinterpret_cast<KV *>(p.vcache) + row + h * hd;
+		for (int i = threadIdx.x; i < hd; i += blockDim.x) kv_store(vc + i, v[i]);
+		return;
+	}
+	bool isq = b < p.heads;
+	const float *v = isq ? qkv + b * hd : qkv + p.heads * hd + (b - p.heads) * hd;
+	const bf16 *nw = reinterpret_cast<const bf16 *>(isq ? p.qnorm : p.knorm);
+	float scale = 1.f;
+	int off = 0;  // index of this head's first element in the norm weight
+	if (p.qk_norm == 1) {  // full width: over every head of q (or of k)
+		const float *all = isq ? qkv : qkv + p.heads * hd;
+		scale = rms_scale(all, (isq ? p.heads : p.kv_heads) * hd, p.eps, red);
+		off = (isq ? b : b - p.heads) * hd;
+	} else if (p.qk_norm == 2) {  // per head
+		scale = rms_scale(v, hd, p.eps, red);
+	}
+	const float *inv = reinterpret_cast<const float *>(p.inv_freq);
+	for (int i = threadIdx.x; i < half; i += blockDim.x) {
+		float x1 = v[i], x2 = v[i + half];
+		if (p.qk_norm) {
+			x1 = x1 * scale * bf2f(nw[off + i]);
+			x2 = x2 * scale * bf2f(nw[off + i + half]);
+		}
+		float a = (float)pos * inv[i];
+		float c = cosf(a) * p.attn_scale, s = sinf(a) * p.attn_scale;
+		float r1 = x1 * c - x2 * s, r2 = x2 * c + x1 * s;
+		if (isq) {
+			float *qo = reinterpret_cast<float *>(p.q_out) + b * hd;
+			qo[i] = r1;
+			qo[i + half] = r2;
+		} else {
+			KV *kc = reinterpret_cast<KV *>(p.kcache) + row + (b - p.heads) * hd;
+			kv_store(kc + i, r1);
+			kv_store(kc + i + half, r2);
+		}
+	}
+}
+
+// attn: block (head, split) computes, over its share of positions
+// [t0, t1), the running max m, the sum s of exp(score - m) and the
+// unnormalised sum of exp(score - m) * v. Scores live in dynamic shared
+// memory, one float per position of the share.
+template <typename KV>
+__device__ void attn_kv(const AttnParams &p) {
+	extern __shared__ float scores[];
+	__shared__ float red[32];
+	__shared__ float qs[MAX_HEAD_DIM];
+	int n = reinterpret_cast<const StepState *>(p.state)->pos + 1;
+	int h = blockIdx.x, sp = blockIdx.y, hd = p.head_dim;
+	int chunk = (n + p.splits - 1) / p.splits;
+	int t0 = sp * chunk, t1 = min(n, t0 + chunk);
+	float *po = reinterpret_cast<float *>(p.part_out) + ((size_t)h * p.splits + sp) * hd;
+	float *pml = reinterpret_cast<float *>(p.part_ml) + ((size_t)h * p.splits + sp) * 2;
+	const float *q = reinterpret_cast<const float *>(p.q) + h * hd;
+	for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[i];
+	__syncthreads();
+	if (t0 >= t1) {
+		for (int i = threadIdx.x; i < hd; i += blockDim.x) po[i] = 0.f;
+		if (threadIdx.x == 0) { pml[0] = -INFINITY; pml[1] = 0.f; }
+		return;
+	}
+	int kvh = h / (p.heads / p.kv_heads);
+	int kvw = p.kv_heads * hd;
+	const KV *kc = reinterpret_cast<const KV *>(p.kcache) + kvh * hd;
+	const KV *vc = reinterpret_cast<const KV *>(p.vcache) + kvh * hd;
+	int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, nw = blockDim.x / WARP;
+	// Scores: a warp per position, lanes across the head.
+	for (int t = t0 + warp; t < t1; t += nw) {
+		const KV *k = kc + (size_t)t * kvw;
+		float s = 0.f;
+		for (int i = lane; i < hd; i += WARP) s = fmaf(kv_load(k + i), qs[i], s);
+		s = warp_sum(s);
+		if (lane == 0) scores[t - t0] = s * p.scale;
+	}
+	__syncthreads();
+	float m = -INFINITY;
+	for (int t = threadIdx.x; t < t1 - t0; t += blockDim.x) m = fmaxf(m, scores[t]);
+	m = block_max(m, red);
+	float sum = 0.f;
+	for (int t = threadIdx.x; t < t1 - t0; t += blockDim.x) {
+		float e = __expf(scores[t] - m);
+		scores[t] = e;
+		sum += e;
+	}
+	sum = block_sum(sum, red);  // its barriers also publish the exponentials
+	for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+		float o = 0.f;
+		for (int t = t0; t < t1; t++) o = fmaf(scores[t - t0], kv_load(vc + (size_t)t * kvw + i), o);
+		po[i] = o;
+	}
+	if (threadIdx.x == 0) { pml[0] = m; pml[1] = sum; }
+}
+
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope(const RopeParams p) { rope_kv<bf16>(p); }
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope_f32(const RopeParams p) { rope_kv<float>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn(const AttnParams p) { attn_kv<bf16>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_f32(const AttnParams p) { attn_kv<float>(p); }
+
+// attn_combine merges the splits of each head: one block per head.
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_combine(const AttnParams p) {
+	int h = blockIdx.x, hd = p.head_dim;
+	const float *po = reinterpret_cast<const float *>(p.part_out) + (size_t)h * p.splits * hd;
+	const float *pml = reinterpret_cast<const float *>(p.part_ml) + (size_t)h * p.splits * 2;
+	float m = -INFINITY;
+	for (int s = 0; s < p.splits; s++) m = fmaxf(m, pml[2 * s]);
+	float total = 0.f;
+	for (int s = 0; s < p.splits; s++) {
+		if (pml[2 * s + 1] > 0.f) total += pml[2 * s + 1] * __expf(pml[2 * s] - m);
+	}
+	float *out = reinterpret_cast<float *>(p.out) + h * hd;
+	for (int i = threadIdx.x; i < hd; i += blockDim.x) {
+		float o = 0.f;
+		for (int s = 0; s < p.splits; s++) {
+			if (pml[2 * s + 1] > 0.f) o += po[(size_t)s * hd + i] * __expf(pml[2 * s] - m);
+		}
+		out[i] = o / total;
+	}
+}

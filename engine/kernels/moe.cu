@@ -1,0 +1,138 @@
+// moe.cu: the router and the experts of a sparse layer at batch 1.
+//
+// The router's softmax and top-k run on the GPU, so a step needs no round
+// trip through the host when every expert is resident. The experts of a
+// token take two launches for all of them: moe_up (gate and up
+// projections with SiLU * mul; grid rows are the selected experts, the
+// shared expert or a dense layer's MLP as one more) and moe_down (the down
+// projections, each scaled by its combine weight into its own slice of
+// parts, which the next add_norm sums in a fixed order: no atomics, the
+// same bits every run). Expert weights are found through a per-layer table
+// of device pointers indexed by expert id, so the captured graph stays
+// valid wherever the experts live.
+#include "common.cuh"
+
+#define ROUTER_THREADS 256
+#define MAX_EXPERTS 256
+#define MAX_TOPK 16
+#define MOE_THREADS 128
+#define MOE_UP_ROWS 2  // rows of gate and of up per block: 4 loads in flight per step
+#define MOE_DOWN_ROWS 4
+
+// router: one block. Logits in float32, softmax over all experts, top-k
+// (ties to the lower id), weights renormalised when norm_topk is set.
+extern "C" __global__ void __launch_bounds__(ROUTER_THREADS) router(const RouterParams p) {
+	__shared__ float logit[MAX_EXPERTS + 1];
+	const float *xn = reinterpret_cast<const float *>(p.xn);
+	int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, nw = blockDim.x / WARP;
+	const bf16 *w = reinterpret_cast<const bf16 *>(p.w);
+	const bf16 *sg = reinterpret_cast<const bf16 *>(p.shared_gate);
+	int rows = p.experts + (sg ? 1 : 0);
+	for (int e = warp; e < rows; e += nw) {
+		const uint4 *row = reinterpret_cast<const uint4 *>(e < p.experts ? w + (size_t)e * p.hidden : sg);
+		float s = 0.f;
+		for (int c = lane; c < p.hidden / 8; c += WARP) {
+			float xv[8];
+			load8(xv, xn, c * 8);
+			s += dot8(__ldg(row + c), xv);
+		}
+		s = warp_sum(s);
+		if (lane == 0) logit[e] = s;
+	}
+	__syncthreads();
+	if (threadIdx.x != 0) return;
+	float m = -INFINITY;
+	for (int e = 0; e < p.experts; e++) m = fmaxf(m, logit[e]);
+	float sum = 0.f;
+	for (int e = 0; e < p.experts; e++) sum += __expf(logit[e] - m);
+	int *sel = reinterpret_cast<int *>(p.sel);
+	float *wt = reinterpret_cast<float *>(p.weights);
+	unsigned long long taken[MAX_EXPERTS / 64] = {0, 0, 0, 0};
+	float ksum = 0.f;
+	for (int k = 0; k < p.topk; k++) {
+		int bi = -1;
+		float bv = -INFINITY;
+		for (int e = 0; e < p.experts; e++) {
+			if ((taken[e / 64] >> (e % 64)) & 1ull) continue;
+			if (bi < 0 || logit[e] > bv) { bv = logit[e]; bi = e; }
+		}
+		taken[bi / 64] |= 1ull << (bi % 64);
+		sel[k] = bi;
+		wt[k] = __expf(bv - m) / sum;
+		ksum += wt[k];
+	}
+	if (p.norm_topk) {
+		for (int k = 0; k < p.topk; k++) wt[k] /= ksum;
+	}
+	wt[p.topk] = sg ? 1.f / (1.f + __expf(-logit[p.experts])) : 1.f;  // an ungated shared expert counts once
+	if (p.trace) {
+		int pos = reinterpret_cast<const StepState *>(p.state)->pos;
+		int *tr = reinterpret_cast<int *>(p.trace) + (size_t)pos * p.topk;
+		for (int k = 0; k < p.topk; k++) tr[k] = sel[k];
+	}
+}
+
+// expert returns the weights and width of entry k of the layer's list:
+// a selected expert, or (k == topk) the shared expert or dense MLP.
+__device__ __forceinline__ void expert(const MoEParams &p, int k, const bf16 **g, const bf16 **u, const bf16 **d, int *inter) {
+	if (k < p.topk) {
+		int e = reinterpret_cast<const int *>(p.sel)[k];
+		*g = reinterpret_cast<const bf16 *const *>(p.gate_tab)[e];
+		*u = reinterpret_cast<const bf16 *const *>(p.up_tab)[e];
+		*d = reinterpret_cast<const bf16 *const *>(p.down_tab)[e];
+		*inter = p.inter;
+	} else {
+		*g = reinterpret_cast<const bf16 *>(p.shared_gate_w);
+		*u = reinterpret_cast<const bf16 *>(p.shared_up_w);
+		*d = reinterpret_cast<const bf16 *>(p.shared_down_w);
+		*inter = p.shared_inter;
+	}
+}
+
+// moe_up: grid (row tiles, entries). A block computes MOE_UP_ROWS rows of
+// gate and of up for one entry and stores silu(g) * u.
+extern "C" __global__ void __launch_bounds__(MOE_THREADS) moe_up(const MoEParams p) {
+	__shared__ float red[32 * 2 * MOE_UP_ROWS];
+	const bf16 *gw, *uw, *dw;
+	int inter;
+	int k = blockIdx.y;
+	expert(p, k, &gw, &uw, &dw, &inter);
+	int row0 = blockIdx.x * MOE_UP_ROWS;
+	if (row0 >= inter) return;  // the shared expert is wider: its tiles set the grid
+	const bf16 *rows[2 * MOE_UP_ROWS];  // gate rows, then up rows
+#pragma unroll
+	for (int r = 0; r < MOE_UP_ROWS; r++) {
+		size_t at = (size_t)min(row0 + r, inter - 1) * p.hidden;
+		rows[r] = gw + at;
+		rows[MOE_UP_ROWS + r] = uw + at;
+	}
+	float s[2 * MOE_UP_ROWS];
+	rows_dot<2 * MOE_UP_ROWS>(s, rows, reinterpret_cast<const float *>(p.xn), p.hidden, red);
+	int r = threadIdx.x;
+	if (r < MOE_UP_ROWS && row0 + r < inter) {
+		float g = pick<2 * MOE_UP_ROWS>(s, r), u = pick<2 * MOE_UP_ROWS>(s, MOE_UP_ROWS + r);
+		reinterpret_cast<float *>(p.act)[(size_t)k * p.act_stride + row0 + r] = g / (1.f + __expf(-g)) * u;
+	}
+}
+
+// moe_down: grid (row tiles, entries). A block computes MOE_DOWN_ROWS rows
+// of one entry's down projection, scaled by its combine weight, into that
+// entry's slice of parts.
+extern "C" __global__ void __launch_bounds__(MOE_THREADS) moe_down(const MoEParams p) {
+	__shared__ float red[32 * MOE_DOWN_ROWS];
+	const bf16 *gw, *uw, *dw;
+	int inter;
+	int k = blockIdx.y;
+	expert(p, k, &gw, &uw, &dw, &inter);
+	int row0 = blockIdx.x * MOE_DOWN_ROWS;
+	const bf16 *rows[MOE_DOWN_ROWS];
+#pragma unroll
+	for (int r = 0; r < MOE_DOWN_ROWS; r++) rows[r] = dw + (size_t)min(row0 + r, p.hidden - 1) * inter;
+	float s[MOE_DOWN_ROWS];
+	rows_dot<MOE_DOWN_ROWS>(s, rows, reinterpret_cast<const float *>(p.act) + (size_t)k * p.act_stride, inter, red);
+	if (threadIdx.x < MOE_DOWN_ROWS && row0 + (int)threadIdx.x < p.hidden) {
+		float v = pick<MOE_DOWN_ROWS>(s, threadIdx.x);
+		float w = reinterpret_cast<const float *>(p.weights)[k];
+		reinterpret_cast<float *>(p.parts)[(size_t)k * p.hidden + row0 + threadIdx.x] = w * v;
+	}
+}

@@ -1,0 +1,140 @@
+// params.h: the parameter block of each kernel, shared by the CUDA sources
+// and by package engine/cuda's cgo, so both sides agree on the layout.
+// Every kernel takes exactly one of these by value. Device pointers are
+// 64-bit integers, which both compilers lay out alike.
+#ifndef MOEC_KERNELS_PARAMS_H
+#define MOEC_KERNELS_PARAMS_H
+
+typedef unsigned long long dptr;
+
+// The state of a decode step, in device memory: the position of the
+// token being run, its id, and the length of the prompt, whose tokens are
+// taken in turn before any is chosen. The last kernel of a step advances
+// it. It lives in device memory because a captured graph's parameters are
+// fixed.
+typedef struct {
+	int pos;
+	int token;
+	int prompt_len;
+} StepState;
+
+// embed: x = embedding row of the current token.
+typedef struct {
+	dptr state;  // StepState*
+	dptr table;  // bf16 [vocab][hidden]
+	dptr x;      // float [hidden]
+	int hidden;
+	int vocab;
+} EmbedParams;
+
+// add_norm: x += the sum of parts (the experts' outputs of the layer
+// before, in order), then xn = rmsnorm(x) * weight. One block.
+typedef struct {
+	dptr x;        // float [n], the residual stream
+	dptr parts;    // float [nparts][n] or 0
+	dptr weight;   // bf16 [n]
+	dptr xn;       // float [n] out
+	int n;
+	int nparts;
+	float eps;
+} NormParams;
+
+// gemv: y (+)= W x (+ bias). W is rows x cols bf16, row-major; a block of
+// four warps computes rows_per_block rows, the warps splitting the columns.
+typedef struct {
+	dptr w;
+	dptr bias;     // bf16 [rows] or 0
+	dptr x;        // float [cols]
+	dptr y;        // float [rows]
+	int rows;
+	int cols;      // a multiple of 8
+	int accumulate;  // 1: y += W x (a residual add); 0: y = W x
+} GemvParams;
+
+// rope: for the current token, q/k normalisation (by mode), NeoX rotary
+// embedding of q into q_out, and k, v appended to the layer's cache.
+typedef struct {
+	dptr state;     // StepState*
+	dptr qkv;       // float [heads*hd + 2*kv_heads*hd]: q, k, v of this token
+	dptr q_out;     // float [heads*hd]: q normalised and rotated
+	dptr kcache;    // bf16 (rope) or float (rope_f32) [max_ctx][kv_heads*hd]
+	dptr vcache;
+	dptr inv_freq;  // float [rot/2]
+	dptr qnorm;     // bf16 or 0
+	dptr knorm;     // bf16 or 0
+	int heads;
+	int kv_heads;
+	int head_dim;
+	int max_ctx;
+	int qk_norm;    // 0 none, 1 full width (OLMoE), 2 per head (Qwen3)
+	float eps;
+	float attn_scale;  // multiplies cos and sin (YaRN's mscale; 1 otherwise)
+} RopeParams;
+
+// attn: one split of the attention of the current token over the cache;
+// attn_combine: the splits merged.
+typedef struct {
+	dptr state;     // StepState*
+	dptr q;         // float [heads*hd], rotated
+	dptr kcache;
+	dptr vcache;
+	dptr part_out;  // float [heads][splits][hd]
+	dptr part_ml;   // float [heads][splits][2]: running max and sum
+	dptr out;       // float [heads*hd]
+	int heads;
+	int kv_heads;
+	int head_dim;   // at most 256
+	int max_ctx;
+	int splits;
+	float scale;
+} AttnParams;
+
+// router: logits of the experts for xn, softmax, top-k, and the shared
+// expert's sigmoid gate.
+typedef struct {
+	dptr state;     // StepState*
+	dptr xn;
+	dptr w;         // bf16 [experts][hidden]
+	dptr shared_gate;  // bf16 [hidden] or 0
+	dptr sel;       // int [topk] out
+	dptr weights;   // float [topk+1] out: the combine weights, then the shared expert's (its sigmoid gate, or 1)
+	dptr trace;     // int [max_ctx][topk] or 0: the choice at each position
+	int hidden;
+	int experts;    // at most 256
+	int topk;       // at most 16
+	int norm_topk;
+} RouterParams;
+
+// moe_up: act[e] = silu(gate_e xn) * up_e xn for every selected expert e
+// (and the shared expert as entry topk); moe_down: parts[e] = weight_e *
+// down_e act[e], which the next add_norm sums into the residual stream.
+typedef struct {
+	dptr xn;
+	dptr sel;       // int [topk]
+	dptr weights;   // float [topk+1]
+	dptr gate_tab;  // dptr [experts]: each expert's gate_proj (inter x hidden)
+	dptr up_tab;
+	dptr down_tab;  // (hidden x inter)
+	dptr shared_gate_w;  // or 0
+	dptr shared_up_w;
+	dptr shared_down_w;
+	dptr act;       // float [topk+1][act_stride]
+	dptr parts;     // float [topk+1][hidden]
+	int hidden;
+	int inter;
+	int shared_inter;
+	int topk;
+	int act_stride;
+} MoEParams;
+
+// argmax: the next token, greedy, unless the prompt still has one; the
+// step state advances.
+typedef struct {
+	dptr state;    // StepState*
+	dptr logits;   // float [vocab]
+	dptr prompt;   // int [prompt_len]
+	dptr out;      // int [max_ctx+1]: the token at each position
+	int vocab;
+} ArgmaxParams;
+
+#endif

@@ -1,0 +1,156 @@
+"""transformers' side of moec's engine checks, run on the GPU machine.
+
+    python3 tools/engine/hf.py make CONFIG OUT [--layers N] [--seed S]
+        a random bf16 checkpoint of CONFIG (a config.json), saved with
+        save_pretrained into OUT; --layers keeps the first N layers.
+    python3 tools/engine/hf.py ref DIR OUT [--tokens T] [--seed S]
+        teacher-forced outputs of DIR's model on T random tokens, run in
+        fp32 and in bf16 on the same weights, written to the safetensors
+        file OUT: tokens [T] i32; logits_fp32, logits_bf16 [T, vocab];
+        hidden_fp32, hidden_bf16 [layers, T, hidden] (each decoder layer's
+        output); topk_fp32 [layers, T, k] i32 (each sparse layer's experts,
+        -1 rows for dense layers) and topk_bf16 (the same in the bf16
+        run), f32 unless said.
+    python3 tools/engine/hf.py bench DIR [--prompt P] [--new N] [--impl I,...]
+        transformers generate, all weights resident, greedy: prefill and
+        decode tokens per second for each experts implementation, one JSON
+        object per line.
+"""
+
+import argparse
+import json
+import time
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import AutoConfig, AutoModelForCausalLM
+
+
+def make(a):
+    with open(a.config) as f:
+        d = json.load(f)
+    if a.layers:
+        d["num_hidden_layers"] = a.layers
+    d.pop("transformers_version", None)
+    cfg = AutoConfig.for_model(d.pop("model_type"), **d)
+    torch.manual_seed(a.seed)
+    t = time.time()
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    print(f"init {time.time() - t:.1f} s, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters")
+    t = time.time()
+    model.save_pretrained(a.out, max_shard_size="5GB")
+    print(f"save {time.time() - t:.1f} s")
+
+
+def routers(model):
+    return [(n, m) for n, m in model.named_modules() if n.endswith("mlp.gate") or n.endswith("block_sparse_moe.gate")]
+
+
+def run_ref(model, ids, k):
+    layers = model.model.layers
+    hidden = [None] * len(layers)
+    topk = {}
+    hooks = []
+    for i, layer in enumerate(layers):
+        hooks.append(layer.register_forward_hook(
+            lambda mod, inp, out, i=i: hidden.__setitem__(i, (out[0] if isinstance(out, tuple) else out)[0].float().cpu())))
+    for name, mod in routers(model):
+        li = int(name.split(".")[2])
+
+        def hook(mod, inp, out, li=li):
+            x = inp[0].reshape(-1, mod.weight.shape[1]).float()
+            p = torch.softmax(x @ mod.weight.float().T, dim=-1)
+            topk[li] = torch.topk(p, k, dim=-1).indices.int().cpu()
+        hooks.append(mod.register_forward_hook(hook))
+    with torch.no_grad():
+        logits = model(ids).logits[0].float().cpu()
+    for h in hooks:
+        h.remove()
+    return logits, torch.stack(hidden), topk
+
+
+def ref(a):
+    model = AutoModelForCausalLM.from_pretrained(a.dir, dtype=torch.bfloat16, device_map="cuda")
+    model.eval()
+    cfg = model.config
+    k = cfg.num_experts_per_tok
+    g = torch.Generator().manual_seed(a.seed)
+    ids = torch.randint(0, cfg.vocab_size, (1, a.tokens), generator=g).cuda()
+    lb, hb, tkb = run_ref(model, ids, k)
+    model.float()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    lf, hf, tk = run_ref(model, ids, k)
+    n = cfg.num_hidden_layers
+    def stack(found):
+        topk = torch.full((n, a.tokens, k), -1, dtype=torch.int32)
+        for li, t in found.items():
+            topk[li] = t
+        return topk
+    save_file({
+        "tokens": ids[0].int().cpu(), "logits_fp32": lf, "logits_bf16": lb,
+        "hidden_fp32": hf, "hidden_bf16": hb, "topk_fp32": stack(tk), "topk_bf16": stack(tkb),
+    }, a.out)
+    print(f"ref: {a.tokens} tokens, {n} layers -> {a.out}")
+
+
+def bench(a):
+    for impl in a.impl.split(","):
+        model = AutoModelForCausalLM.from_pretrained(a.dir, dtype=torch.bfloat16, device_map="cuda")
+        model.eval()
+        try:
+            model.set_experts_implementation(impl)
+        except Exception as e:  # an implementation this version lacks
+            print(json.dumps({"impl": impl, "error": str(e)}))
+            continue
+        g = torch.Generator().manual_seed(1)
+        ids = torch.randint(0, model.config.vocab_size, (1, a.prompt), generator=g).cuda()
+        kw = dict(do_sample=False, eos_token_id=None, pad_token_id=0)
+        model.generation_config.eos_token_id = None
+        with torch.no_grad():
+            model.generate(ids, max_new_tokens=8, min_new_tokens=8, **kw)  # warm up
+            torch.cuda.synchronize()
+            t = time.time()
+            model(ids)
+            torch.cuda.synchronize()
+            pre = time.time() - t
+            t = time.time()
+            out = model.generate(ids, max_new_tokens=a.new, min_new_tokens=a.new, **kw)
+            torch.cuda.synchronize()
+            total = time.time() - t
+        n = out.shape[1] - a.prompt
+        dec = max(total - pre, 1e-9)
+        print(json.dumps({"impl": impl, "prompt": a.prompt, "new": n, "prefill_s": pre,
+                          "prefill_tok_s": a.prompt / pre, "decode_tok_s": (n - 1) / dec,
+                          "total_s": total, "gpu_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+                          "transformers": transformers.__version__}), flush=True)
+        del model
+        torch.cuda.empty_cache()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("config")
+    m.add_argument("out")
+    m.add_argument("--layers", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("ref")
+    r.add_argument("dir")
+    r.add_argument("out")
+    r.add_argument("--tokens", type=int, default=64)
+    r.add_argument("--seed", type=int, default=0)
+    b = sub.add_parser("bench")
+    b.add_argument("dir")
+    b.add_argument("--prompt", type=int, default=128)
+    b.add_argument("--new", type=int, default=256)
+    b.add_argument("--impl", default="batched_mm,grouped_mm,eager")
+    a = p.parse_args()
+    {"make": make, "ref": ref, "bench": bench}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()
