@@ -47,9 +47,11 @@ The flags are:
 	-policy name
 		The policy to replay, when the file has several.
 	-expert-bytes size
-		The bytes of one expert, as a number or with a suffix (17.3MB,
-		1.2GB, 16.5MiB). Without it, the size of the trace's model if
-		moec knows it, else the policy's expert_size_gb.
+		The bytes of one expert, a number with a unit in any case:
+		B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB
+		(powers of 1024), as in 17.3MB or 16.5MiB. Without it, the
+		size of the trace's model if moec knows it, else the
+		policy's expert_size_gb.
 	-json
 		Print the results as one JSON object instead of a table: the
 		policy's statistics (sections "cache", "prefetch",
