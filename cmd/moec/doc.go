@@ -249,7 +249,7 @@
 //
 // Usage:
 //
-//	moec replay [-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe
+//	moec replay [-trace file | -synthetic preset] [-tokens n] [-seed n] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d] policy.moe
 //
 // Replay runs a policy over a routing trace, the way it would run beside a
 // model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -264,7 +264,8 @@
 // accuracy, and the modeled time per token: demand copies x (expert bytes /
 // bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
 // time that the layer's GPU compute does not hide, over the tokens. The
-// hardware figures default to those measured on an H100 (PCIe Gen5 x16).
+// hardware figures default to those measured on an H100 (PCIe Gen5 x16);
+// the table says which it used.
 //
 // The policy file must hold one policy, or -policy must name one.
 //
@@ -300,10 +301,22 @@
 //	-opt
 //		Also compute Belady's optimum for the same slots: the hit rate of
 //		a cache that always evicts the expert used furthest in the future.
-//	-pcie-gbps, -copy-latency, -cpu-expert, -gpu-expert
-//		The hardware figures of the cost model: host-to-GPU bandwidth in
-//		GB/s, the fixed cost of a copy, and the time of one expert for one
-//		token on the CPU and on the GPU.
+//	-pcie-gbps rate, -copy-latency d
+//		The host-to-GPU bandwidth in GB/s (10^9 bytes per second;
+//		52.5 by default, pinned memory on PCIe Gen5 x16) and the
+//		fixed cost of a copy (2.6us by default).
+//	-cpu-gbps rate, -cpu-expert d
+//		The time of one expert for one token on the CPU: its bytes
+//		at -cpu-gbps GB/s (8.24 by default: 2.1ms for Qwen1.5-MoE's
+//		16.5 MiB expert on 16 cores, 43ms for Mixtral's 336 MiB), or
+//		-cpu-expert whatever its size.
+//	-gpu-expert d
+//		The time of one expert for one token on the GPU, which hides
+//		background copies (76us by default).
+//
+//	Times take a unit: ns, us, ms or s, as in 2.6us or 2.1ms. A policy
+//	that writes schedule pcie_gbps or cpu_expert_ms is priced with
+//	its own figures instead of these.
 //
 // # Search a grid of policies for the best on a trace
 //

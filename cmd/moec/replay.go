@@ -15,7 +15,7 @@ import (
 
 var replayCommand = &command{
 	name:      "replay",
-	usageLine: "[-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe",
+	usageLine: "[-trace file | -synthetic preset] [-tokens n] [-seed n] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " policy.moe",
 	short:     "replay routing through a policy and measure it",
 	long: `Replay runs a policy over a routing trace, the way it would run beside a
 model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -30,7 +30,8 @@ prefetch copies, their bytes, evictions), where experts ran, the prefetch
 accuracy, and the modeled time per token: demand copies x (expert bytes /
 bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
 time that the layer's GPU compute does not hide, over the tokens. The
-hardware figures default to those measured on an H100 (PCIe Gen5 x16).
+hardware figures default to those measured on an H100 (PCIe Gen5 x16);
+the table says which it used.
 
 The policy file must hold one policy, or -policy must name one.
 
@@ -66,10 +67,7 @@ The flags are:
 	-opt
 		Also compute Belady's optimum for the same slots: the hit rate of
 		a cache that always evicts the expert used furthest in the future.
-	-pcie-gbps, -copy-latency, -cpu-expert, -gpu-expert
-		The hardware figures of the cost model: host-to-GPU bandwidth in
-		GB/s, the fixed cost of a copy, and the time of one expert for one
-		token on the CPU and on the GPU.`,
+` + hardwareHelp,
 	run: runReplay,
 }
 
@@ -115,11 +113,7 @@ func runReplay(e *env, c *command, args []string) int {
 	jsonOut := fs.Bool("json", false, "print JSON")
 	decisions := fs.String("decisions", "", "write every plan to this file")
 	opt := fs.Bool("opt", false, "compute Belady's optimum")
-	model := replay.DefaultCostModel()
-	fs.Float64Var(&model.PCIeGBps, "pcie-gbps", model.PCIeGBps, "host-to-GPU bandwidth, GB/s")
-	fs.DurationVar(&model.CopyLatency, "copy-latency", model.CopyLatency, "fixed cost of one copy")
-	fs.DurationVar(&model.CPUExpert, "cpu-expert", model.CPUExpert, "one expert, one token, on the CPU")
-	fs.DurationVar(&model.GPUExpert, "gpu-expert", model.GPUExpert, "one expert, one token, on the GPU")
+	flagModel := hardwareFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -238,15 +232,16 @@ func runReplay(e *env, c *command, args []string) int {
 			return exitError
 		}
 	}
+	model := flagModel.ForPolicy(spec)
 	cost := model.Cost(res)
 	if *jsonOut {
 		return e.printReplayJSON(spec, name, shape, res, cost, best)
 	}
-	printReplayTable(e.stdout, spec, name, shape, res, cost, best)
+	printReplayTable(e.stdout, spec, name, shape, res, cost, hardwareText(model, *flagModel, shape.ExpertBytes), best)
 	return exitOK
 }
 
-func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) {
+func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, hardware string, best *replay.OptResult) {
 	s := res.Stats
 	fmt.Fprintf(w, "policy    %s\n", spec.Name)
 	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %s\n", traceName, res.Dispatches, res.Tokens, shapeText(shape))
@@ -267,6 +262,7 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 	}
 	fmt.Fprintf(w, "time      %.3f ms/token modeled (demand %.1f ms, CPU %.1f ms, prefetch exposed %.1f ms, hidden %.1f ms)\n",
 		ms(cost.PerToken), ms(cost.Demand), ms(cost.CPU), ms(cost.Exposed), ms(cost.Hidden))
+	fmt.Fprintf(w, "hardware  %s\n", hardware)
 	fmt.Fprintln(w)
 	header := "layer  hit rate"
 	if best != nil {
