@@ -296,7 +296,7 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 	r.Replay.DemandBytes, r.Replay.PrefetchBytes = res.DemandBytes, res.PrefetchBytes
 	r.MsPerToken = ms(cost.PerToken)
 	if best != nil {
-		r.Opt = &optReport{HitRate: best.Count.HitRate()}
+		r.Opt = &optReport{HitRate: best.Count.HitRate(), Layers: make([]float64, 0, len(best.Layers))}
 		for _, l := range best.Layers {
 			r.Opt.Layers = append(r.Opt.Layers, l.HitRate())
 		}

@@ -45,7 +45,7 @@ func Belady(accesses []rt.Key, slots int, pin []rt.Key) (*OptResult, error) {
 	if slots < 1 {
 		return nil, fmt.Errorf("belady: %d slots, need at least 1", slots)
 	}
-	return belady(accesses, []int{slots}, false, pin)
+	return belady(accesses, []int{slots}, false, pin, 0)
 }
 
 // BeladyPerLayer is Belady for per-layer caches: capacity[l] slots for
@@ -60,17 +60,21 @@ func BeladyPerLayer(accesses []rt.Key, capacity []int, pin []rt.Key) (*OptResult
 			return nil, fmt.Errorf("belady: layer %d has capacity %d, need 0 or more", l, c)
 		}
 	}
-	return belady(accesses, capacity, true, pin)
+	return belady(accesses, capacity, true, pin, 0)
 }
 
 // BeladyFor returns Belady's optimum for the slots that spec had in res, a
 // replay of it: one cache of its capacity, or, for a per_layer policy,
 // each layer's capacity at the end of the replay; its pinned experts
-// pinned in every layer.
+// pinned in every layer. Its Layers has one count per layer of the shape,
+// as res.Layers has, whichever layers the accesses reach.
 func BeladyFor(accesses []rt.Key, spec *rt.Spec, res *Result) (*OptResult, error) {
 	pins := PinnedKeys(res.Shape.Layers, spec.Cache.Pin)
 	if spec.PerLayer == nil {
-		return Belady(accesses, spec.Cache.Capacity, pins)
+		if c := spec.Cache.Capacity; c < 1 {
+			return nil, fmt.Errorf("belady: %d slots, need at least 1", c)
+		}
+		return belady(accesses, []int{spec.Cache.Capacity}, false, pins, res.Shape.Layers)
 	}
 	caps := make([]int, len(res.Stats.Layers))
 	for l, ls := range res.Stats.Layers {
@@ -88,7 +92,9 @@ type optCache struct {
 	free []int     // per group: unpinned slots still empty
 }
 
-func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key) (*OptResult, error) {
+// belady is Belady's MIN for one cache of caps[0] slots or, perLayer, one
+// cache per layer; its result counts at least minLayers layers.
+func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key, minLayers int) (*OptResult, error) {
 	if len(acc) >= never {
 		return nil, fmt.Errorf("belady: %d accesses, at most %d", len(acc), never-1)
 	}
@@ -121,7 +127,7 @@ func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key) (*OptResult, 
 		return 0
 	}
 
-	r := &OptResult{Layers: make([]Count, layers)}
+	r := &OptResult{Layers: make([]Count, max(int(layers), minLayers))}
 	for _, c := range caps {
 		r.Slots += c
 	}
