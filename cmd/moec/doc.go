@@ -278,7 +278,8 @@
 //		Replay a synthetic trace of the named preset instead: one of
 //		mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite, olmoe-1b-7b.
 //	-tokens n, -seed n
-//		The length and seed of a synthetic trace.
+//		The length and seed of a synthetic trace. It is generated
+//		as it is replayed, so its length does not cost memory.
 //	-policy name
 //		The policy to replay, when the file has several.
 //	-expert-bytes size
@@ -301,6 +302,8 @@
 //	-opt
 //		Also compute Belady's optimum for the same slots: the hit rate of
 //		a cache that always evicts the expert used furthest in the future.
+//		It needs the whole future, so it holds every expert access in
+//		memory, 12 bytes each, at most 2^31-2 of them.
 //	-pcie-gbps rate, -copy-latency d
 //		The host-to-GPU bandwidth in GB/s (10^9 bytes per second;
 //		52.5 by default, pinned memory on PCIe Gen5 x16) and the

@@ -44,7 +44,8 @@ The flags are:
 		Replay a synthetic trace of the named preset instead: one of
 		mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite, olmoe-1b-7b.
 	-tokens n, -seed n
-		The length and seed of a synthetic trace.
+		The length and seed of a synthetic trace. It is generated
+		as it is replayed, so its length does not cost memory.
 	-policy name
 		The policy to replay, when the file has several.
 	-expert-bytes size
@@ -67,6 +68,8 @@ The flags are:
 	-opt
 		Also compute Belady's optimum for the same slots: the hit rate of
 		a cache that always evicts the expert used furthest in the future.
+		It needs the whole future, so it holds every expert access in
+		memory, 12 bytes each, at most 2^31-2 of them.
 ` + hardwareHelp,
 	run: runReplay,
 }
@@ -171,15 +174,27 @@ func runReplay(e *env, c *command, args []string) int {
 			return exitUsage
 		}
 		cfg.Tokens, cfg.Seed = *tokens, *seed
-		rows, err := replay.GenerateRows(cfg)
+		// The trace is generated as it is replayed, and again for -opt,
+		// never held in memory.
+		g, err := trace.NewGenerator(cfg)
 		if err != nil {
-			e.errorf("%v", err)
-			return exitError
+			e.errorf("-tokens %d: %v", *tokens, err)
+			return exitUsage
 		}
 		header, name = cfg.Header(), "synthetic "+*synthetic
-		s := replay.NewSliceSource(rows)
-		src = s
-		accesses = func() ([]rt.Key, error) { s.Rewind(); return replay.Accesses(s) }
+		src = replay.GenSource{G: g}
+		accesses = func() ([]rt.Key, error) {
+			g, err := trace.NewGenerator(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return replay.Accesses(replay.GenSource{G: g})
+		}
+	}
+	if n := header.Entries; *opt && n > replay.MaxOptAccesses/int64(header.TopK) {
+		e.errorf("-opt: %s has %d rows of up to %d experts, more accesses than Belady's optimum takes (%d; it holds 12 bytes of each in memory)",
+			name, n, header.TopK, replay.MaxOptAccesses)
+		return exitError
 	}
 
 	shape, err := traceShape(header, *expertBytes, spec.Cache.ExpertSizeGB)

@@ -17,6 +17,10 @@ type OptResult struct {
 // never is the next use of an expert that is not used again.
 const never = math.MaxInt32
 
+// MaxOptAccesses is the most accesses Belady takes: each one's next use is
+// an int32.
+const MaxOptAccesses = never - 1
+
 // Belady returns the fewest misses any cache of slots (layer, expert) slots
 // can have on accesses, the selected experts in replay order (Accesses
 // reads them from a Source): Belady's MIN. The cache is demand-only, as a
@@ -96,7 +100,7 @@ type optCache struct {
 // cache per layer; its result counts at least minLayers layers.
 func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key, minLayers int) (*OptResult, error) {
 	if len(acc) >= never {
-		return nil, fmt.Errorf("belady: %d accesses, at most %d", len(acc), never-1)
+		return nil, fmt.Errorf("belady: %d accesses, at most %d", len(acc), MaxOptAccesses)
 	}
 	// The dense key space: layers x experts, as large as the keys need.
 	layers, experts := int32(0), int32(0)

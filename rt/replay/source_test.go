@@ -2,7 +2,9 @@ package replay_test
 
 import (
 	"bytes"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,17 +71,29 @@ func TestReadRowsErrors(t *testing.T) {
 	}
 }
 
-// TestGenerateRows checks that a synthetic trace in memory is the one
-// that `moec trace gen` writes and a reader reads back.
-func TestGenerateRows(t *testing.T) {
+// TestGenSource checks that a synthetic trace replayed as it is generated
+// is the one that `moec trace gen` writes and a reader reads back.
+func TestGenSource(t *testing.T) {
 	cfg, err := trace.Preset("mixtral-8x7b")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Tokens = 50
-	rows, err := replay.GenerateRows(cfg)
+	g, err := trace.NewGenerator(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var rows []replay.Row
+	src := replay.GenSource{G: g}
+	for {
+		layer, experts, scores, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, replay.Row{Layer: layer, Experts: slices.Clone(experts), Scores: slices.Clone(scores)})
 	}
 	var file bytes.Buffer
 	w, err := trace.NewWriter(&file, cfg.Header())
@@ -105,7 +119,7 @@ func TestGenerateRows(t *testing.T) {
 		}
 	}
 	cfg.Tokens = -1
-	if _, err := replay.GenerateRows(cfg); err == nil || !strings.HasPrefix(err.Error(), "synthetic trace: -1 tokens") {
+	if _, err := trace.NewGenerator(cfg); err == nil || !strings.HasPrefix(err.Error(), "synthetic trace: -1 tokens") {
 		t.Errorf("a synthetic trace of -1 tokens: %v", err)
 	}
 }
