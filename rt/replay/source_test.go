@@ -56,14 +56,20 @@ func TestReadRows(t *testing.T) {
 }
 
 // TestReadRowsErrors checks that a trace that lies about its length, even
-// by 2^63-1 rows, or has a bad row, is an error naming the file.
+// by 2^63-1 rows, or has a bad row, is an error naming the file. The trace
+// is a stream, whose length the reader cannot check against the header as
+// it checks a file's.
 func TestReadRowsErrors(t *testing.T) {
 	const header = `{"model_name": "m", "num_layers": 2, "num_experts": 6, "top_k": 2, "num_entries": %s}` + "\n"
 	for _, tc := range []struct{ entries, rows, err string }{
 		{"9223372036854775807", `{"t":0,"l":0,"e":[1,3]}`, "t.jsonl: header says num_entries 9223372036854775807, found 1 rows"},
 		{"2", `{"t":0,"l":0,"e":[1,3]}` + "\n" + `{"t":0,"l":1,"e":[1,9]}`, "t.jsonl:3: "},
 	} {
-		r := newReader(t, "t.jsonl", []byte(strings.Replace(header, "%s", tc.entries, 1)+tc.rows+"\n"))
+		stream := struct{ io.Reader }{strings.NewReader(strings.Replace(header, "%s", tc.entries, 1) + tc.rows + "\n")}
+		r, err := trace.NewReader(stream, "t.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
 		rows, err := replay.ReadRows(r)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
 			t.Errorf("num_entries %s: %d rows, error %v, want %q", tc.entries, len(rows), err, tc.err)
