@@ -185,6 +185,25 @@ func (g Grid) Expand() []Config {
 	return out
 }
 
+// whyEmpty says why Expand returns no configuration: a key without values,
+// or a prefetch budget above the capacity everywhere, which Expand prunes.
+func (g Grid) whyEmpty() string {
+	for _, k := range []struct {
+		key string
+		n   int
+	}{
+		{"capacity", len(g.Capacity)}, {"eviction", len(g.Eviction)}, {"lfu_decay", len(g.Decay)},
+		{"prefetch_budget", len(g.Budget)}, {"prefetch_strategy", len(g.Strategy)},
+		{"schedule_mode", len(g.Mode)}, {"allocation", len(g.Allocation)},
+	} {
+		if k.n == 0 {
+			return fmt.Sprintf("%q has no values", k.key)
+		}
+	}
+	return fmt.Sprintf("every prefetch budget exceeds its capacity, as in the first configuration, capacity %d with budget %d (rule 10)",
+		g.Capacity[0], g.Budget[0])
+}
+
 // Spec returns the configuration as a policy called name, every value it
 // does not set at its default. A per-layer configuration splits the
 // capacity among the layers (total_budget = capacity, min_capacity = 1).

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/moepolicy/moec/rt"
@@ -80,29 +79,34 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 		}
 		rep.Skipped = append(rep.Skipped, Skip{reason, 1})
 	}
+	if len(configs) == 0 {
+		return nil, fmt.Errorf("no configuration of the grid is valid: %s", g.whyEmpty())
+	}
 	var (
 		specs   []*rt.Spec
 		results []Result
+		first   string // why the first configuration skipped was
 	)
 	for i, c := range configs {
 		s := c.Spec(fmt.Sprintf("config%d", i+1))
+		reason := ""
 		if v := s.Check(); len(v) > 0 {
-			skip(v[0].Msg)
-			continue
+			reason = v[0].Msg
+		} else if s.PerLayer != nil && c.Capacity < r.Shape.Layers {
+			reason = fmt.Sprintf("per-layer budget of fewer slots than the %d layers", r.Shape.Layers)
 		}
-		if s.PerLayer != nil && c.Capacity < r.Shape.Layers {
-			skip(fmt.Sprintf("per-layer budget of fewer slots than the %d layers", r.Shape.Layers))
+		if reason != "" {
+			skip(reason)
+			if first == "" {
+				first = fmt.Sprintf("configuration %d (%s): %s", i+1, c, reason)
+			}
 			continue
 		}
 		specs = append(specs, s)
 		results = append(results, Result{Index: i + 1, Config: c, spec: s})
 	}
 	if len(results) == 0 {
-		var why []string
-		for _, s := range rep.Skipped {
-			why = append(why, fmt.Sprintf("%d skipped: %s", s.Count, s.Reason))
-		}
-		return nil, fmt.Errorf("no configuration of the grid is valid (%s)", strings.Join(why, "; "))
+		return nil, fmt.Errorf("no configuration of the grid is valid: %s", first)
 	}
 	for i, out := range r.replayAll(specs) {
 		if out.err != nil {

@@ -86,9 +86,23 @@ func TestTuneErrors(t *testing.T) {
 	g.Eviction = []string{"score"}
 	g.Strategy = []string{"none"}
 	_, err := r.Tune(g, HitRate, 0)
-	want := "no configuration of the grid is valid (8 skipped: cache eviction score requires a prefetch strategy other than none (rule 15))"
+	want := "no configuration of the grid is valid: configuration 1 (capacity 4, score, prefetch none, gpu_only, allocation none): " +
+		"cache eviction score requires a prefetch strategy other than none (rule 15)"
 	if err == nil || err.Error() != want {
 		t.Errorf("a grid of invalid configurations: %v, want %q", err, want)
+	}
+
+	// Every configuration pruned: the reason is still given.
+	g = ReferenceGrid()
+	g.Capacity, g.Budget = []int{2}, []int{4, 8}
+	_, err = r.Tune(g, HitRate, 0)
+	want = "no configuration of the grid is valid: every prefetch budget exceeds its capacity, as in the first configuration, capacity 2 with budget 4 (rule 10)"
+	if err == nil || err.Error() != want {
+		t.Errorf("a grid pruned to nothing: %v, want %q", err, want)
+	}
+	g.Mode = nil
+	if _, err = r.Tune(g, HitRate, 0); err == nil || err.Error() != `no configuration of the grid is valid: "schedule_mode" has no values` {
+		t.Errorf("a grid without modes: %v", err)
 	}
 }
 
