@@ -21,19 +21,18 @@ const hardwareUsage = "[-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cp
 const hardwareHelp = `	-pcie-gbps rate, -copy-latency d
 		The host-to-GPU bandwidth in GB/s (10^9 bytes per second;
 		52.5 by default, pinned memory on PCIe Gen5 x16) and the
-		fixed cost of a copy (2.6us by default).
+		fixed cost of a copy (2.6us by default). A policy that
+		writes schedule pcie_gbps is priced with its own.
 	-cpu-gbps rate, -cpu-expert d
 		The time of one expert for one token on the CPU: its bytes
 		at -cpu-gbps GB/s (8.24 by default: 2.1ms for Qwen1.5-MoE's
 		16.5 MiB expert on 16 cores, 43ms for Mixtral's 336 MiB), or
-		-cpu-expert whatever its size.
+		-cpu-expert whatever its size. A policy that writes schedule
+		cpu_expert_ms is priced with its own.
 	-gpu-expert d
 		The time of one expert for one token on the GPU, which hides
-		background copies (76us by default).
-
-	Times take a unit: ns, us, ms or s, as in 2.6us or 2.1ms. A policy
-	that writes schedule pcie_gbps or cpu_expert_ms is priced with
-	its own figures instead of these.`
+		background copies (76us by default). Times take a unit: ns,
+		us, ms or s, as in 2.6us or 2.1ms.`
 
 // hardwareFlags registers the cost model's flags on fs and returns the
 // model they set, with the defaults where they are not given. Each flag

@@ -146,6 +146,13 @@ type Config struct {
 	Strategy   string  `json:"prefetch_strategy"`
 	Mode       string  `json:"schedule_mode"`
 	Allocation string  `json:"allocation"`
+
+	// PCIeGBps and CPUExpertMS, when above 0, are the hardware's figures
+	// that a hybrid configuration decides with (schedule pcie_gbps and
+	// cpu_expert_ms): Tune sets them from its cost model, so that hybrid
+	// runs a miss on the CPU where that is faster on the hardware at hand.
+	PCIeGBps    float64 `json:"pcie_gbps,omitempty"`
+	CPUExpertMS float64 `json:"cpu_expert_ms,omitempty"`
 }
 
 // UsesDecay reports whether the configuration's eviction reads
@@ -174,7 +181,7 @@ func (g Grid) Expand() []Config {
 						}
 						for _, m := range g.Mode {
 							for _, a := range g.Allocation {
-								out = append(out, Config{c, ev, d, b, s, m, a})
+								out = append(out, Config{Capacity: c, Eviction: ev, Decay: d, Budget: b, Strategy: s, Mode: m, Allocation: a})
 							}
 						}
 					}
@@ -207,6 +214,7 @@ func (g Grid) whyEmpty() string {
 // Spec returns the configuration as a policy called name, every value it
 // does not set at its default. A per-layer configuration splits the
 // capacity among the layers (total_budget = capacity, min_capacity = 1).
+// PCIeGBps and CPUExpertMS are written where above 0.
 // The words must be valid, as ParseGrid checks them; the policy is not
 // checked.
 func (c Config) Spec(name string) *rt.Spec {
@@ -226,6 +234,12 @@ func (c Config) Spec(name string) *rt.Spec {
 		s.Prefetch.Budget = min(rt.DefaultBudget, c.Capacity)
 	}
 	s.Schedule.Mode, _ = rt.ParseScheduleMode(c.Mode)
+	if c.PCIeGBps > 0 {
+		s.Schedule.PCIeGBps = c.PCIeGBps
+	}
+	if c.CPUExpertMS > 0 {
+		s.Schedule.CPUExpertMS = c.CPUExpertMS
+	}
 	if c.Allocation != AllocNone {
 		s.PerLayer = rt.DefaultPerLayer()
 		s.PerLayer.Allocation, _ = rt.ParseAllocation(c.Allocation)
