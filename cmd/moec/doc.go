@@ -250,7 +250,7 @@
 //
 // Usage:
 //
-//	moec replay [-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe
+//	moec replay [-trace file | -synthetic preset] [-tokens n] [-seed n] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d] policy.moe
 //
 // Replay runs a policy over a routing trace, the way it would run beside a
 // model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -265,7 +265,8 @@
 // accuracy, and the modeled time per token: demand copies x (expert bytes /
 // bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
 // time that the layer's GPU compute does not hide, over the tokens. The
-// hardware figures default to those measured on an H100 (PCIe Gen5 x16).
+// hardware figures default to those measured on an H100 (PCIe Gen5 x16);
+// the table says which it used.
 //
 // The policy file must hold one policy, or -policy must name one.
 //
@@ -278,13 +279,16 @@
 //		Replay a synthetic trace of the named preset instead: one of
 //		mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite, olmoe-1b-7b.
 //	-tokens n, -seed n
-//		The length and seed of a synthetic trace.
+//		The length and seed of a synthetic trace. It is generated
+//		as it is replayed, so its length does not cost memory.
 //	-policy name
 //		The policy to replay, when the file has several.
 //	-expert-bytes size
-//		The bytes of one expert, as a number or with a suffix (17.3MB,
-//		1.2GB, 16.5MiB). Without it, the size of the trace's model if
-//		moec knows it, else the policy's expert_size_gb.
+//		The bytes of one expert, a number with a unit in any case:
+//		B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB
+//		(powers of 1024), as in 17.3MB or 16.5MiB. Without it, the
+//		size of the trace's model if moec knows it, else the
+//		policy's expert_size_gb.
 //	-json
 //		Print the results as one JSON object instead of a table: the
 //		policy's statistics (sections "cache", "prefetch",
@@ -299,23 +303,42 @@
 //	-opt
 //		Also compute Belady's optimum for the same slots: the hit rate of
 //		a cache that always evicts the expert used furthest in the future.
-//	-pcie-gbps, -copy-latency, -cpu-expert, -gpu-expert
-//		The hardware figures of the cost model: host-to-GPU bandwidth in
-//		GB/s, the fixed cost of a copy, and the time of one expert for one
-//		token on the CPU and on the GPU.
+//		It needs the whole future, so it holds every expert access in
+//		memory, 12 bytes each, at most 2^31-2 of them.
+//	-pcie-gbps rate, -copy-latency d
+//		The host-to-GPU bandwidth in GB/s (10^9 bytes per second;
+//		52.5 by default, pinned memory on PCIe Gen5 x16) and the
+//		fixed cost of a copy (2.6us by default). A policy that
+//		writes schedule pcie_gbps is priced with its own.
+//	-cpu-gbps rate, -cpu-expert d
+//		The time of one expert for one token on the CPU: its bytes
+//		at -cpu-gbps GB/s (8.24 by default: 2.1ms for Qwen1.5-MoE's
+//		16.5 MiB expert on 16 cores, 43ms for Mixtral's 336 MiB), or
+//		-cpu-expert whatever its size. A policy that writes schedule
+//		cpu_expert_ms is priced with its own.
+//	-gpu-expert d
+//		The time of one expert for one token on the GPU, which hides
+//		background copies (76us by default). Times take a unit: ns,
+//		us, ms or s, as in 2.6us or 2.1ms.
 //
 // # Search a grid of policies for the best on a trace
 //
 // Usage:
 //
-//	moec tune -trace file [-grid file|default|reference] [-objective hit_rate|time] [-top n] [-json] [-o file] [-expert-bytes size]
+//	moec tune -trace file [-capacity n | -config config.json -vram size [-dtype format] [-context n]] [-grid file|default|reference] [-objective time|hit_rate] [-top n] [-json] [-o file] [-name name] [-expert-bytes size] [-j n] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d]
 //
 // Tune replays every policy of a grid of configurations over a routing
-// trace and ranks them: by hit rate (highest first), or with -objective
-// time by the modeled time per token of the replay's cost model (lowest
-// first, see "moec help replay"). Ties keep grid order. The trace is read
-// once into memory and the configurations are replayed in parallel, one
-// worker per core.
+// trace and ranks them at equal memory: each configuration against those
+// of the same capacity, since a larger cache always hits more. It ranks by
+// the modeled time per token of the replay's cost model (lowest first, see
+// "moec help replay"), or with -objective hit_rate by hit rate (highest
+// first). Ties keep grid order. The trace is read once into memory and the
+// configurations are replayed in parallel, one worker per core.
+//
+// The capacity is the GPU's: -capacity n slots, or what -config and -vram
+// make of a model and a GPU as moec auto does. Either replaces the grid's
+// capacities with that one. Without them the grid's capacities are ranked
+// apart, and -o needs one.
 //
 // A configuration sets seven values, the reference autotuner's six and the
 // per-layer allocation:
@@ -343,6 +366,13 @@
 // (eviction score without a prefetch strategy, say) is skipped and
 // counted.
 //
+// A hybrid configuration decides with the hardware figures below (its
+// pcie_gbps and cpu_expert_ms are theirs), so it runs a miss on the CPU
+// exactly when the CPU is faster than the copy: for the trace's expert
+// size that is always or never, the plans of cpu_fallback or gpu_only.
+// Where the grid has that mode, the hybrid configurations are skipped
+// rather than listed twice.
+//
 // The grids:
 //
 //	reference
@@ -359,26 +389,36 @@
 //		{"capacity": [8, 16], "eviction": ["lru", "lfu"]}. A key left out
 //		takes its default (allocation: none).
 //
-// The table shows the top configurations with their hit rate, Belady's
-// optimal hit rate for the same slots (for context: the best a cache
-// without prefetch can do; a policy that prefetches can beat it), and the
-// modeled time per token.
+// The table shows the top configurations of each capacity with their hit
+// rate, Belady's optimal hit rate for the same slots (for context: the
+// best a cache without prefetch can do; a policy that prefetches can beat
+// it), and the modeled time per token.
 //
 // The flags are:
 //
 //	-trace file
 //		The routing trace, in moec's JSONL trace format.
+//	-capacity n
+//		The cache's capacity in (layer, expert) slots: the GPU's room
+//		for experts.
+//	-config config.json, -vram size, -dtype format, -context n
+//		The model and GPU to size the cache for: the expert slots
+//		that fit, as moec auto reckons them ("moec help auto"; every
+//		slot, without auto's headroom), scaled to the layers the trace
+//		has when it records some of the model's. The experts weigh
+//		what -dtype makes them unless -expert-bytes says otherwise.
 //	-grid file|default|reference
 //		The grid to search; default by default.
-//	-objective hit_rate|time
-//		What to rank by.
+//	-objective time|hit_rate
+//		What to rank by; time by default.
 //	-top n
-//		How many configurations to show; 0 shows all.
+//		How many configurations of each capacity to show; 0 shows
+//		all.
 //	-json
 //		Print the results as one JSON object instead of a table.
 //	-o file
 //		Write the winner as a formatted .moe file, with a comment naming
-//		the trace and its score.
+//		the trace and its score. The grid must have one capacity.
 //	-name name
 //		The winner's policy name in -o's file; tuned by default.
 //	-expert-bytes size
@@ -387,12 +427,27 @@
 //	-j n
 //		Replay n configurations at a time; the number of cores by
 //		default.
+//	-pcie-gbps rate, -copy-latency d
+//		The host-to-GPU bandwidth in GB/s (10^9 bytes per second;
+//		52.5 by default, pinned memory on PCIe Gen5 x16) and the
+//		fixed cost of a copy (2.6us by default). A policy that
+//		writes schedule pcie_gbps is priced with its own.
+//	-cpu-gbps rate, -cpu-expert d
+//		The time of one expert for one token on the CPU: its bytes
+//		at -cpu-gbps GB/s (8.24 by default: 2.1ms for Qwen1.5-MoE's
+//		16.5 MiB expert on 16 cores, 43ms for Mixtral's 336 MiB), or
+//		-cpu-expert whatever its size. A policy that writes schedule
+//		cpu_expert_ms is priced with its own.
+//	-gpu-expert d
+//		The time of one expert for one token on the GPU, which hides
+//		background copies (76us by default). Times take a unit: ns,
+//		us, ms or s, as in 2.6us or 2.1ms.
 //
 // # Measure policies over a range of cache capacities
 //
 // Usage:
 //
-//	moec sweep -trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] policy.moe...
+//	moec sweep -trace file [-capacity lo:hi:step | -config config.json -vram size [-dtype format] [-context n]] [-plot file] [-policy name] [-expert-bytes size] [-j n] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d] policy.moe...
 //
 // Sweep replays policies over a routing trace at every cache capacity of a
 // range and prints their hit rates, and their modeled times per token
@@ -415,6 +470,14 @@
 //	-capacity lo:hi:step
 //		The capacities: lo, lo+step, ... up to hi; "lo:hi" steps by 1,
 //		and one number is one capacity. 4:64:4 by default.
+//	-config config.json, -vram size, -dtype format, -context n
+//		The model and GPU to size the cache for: the expert slots
+//		that fit, as moec auto reckons them ("moec help auto"; every
+//		slot, without auto's headroom), scaled to the layers the trace
+//		has when it records some of the model's. The experts weigh
+//		what -dtype makes them unless -expert-bytes says otherwise.
+//		The capacities are then those around the GPU's n slots: n/8,
+//		2n/8, ... up to 2n, or to every slot of the trace.
 //	-plot file
 //		Also draw the hit rates against the capacity, one line per
 //		policy and a dashed one for Belady, as an SVG or PNG picture,
@@ -425,6 +488,21 @@
 //		The bytes of one expert, as for replay.
 //	-j n
 //		Replay n policies at a time; the number of cores by default.
+//	-pcie-gbps rate, -copy-latency d
+//		The host-to-GPU bandwidth in GB/s (10^9 bytes per second;
+//		52.5 by default, pinned memory on PCIe Gen5 x16) and the
+//		fixed cost of a copy (2.6us by default). A policy that
+//		writes schedule pcie_gbps is priced with its own.
+//	-cpu-gbps rate, -cpu-expert d
+//		The time of one expert for one token on the CPU: its bytes
+//		at -cpu-gbps GB/s (8.24 by default: 2.1ms for Qwen1.5-MoE's
+//		16.5 MiB expert on 16 cores, 43ms for Mixtral's 336 MiB), or
+//		-cpu-expert whatever its size. A policy that writes schedule
+//		cpu_expert_ms is priced with its own.
+//	-gpu-expert d
+//		The time of one expert for one token on the GPU, which hides
+//		background copies (76us by default). Times take a unit: ns,
+//		us, ms or s, as in 2.6us or 2.1ms.
 //
 // # Generate, convert and measure routing traces
 //
@@ -467,7 +545,7 @@
 // given size would get, and how strongly one layer's experts predict the
 // next layer's. With -plot it also draws expert popularity as a heatmap,
 // experts across and layers down, as an SVG or PNG picture by the file's
-// extension.
+// extension; beyond 256 experts or 128 layers, a cell sums several.
 //
 // Without -o, gen and convert write the trace on standard output; with it,
 // the file is replaced only once the trace is complete.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/replay"
 	"github.com/moepolicy/moec/rt/trace"
@@ -63,9 +65,9 @@ func policyNames(specs []*rt.Spec) string {
 }
 
 // loadTrace reads the trace at path into memory for command name (tune or
-// sweep), to be replayed by many policies with the default cost model.
-// On failure it reports and returns nil with the exit status.
-func (e *env) loadTrace(name, path, expertBytes string) (*tune.Replayer, int) {
+// sweep), to be replayed by many policies with the cost model m. On
+// failure it reports and returns nil with the exit status.
+func (e *env) loadTrace(name, path, expertBytes string, m replay.CostModel) (*tune.Replayer, int) {
 	h, rows, err := readTrace(path)
 	if err != nil {
 		e.errorf("%v", err)
@@ -76,7 +78,109 @@ func (e *env) loadTrace(name, path, expertBytes string) (*tune.Replayer, int) {
 		fmt.Fprintf(e.stderr, "moec %s: %v\n", name, err)
 		return nil, exitUsage
 	}
-	return &tune.Replayer{Trace: path, Rows: rows, Shape: shape, Model: replay.DefaultCostModel()}, exitOK
+	return &tune.Replayer{Trace: path, Rows: rows, Shape: shape, Model: m}, exitOK
+}
+
+// gpuFlags say which GPU tune and sweep size the cache for: the model's
+// config.json and the GPU's memory, from which the expert slots follow
+// as moec auto reckons them.
+type gpuFlags struct {
+	config, vram, dtype string
+	context             int
+
+	opts autoOptions // parsed by check
+}
+
+// addGPUFlags registers the flags of a GPU on fs.
+func addGPUFlags(fs *flag.FlagSet) *gpuFlags {
+	g := &gpuFlags{}
+	fs.StringVar(&g.config, "config", "", "the model's config.json")
+	fs.StringVar(&g.vram, "vram", "", "the GPU's memory")
+	fs.StringVar(&g.dtype, "dtype", "bf16", "the format of the expert weights")
+	fs.IntVar(&g.context, "context", 4096, "tokens of context")
+	return g
+}
+
+// gpuUsage and gpuHelp describe the flags, for the commands' help.
+const (
+	gpuUsage = "-config config.json -vram size [-dtype format] [-context n]"
+	gpuHelp  = `	-config config.json, -vram size, -dtype format, -context n
+		The model and GPU to size the cache for: the expert slots
+		that fit, as moec auto reckons them ("moec help auto"; every
+		slot, without auto's headroom), scaled to the layers the trace
+		has when it records some of the model's. The experts weigh
+		what -dtype makes them unless -expert-bytes says otherwise.`
+)
+
+// given reports whether -config or -vram was given.
+func (g *gpuFlags) given() bool { return g.config != "" || g.vram != "" }
+
+// check reads the flags for command name; on a usage error it reports and
+// returns false.
+func (g *gpuFlags) check(e *env, name string) bool {
+	if !g.given() {
+		return true
+	}
+	var err error
+	switch {
+	case g.config == "" || g.vram == "":
+		err = fmt.Errorf("-config and -vram go together")
+	case g.context < 1:
+		err = fmt.Errorf("-context %d: want at least 1 token", g.context)
+	default:
+		g.opts = autoOptions{config: g.config, context: g.context, strategy: "aggressive"}
+		if g.opts.vram, err = parseBytes(g.vram); err != nil {
+			err = fmt.Errorf("-vram: %v", err)
+		} else if g.opts.dtype, err = model.ParseFormat(g.dtype); err != nil {
+			err = fmt.Errorf("-dtype: %v", err)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "moec %s: %v\n", name, err)
+		return false
+	}
+	return true
+}
+
+// slots returns how many expert slots the GPU holds for the trace r
+// replays, and says how in a line for the tables; it sets r's expert size
+// to the model's unless keepBytes. It returns 0 when no GPU was given;
+// on failure it reports and returns the exit status.
+func (g *gpuFlags) slots(e *env, r *tune.Replayer, keepBytes bool) (slots int, text string, status int) {
+	if !g.given() {
+		return 0, "", exitOK
+	}
+	m, err := model.ReadConfig(g.config)
+	if err != nil {
+		e.errorf("%v", err)
+		return 0, "", exitError
+	}
+	layers := len(m.MoELayers)
+	switch {
+	case m.Experts != r.Shape.Experts:
+		err = fmt.Errorf("%s has %d experts per layer, the trace %s %d: it records another model", g.config, m.Experts, r.Trace, r.Shape.Experts)
+	case layers < r.Shape.Layers:
+		err = fmt.Errorf("%s has %d MoE layers, the trace %s %d: it records another model", g.config, layers, r.Trace, r.Shape.Layers)
+	}
+	if err != nil {
+		e.errorf("%v", err)
+		return 0, "", exitError
+	}
+	p, err := planAuto(m, g.opts)
+	if err != nil {
+		e.errorf("%v", err)
+		return 0, "", exitError
+	}
+	if !keepBytes {
+		r.Shape.ExpertBytes = p.expert
+	}
+	// The trace's layers get their share of the slots.
+	slots = max(1, p.capacity*r.Shape.Layers/layers)
+	text = fmt.Sprintf("%s on %s: %d of the model's %d slots fit", m.Type, formatBytes(p.vram), p.capacity, m.Slots())
+	if r.Shape.Layers < layers {
+		text += fmt.Sprintf(", %d for the trace's %d of %d layers", slots, r.Shape.Layers, layers)
+	}
+	return slots, text, exitOK
 }
 
 // readTrace reads the trace file path into memory.

@@ -15,7 +15,7 @@ import (
 
 var replayCommand = &command{
 	name:      "replay",
-	usageLine: "[-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe",
+	usageLine: "[-trace file | -synthetic preset] [-tokens n] [-seed n] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " policy.moe",
 	short:     "replay routing through a policy and measure it",
 	long: `Replay runs a policy over a routing trace, the way it would run beside a
 model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -30,7 +30,8 @@ prefetch copies, their bytes, evictions), where experts ran, the prefetch
 accuracy, and the modeled time per token: demand copies x (expert bytes /
 bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
 time that the layer's GPU compute does not hide, over the tokens. The
-hardware figures default to those measured on an H100 (PCIe Gen5 x16).
+hardware figures default to those measured on an H100 (PCIe Gen5 x16);
+the table says which it used.
 
 The policy file must hold one policy, or -policy must name one.
 
@@ -43,13 +44,16 @@ The flags are:
 		Replay a synthetic trace of the named preset instead: one of
 		mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite, olmoe-1b-7b.
 	-tokens n, -seed n
-		The length and seed of a synthetic trace.
+		The length and seed of a synthetic trace. It is generated
+		as it is replayed, so its length does not cost memory.
 	-policy name
 		The policy to replay, when the file has several.
 	-expert-bytes size
-		The bytes of one expert, as a number or with a suffix (17.3MB,
-		1.2GB, 16.5MiB). Without it, the size of the trace's model if
-		moec knows it, else the policy's expert_size_gb.
+		The bytes of one expert, a number with a unit in any case:
+		B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB
+		(powers of 1024), as in 17.3MB or 16.5MiB. Without it, the
+		size of the trace's model if moec knows it, else the
+		policy's expert_size_gb.
 	-json
 		Print the results as one JSON object instead of a table: the
 		policy's statistics (sections "cache", "prefetch",
@@ -64,10 +68,9 @@ The flags are:
 	-opt
 		Also compute Belady's optimum for the same slots: the hit rate of
 		a cache that always evicts the expert used furthest in the future.
-	-pcie-gbps, -copy-latency, -cpu-expert, -gpu-expert
-		The hardware figures of the cost model: host-to-GPU bandwidth in
-		GB/s, the fixed cost of a copy, and the time of one expert for one
-		token on the CPU and on the GPU.`,
+		It needs the whole future, so it holds every expert access in
+		memory, 12 bytes each, at most 2^31-2 of them.
+` + hardwareHelp,
 	run: runReplay,
 }
 
@@ -113,11 +116,7 @@ func runReplay(e *env, c *command, args []string) int {
 	jsonOut := fs.Bool("json", false, "print JSON")
 	decisions := fs.String("decisions", "", "write every plan to this file")
 	opt := fs.Bool("opt", false, "compute Belady's optimum")
-	model := replay.DefaultCostModel()
-	fs.Float64Var(&model.PCIeGBps, "pcie-gbps", model.PCIeGBps, "host-to-GPU bandwidth, GB/s")
-	fs.DurationVar(&model.CopyLatency, "copy-latency", model.CopyLatency, "fixed cost of one copy")
-	fs.DurationVar(&model.CPUExpert, "cpu-expert", model.CPUExpert, "one expert, one token, on the CPU")
-	fs.DurationVar(&model.GPUExpert, "gpu-expert", model.GPUExpert, "one expert, one token, on the GPU")
+	flagModel := hardwareFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -175,15 +174,27 @@ func runReplay(e *env, c *command, args []string) int {
 			return exitUsage
 		}
 		cfg.Tokens, cfg.Seed = *tokens, *seed
-		rows, err := replay.GenerateRows(cfg)
+		// The trace is generated as it is replayed, and again for -opt,
+		// never held in memory.
+		g, err := trace.NewGenerator(cfg)
 		if err != nil {
-			e.errorf("%v", err)
-			return exitError
+			e.errorf("-tokens %d: %v", *tokens, err)
+			return exitUsage
 		}
 		header, name = cfg.Header(), "synthetic "+*synthetic
-		s := replay.NewSliceSource(rows)
-		src = s
-		accesses = func() ([]rt.Key, error) { s.Rewind(); return replay.Accesses(s) }
+		src = replay.GenSource{G: g}
+		accesses = func() ([]rt.Key, error) {
+			g, err := trace.NewGenerator(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return replay.Accesses(replay.GenSource{G: g})
+		}
+	}
+	if n := header.Entries; *opt && n > replay.MaxOptAccesses/int64(header.TopK) {
+		e.errorf("-opt: %s has %d rows of up to %d experts, more accesses than Belady's optimum takes (%d; it holds 12 bytes of each in memory)",
+			name, n, header.TopK, replay.MaxOptAccesses)
+		return exitError
 	}
 
 	shape, err := traceShape(header, *expertBytes, spec.Cache.ExpertSizeGB)
@@ -236,15 +247,16 @@ func runReplay(e *env, c *command, args []string) int {
 			return exitError
 		}
 	}
+	model := flagModel.ForPolicy(spec)
 	cost := model.Cost(res)
 	if *jsonOut {
 		return e.printReplayJSON(spec, name, shape, res, cost, best)
 	}
-	printReplayTable(e.stdout, spec, name, shape, res, cost, best)
+	printReplayTable(e.stdout, spec, name, shape, res, cost, hardwareText(model, *flagModel, shape.ExpertBytes), best)
 	return exitOK
 }
 
-func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) {
+func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, hardware string, best *replay.OptResult) {
 	s := res.Stats
 	fmt.Fprintf(w, "policy    %s\n", spec.Name)
 	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %s\n", traceName, res.Dispatches, res.Tokens, shapeText(shape))
@@ -265,6 +277,7 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 	}
 	fmt.Fprintf(w, "time      %.3f ms/token modeled (demand %.1f ms, CPU %.1f ms, prefetch exposed %.1f ms, hidden %.1f ms)\n",
 		ms(cost.PerToken), ms(cost.Demand), ms(cost.CPU), ms(cost.Exposed), ms(cost.Hidden))
+	fmt.Fprintf(w, "hardware  %s\n", hardware)
 	fmt.Fprintln(w)
 	header := "layer  hit rate"
 	if best != nil {
@@ -298,7 +311,7 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 	r.Replay.DemandBytes, r.Replay.PrefetchBytes = res.DemandBytes, res.PrefetchBytes
 	r.MsPerToken = ms(cost.PerToken)
 	if best != nil {
-		r.Opt = &optReport{HitRate: best.Count.HitRate()}
+		r.Opt = &optReport{HitRate: best.Count.HitRate(), Layers: make([]float64, 0, len(best.Layers))}
 		for _, l := range best.Layers {
 			r.Opt.Layers = append(r.Opt.Layers, l.HitRate())
 		}

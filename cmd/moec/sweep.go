@@ -1,10 +1,12 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/moepolicy/moec/internal/chart"
 	"github.com/moepolicy/moec/internal/progress"
@@ -14,7 +16,7 @@ import (
 
 var sweepCommand = &command{
 	name:      "sweep",
-	usageLine: "-trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] policy.moe...",
+	usageLine: "-trace file [-capacity lo:hi:step | " + gpuUsage + "] [-plot file] [-policy name] [-expert-bytes size] [-j n] " + hardwareUsage + " policy.moe...",
 	short:     "measure policies over a range of cache capacities",
 	long: `Sweep replays policies over a routing trace at every cache capacity of a
 range and prints their hit rates, and their modeled times per token
@@ -37,6 +39,9 @@ The flags are:
 	-capacity lo:hi:step
 		The capacities: lo, lo+step, ... up to hi; "lo:hi" steps by 1,
 		and one number is one capacity. 4:64:4 by default.
+` + gpuHelp + `
+		The capacities are then those around the GPU's n slots: n/8,
+		2n/8, ... up to 2n, or to every slot of the trace.
 	-plot file
 		Also draw the hit rates against the capacity, one line per
 		policy and a dashed one for Belady, as an SVG or PNG picture,
@@ -46,7 +51,8 @@ The flags are:
 	-expert-bytes size
 		The bytes of one expert, as for replay.
 	-j n
-		Replay n policies at a time; the number of cores by default.`,
+		Replay n policies at a time; the number of cores by default.
+` + hardwareHelp,
 	run: runSweep,
 }
 
@@ -58,6 +64,8 @@ func runSweep(e *env, c *command, args []string) int {
 	policyName := fs.String("policy", "", "policy to sweep")
 	expertBytes := fs.String("expert-bytes", "", "bytes of one expert")
 	workers := fs.Int("j", runtime.GOMAXPROCS(0), "policies replayed at a time")
+	gpu := addGPUFlags(fs)
+	hardware := hardwareFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -67,6 +75,13 @@ func runSweep(e *env, c *command, args []string) int {
 	caps, err := tune.ParseCapacities(*capFlag)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "moec sweep: -capacity %v\n", err)
+		return exitUsage
+	}
+	if gpu.given() && isSet(fs, "capacity") {
+		fmt.Fprintln(e.stderr, "moec sweep: give -capacity, or -config and -vram, not both")
+		return exitUsage
+	}
+	if !gpu.check(e, "sweep") {
 		return exitUsage
 	}
 	if *plotPath != "" {
@@ -108,9 +123,17 @@ func runSweep(e *env, c *command, args []string) int {
 		}
 	}
 
-	r, status := e.loadTrace("sweep", *tracePath, *expertBytes)
+	r, status := e.loadTrace("sweep", *tracePath, *expertBytes, *hardware)
 	if r == nil {
 		return status
+	}
+	slots, gpuText, status := gpu.slots(e, r, *expertBytes != "")
+	if status != exitOK {
+		return status
+	}
+	if slots > 0 {
+		caps = capacitiesAround(slots, r.Shape.Layers*r.Shape.Experts)
+		gpuText = fmt.Sprintf("%d slots: %s", slots, gpuText)
 	}
 	r.Workers = *workers
 	bar := progress.New(e.stderr)
@@ -147,12 +170,37 @@ func runSweep(e *env, c *command, args []string) int {
 			return exitError
 		}
 	}
-	printSweep(e.stdout, r.Trace, r.Shape, res)
+	printSweep(e.stdout, r.Trace, r.Shape, hardwareText(*hardware, *hardware, r.Shape.ExpertBytes), gpuText, res)
 	return exitOK
 }
 
-func printSweep(w io.Writer, traceName string, shape rt.Shape, r *tune.SweepResult) {
-	fmt.Fprintf(w, "trace  %s: %s\n", traceName, shapeText(shape))
+// isSet reports whether the flag called name was given.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// capacitiesAround returns the capacities a sweep around a GPU of n slots
+// measures: n/8, 2n/8, ... up to 2n, none above all, the slots of every
+// expert of the trace (then all is the last).
+func capacitiesAround(n, all int) []int {
+	var caps []int
+	for i := 1; i <= 16; i++ {
+		c := max(1, min(all, (i*n+4)/8))
+		if !slices.Contains(caps, c) {
+			caps = append(caps, c)
+		}
+	}
+	return caps
+}
+
+func printSweep(w io.Writer, traceName string, shape rt.Shape, hardware, gpu string, r *tune.SweepResult) {
+	fmt.Fprintf(w, "trace     %s: %s\n", traceName, shapeText(shape))
+	fmt.Fprintf(w, "hardware  %s\n", hardware)
+	if gpu != "" {
+		fmt.Fprintf(w, "gpu       %s\n", gpu)
+	}
 	table := func(title string, withBelady bool, value func(tune.Cell) string) {
 		fmt.Fprintf(w, "\n%s\n", title)
 		widths := make([]int, len(r.Policies))

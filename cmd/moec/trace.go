@@ -50,7 +50,7 @@ distance between two uses of an expert, the LRU hit rate a cache of a
 given size would get, and how strongly one layer's experts predict the
 next layer's. With -plot it also draws expert popularity as a heatmap,
 experts across and layers down, as an SVG or PNG picture by the file's
-extension.
+extension; beyond 256 experts or 128 layers, a cell sums several.
 
 Without -o, gen and convert write the trace on standard output; with it,
 the file is replaced only once the trace is complete.`,

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/policy"
@@ -16,14 +18,20 @@ import (
 
 var tuneCommand = &command{
 	name:      "tune",
-	usageLine: "-trace file [-grid file|default|reference] [-objective hit_rate|time] [-top n] [-json] [-o file] [-expert-bytes size]",
+	usageLine: "-trace file [-capacity n | " + gpuUsage + "] [-grid file|default|reference] [-objective time|hit_rate] [-top n] [-json] [-o file] [-name name] [-expert-bytes size] [-j n] " + hardwareUsage,
 	short:     "search a grid of policies for the best on a trace",
 	long: `Tune replays every policy of a grid of configurations over a routing
-trace and ranks them: by hit rate (highest first), or with -objective
-time by the modeled time per token of the replay's cost model (lowest
-first, see "moec help replay"). Ties keep grid order. The trace is read
-once into memory and the configurations are replayed in parallel, one
-worker per core.
+trace and ranks them at equal memory: each configuration against those
+of the same capacity, since a larger cache always hits more. It ranks by
+the modeled time per token of the replay's cost model (lowest first, see
+"moec help replay"), or with -objective hit_rate by hit rate (highest
+first). Ties keep grid order. The trace is read once into memory and the
+configurations are replayed in parallel, one worker per core.
+
+The capacity is the GPU's: -capacity n slots, or what -config and -vram
+make of a model and a GPU as moec auto does. Either replaces the grid's
+capacities with that one. Without them the grid's capacities are ranked
+apart, and -o needs one.
 
 A configuration sets seven values, the reference autotuner's six and the
 per-layer allocation:
@@ -51,6 +59,13 @@ the capacity is dropped. A configuration that the checker rejects
 (eviction score without a prefetch strategy, say) is skipped and
 counted.
 
+A hybrid configuration decides with the hardware figures below (its
+pcie_gbps and cpu_expert_ms are theirs), so it runs a miss on the CPU
+exactly when the CPU is faster than the copy: for the trace's expert
+size that is always or never, the plans of cpu_fallback or gpu_only.
+Where the grid has that mode, the hybrid configurations are skipped
+rather than listed twice.
+
 The grids:
 
 	reference
@@ -67,26 +82,31 @@ The grids:
 		{"capacity": [8, 16], "eviction": ["lru", "lfu"]}. A key left out
 		takes its default (allocation: none).
 
-The table shows the top configurations with their hit rate, Belady's
-optimal hit rate for the same slots (for context: the best a cache
-without prefetch can do; a policy that prefetches can beat it), and the
-modeled time per token.
+The table shows the top configurations of each capacity with their hit
+rate, Belady's optimal hit rate for the same slots (for context: the
+best a cache without prefetch can do; a policy that prefetches can beat
+it), and the modeled time per token.
 
 The flags are:
 
 	-trace file
 		The routing trace, in moec's JSONL trace format.
+	-capacity n
+		The cache's capacity in (layer, expert) slots: the GPU's room
+		for experts.
+` + gpuHelp + `
 	-grid file|default|reference
 		The grid to search; default by default.
-	-objective hit_rate|time
-		What to rank by.
+	-objective time|hit_rate
+		What to rank by; time by default.
 	-top n
-		How many configurations to show; 0 shows all.
+		How many configurations of each capacity to show; 0 shows
+		all.
 	-json
 		Print the results as one JSON object instead of a table.
 	-o file
 		Write the winner as a formatted .moe file, with a comment naming
-		the trace and its score.
+		the trace and its score. The grid must have one capacity.
 	-name name
 		The winner's policy name in -o's file; tuned by default.
 	-expert-bytes size
@@ -94,21 +114,25 @@ The flags are:
 		the trace's model if moec knows it, else 1.2GB.
 	-j n
 		Replay n configurations at a time; the number of cores by
-		default.`,
+		default.
+` + hardwareHelp,
 	run: runTune,
 }
 
 func runTune(e *env, c *command, args []string) int {
 	fs := e.flagSet(c)
 	tracePath := fs.String("trace", "", "routing trace file")
+	capacity := fs.Int("capacity", 0, "the cache's capacity in slots")
+	gpu := addGPUFlags(fs)
 	gridFlag := fs.String("grid", "default", "grid: a JSON file, default or reference")
-	objective := fs.String("objective", "hit_rate", "hit_rate or time")
+	objective := fs.String("objective", string(tune.Time), "time or hit_rate")
 	top := fs.Int("top", 5, "configurations to show; 0: all")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	out := fs.String("o", "", "write the winner to this .moe file")
 	name := fs.String("name", "tuned", "the winner's policy name")
 	expertBytes := fs.String("expert-bytes", "", "bytes of one expert")
 	workers := fs.Int("j", runtime.GOMAXPROCS(0), "configurations replayed at a time")
+	hardware := hardwareFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -116,7 +140,17 @@ func runTune(e *env, c *command, args []string) int {
 		return e.usageError(c)
 	}
 	if o := tune.Objective(*objective); o != tune.HitRate && o != tune.Time {
-		fmt.Fprintf(e.stderr, "moec tune: -objective %q: want hit_rate or time\n", *objective)
+		fmt.Fprintf(e.stderr, "moec tune: -objective %q: want time or hit_rate\n", *objective)
+		return exitUsage
+	}
+	switch {
+	case *capacity < 0:
+		fmt.Fprintf(e.stderr, "moec tune: -capacity %d: want at least 1 slot\n", *capacity)
+		return exitUsage
+	case *capacity > 0 && gpu.given():
+		fmt.Fprintln(e.stderr, "moec tune: give -capacity, or -config and -vram, not both")
+		return exitUsage
+	case !gpu.check(e, "tune"):
 		return exitUsage
 	}
 	if *top < 0 || *workers < 1 {
@@ -143,9 +177,31 @@ func runTune(e *env, c *command, args []string) int {
 			return exitError
 		}
 	}
-	r, status := e.loadTrace("tune", *tracePath, *expertBytes)
+	if caps := distinct(grid.Capacity); *out != "" && *capacity == 0 && !gpu.given() && len(caps) > 1 {
+		fmt.Fprintf(e.stderr, "moec tune: -o writes the best configuration of one capacity, and grid %s has %d (%s): give -capacity n, or -config and -vram\n",
+			grid.Name, len(caps), joinInts(caps))
+		return exitUsage
+	}
+	r, status := e.loadTrace("tune", *tracePath, *expertBytes, *hardware)
 	if r == nil {
 		return status
+	}
+	slots, gpuText, status := gpu.slots(e, r, *expertBytes != "")
+	if status != exitOK {
+		return status
+	}
+	var capText string
+	switch {
+	case slots > 0:
+		grid.Capacity, capText = []int{slots}, fmt.Sprintf("%d slots: %s", slots, gpuText)
+	case *capacity > 0:
+		grid.Capacity, capText = []int{*capacity}, fmt.Sprintf("%d slots (-capacity)", *capacity)
+	case len(distinct(grid.Capacity)) == 1:
+		capText = fmt.Sprintf("%d slots, the grid's", grid.Capacity[0])
+	case *gridFlag == "default" || *gridFlag == "reference":
+		capText = fmt.Sprintf("%s slots, the %s grid's, ranked apart; give -capacity n, or -config and -vram, for a GPU's", joinInts(distinct(grid.Capacity)), grid.Name)
+	default:
+		capText = fmt.Sprintf("%s slots, the grid's, ranked apart", joinInts(distinct(grid.Capacity)))
 	}
 	r.Workers = *workers
 	bar := progress.New(e.stderr)
@@ -172,8 +228,28 @@ func runTune(e *env, c *command, args []string) int {
 		}
 		return exitOK
 	}
-	printTuneTable(e.stdout, rep, r.Shape)
+	printTuneTable(e.stdout, rep, r.Shape, hardwareText(*hardware, *hardware, r.Shape.ExpertBytes), capText)
 	return exitOK
+}
+
+// distinct returns ns without repeats, in order.
+func distinct(ns []int) []int {
+	var out []int
+	for _, n := range ns {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// joinInts writes ns as "4, 8, 16".
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
 }
 
 // isPolicyName reports whether s can be written as a policy name.
@@ -189,8 +265,10 @@ func isPolicyName(s string) bool {
 	return true
 }
 
-func printTuneTable(w io.Writer, rep *tune.Report, shape rt.Shape) {
+func printTuneTable(w io.Writer, rep *tune.Report, shape rt.Shape, hardware, capacity string) {
 	fmt.Fprintf(w, "trace      %s: %s\n", rep.Trace, shapeText(shape))
+	fmt.Fprintf(w, "hardware   %s\n", hardware)
+	fmt.Fprintf(w, "capacity   %s\n", capacity)
 	fmt.Fprintf(w, "grid       %s: %d configurations, %d replayed, %d skipped\n",
 		rep.Grid, rep.Configurations, rep.Replayed, rep.Configurations-rep.Replayed)
 	for _, s := range rep.Skipped {
@@ -200,10 +278,13 @@ func printTuneTable(w io.Writer, rep *tune.Report, shape rt.Shape) {
 	if rep.Objective == tune.Time {
 		by = "modeled time per token, lowest first"
 	}
-	fmt.Fprintf(w, "objective  %s\n\n", by)
+	fmt.Fprintf(w, "objective  %s, at equal capacity\n\n", by)
 	fmt.Fprintln(w, "rank  config  capacity  eviction  decay  strategy   budget  mode      allocation  hit rate  Belady  ms/token")
-	for _, r := range rep.Results {
+	for i, r := range rep.Results {
 		c := r.Config
+		if i > 0 && r.Rank == 1 {
+			fmt.Fprintln(w)
+		}
 		decay, budget := "-", "-"
 		if c.UsesDecay() {
 			decay = num(c.Decay)

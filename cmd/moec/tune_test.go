@@ -30,6 +30,9 @@ func TestTunedSource(t *testing.T) {
 	grid.Eviction = rt.EvictionWords()
 	grid.Mode = rt.ScheduleModeWords()
 	for i, c := range grid.Expand() {
+		if c.Mode == "hybrid" { // deciding with the hardware's figures, as Tune makes it
+			c.PCIeGBps, c.CPUExpertMS = 52.5, 2.1
+		}
 		want := c.Spec("tuned")
 		if len(want.Check()) > 0 {
 			continue

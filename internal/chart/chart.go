@@ -126,25 +126,54 @@ func intTicks(most int) plot.ConstantTicks {
 	return ticks
 }
 
-// popularityGrid is a heatmap's grid: counts[layer][expert].
-type popularityGrid [][]int64
+// The most cells a heatmap draws across (experts) and down (layers). An
+// SVG holds one rectangle per cell, so a larger matrix is drawn in bins of
+// adjacent experts (layers) whose counts are summed, which keeps the
+// picture within a few MB whatever the trace's shape; the axes still count
+// experts and layers.
+const (
+	maxHeatColumns = 256
+	maxHeatRows    = 128
+)
 
-func (g popularityGrid) Dims() (c, r int) {
-	if len(g) == 0 {
-		return 0, 0
-	}
-	return len(g[0]), len(g)
+// popularityGrid is a heatmap's grid: sums[row][column] of the counts of
+// bins of cw experts by rw layers.
+type popularityGrid struct {
+	sums   [][]float64
+	cw, rw int
 }
-func (g popularityGrid) Z(c, r int) float64 { return float64(g[r][c]) }
-func (g popularityGrid) X(c int) float64    { return float64(c) }
-func (g popularityGrid) Y(r int) float64    { return float64(r) }
+
+// binnedGrid bins counts[layer][expert], every layer with as many
+// experts, into at most maxHeatColumns x maxHeatRows cells.
+func binnedGrid(counts [][]int64) popularityGrid {
+	experts, layers := len(counts[0]), len(counts)
+	g := popularityGrid{cw: (experts + maxHeatColumns - 1) / maxHeatColumns, rw: (layers + maxHeatRows - 1) / maxHeatRows}
+	g.sums = make([][]float64, (layers+g.rw-1)/g.rw)
+	for r := range g.sums {
+		g.sums[r] = make([]float64, (experts+g.cw-1)/g.cw)
+	}
+	for l, row := range counts {
+		for e, n := range row {
+			g.sums[l/g.rw][e/g.cw] += float64(n)
+		}
+	}
+	return g
+}
+
+func (g popularityGrid) Dims() (c, r int)   { return len(g.sums[0]), len(g.sums) }
+func (g popularityGrid) Z(c, r int) float64 { return g.sums[r][c] }
+
+// X and Y are the middle of a bin, in experts and layers.
+func (g popularityGrid) X(c int) float64 { return float64(c*g.cw) + float64(g.cw-1)/2 }
+func (g popularityGrid) Y(r int) float64 { return float64(r*g.rw) + float64(g.rw-1)/2 }
 
 // Heatmap draws a heatmap of counts[layer][expert], every layer with as
 // many experts, in format ("svg" or "png"): experts on x, layers on y,
-// with a color bar of the counts; it returns the image file.
+// with a color bar of the counts; it returns the image file. Beyond
+// maxHeatColumns experts or maxHeatRows layers, a cell sums a bin of
+// them, and the axis label says how many.
 func Heatmap(format, title string, counts [][]int64) ([]byte, error) {
-	g := popularityGrid(counts)
-	if c, r := g.Dims(); c == 0 || r == 0 {
+	if len(counts) == 0 || len(counts[0]) == 0 {
 		return nil, fmt.Errorf("no experts to draw")
 	}
 	for l, row := range counts {
@@ -152,26 +181,32 @@ func Heatmap(format, title string, counts [][]int64) ([]byte, error) {
 			return nil, fmt.Errorf("layer %d has %d experts, layer 0 has %d", l, len(row), len(counts[0]))
 		}
 	}
-	var most int64
-	for _, row := range counts {
+	g := binnedGrid(counts)
+	var most float64
+	for _, row := range g.sums {
 		for _, n := range row {
 			most = max(most, n)
 		}
 	}
 	cm := moreland.ExtendedBlackBody()
 	cm.SetMin(0)
-	cm.SetMax(float64(max(most, 1)))
+	cm.SetMax(max(most, 1))
 
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "expert"
+	if g.cw > 1 {
+		p.X.Label.Text = fmt.Sprintf("expert (cells of %d)", g.cw)
+	}
 	p.Y.Label.Text = "layer"
+	if g.rw > 1 {
+		p.Y.Label.Text = fmt.Sprintf("layer (cells of %d)", g.rw)
+	}
 	h := plotter.NewHeatMap(g, cm.Palette(256))
-	h.Min, h.Max = 0, float64(max(most, 1))
+	h.Min, h.Max = 0, max(most, 1)
 	p.Add(h)
-	experts, layers := g.Dims()
-	p.X.Tick.Marker = intTicks(experts - 1)
-	p.Y.Tick.Marker = intTicks(layers - 1)
+	p.X.Tick.Marker = intTicks(len(counts[0]) - 1)
+	p.Y.Tick.Marker = intTicks(len(counts) - 1)
 
 	bar := plot.New()
 	bar.Title.Text = "selections"
@@ -180,7 +215,8 @@ func Heatmap(format, title string, counts [][]int64) ([]byte, error) {
 	bar.Add(&plotter.ColorBar{ColorMap: cm, Vertical: true})
 
 	width := 10 * vg.Inch
-	height := vg.Length(min(max(layers, 5), 48))*0.3*vg.Inch + 2*vg.Inch
+	_, rows := g.Dims()
+	height := vg.Length(min(max(rows, 5), 48))*0.3*vg.Inch + 2*vg.Inch
 	return picture(format, width, height, func(c draw.Canvas) {
 		barWidth := 1.1 * vg.Inch
 		p.Draw(draw.Crop(c, 0, -barWidth, 0, 0))

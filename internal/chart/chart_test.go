@@ -101,3 +101,31 @@ func TestHeatmap(t *testing.T) {
 		t.Errorf("a ragged heatmap: %v, want %q", err, want)
 	}
 }
+
+// TestHeatmapBounded: a heatmap of the largest shape a trace may have is
+// drawn in bins, so its SVG stays small however many experts and layers
+// there are (one rectangle per expert would take over 100 MB).
+func TestHeatmapBounded(t *testing.T) {
+	for _, shape := range []struct{ layers, experts int }{{16, 65536}, {4096, 256}, {5, 60}} {
+		counts := make([][]int64, shape.layers)
+		for l := range counts {
+			counts[l] = make([]int64, shape.experts)
+			for e := range counts[l] {
+				counts[l][e] = int64((l*7 + e*13) % 50)
+			}
+		}
+		data, err := Heatmap("svg", "popularity", counts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "heatmap", "svg", data)
+		if len(data) > 4<<20 {
+			t.Errorf("a heatmap of %d layers x %d experts takes %d bytes of SVG, want at most 4 MiB", shape.layers, shape.experts, len(data))
+		}
+		g := binnedGrid(counts)
+		if c, r := g.Dims(); c > maxHeatColumns || r > maxHeatRows || g.X(c-1) > float64(shape.experts) || g.Y(r-1) > float64(shape.layers) {
+			t.Errorf("%d x %d: %d x %d cells, the last at (%v, %v)", shape.layers, shape.experts, c, r, g.X(c-1), g.Y(r-1))
+		}
+		t.Logf("%d layers x %d experts: %d bytes", shape.layers, shape.experts, len(data))
+	}
+}

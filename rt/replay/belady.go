@@ -17,6 +17,10 @@ type OptResult struct {
 // never is the next use of an expert that is not used again.
 const never = math.MaxInt32
 
+// MaxOptAccesses is the most accesses Belady takes: each one's next use is
+// an int32.
+const MaxOptAccesses = never - 1
+
 // Belady returns the fewest misses any cache of slots (layer, expert) slots
 // can have on accesses, the selected experts in replay order (Accesses
 // reads them from a Source): Belady's MIN. The cache is demand-only, as a
@@ -45,7 +49,7 @@ func Belady(accesses []rt.Key, slots int, pin []rt.Key) (*OptResult, error) {
 	if slots < 1 {
 		return nil, fmt.Errorf("belady: %d slots, need at least 1", slots)
 	}
-	return belady(accesses, []int{slots}, false, pin)
+	return belady(accesses, []int{slots}, false, pin, 0)
 }
 
 // BeladyPerLayer is Belady for per-layer caches: capacity[l] slots for
@@ -60,17 +64,21 @@ func BeladyPerLayer(accesses []rt.Key, capacity []int, pin []rt.Key) (*OptResult
 			return nil, fmt.Errorf("belady: layer %d has capacity %d, need 0 or more", l, c)
 		}
 	}
-	return belady(accesses, capacity, true, pin)
+	return belady(accesses, capacity, true, pin, 0)
 }
 
 // BeladyFor returns Belady's optimum for the slots that spec had in res, a
 // replay of it: one cache of its capacity, or, for a per_layer policy,
 // each layer's capacity at the end of the replay; its pinned experts
-// pinned in every layer.
+// pinned in every layer. Its Layers has one count per layer of the shape,
+// as res.Layers has, whichever layers the accesses reach.
 func BeladyFor(accesses []rt.Key, spec *rt.Spec, res *Result) (*OptResult, error) {
 	pins := PinnedKeys(res.Shape.Layers, spec.Cache.Pin)
 	if spec.PerLayer == nil {
-		return Belady(accesses, spec.Cache.Capacity, pins)
+		if c := spec.Cache.Capacity; c < 1 {
+			return nil, fmt.Errorf("belady: %d slots, need at least 1", c)
+		}
+		return belady(accesses, []int{spec.Cache.Capacity}, false, pins, res.Shape.Layers)
 	}
 	caps := make([]int, len(res.Stats.Layers))
 	for l, ls := range res.Stats.Layers {
@@ -88,9 +96,11 @@ type optCache struct {
 	free []int     // per group: unpinned slots still empty
 }
 
-func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key) (*OptResult, error) {
+// belady is Belady's MIN for one cache of caps[0] slots or, perLayer, one
+// cache per layer; its result counts at least minLayers layers.
+func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key, minLayers int) (*OptResult, error) {
 	if len(acc) >= never {
-		return nil, fmt.Errorf("belady: %d accesses, at most %d", len(acc), never-1)
+		return nil, fmt.Errorf("belady: %d accesses, at most %d", len(acc), MaxOptAccesses)
 	}
 	// The dense key space: layers x experts, as large as the keys need.
 	layers, experts := int32(0), int32(0)
@@ -121,7 +131,7 @@ func belady(acc []rt.Key, caps []int, perLayer bool, pin []rt.Key) (*OptResult, 
 		return 0
 	}
 
-	r := &OptResult{Layers: make([]Count, layers)}
+	r := &OptResult{Layers: make([]Count, max(int(layers), minLayers))}
 	for _, c := range caps {
 		r.Slots += c
 	}

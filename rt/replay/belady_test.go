@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -299,5 +300,49 @@ func TestAccessesFeedBelady(t *testing.T) {
 	}
 	if r.Count != (replay.Count{Hits: 2, Misses: 6}) {
 		t.Errorf("Belady = %+v, want 2 hits, 6 misses", r.Count)
+	}
+}
+
+// TestBeladyForCountsEveryLayer: the optimum has a count for every layer
+// of the replay's shape, as the replay has, however few layers the
+// accesses reach: none (an empty trace), or only the first.
+func TestBeladyForCountsEveryLayer(t *testing.T) {
+	shape := rt.Shape{Layers: 3, Experts: 4, TopK: 2, ExpertBytes: 1}
+	for _, tc := range []struct {
+		name string
+		rows []replay.Row
+		want []replay.Count
+	}{
+		{"no rows", nil, []replay.Count{{}, {}, {}}},
+		{"layer 0 only", []replay.Row{{Layer: 0, Experts: []int32{1, 2}}, {Layer: 0, Experts: []int32{1, 3}}},
+			[]replay.Count{{Hits: 1, Misses: 3}, {}, {}}},
+	} {
+		flat := rt.NewSpec("flat", 2)
+		flat.Prefetch.Budget = 1
+		perLayer := flat.Clone()
+		perLayer.Name = "per_layer"
+		perLayer.PerLayer = rt.DefaultPerLayer()
+		perLayer.PerLayer.MinCapacity, perLayer.PerLayer.TotalBudget = 1, 6 // 2 slots a layer
+		for _, spec := range []*rt.Spec{flat, perLayer} {
+			p, err := rt.New(spec, shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := replay.Run(p, replay.NewSliceSource(tc.rows), replay.Options{Shape: shape, Slots: spec.MaxSlots(shape)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc, err := replay.Accesses(replay.NewSliceSource(tc.rows))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt, err := replay.BeladyFor(acc, spec, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Layers) != shape.Layers || !slices.Equal(opt.Layers, tc.want) {
+				t.Errorf("%s, %s: replay has %d layers, Belady's layers %v, want %v", tc.name, spec.Name, len(res.Layers), opt.Layers, tc.want)
+			}
+		}
 	}
 }

@@ -1,8 +1,11 @@
 package replay
 
 import (
+	"fmt"
 	"math"
 	"time"
+
+	"github.com/moepolicy/moec/rt"
 )
 
 // CostModel prices a replay's work on given hardware. Its defaults are the
@@ -13,23 +16,73 @@ type CostModel struct {
 	PCIeGBps float64
 	// CopyLatency is the fixed cost of one copy, whatever its size.
 	CopyLatency time.Duration
-	// CPUExpert is the time of one expert for one token on the CPU.
+	// CPUGBps is how fast the CPU runs an expert for one token, in GB
+	// (10^9 bytes) of the expert's weights per second: a token reads
+	// every weight of the expert once, so the time scales with its
+	// bytes. It is used where CPUExpert is 0.
+	CPUGBps float64
+	// CPUExpert, when above 0, is the time of one expert for one token on
+	// the CPU whatever its size: a figure measured for the model at hand.
 	CPUExpert time.Duration
 	// GPUExpert is the time of one expert for one token on the GPU: the
 	// compute that background copies can hide behind.
 	GPUExpert time.Duration
 }
 
+// qwenExpertBytes is the size of one Qwen1.5-MoE expert in bf16
+// (3 x 2048 x 1408 x 2 bytes, 16.5 MiB), the expert the CPU figure was
+// measured on.
+const qwenExpertBytes = 3 * 2048 * 1408 * 2
+
 // DefaultCostModel returns the H100 figures: 52.5 GB/s pinned host to
-// device, 2.6 µs to issue a copy, 2.1 ms per expert on the 16 CPU cores,
-// 76 µs per expert on the GPU (Qwen1.5-MoE, one token, fp16).
+// device, 2.6 µs to issue a copy, 2.1 ms on the 16 CPU cores for one
+// Qwen1.5-MoE expert of 16.5 MiB (8.24 GB/s, so 42.7 ms for Mixtral's
+// 336 MiB), 76 µs per expert on the GPU (Qwen1.5-MoE, one token, fp16).
 func DefaultCostModel() CostModel {
 	return CostModel{
 		PCIeGBps:    52.5,
 		CopyLatency: 2600 * time.Nanosecond,
-		CPUExpert:   2100 * time.Microsecond,
+		CPUGBps:     qwenExpertBytes / 2.1e6, // bytes per ns = GB/s
 		GPUExpert:   76 * time.Microsecond,
 	}
+}
+
+// Validate reports a figure no hardware has: a bandwidth that is not a
+// finite number above 0, a time below 0, a CPU time of 0.
+func (m CostModel) Validate() error {
+	for _, b := range []struct {
+		name string
+		v    float64
+	}{{"host-to-GPU bandwidth", m.PCIeGBps}, {"CPU rate", m.CPUGBps}} {
+		if !(b.v > 0) || math.IsInf(b.v, 1) {
+			return fmt.Errorf("%s %v GB/s: want a finite number above 0", b.name, b.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"copy latency", m.CopyLatency}, {"CPU time of an expert", m.CPUExpert}, {"GPU time of an expert", m.GPUExpert}} {
+		if d.v < 0 {
+			return fmt.Errorf("%s %v: want 0 or more", d.name, d.v)
+		}
+	}
+	return nil
+}
+
+// ForPolicy returns m with the hardware figures that spec states itself,
+// which describe the deployment it was written for and so take
+// precedence: its schedule pcie_gbps, where written (or, for a Spec built
+// in Go, other than the default), replaces PCIeGBps, and its
+// cpu_expert_ms, where set, replaces CPUExpert.
+func (m CostModel) ForPolicy(spec *rt.Spec) CostModel {
+	s := &spec.Schedule
+	if _, written := spec.KeyPos["schedule.pcie_gbps"]; written || s.PCIeGBps != rt.DefaultPCIeGBps {
+		m.PCIeGBps = s.PCIeGBps
+	}
+	if s.CPUExpertMS > 0 {
+		m.CPUExpert = ns(s.CPUExpertMS * float64(time.Millisecond))
+	}
+	return m
 }
 
 // Copy returns the modeled time of copying one expert of the given size:
@@ -46,13 +99,31 @@ func (m CostModel) copyNS(bytes int64) float64 {
 	return ns
 }
 
+// CPU returns the modeled time of one expert of the given size for one
+// token on the CPU: CPUExpert when set, else bytes / CPUGBps (0 when
+// neither is known).
+func (m CostModel) CPU(bytes int64) time.Duration {
+	return ns(m.cpuNS(bytes))
+}
+
+func (m CostModel) cpuNS(bytes int64) float64 {
+	switch {
+	case m.CPUExpert > 0:
+		return float64(m.CPUExpert)
+	case m.CPUGBps > 0:
+		return float64(bytes) / m.CPUGBps
+	}
+	return 0
+}
+
 // Cost is a replay's modeled time, by part.
 type Cost struct {
 	Tokens int64 // Result.Tokens
 	// Demand is the time of the demand copies, which a dispatch waits
 	// for: Loads x Copy(ExpertBytes).
 	Demand time.Duration
-	// CPU is the time of the experts run on the CPU: CPU x CPUExpert.
+	// CPU is the time of the experts run on the CPU: CPU x
+	// CPU(ExpertBytes).
 	CPU time.Duration
 	// Exposed is the part of the prefetch copies' time that the
 	// dispatch's GPU compute does not hide; Hidden is the rest.
@@ -75,23 +146,23 @@ func (m CostModel) PerToken(r *Result) time.Duration { return m.Cost(r).PerToken
 //     the link with anything else (no contention between a dispatch's
 //     copies and a later dispatch's).
 //   - A dispatch waits for its demand copies (Plan.Load) in full.
-//   - Experts run on the CPU cost CPUExpert each, one after another,
-//     overlapping nothing (neither GPU compute nor copies).
+//   - Experts run on the CPU cost CPU(ExpertBytes) each, one after
+//     another, overlapping nothing (neither GPU compute nor copies).
 //   - A dispatch's background copies (Plan.Prefetch, which includes the
 //     copies of CPU misses) run after its demand copies, during the
 //     compute of its own experts run on the GPU (GPUExpert each), and
 //     nothing later: per dispatch, max(0, prefetches x Copy(ExpertBytes) -
 //     GPU experts x GPUExpert) is exposed.
 //   - GPU compute (GPU x GPUExpert) is not counted, so an expert run on the
-//     CPU costs CPUExpert in full, not CPUExpert - GPUExpert: the model
+//     CPU costs its CPU time in full, not that less GPUExpert: the model
 //     overcharges CPU execution by the GPU time it saves (76 of 2,100 µs
-//     with the defaults).
+//     with the defaults for Qwen1.5-MoE).
 //   - Prefetch copy time not hidden by its own dispatch is exposed, even
 //     where the next dispatch's compute could have hidden it: a
 //     conservative bound.
 //   - Tokens are Result.Tokens: the most dispatches any layer had.
 func (m CostModel) Cost(r *Result) Cost {
-	cp := m.copyNS(r.Shape.ExpertBytes)
+	cp, cpu := m.copyNS(r.Shape.ExpertBytes), m.cpuNS(r.Shape.ExpertBytes)
 	gpu := float64(m.GPUExpert)
 	var exposed, hidden float64
 	for _, o := range r.Overlap {
@@ -103,13 +174,13 @@ func (m CostModel) Cost(r *Result) Cost {
 	c := Cost{
 		Tokens:  r.Tokens,
 		Demand:  ns(float64(r.Loads) * cp),
-		CPU:     ns(float64(r.CPU) * float64(m.CPUExpert)),
+		CPU:     ns(float64(r.CPU) * cpu),
 		Exposed: ns(exposed),
 		Hidden:  ns(hidden),
 	}
 	c.Total = c.Demand + c.CPU + c.Exposed
 	if r.Tokens > 0 {
-		c.PerToken = ns((float64(r.Loads)*cp + float64(r.CPU)*float64(m.CPUExpert) + exposed) / float64(r.Tokens))
+		c.PerToken = ns((float64(r.Loads)*cp + float64(r.CPU)*cpu + exposed) / float64(r.Tokens))
 	}
 	return c
 }

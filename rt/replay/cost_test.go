@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -80,5 +81,88 @@ func TestCopy(t *testing.T) {
 	m.PCIeGBps = 0
 	if got := m.Copy(17e6); got != m.CopyLatency {
 		t.Errorf("Copy without bandwidth = %v, want the latency %v", got, m.CopyLatency)
+	}
+}
+
+// TestCPUScalesWithBytes: without a measured CPUExpert, an expert's CPU
+// time is its bytes at CPUGBps, calibrated so that Qwen1.5-MoE's 16.5 MiB
+// expert takes the measured 2.1 ms; Mixtral's 336 MiB takes 20 times as
+// long.
+func TestCPUScalesWithBytes(t *testing.T) {
+	m := replay.DefaultCostModel()
+	for _, tc := range []struct {
+		bytes int64
+		want  time.Duration
+	}{
+		{3 * 2048 * 1408 * 2, 2100 * time.Microsecond}, // Qwen1.5-MoE
+		{3 * 4096 * 14336 * 2, 42763636},               // Mixtral-8x7B: 2.1 ms x 336/16.5
+		{3 * 2048 * 1024 * 2, 1527273},                 // OLMoE, 12 MiB
+		{0, 0},
+	} {
+		if got := m.CPU(tc.bytes); got != tc.want {
+			t.Errorf("CPU(%d) = %v, want %v", tc.bytes, got, tc.want)
+		}
+	}
+	m.CPUExpert = 5 * time.Millisecond
+	if got := m.CPU(1e9); got != m.CPUExpert {
+		t.Errorf("CPU with CPUExpert set = %v, want %v whatever the size", got, m.CPUExpert)
+	}
+
+	// The cost of a replay's CPU experts follows: the same counts with
+	// experts 20 times larger cost 20 times the CPU time.
+	r := &replay.Result{Shape: rt.Shape{Layers: 1, Experts: 8, TopK: 2, ExpertBytes: 3 * 2048 * 1408 * 2}, Tokens: 1, CPU: 2}
+	small := replay.DefaultCostModel().Cost(r).CPU
+	r.Shape.ExpertBytes *= 20
+	if large := replay.DefaultCostModel().Cost(r).CPU; large != 20*small || small != 4200*time.Microsecond {
+		t.Errorf("CPU cost = %v for 2 experts of 16.5 MiB, %v for 2 of 20 times that; want 4.2 ms and 20 times it", small, large)
+	}
+}
+
+// TestForPolicy: the hardware figures a policy writes replace the model's.
+func TestForPolicy(t *testing.T) {
+	m := replay.DefaultCostModel()
+	spec := rt.NewSpec("p", 8)
+	if got := m.ForPolicy(spec); got != m {
+		t.Errorf("ForPolicy of a policy that states no figures = %+v, want %+v", got, m)
+	}
+
+	// Written, even at the default value: the policy's bandwidth.
+	spec.KeyPos = map[string]rt.Pos{"schedule.pcie_gbps": {Line: 3, Col: 5}}
+	if got := m.ForPolicy(spec).PCIeGBps; got != rt.DefaultPCIeGBps {
+		t.Errorf("written pcie_gbps: PCIeGBps = %v, want %v", got, rt.DefaultPCIeGBps)
+	}
+
+	// Built in Go: a value other than the default counts as stated.
+	spec.KeyPos = nil
+	spec.Schedule.PCIeGBps, spec.Schedule.CPUExpertMS = 8, 2.5
+	want := m
+	want.PCIeGBps, want.CPUExpert = 8, 2500*time.Microsecond
+	if got := m.ForPolicy(spec); got != want {
+		t.Errorf("ForPolicy = %+v, want %+v", got, want)
+	}
+}
+
+func TestCostModelValidate(t *testing.T) {
+	if err := replay.DefaultCostModel().Validate(); err != nil {
+		t.Errorf("the default model: %v", err)
+	}
+	for _, tc := range []struct {
+		change func(*replay.CostModel)
+		want   string
+	}{
+		{func(m *replay.CostModel) { m.PCIeGBps = 0 }, "host-to-GPU bandwidth 0 GB/s: want a finite number above 0"},
+		{func(m *replay.CostModel) { m.PCIeGBps = -1 }, "host-to-GPU bandwidth -1 GB/s: want a finite number above 0"},
+		{func(m *replay.CostModel) { m.PCIeGBps = math.NaN() }, "host-to-GPU bandwidth NaN GB/s: want a finite number above 0"},
+		{func(m *replay.CostModel) { m.PCIeGBps = math.Inf(1) }, "host-to-GPU bandwidth +Inf GB/s: want a finite number above 0"},
+		{func(m *replay.CostModel) { m.CPUGBps = 0 }, "CPU rate 0 GB/s: want a finite number above 0"},
+		{func(m *replay.CostModel) { m.CopyLatency = -1 }, "copy latency -1ns: want 0 or more"},
+		{func(m *replay.CostModel) { m.CPUExpert = -2 * time.Millisecond }, "CPU time of an expert -2ms: want 0 or more"},
+		{func(m *replay.CostModel) { m.GPUExpert = -time.Microsecond }, "GPU time of an expert -1µs: want 0 or more"},
+	} {
+		m := replay.DefaultCostModel()
+		tc.change(&m)
+		if err := m.Validate(); err == nil || err.Error() != tc.want {
+			t.Errorf("Validate(%+v) = %v, want %q", m, err, tc.want)
+		}
 	}
 }

@@ -66,20 +66,6 @@ func ReadRows(r *trace.Reader) ([]Row, error) {
 	return rows, nil
 }
 
-// GenerateRows returns the rows of the synthetic trace cfg describes, in
-// memory.
-func GenerateRows(cfg trace.GenConfig) ([]Row, error) {
-	var rows []Row
-	err := trace.Generate(cfg, func(r trace.Row) error {
-		rows = append(rows, rowOf(r))
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return rows, nil
-}
-
 // rowOf returns r as a Row that owns its slices.
 func rowOf(r trace.Row) Row {
 	return Row{Layer: r.Layer, Experts: slices.Clone(r.Experts), Scores: slices.Clone(r.Scores)}
@@ -125,5 +111,15 @@ type TraceSource struct{ R *trace.Reader }
 // Next returns the next row of the trace.
 func (s TraceSource) Next() (int, []int32, []float32, error) {
 	row, err := s.R.Next()
+	return row.Layer, row.Experts, row.Scores, err
+}
+
+// GenSource replays a synthetic trace as it is generated: the rows of G,
+// in order, none of them kept.
+type GenSource struct{ G *trace.Generator }
+
+// Next returns the next row of the trace.
+func (s GenSource) Next() (int, []int32, []float32, error) {
+	row, err := s.G.Next()
 	return row.Layer, row.Experts, row.Scores, err
 }

@@ -2,7 +2,9 @@ package replay_test
 
 import (
 	"bytes"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,14 +56,20 @@ func TestReadRows(t *testing.T) {
 }
 
 // TestReadRowsErrors checks that a trace that lies about its length, even
-// by 2^63-1 rows, or has a bad row, is an error naming the file.
+// by 2^63-1 rows, or has a bad row, is an error naming the file. The trace
+// is a stream, whose length the reader cannot check against the header as
+// it checks a file's.
 func TestReadRowsErrors(t *testing.T) {
 	const header = `{"model_name": "m", "num_layers": 2, "num_experts": 6, "top_k": 2, "num_entries": %s}` + "\n"
 	for _, tc := range []struct{ entries, rows, err string }{
 		{"9223372036854775807", `{"t":0,"l":0,"e":[1,3]}`, "t.jsonl: header says num_entries 9223372036854775807, found 1 rows"},
 		{"2", `{"t":0,"l":0,"e":[1,3]}` + "\n" + `{"t":0,"l":1,"e":[1,9]}`, "t.jsonl:3: "},
 	} {
-		r := newReader(t, "t.jsonl", []byte(strings.Replace(header, "%s", tc.entries, 1)+tc.rows+"\n"))
+		stream := struct{ io.Reader }{strings.NewReader(strings.Replace(header, "%s", tc.entries, 1) + tc.rows + "\n")}
+		r, err := trace.NewReader(stream, "t.jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
 		rows, err := replay.ReadRows(r)
 		if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
 			t.Errorf("num_entries %s: %d rows, error %v, want %q", tc.entries, len(rows), err, tc.err)
@@ -69,17 +77,29 @@ func TestReadRowsErrors(t *testing.T) {
 	}
 }
 
-// TestGenerateRows checks that a synthetic trace in memory is the one
-// that `moec trace gen` writes and a reader reads back.
-func TestGenerateRows(t *testing.T) {
+// TestGenSource checks that a synthetic trace replayed as it is generated
+// is the one that `moec trace gen` writes and a reader reads back.
+func TestGenSource(t *testing.T) {
 	cfg, err := trace.Preset("mixtral-8x7b")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Tokens = 50
-	rows, err := replay.GenerateRows(cfg)
+	g, err := trace.NewGenerator(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var rows []replay.Row
+	src := replay.GenSource{G: g}
+	for {
+		layer, experts, scores, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, replay.Row{Layer: layer, Experts: slices.Clone(experts), Scores: slices.Clone(scores)})
 	}
 	var file bytes.Buffer
 	w, err := trace.NewWriter(&file, cfg.Header())
@@ -105,7 +125,7 @@ func TestGenerateRows(t *testing.T) {
 		}
 	}
 	cfg.Tokens = -1
-	if _, err := replay.GenerateRows(cfg); err == nil || !strings.HasPrefix(err.Error(), "synthetic trace: -1 tokens") {
+	if _, err := trace.NewGenerator(cfg); err == nil || !strings.HasPrefix(err.Error(), "synthetic trace: -1 tokens") {
 		t.Errorf("a synthetic trace of -1 tokens: %v", err)
 	}
 }

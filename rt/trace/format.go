@@ -47,23 +47,35 @@ func (h Header) Validate() error {
 		return fmt.Errorf("num_layers %d, need at least 1", h.Layers)
 	case h.Experts < 1:
 		return fmt.Errorf("num_experts %d, need at least 1", h.Experts)
+	case h.Layers > maxLayers:
+		return fmt.Errorf("num_layers %d, at most %d supported", h.Layers, maxLayers)
 	case h.Experts > maxExperts:
 		return fmt.Errorf("num_experts %d, at most %d supported", h.Experts, maxExperts)
+	case h.Layers*h.Experts > maxKeys:
+		return fmt.Errorf("num_layers %d x num_experts %d is %d (layer, expert) pairs, at most %d supported",
+			h.Layers, h.Experts, h.Layers*h.Experts, maxKeys)
 	case h.TopK < 1 || h.TopK > h.Experts:
 		return fmt.Errorf("top_k %d, need 1 to num_experts %d", h.TopK, h.Experts)
 	case h.Entries < 0:
 		return fmt.Errorf("num_entries %d is negative", h.Entries)
 	case h.ExpertBytes < 0:
 		return fmt.Errorf("expert_bytes %d is negative", h.ExpertBytes)
-	case int64(h.Layers)*int64(h.Experts) > 1<<31-1:
-		return fmt.Errorf("num_layers %d x num_experts %d is more than fit a 32-bit index", h.Layers, h.Experts)
 	}
 	return nil
 }
 
-// maxExperts bounds num_experts so that a hostile header cannot make a
-// Reader allocate gigabytes; the largest MoE models have a few hundred.
-const maxExperts = 1 << 16
+// The bounds of a header's shape. Whatever reads a trace sizes tables by
+// its shape before the rows justify it: a replay keeps state for every
+// (layer, expert) pair (about a hundred bytes each), statistics keep
+// per-layer tables. These bounds keep that below about a hundred MB
+// whatever a hostile header says, far above real models: the largest have
+// a few hundred experts in fewer than a hundred MoE layers
+// (DeepSeek-V3: 58 x 256 = 14,848 pairs).
+const (
+	maxLayers  = 1 << 12
+	maxExperts = 1 << 16
+	maxKeys    = 1 << 20 // layers x experts
+)
 
 // Row is one routing decision: the experts the router selected for token
 // Token at layer Layer, in top-k order, and their router weights.

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -131,18 +132,52 @@ func (c *GenConfig) Validate() error {
 // The Row's slices are reused: emit must copy what it keeps. A Writer's
 // Write and a Collector's Add are suitable emit functions.
 func Generate(cfg GenConfig, emit func(Row) error) error {
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("synthetic trace: %v", err)
+	g, err := NewGenerator(cfg)
+	if err != nil {
+		return err
 	}
-	g := newGenerator(&cfg)
-	for t := range cfg.Tokens {
-		for l := range cfg.Shape.Layers {
-			if err := emit(g.row(t, l)); err != nil {
-				return err
-			}
+	for {
+		row, err := g.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err := emit(row); err != nil {
+			return err
 		}
 	}
-	return nil
+}
+
+// A Generator yields the rows of a synthetic trace one at a time, the rows
+// Generate emits, in the same order. Its memory depends on the shape,
+// never on the number of tokens, so a replay can stream a trace of any
+// length as it streams a file.
+type Generator struct {
+	g      *generator
+	t, l   int // the next row's token and layer
+	tokens int
+}
+
+// NewGenerator returns a Generator of the trace cfg describes, or what is
+// impossible about cfg.
+func NewGenerator(cfg GenConfig) (*Generator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("synthetic trace: %v", err)
+	}
+	return &Generator{g: newGenerator(&cfg), tokens: cfg.Tokens}, nil
+}
+
+// Next returns the next row, or io.EOF after the last. The Row's slices
+// are reused by the next call: copy them to keep them. It allocates
+// nothing.
+func (g *Generator) Next() (Row, error) {
+	if g.t >= g.tokens {
+		return Row{}, io.EOF
+	}
+	row := g.g.row(g.t, g.l)
+	if g.l++; g.l == g.g.cfg.Shape.Layers {
+		g.t, g.l = g.t+1, 0
+	}
+	return row, nil
 }
 
 // generator holds a configuration's fixed random structure (rankings,

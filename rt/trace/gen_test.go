@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strconv"
@@ -274,4 +275,43 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestGeneratorStreams: a Generator yields Generate's rows, allocating
+// nothing per row, so a trace of any length costs the memory of its
+// shape alone.
+func TestGeneratorStreams(t *testing.T) {
+	cfg := mustPreset(t, "olmoe-1b-7b")
+	cfg.Tokens = 30
+	want := generate(t, cfg)
+	g, err := NewGenerator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Row
+	for {
+		row, err := g.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, cloneRow(row))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Generator's rows differ from Generate's (-want +got):\n%s", diff)
+	}
+	if _, err := g.Next(); err != io.EOF {
+		t.Errorf("Next after the last row: %v, want io.EOF", err)
+	}
+
+	cfg.Tokens = math.MaxInt32
+	g, err = NewGenerator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() { g.Next() }); n != 0 {
+		t.Errorf("Next allocates %v times per row, want 0", n)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"math"
 	"strconv"
@@ -60,6 +61,10 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 			}
 			return nil, &Error{File: name, Line: rd.lines.line, Msg: msg}
 		}
+		if size, ok := sizeOf(r); ok && h.Entries > (size+1)/minRowBytes {
+			return nil, &Error{File: name, Line: rd.lines.line, Msg: fmt.Sprintf(
+				"header says num_entries %d, more rows than a file of %d bytes holds (a row takes at least %d)", h.Entries, size, minRowBytes)}
+		}
 		rd.h = h
 		rd.lines.maxLine = baseMaxLine + 64*h.TopK
 		rd.chk = newRowChecker(&rd.h)
@@ -67,6 +72,25 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 		rd.scores = make([]float32, 0, h.TopK)
 		return rd, nil
 	}
+}
+
+// minRowBytes is the length of the shortest row, {"t":0,"l":0,"e":[0]},
+// with its newline (the last row may do without).
+const minRowBytes = 22
+
+// sizeOf returns the length of what r reads, where it is known: a regular
+// file's size, or that of a bytes.Reader or strings.Reader. It bounds
+// the rows a header may claim.
+func sizeOf(r io.Reader) (int64, bool) {
+	switch r := r.(type) {
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size(), true
+		}
+	case interface{ Size() int64 }:
+		return r.Size(), true
+	}
+	return 0, false
 }
 
 // Header returns the trace's header.

@@ -119,6 +119,15 @@ func TestReaderErrors(t *testing.T) {
 			`trace.jsonl:1: header: top_k 9, need 1 to num_experts 8`},
 		{"header too many experts", `{"model_name": "m", "num_layers": 5, "num_experts": 100000, "top_k": 9, "num_entries": 0}` + "\n",
 			`trace.jsonl:1: header: num_experts 100000, at most 65536 supported`},
+		// A hostile header cannot make a reader or a replay size its tables
+		// without bound.
+		{"header too many layers", `{"model_name": "m", "num_layers": 32767, "num_experts": 8, "top_k": 2, "num_entries": 1}` + "\n",
+			`trace.jsonl:1: header: num_layers 32767, at most 4096 supported`},
+		{"header too many pairs", `{"model_name": "m", "num_layers": 4096, "num_experts": 65536, "top_k": 2, "num_entries": 1}` + "\n",
+			`trace.jsonl:1: header: num_layers 4096 x num_experts 65536 is 268435456 (layer, expert) pairs, at most 1048576 supported`},
+		{"header more rows than the file holds", `{"model_name": "m", "num_layers": 2, "num_experts": 8, "top_k": 2, "num_entries": 100}` + "\n" +
+			`{"t":0,"l":0,"e":[1,2]}` + "\n" + `{"t":0,"l":1,"e":[1,2]}` + "\n",
+			`trace.jsonl:1: header says num_entries 100, more rows than a file of 135 bytes holds (a row takes at least 22)`},
 		{"header entries disagree", `{"model_name": "m", "num_layers": 5, "num_experts": 8, "top_k": 2, "num_entries": 3, "total_entries": 4}` + "\n",
 			`trace.jsonl:1: header: num_entries 3 and total_entries 4 disagree`},
 		{"header bad timestamp", `{"model_name": "m", "num_layers": 5, "num_experts": 8, "top_k": 2, "num_entries": 0, "timestamp": [1]}` + "\n",
@@ -433,5 +442,22 @@ func TestReaderAll(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("All yielded %d rows, want 1", n)
+	}
+}
+
+// TestReaderShortestRows: a file of the shortest rows holds as many rows
+// as its header says, so the reader's check of num_entries against the
+// file's size never refuses a valid trace.
+func TestReaderShortestRows(t *testing.T) {
+	const n = 1000
+	row := `{"t":0,"l":0,"e":[0]}`
+	if len(row)+1 != minRowBytes {
+		t.Fatalf("the shortest row %s takes %d bytes with its newline, minRowBytes is %d", row, len(row)+1, minRowBytes)
+	}
+	src := `{"model_name":"m","num_layers":1,"num_experts":1,"top_k":1,"num_entries":1000}` + "\n" +
+		strings.Repeat(row+"\n", n-1) + row // no newline at the end
+	_, rows, err := readAll("t.jsonl", []byte(src))
+	if err != nil || len(rows) != n {
+		t.Errorf("%d rows, %v; want %d", len(rows), err, n)
 	}
 }

@@ -134,15 +134,19 @@ const (
 	// its transitions to count towards Affinity.Top.
 	minSupport = 30
 	// maxAffinityExperts bounds the experts per layer for which the
-	// E x E transition counts are kept.
+	// E x E transition counts are kept, and maxAffinityCells all of them
+	// (8 bytes each): DeepSeek-V3's 57 transitions of 256 x 256 fit.
 	maxAffinityExperts = 512
+	maxAffinityCells   = 1 << 23
 	// exactBelow is where distance histograms switch from exact counts
 	// to buckets 1/64 of a power of two wide.
 	exactBelow = 4096
 )
 
 // A Collector computes Stats in one pass over a trace's rows, in memory
-// proportional to the shape, not to the trace.
+// proportional to the shape, not to the trace: a layer's tables are made
+// when its first row comes, so the layers a header declares cost little
+// until rows use them.
 type Collector struct {
 	h    Header
 	chk  rowChecker
@@ -188,14 +192,7 @@ func NewCollector(h Header) (*Collector, error) {
 	c.prevTok = make([]int, L)
 	c.prevExp = make([][]int32, L)
 	c.prevOK = make([]bool, L)
-	for l := range L {
-		c.pop[l] = make([]int64, E)
-		c.last[l] = make([]int64, E)
-		c.order[l] = make([]int32, 0, E)
-		c.stack[l] = make([]int64, E)
-		c.prevExp[l] = make([]int32, 0, h.TopK)
-	}
-	if E <= maxAffinityExperts && L > 1 {
+	if E <= maxAffinityExperts && L > 1 && (L-1)*E*E <= maxAffinityCells {
 		c.co = make([][]int64, L-1)
 		c.from = make([][]int64, L-1)
 		c.to = make([][]int64, L-1)
@@ -214,6 +211,14 @@ func (c *Collector) Add(row Row) error {
 	c.rows++
 	l := row.Layer
 	c.lrows[l]++
+	if c.pop[l] == nil {
+		E := c.h.Experts
+		c.pop[l] = make([]int64, E)
+		c.last[l] = make([]int64, E)
+		c.order[l] = make([]int32, 0, E)
+		c.stack[l] = make([]int64, E)
+		c.prevExp[l] = make([]int32, 0, c.h.TopK)
+	}
 	pop, last, order, stack := c.pop[l], c.last[l], c.order[l], c.stack[l]
 	for _, e := range row.Experts {
 		pop[e]++
@@ -283,6 +288,9 @@ func (c *Collector) Stats() *Stats {
 	var withData int
 	for l := range c.pop {
 		s.Popularity[l] = slices.Clone(c.pop[l])
+		if s.Popularity[l] == nil { // no rows: no accesses
+			s.Popularity[l] = make([]int64, c.h.Experts)
+		}
 		ls := LayerStats{
 			Layer:      l,
 			Rows:       c.lrows[l],

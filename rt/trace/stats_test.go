@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"math"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -222,4 +223,34 @@ func BenchmarkStats(b *testing.B) {
 		n += int64(len(rows))
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestCollectorPerLayerSeen: a Collector makes a layer's tables when its
+// first row comes, so a header that declares the most layers and pairs
+// the format allows, with one row, costs the tables of one layer; and the
+// affinity tables stay bounded however many layers have rows.
+func TestCollectorPerLayerSeen(t *testing.T) {
+	h := Header{Model: "m", Layers: maxLayers, Experts: maxKeys / maxLayers, TopK: 2, Entries: 1}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c, err := NewCollector(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add(Row{Layer: maxLayers - 1, Experts: []int32{3, 7}}); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	// Per layer: 5 slice headers, 5 words; one layer's tables: 256 x 28
+	// bytes. Every layer's tables would take 29 MB.
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Errorf("a collector of %d x %d with one row allocated %d bytes, want less than 1 MiB", h.Layers, h.Experts, got)
+	}
+	if s := c.Stats(); s.Layers[maxLayers-1].Accesses != 2 || s.Layers[0].Accesses != 0 || len(s.Popularity[0]) != h.Experts {
+		t.Errorf("stats: %d accesses at the last layer, %d at the first, %d experts in its popularity; want 2, 0, %d",
+			s.Layers[maxLayers-1].Accesses, s.Layers[0].Accesses, len(s.Popularity[0]), h.Experts)
+	}
+	if c.co != nil {
+		t.Errorf("%d transitions of %d x %d counts kept, more than %d cells", h.Layers-1, h.Experts, h.Experts, maxAffinityCells)
+	}
 }

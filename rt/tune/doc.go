@@ -1,8 +1,10 @@
 // Package tune replays many variants of policies over one routing trace
 // held in memory, several at a time, and compares them: Tune searches a
-// grid of configurations and ranks them by hit rate or modeled time per
-// token, with Belady's optimum for the same slots beside the best; Sweep
-// measures policies at every cache capacity of a range. `moec tune` and
+// grid of configurations and ranks them at equal capacity by modeled time
+// per token or hit rate, with Belady's optimum for the same slots beside
+// the best; Sweep measures policies at every cache capacity of a range.
+// Both price a replay with the Replayer's cost model, or with the
+// hardware figures a policy states itself. `moec tune` and
 // `moec sweep` are their command lines.
 //
 // Every replay runs on replay's simulated mechanism, which checks each

@@ -146,6 +146,13 @@ type Config struct {
 	Strategy   string  `json:"prefetch_strategy"`
 	Mode       string  `json:"schedule_mode"`
 	Allocation string  `json:"allocation"`
+
+	// PCIeGBps and CPUExpertMS, when above 0, are the hardware's figures
+	// that a hybrid configuration decides with (schedule pcie_gbps and
+	// cpu_expert_ms): Tune sets them from its cost model, so that hybrid
+	// runs a miss on the CPU where that is faster on the hardware at hand.
+	PCIeGBps    float64 `json:"pcie_gbps,omitempty"`
+	CPUExpertMS float64 `json:"cpu_expert_ms,omitempty"`
 }
 
 // UsesDecay reports whether the configuration's eviction reads
@@ -174,7 +181,7 @@ func (g Grid) Expand() []Config {
 						}
 						for _, m := range g.Mode {
 							for _, a := range g.Allocation {
-								out = append(out, Config{c, ev, d, b, s, m, a})
+								out = append(out, Config{Capacity: c, Eviction: ev, Decay: d, Budget: b, Strategy: s, Mode: m, Allocation: a})
 							}
 						}
 					}
@@ -185,9 +192,29 @@ func (g Grid) Expand() []Config {
 	return out
 }
 
+// whyEmpty says why Expand returns no configuration: a key without values,
+// or a prefetch budget above the capacity everywhere, which Expand prunes.
+func (g Grid) whyEmpty() string {
+	for _, k := range []struct {
+		key string
+		n   int
+	}{
+		{"capacity", len(g.Capacity)}, {"eviction", len(g.Eviction)}, {"lfu_decay", len(g.Decay)},
+		{"prefetch_budget", len(g.Budget)}, {"prefetch_strategy", len(g.Strategy)},
+		{"schedule_mode", len(g.Mode)}, {"allocation", len(g.Allocation)},
+	} {
+		if k.n == 0 {
+			return fmt.Sprintf("%q has no values", k.key)
+		}
+	}
+	return fmt.Sprintf("every prefetch budget exceeds its capacity, as in the first configuration, capacity %d with budget %d (rule 10)",
+		g.Capacity[0], g.Budget[0])
+}
+
 // Spec returns the configuration as a policy called name, every value it
 // does not set at its default. A per-layer configuration splits the
 // capacity among the layers (total_budget = capacity, min_capacity = 1).
+// PCIeGBps and CPUExpertMS are written where above 0.
 // The words must be valid, as ParseGrid checks them; the policy is not
 // checked.
 func (c Config) Spec(name string) *rt.Spec {
@@ -207,6 +234,12 @@ func (c Config) Spec(name string) *rt.Spec {
 		s.Prefetch.Budget = min(rt.DefaultBudget, c.Capacity)
 	}
 	s.Schedule.Mode, _ = rt.ParseScheduleMode(c.Mode)
+	if c.PCIeGBps > 0 {
+		s.Schedule.PCIeGBps = c.PCIeGBps
+	}
+	if c.CPUExpertMS > 0 {
+		s.Schedule.CPUExpertMS = c.CPUExpertMS
+	}
 	if c.Allocation != AllocNone {
 		s.PerLayer = rt.DefaultPerLayer()
 		s.PerLayer.Allocation, _ = rt.ParseAllocation(c.Allocation)

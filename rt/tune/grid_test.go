@@ -42,9 +42,9 @@ func TestGridPruning(t *testing.T) {
 	// Grid order: the Cartesian product, the last key fastest.
 	got := g.Expand()[:3]
 	want := []Config{
-		{4, "lru", 0.8, 2, "none", "gpu_only", "none"},
-		{4, "lru", 0.8, 2, "none", "hybrid", "none"},
-		{4, "lru", 0.8, 2, "history", "gpu_only", "none"},
+		{4, "lru", 0.8, 2, "none", "gpu_only", "none", 0, 0},
+		{4, "lru", 0.8, 2, "none", "hybrid", "none", 0, 0},
+		{4, "lru", 0.8, 2, "history", "gpu_only", "none", 0, 0},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("first configurations (-want +got):\n%s", diff)
@@ -99,8 +99,8 @@ func TestConfigString(t *testing.T) {
 		c    Config
 		want string
 	}{
-		{Config{8, "lru", 0.9, 4, "none", "gpu_only", "none"}, "capacity 8, lru, prefetch none, gpu_only, allocation none"},
-		{Config{16, "lfu", 0.95, 4, "history", "hybrid", "kl"}, "capacity 16, lfu 0.95, prefetch history 4, hybrid, allocation kl"},
+		{Config{8, "lru", 0.9, 4, "none", "gpu_only", "none", 0, 0}, "capacity 8, lru, prefetch none, gpu_only, allocation none"},
+		{Config{16, "lfu", 0.95, 4, "history", "hybrid", "kl", 52.5, 2.1}, "capacity 16, lfu 0.95, prefetch history 4, hybrid, allocation kl"},
 	} {
 		if got := tc.c.String(); got != tc.want {
 			t.Errorf("%#v: %q, want %q", tc.c, got, tc.want)

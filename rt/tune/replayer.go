@@ -14,7 +14,8 @@ type Replayer struct {
 	Rows  []replay.Row // the trace, in replay order
 
 	// Shape is the model's, with the size of one expert that Model
-	// prices copies by.
+	// prices copies and CPU time by. A policy that states its own
+	// hardware figures is priced by them (CostModel.ForPolicy).
 	Shape rt.Shape
 	Model replay.CostModel
 
@@ -81,7 +82,7 @@ func (r *Replayer) replayOne(spec *rt.Spec) outcome {
 	if err != nil {
 		return outcome{err: err}
 	}
-	return outcome{res: res, cost: r.Model.Cost(res)}
+	return outcome{res: res, cost: r.Model.ForPolicy(spec).Cost(res)}
 }
 
 // accesses returns every selected expert of the trace in order, for

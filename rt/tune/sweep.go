@@ -79,7 +79,8 @@ type SweepResult struct {
 // capacity a policy keeps everything else it sets, except that a
 // prefetch budget above the capacity is lowered to it and a per_layer
 // policy splits the capacity among the layers (total_budget =
-// capacity); the notes say where either happened, and why a capacity a
+// capacity); the notes say where either happened, where a policy's own
+// hardware figures time it (CostModel.ForPolicy), and why a capacity a
 // policy cannot have (fewer slots than its pinned experts, say) was
 // skipped.
 func (r *Replayer) Sweep(policies []Policy, caps []int) (*SweepResult, error) {
@@ -93,6 +94,9 @@ func (r *Replayer) Sweep(policies []Policy, caps []int) (*SweepResult, error) {
 		res.Cells[pi] = make([]Cell, len(caps))
 		if p.Spec.PerLayer != nil {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s: per_layer total_budget set to the capacity", p.Name))
+		}
+		if r.Model.ForPolicy(p.Spec) != r.Model {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s: timed with the policy's own schedule pcie_gbps or cpu_expert_ms", p.Name))
 		}
 		var (
 			notes   []string                // in order of first appearance

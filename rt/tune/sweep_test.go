@@ -107,3 +107,27 @@ func TestSweepSkips(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepPolicyHardware checks that a policy's own hardware figures
+// time it, with a note: the same policy on a slower link of its own takes
+// longer per token.
+func TestSweepPolicyHardware(t *testing.T) {
+	r := smallTrace(t, 500, 2)
+	fast := rt.NewSpec("fast", 8)
+	slow := fast.Clone()
+	slow.Name, slow.Schedule.PCIeGBps = "slow", 5
+	res, err := r.Sweep([]Policy{{"fast", fast}, {"slow", slow}}, []int{8, 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"slow: timed with the policy's own schedule pcie_gbps or cpu_expert_ms"}
+	if diff := cmp.Diff(want, res.Notes); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+	for ci := range res.Caps {
+		f, s := res.Cells[0][ci], res.Cells[1][ci]
+		if f.HitRate != s.HitRate || s.MsPerToken < 5*f.MsPerToken {
+			t.Errorf("capacity %d: fast %+v, slow %+v; want the same hit rate, 10 times slower copies", res.Caps[ci], f, s)
+		}
+	}
+}

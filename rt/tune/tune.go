@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/moepolicy/moec/rt"
@@ -22,7 +21,7 @@ const (
 
 // A Result is one replayed configuration.
 type Result struct {
-	Rank       int     `json:"rank"`
+	Rank       int     `json:"rank"`  // among the configurations of its capacity
 	Index      int     `json:"index"` // in grid order, from 1
 	Config     Config  `json:"config"`
 	HitRate    float64 `json:"hit_rate"`
@@ -53,18 +52,27 @@ type Report struct {
 	Configurations int       `json:"configurations"` // in the grid
 	Replayed       int       `json:"replayed"`
 	Skipped        []Skip    `json:"skipped"` // in order of first appearance
-	// Results are the best configurations, ranked, with Belady's optimum
-	// for their slots.
+	// Results are the best configurations of each capacity, ranked among
+	// those of the same capacity (capacities in grid order), with
+	// Belady's optimum for their slots.
 	Results []Result `json:"results"`
 }
 
-// Tune replays every valid configuration of g over the trace, ranks them
-// by objective (ties keep grid order), and reports the top best of them
-// with Belady's optimum for their slots, or all of them when top is 0
-// or less.
-// A configuration that the checker rejects, or a per-layer one with
-// fewer slots than the model has layers, is skipped and counted; a grid
-// without a valid configuration is an error that says why.
+// Tune replays every valid configuration of g over the trace and ranks
+// them by objective at equal memory: each against the configurations of
+// its capacity (ties keep grid order), since more slots always hit more
+// and a ranking across capacities says only that. It reports the top best
+// of each capacity with Belady's optimum for their slots, or all of them
+// when top is 0 or less.
+//
+// A hybrid configuration decides with the cost model's hardware (its
+// PCIeGBps and the CPU time of an expert of the shape's size); since that
+// runs every miss on one device, it is skipped where the grid has the
+// mode that runs every miss there (gpu_only or cpu_fallback), whose
+// plans it would repeat. A configuration that the checker rejects, or a
+// per-layer one with fewer slots than the model has layers, is skipped
+// too; every skip is counted by reason, and a grid without a valid
+// configuration is an error that gives the first one's reason.
 func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 	if objective != HitRate && objective != Time {
 		return nil, fmt.Errorf("objective %q: want %s or %s", objective, HitRate, Time)
@@ -80,29 +88,42 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 		}
 		rep.Skipped = append(rep.Skipped, Skip{reason, 1})
 	}
+	if len(configs) == 0 {
+		return nil, fmt.Errorf("no configuration of the grid is valid: %s", g.whyEmpty())
+	}
 	var (
 		specs   []*rt.Spec
 		results []Result
+		first   string // why the first configuration skipped was
 	)
+	hybrid := r.hybridTwin(g)
 	for i, c := range configs {
+		if c.Mode == "hybrid" {
+			c.PCIeGBps, c.CPUExpertMS = r.Model.PCIeGBps, ms(r.Model.CPU(r.Shape.ExpertBytes))
+		}
 		s := c.Spec(fmt.Sprintf("config%d", i+1))
-		if v := s.Check(); len(v) > 0 {
-			skip(v[0].Msg)
+		reason := ""
+		switch v := s.Check(); {
+		case len(v) > 0:
+			reason = v[0].Msg
+		case s.PerLayer != nil && c.Capacity < r.Shape.Layers:
+			reason = fmt.Sprintf("per-layer budget of fewer slots than the %d layers", r.Shape.Layers)
+		case c.Mode == "hybrid" && hybrid != "":
+			skip(hybrid)
 			continue
 		}
-		if s.PerLayer != nil && c.Capacity < r.Shape.Layers {
-			skip(fmt.Sprintf("per-layer budget of fewer slots than the %d layers", r.Shape.Layers))
+		if reason != "" {
+			skip(reason)
+			if first == "" {
+				first = fmt.Sprintf("configuration %d (%s): %s", i+1, c, reason)
+			}
 			continue
 		}
 		specs = append(specs, s)
 		results = append(results, Result{Index: i + 1, Config: c, spec: s})
 	}
 	if len(results) == 0 {
-		var why []string
-		for _, s := range rep.Skipped {
-			why = append(why, fmt.Sprintf("%d skipped: %s", s.Count, s.Reason))
-		}
-		return nil, fmt.Errorf("no configuration of the grid is valid (%s)", strings.Join(why, "; "))
+		return nil, fmt.Errorf("no configuration of the grid is valid: %s", first)
 	}
 	for i, out := range r.replayAll(specs) {
 		if out.err != nil {
@@ -115,14 +136,19 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 		res.perToken = out.cost.PerToken
 		res.MsPerToken = ms(out.cost.PerToken)
 	}
-	sortResults(results, objective)
-	for i := range results {
-		results[i].Rank = i + 1
-	}
+	sortResults(results, objective, g.Capacity)
 	rep.Replayed = len(results)
-	if top > 0 && top < len(results) {
-		results = results[:top]
+	var kept []Result
+	for i := range results {
+		results[i].Rank = 1
+		if i > 0 && results[i-1].Config.Capacity == results[i].Config.Capacity {
+			results[i].Rank = results[i-1].Rank + 1
+		}
+		if top <= 0 || results[i].Rank <= top {
+			kept = append(kept, results[i])
+		}
 	}
+	results = kept
 	if err := r.addBelady(results); err != nil {
 		return nil, fmt.Errorf("optimum: %v", err)
 	}
@@ -130,9 +156,38 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 	return rep, nil
 }
 
-// sortResults ranks results by the objective; ties keep grid order.
-func sortResults(rs []Result, objective Objective) {
+// hybridTwin returns why the hybrid configurations of g repeat others of
+// g, or "" when they do not. With the cost model's figures, hybrid runs a
+// miss on the CPU exactly when copying the shape's expert takes longer
+// than the CPU runs it: always or never, so it plans as cpu_fallback or
+// gpu_only does.
+func (r *Replayer) hybridTwin(g Grid) string {
+	if !slices.Contains(g.Mode, "hybrid") {
+		return ""
+	}
+	s := rt.NewSpec("", 1)
+	s.Schedule.Mode = rt.Hybrid
+	s.Schedule.PCIeGBps, s.Schedule.CPUExpertMS = r.Model.PCIeGBps, ms(r.Model.CPU(r.Shape.ExpertBytes))
+	twin, where := "gpu_only", "GPU"
+	if rt.MissOnCPU(&s.Schedule, rt.ExpertGB(r.Shape, &s.Cache)) {
+		twin, where = "cpu_fallback", "CPU"
+	}
+	if !slices.Contains(g.Mode, twin) {
+		return ""
+	}
+	copyMS := rt.ExpertGB(r.Shape, &s.Cache) / s.Schedule.PCIeGBps * 1000
+	return fmt.Sprintf("hybrid runs every miss on the %s here (a copy takes %.3f ms at %s GB/s, the CPU %.3f ms), as %s does",
+		where, copyMS, rt.FormatNumber(s.Schedule.PCIeGBps), s.Schedule.CPUExpertMS, twin)
+}
+
+// sortResults ranks results by the objective among those of the same
+// capacity, capacities in the order of caps (the grid's); ties keep grid
+// order.
+func sortResults(rs []Result, objective Objective, caps []int) {
 	slices.SortStableFunc(rs, func(a, b Result) int {
+		if c := cmp.Compare(slices.Index(caps, a.Config.Capacity), slices.Index(caps, b.Config.Capacity)); c != 0 {
+			return c
+		}
 		var c int
 		if objective == Time {
 			c = cmp.Compare(a.perToken, b.perToken)
