@@ -183,10 +183,10 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	e.topk = cfg.TopK
 	maxInter := max(cfg.ExpertIntermediate, cfg.SharedIntermediate*max(cfg.SharedExperts, 1), cfg.DenseIntermediate)
 	e.actStride = maxInter
-	// Splits: enough blocks to cover the GPU's 100-odd SMs at long
-	// contexts, each with a share of at most 2048 positions of scores in
-	// shared memory (8 KB).
-	e.splits = max(1, min(32, (e.o.MaxContext+255)/256))
+	// Splits: a block per head and share of 128 positions, up to 32
+	// shares, so that long contexts spread over the GPU's 132 SMs; a
+	// share's scores live in shared memory (at most 8192 floats, 32 KB).
+	e.splits = max(1, min(32, (e.o.MaxContext+127)/128))
 	for (e.o.MaxContext+e.splits-1)/e.splits > 8192 {
 		e.splits *= 2
 	}

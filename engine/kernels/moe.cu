@@ -40,27 +40,37 @@ extern "C" __global__ void __launch_bounds__(ROUTER_THREADS) router(const Router
 		if (lane == 0) logit[e] = s;
 	}
 	__syncthreads();
-	if (threadIdx.x != 0) return;
+	// Softmax and top-k by warp 0: each lane holds experts lane, lane + 32,
+	// ...; each round the warp finds the largest logit not yet taken (ties
+	// to the lower id, as torch.topk on distinct values and our CPU twin).
+	if (warp != 0) return;
 	float m = -INFINITY;
-	for (int e = 0; e < p.experts; e++) m = fmaxf(m, logit[e]);
+	for (int e = lane; e < p.experts; e += WARP) m = fmaxf(m, logit[e]);
+	m = warp_max(m);
 	float sum = 0.f;
-	for (int e = 0; e < p.experts; e++) sum += __expf(logit[e] - m);
+	for (int e = lane; e < p.experts; e += WARP) sum += __expf(logit[e] - m);
+	sum = warp_sum(sum);
 	int *sel = reinterpret_cast<int *>(p.sel);
 	float *wt = reinterpret_cast<float *>(p.weights);
-	unsigned long long taken[MAX_EXPERTS / 64] = {0, 0, 0, 0};
+	unsigned taken = 0;  // bit j: expert lane + 32 j is chosen (MAX_EXPERTS / 32 = 8 bits)
 	float ksum = 0.f;
 	for (int k = 0; k < p.topk; k++) {
-		int bi = -1;
 		float bv = -INFINITY;
-		for (int e = 0; e < p.experts; e++) {
-			if ((taken[e / 64] >> (e % 64)) & 1ull) continue;
-			if (bi < 0 || logit[e] > bv) { bv = logit[e]; bi = e; }
+		int bi = 0x7fffffff;
+		for (int j = 0, e = lane; e < p.experts; j++, e += WARP) {
+			if (!((taken >> j) & 1u) && (logit[e] > bv || bi == 0x7fffffff)) { bv = logit[e]; bi = e; }
 		}
-		taken[bi / 64] |= 1ull << (bi % 64);
-		sel[k] = bi;
-		wt[k] = __expf(bv - m) / sum;
-		ksum += wt[k];
+		for (int o = 16; o > 0; o >>= 1) {
+			float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+			int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+			if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+		}
+		if (bi % WARP == lane) taken |= 1u << (bi / WARP);
+		float w = __expf(bv - m) / sum;
+		ksum += w;
+		if (lane == 0) { sel[k] = bi; wt[k] = w; }
 	}
+	if (lane != 0) return;
 	if (p.norm_topk) {
 		for (int k = 0; k < p.topk; k++) wt[k] /= ksum;
 	}

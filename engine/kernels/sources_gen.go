@@ -5,7 +5,7 @@ package kernels
 // sourcesSHA256 is the SHA-256 of the CUDA sources (*.cu, *.cuh, *.h in
 // byte order of their names, concatenated) that kernels.fatbin was built
 // from.
-const sourcesSHA256 = "e245f75ca4408ce39dc913a5d52dc9b15ab5218d1e441aff2718190403fafcf0"
+const sourcesSHA256 = "5034d8725371eb5840527b8a361952ec85f03e5155ed4e02874b7e37888ad33e"
 
 // flagsSHA256 is the SHA-256 of the nvcc flags it was built with.
 const flagsSHA256 = "937bb661ac0e86ea1e65006f6d08249c111ccea35209a3f5c6169d7998848a98"
