@@ -46,6 +46,7 @@ type Engine struct {
 	x, xn, qkv, q, att, logits      C.CUdeviceptr
 	parts                           C.CUdeviceptr
 	sel, weights, act, trace, hid   C.CUdeviceptr
+	rlogits                         C.CUdeviceptr
 	partOut, partML, invFreq        C.CUdeviceptr
 	embed, finalNorm, lmHead        C.CUdeviceptr
 	layers                          []layerBufs
@@ -64,11 +65,11 @@ type Engine struct {
 type layerBufs struct {
 	inNorm, postNorm, qkvW, qkvB, o, qNorm, kNorm C.CUdeviceptr
 	kc, vc                                        C.CUdeviceptr
-	router, sharedGate                            C.CUdeviceptr
+	router                                        C.CUdeviceptr // [experts (+1 shared gate row)][hidden]
 	gateTab, upTab, downTab                       C.CUdeviceptr
 	sharedG, sharedU, sharedD                     C.CUdeviceptr
 	sharedInter                                   int
-	sparse                                        bool
+	sparse, sharedGate                            bool
 }
 
 // Open loads the model of cfg from ck onto the GPU. The calling goroutine
@@ -183,10 +184,11 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	e.topk = cfg.TopK
 	maxInter := max(cfg.ExpertIntermediate, cfg.SharedIntermediate*max(cfg.SharedExperts, 1), cfg.DenseIntermediate)
 	e.actStride = maxInter
-	// Splits: a block per head and share of 128 positions, up to 32
-	// shares, so that long contexts spread over the GPU's 132 SMs; a
+	// Splits: a block per head and share of 64 positions, up to 32
+	// shares, so that long contexts spread over the GPU's 132 SMs (a block
+	// walking 128 positions alone took 24 µs a layer on the H200); a
 	// share's scores live in shared memory (at most 8192 floats, 32 KB).
-	e.splits = max(1, min(32, (e.o.MaxContext+127)/128))
+	e.splits = max(1, min(32, (e.o.MaxContext+63)/64))
 	for (e.o.MaxContext+e.splits-1)/e.splits > 8192 {
 		e.splits *= 2
 	}
@@ -238,6 +240,7 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 		{&e.att, int64(e.qDim) * f},
 		{&e.logits, int64(cfg.Vocab) * f},
 		{&e.sel, int64(e.topk+1) * 4},
+		{&e.rlogits, int64(cfg.Experts+1) * f},
 		{&e.weights, int64(e.topk+1) * f},
 		{&e.act, int64(e.topk+1) * int64(e.actStride) * f},
 		{&e.trace, int64(cfg.Layers) * int64(e.o.MaxContext+1) * int64(e.topk) * 4},
@@ -347,10 +350,21 @@ func (e *Engine) loadLayer(ck *model.Checkpoint, i int) (err error) {
 	if m.RouterBias.Present() {
 		return fmt.Errorf("cuda: layer %d's router has a bias, which the GPU path does not add yet", i)
 	}
-	if l.router, err = e.upload(ck, m.Router); err != nil {
+	// The router's matrix and, as one more row, the shared expert's gate:
+	// one gemv computes every logit the router kernel needs.
+	rb, err := ck.BFloat16(m.Router)
+	if err != nil {
 		return err
 	}
-	if l.sharedGate, err = e.opt(ck, m.SharedGate); err != nil {
+	if m.SharedGate.Present() {
+		gb, err := ck.BFloat16(m.SharedGate)
+		if err != nil {
+			return err
+		}
+		rb = append(rb, gb...)
+		l.sharedGate = true
+	}
+	if l.router, err = e.uploadBytes(rb, &e.weightBytes); err != nil {
 		return err
 	}
 	if m.Shared.Gate.Present() {
@@ -420,7 +434,7 @@ func (e *Engine) launchStep() error {
 		if nparts > 0 {
 			np.parts, np.nparts = dp(e.parts), C.int(nparts)
 		}
-		try(launch(d, "add_norm", [2]int{1, 1}, 1024, 0, &np, int64(e.hidden)*int64(14+4*nparts)))
+		try(launch(d, "add_norm", [2]int{1, 1}, 256, 0, &np, int64(e.hidden)*int64(14+4*nparts)))
 	}
 	qkNorm := 0
 	if a := cfg.Layer(0).Attention; a.QNorm.Present() {
@@ -450,13 +464,18 @@ func (e *Engine) launchStep() error {
 		mp := C.MoEParams{xn: dp(e.xn), act: dp(e.act), parts: dp(e.parts), hidden: C.int(e.hidden), act_stride: C.int(e.actStride),
 			shared_gate_w: dp(l.sharedG), shared_up_w: dp(l.sharedU), shared_down_w: dp(l.sharedD), shared_inter: C.int(l.sharedInter)}
 		if l.sparse {
-			rt := C.RouterParams{state: dp(e.state), xn: dp(e.xn), w: dp(l.router), shared_gate: dp(l.sharedGate),
-				sel: dp(e.sel), weights: dp(e.weights), trace: dp(e.trace + C.CUdeviceptr(i*(e.o.MaxContext+1)*e.topk*4)),
-				hidden: C.int(e.hidden), experts: C.int(cfg.Experts), topk: C.int(e.topk)}
+			rows := cfg.Experts
+			rt := C.RouterParams{state: dp(e.state), logits: dp(e.rlogits), sel: dp(e.sel), weights: dp(e.weights),
+				trace: dp(e.trace + C.CUdeviceptr(i*(e.o.MaxContext+1)*e.topk*4)), experts: C.int(cfg.Experts), topk: C.int(e.topk)}
+			if l.sharedGate {
+				rt.shared_gate = 1
+				rows++
+			}
 			if cfg.Router.NormTopK {
 				rt.norm_topk = 1
 			}
-			try(launch(d, "router", [2]int{1, 1}, 256, 0, &rt, int64(cfg.Experts+1)*int64(e.hidden)*2))
+			try(gemv(d, &C.GemvParams{w: dp(l.router), x: dp(e.xn), y: dp(e.rlogits), rows: C.int(rows), cols: C.int(e.hidden)}))
+			try(launch(d, "router", [2]int{1, 1}, 32, 0, &rt, int64(rows)*4))
 			mp.sel, mp.weights = dp(e.sel), dp(e.weights)
 			mp.gate_tab, mp.up_tab, mp.down_tab = dp(l.gateTab), dp(l.upTab), dp(l.downTab)
 			mp.inter, mp.topk = C.int(cfg.ExpertIntermediate), C.int(e.topk)

@@ -117,9 +117,31 @@ __device__ void attn_kv(const AttnParams &p) {
 		sum += e;
 	}
 	sum = block_sum(sum, red);  // its barriers also publish the exponentials
+	// Values: each warp takes every nw-th position, its lanes across the
+	// head, so that the warps read nw rows of the cache at once; then the
+	// warps' sums are added through shared memory.
+	float acc[MAX_HEAD_DIM / WARP];
+#pragma unroll
+	for (int j = 0; j < MAX_HEAD_DIM / WARP; j++) acc[j] = 0.f;
+	for (int t = t0 + warp; t < t1; t += nw) {
+		float w = scores[t - t0];
+		const KV *v = vc + (size_t)t * kvw;
+#pragma unroll
+		for (int j = 0; j < MAX_HEAD_DIM / WARP; j++) {
+			int i = lane + j * WARP;
+			if (i < hd) acc[j] = fmaf(w, kv_load(v + i), acc[j]);
+		}
+	}
+	__shared__ float part[ATTN_THREADS / WARP][MAX_HEAD_DIM];
+#pragma unroll
+	for (int j = 0; j < MAX_HEAD_DIM / WARP; j++) {
+		int i = lane + j * WARP;
+		if (i < hd) part[warp][i] = acc[j];
+	}
+	__syncthreads();
 	for (int i = threadIdx.x; i < hd; i += blockDim.x) {
 		float o = 0.f;
-		for (int t = t0; t < t1; t++) o = fmaf(scores[t - t0], kv_load(vc + (size_t)t * kvw + i), o);
+		for (int w = 0; w < nw; w++) o += part[w][i];
 		po[i] = o;
 	}
 	if (threadIdx.x == 0) { pml[0] = m; pml[1] = sum; }

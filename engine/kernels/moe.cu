@@ -12,38 +12,22 @@
 // valid wherever the experts live.
 #include "common.cuh"
 
-#define ROUTER_THREADS 256
 #define MAX_EXPERTS 256
 #define MAX_TOPK 16
 #define MOE_THREADS 128
 #define MOE_UP_ROWS 2  // rows of gate and of up per block: 4 loads in flight per step
 #define MOE_DOWN_ROWS 4
 
-// router: one block. Logits in float32, softmax over all experts, top-k
-// (ties to the lower id), weights renormalised when norm_topk is set.
-extern "C" __global__ void __launch_bounds__(ROUTER_THREADS) router(const RouterParams p) {
-	__shared__ float logit[MAX_EXPERTS + 1];
-	const float *xn = reinterpret_cast<const float *>(p.xn);
-	int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP, nw = blockDim.x / WARP;
-	const bf16 *w = reinterpret_cast<const bf16 *>(p.w);
-	const bf16 *sg = reinterpret_cast<const bf16 *>(p.shared_gate);
-	int rows = p.experts + (sg ? 1 : 0);
-	for (int e = warp; e < rows; e += nw) {
-		const uint4 *row = reinterpret_cast<const uint4 *>(e < p.experts ? w + (size_t)e * p.hidden : sg);
-		float s = 0.f;
-		for (int c = lane; c < p.hidden / 8; c += WARP) {
-			float xv[8];
-			load8(xv, xn, c * 8);
-			s += dot8(__ldg(row + c), xv);
-		}
-		s = warp_sum(s);
-		if (lane == 0) logit[e] = s;
-	}
-	__syncthreads();
-	// Softmax and top-k by warp 0: each lane holds experts lane, lane + 32,
-	// ...; each round the warp finds the largest logit not yet taken (ties
-	// to the lower id, as torch.topk on distinct values and our CPU twin).
-	if (warp != 0) return;
+// router: one warp. Softmax over all experts in float32, top-k (ties to
+// the lower id), weights renormalised when norm_topk is set. The logits
+// come from a gemv over many blocks: one block reading the router's
+// matrix alone took 29 µs a layer on the H200.
+extern "C" __global__ void __launch_bounds__(WARP) router(const RouterParams p) {
+	const float *logit = reinterpret_cast<const float *>(p.logits);
+	int lane = threadIdx.x;
+	// Each lane holds experts lane, lane + 32, ...; each round the warp
+	// finds the largest logit not yet taken (ties to the lower id, as
+	// torch.topk on distinct values and the CPU twin).
 	float m = -INFINITY;
 	for (int e = lane; e < p.experts; e += WARP) m = fmaxf(m, logit[e]);
 	m = warp_max(m);
@@ -74,7 +58,7 @@ extern "C" __global__ void __launch_bounds__(ROUTER_THREADS) router(const Router
 	if (p.norm_topk) {
 		for (int k = 0; k < p.topk; k++) wt[k] /= ksum;
 	}
-	wt[p.topk] = sg ? 1.f / (1.f + __expf(-logit[p.experts])) : 1.f;  // an ungated shared expert counts once
+	wt[p.topk] = p.shared_gate ? 1.f / (1.f + __expf(-logit[p.experts])) : 1.f;  // an ungated shared expert counts once
 	if (p.trace) {
 		int pos = reinterpret_cast<const StepState *>(p.state)->pos;
 		int *tr = reinterpret_cast<int *>(p.trace) + (size_t)pos * p.topk;

@@ -89,17 +89,16 @@ typedef struct {
 	float scale;
 } AttnParams;
 
-// router: logits of the experts for xn, softmax, top-k, and the shared
-// expert's sigmoid gate.
+// router: from the logits of the experts (and, after them, of the shared
+// expert's gate), which a gemv computed: softmax, top-k, the combine
+// weights, and the shared expert's sigmoid gate.
 typedef struct {
 	dptr state;     // StepState*
-	dptr xn;
-	dptr w;         // bf16 [experts][hidden]
-	dptr shared_gate;  // bf16 [hidden] or 0
+	dptr logits;    // float [experts + shared_gate]
+	int shared_gate;  // 1: logits[experts] is the shared expert's gate
 	dptr sel;       // int [topk] out
 	dptr weights;   // float [topk+1] out: the combine weights, then the shared expert's (its sigmoid gate, or 1)
 	dptr trace;     // int [max_ctx][topk] or 0: the choice at each position
-	int hidden;
 	int experts;    // at most 256
 	int topk;       // at most 16
 	int norm_topk;

@@ -5,7 +5,7 @@ package kernels
 // sourcesSHA256 is the SHA-256 of the CUDA sources (*.cu, *.cuh, *.h in
 // byte order of their names, concatenated) that kernels.fatbin was built
 // from.
-const sourcesSHA256 = "5034d8725371eb5840527b8a361952ec85f03e5155ed4e02874b7e37888ad33e"
+const sourcesSHA256 = "998ae8205da8b0c612c245dcb72c0ae83f63fe8f8af2e83bf5a77286b30b641a"
 
 // flagsSHA256 is the SHA-256 of the nvcc flags it was built with.
 const flagsSHA256 = "937bb661ac0e86ea1e65006f6d08249c111ccea35209a3f5c6169d7998848a98"
