@@ -5,7 +5,9 @@
 // # Passes
 //
 // Check reads a file's version line, then each policy on its own, in four
-// passes:
+// passes. A policy named as an earlier one of the same file is a structure
+// error at its name, with the first as a related position (commands pick
+// a policy by name), and is checked all the same:
 //
 //  1. Blocks and keys. Each block is read in source order; a second block of
 //     the same name, or a second key in a block, is a structure error (at the
@@ -83,6 +85,7 @@
 //	           type ("capacity = 99999999999999999999")
 //	structure  missing cache block, missing capacity, duplicate key,
 //	           duplicate block, duplicate action target in one rule,
+//	           duplicate policy name in one file (at the second name),
 //	           unknown enumeration word or metric (with "did you mean" when
 //	           a valid word is close, the list of valid words otherwise),
 //	           version newer than 1.0
