@@ -24,7 +24,8 @@ func keysOf(shape Shape, layer int) index {
 // of every layer of shape when layer < 0, else of that layer alone. Its
 // dynamic type is the kind's: *LRUCache, *LFUCache, *ScoreCache,
 // *ThresholdCache or *TieredCache, as NewLRU, NewLFU, NewScore,
-// NewThreshold and NewTiered return them.
+// NewThreshold and NewTiered return them. A frequency-threshold cache
+// panics unless 1 <= c.FreqWindow <= MaxWindow (Spec.Fits says so first).
 func NewCache(c *CacheSpec, shape Shape, layer, capacity int) Cache {
 	if c.Eviction == Fallback {
 		return NewTiered(c, shape, layer, capacity)

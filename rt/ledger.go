@@ -41,7 +41,8 @@ type Counters struct {
 }
 
 // NewLedger returns the ledger of a policy on a model of the given shape,
-// with a monitor when mon is not nil.
+// with a monitor when mon is not nil. It panics unless a monitor's window
+// is in [1, MaxWindow].
 func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 	x := newIndex(shape)
 	l := &Ledger{

@@ -236,10 +236,10 @@ type HistoryPrefetcher struct {
 }
 
 // NewHistoryPrefetcher returns a history prefetcher for shape over the
-// last n dispatches.
+// last n dispatches. It panics unless 1 <= n <= MaxWindow.
 func NewHistoryPrefetcher(shape Shape, n int) *HistoryPrefetcher {
 	return &HistoryPrefetcher{layers: shape.Layers, experts: shape.Experts,
-		win: newSlider(n, shape.TopK, shape.Layers, shape.Experts)}
+		win: newSlider(mustWindow("history window", n), shape.TopK, shape.Layers, shape.Experts)}
 }
 
 func (h *HistoryPrefetcher) Predict(layer int, sel []int32, budget int, dst []Key) []Key {
@@ -265,8 +265,10 @@ type LookaheadPrefetcher struct {
 }
 
 // NewLookaheadPrefetcher returns a lookahead prefetcher for shape that
-// looks ahead layers, remembering n selections per layer.
+// looks ahead layers, remembering n selections per layer. It panics
+// unless 1 <= n <= MaxWindow.
 func NewLookaheadPrefetcher(shape Shape, ahead, n int) *LookaheadPrefetcher {
+	mustWindow("history window", n)
 	p := &LookaheadPrefetcher{ahead: ahead, experts: shape.Experts, wins: make([]slider, shape.Layers)}
 	for l := range p.wins {
 		p.wins[l] = newSlider(n, shape.TopK, 1, shape.Experts)

@@ -105,6 +105,8 @@
 //	           static)
 //	M10        per_layer min_capacity > max_capacity
 //	M11        schedule pcie_gbps <= 0, or cpu_expert_ms written as 0
+//	M12        a window above rt.MaxWindow (65,536): freq_window,
+//	           history_window, monitor window, entropy_window
 //
 // An action that would make an invalid policy is reported with the code of
 // the rule the result breaks:
