@@ -34,10 +34,10 @@ type ledgerSlot struct {
 
 // Counters are a policy's running totals.
 type Counters struct {
-	Hits, Misses, Evictions    int64
-	Issued, Useful             int64 // prefetch loads, and those hit before eviction
-	GPU, CPU, Transfers        int64 // Transfers: misses run on the GPU
-	DemandBytes, PrefetchBytes int64
+	Hits, Misses, Evictions int64
+	Issued, Useful          int64 // prefetch loads, and those hit before eviction
+	GPU, CPU, Transfers     int64 // Transfers: misses run on the GPU
+	Loads, Prefetches       int64 // copies: Plan.Load and Plan.Prefetch entries; Stats turns them into bytes
 }
 
 // NewLedger returns the ledger of a policy on a model of the given shape,
@@ -110,7 +110,7 @@ func (l *Ledger) settle(plan *Plan) int {
 		default:
 			plan.Prefetch = removeKey(plan.Prefetch, k)
 			s.stamp = 0
-			l.n.PrefetchBytes -= l.bytes
+			l.n.Prefetches--
 		}
 	}
 	for _, k := range l.fx.Admitted {
@@ -147,7 +147,7 @@ func (l *Ledger) Account(plan *Plan, i int, k Key, hit, kept, cpu bool) int {
 	if s := &l.slot[l.x.of(k)]; s.stamp != l.step {
 		s.stamp, s.inLoad = l.step, true
 		plan.Load = append(plan.Load, k)
-		l.n.DemandBytes += l.bytes
+		l.n.Loads++
 	} else {
 		l.copy(plan, k, true)
 	}
@@ -245,9 +245,9 @@ func (l *Ledger) copy(plan *Plan, k Key, demand bool) {
 	if s.stamp == l.step {
 		if demand && !s.inLoad {
 			plan.Prefetch = removeKey(plan.Prefetch, k)
-			l.n.PrefetchBytes -= l.bytes
+			l.n.Prefetches--
 			plan.Load = append(plan.Load, k)
-			l.n.DemandBytes += l.bytes
+			l.n.Loads++
 			s.inLoad = true
 		} else if s.inLoad {
 			plan.Evict = removeKey(plan.Evict, k)
@@ -257,10 +257,10 @@ func (l *Ledger) copy(plan *Plan, k Key, demand bool) {
 	s.stamp, s.inLoad = l.step, demand
 	if demand {
 		plan.Load = append(plan.Load, k)
-		l.n.DemandBytes += l.bytes
+		l.n.Loads++
 	} else {
 		plan.Prefetch = append(plan.Prefetch, k)
-		l.n.PrefetchBytes += l.bytes
+		l.n.Prefetches++
 	}
 }
 
@@ -309,7 +309,7 @@ func (l *Ledger) Stats(name string) Stats {
 		Cache:     CacheStats{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions, HitRate: ratio(n.Hits, n.Hits+n.Misses)},
 		Prefetch:  PrefetchStats{Issued: n.Issued, Useful: n.Useful, Accuracy: ratio(n.Useful, n.Issued)},
 		Scheduler: SchedulerStats{GPU: n.GPU, CPU: n.CPU, Transfers: n.Transfers},
-		Transfer:  TransferStats{DemandBytes: n.DemandBytes, PrefetchBytes: n.PrefetchBytes},
+		Transfer:  TransferStats{DemandBytes: Bytes(n.Loads, l.bytes), PrefetchBytes: Bytes(n.Prefetches, l.bytes)},
 		Layers:    make([]LayerStats, len(l.layerHits)),
 	}
 	for i := range s.Layers {
