@@ -453,7 +453,7 @@ func (g *gen) dispatch(f *jen.File) {
 	body := []jen.Code{
 		jen.Id("p").Dot("mu").Dot("Lock").Call(),
 		jen.Defer().Id("p").Dot("mu").Dot("Unlock").Call(),
-		jen.Id("p").Dot("l").Dot("Begin").Call(jen.Id("layer"), jen.Id("experts"), jen.Id("plan")),
+		jen.Id("p").Dot("l").Dot("Begin").Call(jen.Id("layer"), jen.Id("experts"), jen.Id("scores"), jen.Id("plan")),
 	}
 	if g.perLayer {
 		body = append(body, jen.Id("p").Dot("pl").Dot("Record").Call(jen.Id("layer"), jen.Id("experts")))

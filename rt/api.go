@@ -85,14 +85,6 @@ type Plan struct {
 // Reset empties the plan for a dispatch of experts at layer, keeping its
 // storage.
 func (p *Plan) Reset(layer int, experts []int32) {
-	p.start(layer, experts)
-	clear(p.Hit)
-	clear(p.Device)
-}
-
-// start is Reset but for clearing Hit and Device, for a caller that
-// writes every entry of both.
-func (p *Plan) start(layer int, experts []int32) {
 	n := len(experts)
 	if cap(p.Experts) < n || cap(p.Hit) < n || cap(p.Device) < n {
 		p.grow(n)
@@ -101,6 +93,8 @@ func (p *Plan) start(layer int, experts []int32) {
 	p.Experts, p.Hit, p.Device = p.Experts[:n], p.Hit[:n], p.Device[:n]
 	copy(p.Experts, experts)
 	p.Load, p.Prefetch, p.Evict = p.Load[:0], p.Prefetch[:0], p.Evict[:0]
+	clear(p.Hit)
+	clear(p.Device)
 }
 
 // grow gives Experts, Hit and Device room for n entries each.
@@ -122,6 +116,16 @@ type Policy interface {
 	// Dispatch handles the router's selection at one layer: experts in
 	// top-k order and their router weights (scores may be nil). It fills p
 	// and allocates nothing.
+	//
+	// The call must fit the Shape the policy was built for: 0 <= layer <
+	// Layers; at most TopK experts, each 0 <= e < Experts (one listed
+	// twice is run twice); scores nil or one per expert; p not nil.
+	// Dispatch panics on a call that does not, before it changes
+	// anything, with a message that names the broken condition ("rt:
+	// Dispatch at layer 0: expert 16 is out of range [0, 16)"): expert
+	// ids are numbered across layers, so an unchecked id out of range
+	// would silently be another layer's expert. The interpreter and
+	// generated code check alike (Ledger.Begin).
 	Dispatch(layer int, experts []int32, scores []float32, p *Plan)
 	// Stats returns a snapshot of the counters. It is safe to call from
 	// another goroutine while Dispatch runs.

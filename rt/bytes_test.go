@@ -47,7 +47,7 @@ func TestTransferBytesSaturate(t *testing.T) {
 		}
 		l := NewLedger(shape, nil)
 		var plan Plan
-		l.Begin(0, []int32{0, 1, 2}, &plan)
+		l.Begin(0, []int32{0, 1, 2}, nil, &plan)
 		l.DemandLRU(NewLRUCache(shape, 4, nil), &plan)
 		if got := l.Stats("p").Transfer.DemandBytes; got != math.MaxInt64 {
 			t.Errorf("%d-byte experts, DemandLRU: 3 loads move %d bytes, want %d", size, got, int64(math.MaxInt64))

@@ -1,5 +1,7 @@
 package rt
 
+import "fmt"
+
 // Ledger is the bookkeeping of dispatches that the interpreter and
 // generated code share, so that both turn the same cache operations into
 // the same plans and counts: it fills the Plan from what the caches did,
@@ -9,6 +11,7 @@ package rt
 // and Record; per prediction warmed, Warmed.
 type Ledger struct {
 	x     index
+	topk  int
 	bytes int64 // of one expert
 	step  int64
 	n     Counters
@@ -46,7 +49,7 @@ type Counters struct {
 func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 	x := newIndex(shape)
 	l := &Ledger{
-		x: x, bytes: shape.ExpertBytes,
+		x: x, topk: shape.TopK, bytes: shape.ExpertBytes,
 		layerHits: make([]int64, shape.Layers), layerMisses: make([]int64, shape.Layers),
 		slot:    make([]ledgerSlot, x.size()),
 		protect: make([]Key, 0, shape.TopK),
@@ -57,12 +60,63 @@ func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 	return l
 }
 
-// Begin starts a dispatch of experts at layer. It empties the plan but
-// leaves Hit and Device as they are: Account writes each entry.
-func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
-	plan.start(layer, experts)
+// Begin starts a dispatch of experts at layer, whose router scores are
+// scores (nil for none), after checking the call against the contract of
+// Policy.Dispatch: it panics, saying which condition the call breaks, on
+// a layer or an expert out of the shape, more experts than its top-k, or
+// scores that do not match the experts, before anything changes. It
+// empties the plan but leaves Hit and Device as they are: Account writes
+// each entry.
+func (l *Ledger) Begin(layer int, experts []int32, scores []float32, plan *Plan) {
+	if !l.fits(layer, experts, scores) {
+		panic(l.misuse(layer, experts, scores))
+	}
+	// Plan.Reset's steps but the clearing (Account writes every entry of
+	// Hit and Device), written out: the check makes Begin too large to
+	// inline, and a call to a shared helper cost the dispatch 5 %.
+	n := len(experts)
+	if cap(plan.Experts) < n || cap(plan.Hit) < n || cap(plan.Device) < n {
+		plan.grow(n)
+	}
+	plan.Layer = layer
+	plan.Experts, plan.Hit, plan.Device = plan.Experts[:n], plan.Hit[:n], plan.Device[:n]
+	copy(plan.Experts, experts)
+	plan.Load, plan.Prefetch, plan.Evict = plan.Load[:0], plan.Prefetch[:0], plan.Evict[:0]
 	l.step++
 	l.layer, l.experts, l.built = int32(layer), experts, false
+}
+
+// fits reports whether a dispatch keeps the contract of Policy.Dispatch;
+// an expert is checked by one unsigned comparison, a negative id being a
+// large one.
+func (l *Ledger) fits(layer int, experts []int32, scores []float32) bool {
+	if uint(layer) >= uint(l.x.layers) || len(experts) > l.topk || scores != nil && len(scores) != len(experts) {
+		return false
+	}
+	for _, e := range experts {
+		if uint32(e) >= uint32(l.x.experts) {
+			return false
+		}
+	}
+	return true
+}
+
+// misuse says how a dispatch that fits rejects breaks the contract.
+func (l *Ledger) misuse(layer int, experts []int32, scores []float32) string {
+	switch {
+	case uint(layer) >= uint(l.x.layers):
+		return fmt.Sprintf("rt: Dispatch: layer %d is out of range [0, %d)", layer, l.x.layers)
+	case len(experts) > l.topk:
+		return fmt.Sprintf("rt: Dispatch at layer %d: %d experts selected, more than top-k %d", layer, len(experts), l.topk)
+	case scores != nil && len(scores) != len(experts):
+		return fmt.Sprintf("rt: Dispatch at layer %d: %d scores for %d experts (nil for none)", layer, len(scores), len(experts))
+	}
+	for _, e := range experts {
+		if uint32(e) >= uint32(l.x.experts) {
+			return fmt.Sprintf("rt: Dispatch at layer %d: expert %d is out of range [0, %d)", layer, e, l.x.experts)
+		}
+	}
+	return "rt: Dispatch: the call breaks the contract of rt.Policy" // not reached: fits rejected it
 }
 
 // Step returns the number of dispatches begun.

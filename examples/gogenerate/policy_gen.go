@@ -53,7 +53,7 @@ func NewLruBasic(shape rt.Shape) (*LruBasic, error) {
 func (p *LruBasic) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -142,7 +142,7 @@ func NewLfuHistory(shape rt.Shape) (*LfuHistory, error) {
 func (p *LfuHistory) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -246,7 +246,7 @@ func NewScoreAffinity(shape rt.Shape) (*ScoreAffinity, error) {
 func (p *ScoreAffinity) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -368,7 +368,7 @@ func NewComposedShowcase(shape rt.Shape) (*ComposedShowcase, error) {
 func (p *ComposedShowcase) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -477,7 +477,7 @@ func NewFreqThreshold(shape rt.Shape) (*FreqThreshold, error) {
 func (p *FreqThreshold) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -594,7 +594,7 @@ func NewLayered(shape rt.Shape) (*Layered, error) {
 func (p *Layered) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	switch p.state {
 	case 0:
 		p.dispatch0(layer, experts, scores, plan)
@@ -789,7 +789,7 @@ func NewPerLayerEntropy(shape rt.Shape) (*PerLayerEntropy, error) {
 func (p *PerLayerEntropy) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.pl.Record(layer, experts)
 	p.dispatch0(layer, experts, scores, plan)
 	if p.pl.Due(p.l.Step()) {
