@@ -85,6 +85,14 @@ type Plan struct {
 // Reset empties the plan for a dispatch of experts at layer, keeping its
 // storage.
 func (p *Plan) Reset(layer int, experts []int32) {
+	p.start(layer, experts)
+	clear(p.Hit)
+	clear(p.Device)
+}
+
+// start is Reset but for clearing Hit and Device, for a caller that
+// writes every entry of both.
+func (p *Plan) start(layer int, experts []int32) {
 	n := len(experts)
 	if cap(p.Experts) < n || cap(p.Hit) < n || cap(p.Device) < n {
 		p.grow(n)
@@ -93,8 +101,6 @@ func (p *Plan) Reset(layer int, experts []int32) {
 	p.Experts, p.Hit, p.Device = p.Experts[:n], p.Hit[:n], p.Device[:n]
 	copy(p.Experts, experts)
 	p.Load, p.Prefetch, p.Evict = p.Load[:0], p.Prefetch[:0], p.Evict[:0]
-	clear(p.Hit)
-	clear(p.Device)
 }
 
 // grow gives Experts, Hit and Device room for n entries each.

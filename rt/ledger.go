@@ -71,17 +71,7 @@ func (l *Ledger) Begin(layer int, experts []int32, scores []float32, plan *Plan)
 	if !l.fits(layer, experts, scores) {
 		panic(l.misuse(layer, experts, scores))
 	}
-	// Plan.Reset's steps but the clearing (Account writes every entry of
-	// Hit and Device), written out: the check makes Begin too large to
-	// inline, and a call to a shared helper cost the dispatch 5 %.
-	n := len(experts)
-	if cap(plan.Experts) < n || cap(plan.Hit) < n || cap(plan.Device) < n {
-		plan.grow(n)
-	}
-	plan.Layer = layer
-	plan.Experts, plan.Hit, plan.Device = plan.Experts[:n], plan.Hit[:n], plan.Device[:n]
-	copy(plan.Experts, experts)
-	plan.Load, plan.Prefetch, plan.Evict = plan.Load[:0], plan.Prefetch[:0], plan.Evict[:0]
+	plan.start(layer, experts)
 	l.step++
 	l.layer, l.experts, l.built = int32(layer), experts, false
 }
