@@ -373,3 +373,29 @@ func TestWindowsBounded(t *testing.T) {
 		}()
 	}
 }
+
+// The affinity table counts every pair of experts of adjacent layers: a
+// shape that would make it too large for memory is an error from rt.New,
+// whether the policy prefetches by affinity as written or after a rule.
+func TestAffinityTableBounded(t *testing.T) {
+	shape := Shape{Layers: 2, Experts: 1 << 15, TopK: 2}
+	written := NewSpec("p", 16)
+	written.Prefetch.Strategy = Affinity
+	later := NewSpec("p", 16)
+	later.Adapt.Rules = []Rule{{Cond: Cond{Metric: HitRate, Op: LT, Threshold: 0.5}, Window: 1,
+		Actions: []Action{{Target: SetStrategy, Strategy: Affinity}}}}
+	for _, s := range []*Spec{written, later} {
+		if _, err := New(s, shape); err == nil || !strings.Contains(err.Error(), "more than 268435456") {
+			t.Errorf("New = %v, want the affinity table refused", err)
+		}
+	}
+	if _, err := New(NewSpec("p", 16), shape); err != nil {
+		t.Errorf("without affinity: %v", err)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "rt: an affinity table for 2 layers of 32768 experts") {
+			t.Errorf("NewAffinityPrefetcher panicked with %v", r)
+		}
+	}()
+	NewAffinityPrefetcher(shape, 0.3)
+}
