@@ -2,6 +2,7 @@ package codegen_test
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,5 +79,49 @@ func TestDuplicateTypeNames(t *testing.T) {
 	_, err := codegen.Generate(specs, codegen.Options{Package: "gen", Source: "p.moe"})
 	if err == nil || !strings.Contains(err.Error(), `policies "a_b" and "aB" both become the Go type AB`) {
 		t.Errorf("error %v, want the two policies named", err)
+	}
+}
+
+// manyRules is a policy of n adapt rules that reach 64 configurations: 8
+// capacities times 8 budgets.
+func manyRules(n int) string {
+	var b strings.Builder
+	b.WriteString("policy many {\n    cache { capacity = 16 }\n    prefetch { strategy = history budget = 4 }\n    adapt {\n")
+	for i := range n {
+		action := fmt.Sprintf("capacity = %d", 16+8*(i/2%8))
+		if i%2 == 1 {
+			action = fmt.Sprintf("budget = %d", 1+i/2%8)
+		}
+		fmt.Fprintf(&b, "        when hit_rate < 0.%02d for %d accesses { %s }\n", i%97, 1+i%50, action)
+	}
+	b.WriteString("    }\n}\n")
+	return b.String()
+}
+
+// TestOutputGrowsWithRulesPlusStates: an adapt rule adds the same few
+// lines of code however many configurations the rules reach (issue 12:
+// every rule was written out again for each of 64 configurations, so 500
+// rules made 11.6 MB of Go).
+func TestOutputGrowsWithRulesPlusStates(t *testing.T) {
+	size := func(rules int) int {
+		f, diags := parser.ParseFile("many.moe", []byte(manyRules(rules)))
+		specs, more := sema.Check(f)
+		if len(diags)+len(more) > 0 {
+			t.Fatalf("%v %v", diags, more)
+		}
+		src, err := codegen.Generate(specs, codegen.Options{Package: "p", Source: "many.moe"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(src, []byte("[64]*rt.Spec")) {
+			t.Fatalf("%d rules do not reach 64 configurations", rules)
+		}
+		return len(src)
+	}
+	small, large := size(100), size(300)
+	// A rule is a rule literal, its check after each dispatch and the
+	// text of its actions: under 1 KB.
+	if per := (large - small) / 200; per > 1000 {
+		t.Errorf("each adapt rule adds %d bytes with 64 configurations (%d bytes for 100 rules, %d for 300), want at most 1000", per, small, large)
 	}
 }

@@ -205,6 +205,28 @@ func compare(t *testing.T, c policyCase, shape rt.Shape, calls []rttest.Call) {
 	if got.Name() != want.Name() {
 		t.Fatalf("names differ: %q, %q", got.Name(), want.Name())
 	}
+	// Calls that break the contract of rt.Policy panic alike.
+	for _, m := range []struct {
+		layer   int
+		experts []int32
+		scores  []float32
+	}{
+		{0, []int32{int32(shape.Experts)}, nil},
+		{shape.Layers, []int32{0}, nil},
+		{0, make([]int32, shape.TopK+1), nil},
+		{0, []int32{0}, []float32{}},
+	} {
+		if pw, pg := dispatchPanic(want, m.layer, m.experts, m.scores), dispatchPanic(got, m.layer, m.experts, m.scores); pw == nil || pw != pg {
+			t.Fatalf("%s on %+v: Dispatch(%d, %v, %v) panics with %v in rt.New, %v in generated code", c.name, shape, m.layer, m.experts, m.scores, pw, pg)
+		}
+	}
+}
+
+func dispatchPanic(p rt.Policy, layer int, experts []int32, scores []float32) (v any) {
+	defer func() { v = recover() }()
+	var plan rt.Plan
+	p.Dispatch(layer, experts, scores, &plan)
+	return nil
 }
 
 // TestStatesAsWritten checks that the generated state 0 of every policy

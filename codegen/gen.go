@@ -330,6 +330,7 @@ func (g *gen) policy(f *jen.File) error {
 			jen.Id("lastFired").Index(jen.Lit(n)).Int64(),
 			jen.Id("base").Qual(rtPath, "Counters").Comment("totals at the last swap"),
 			jen.Id("adapt").Qual(rtPath, "AdaptStats"),
+			jen.Id("next").Index().Index().Qual(rtPath, "Transition").Comment("[state][rule]: "+g.low+"Transitions"),
 		)
 	}
 	f.Commentf("%s is the policy %s (%s), compiled by moec: its Dispatch", g.name, s.Name, g.pos(s.Pos))
@@ -367,11 +368,18 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 	body := []jen.Code{
 		jen.If(jen.Err().Op(":=").Add(spec0.Clone()).Dot("Fits").Call(jen.Id("shape")), jen.Err().Op("!=").Nil()).Block(
 			jen.Return(jen.Nil(), jen.Err())),
-		jen.Id("p").Op(":=").Op("&").Id(g.name).Values(jen.Dict{
-			jen.Id("shape"): jen.Id("shape"),
-			jen.Id("l"):     jen.Qual(rtPath, "NewLedger").Call(jen.Id("shape"), spec0.Clone().Dot("Monitor")),
-		}),
 	}
+	fields := jen.Dict{
+		jen.Id("shape"): jen.Id("shape"),
+		jen.Id("l"):     jen.Qual(rtPath, "NewLedger").Call(jen.Id("shape"), spec0.Clone().Dot("Monitor")),
+	}
+	if len(s.Adapt.Rules) > 0 {
+		body = append(body,
+			jen.List(jen.Id("next"), jen.Err()).Op(":=").Id(g.low+"Transitions").Call(),
+			jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Nil(), jen.Err())))
+		fields[jen.Id("next")] = jen.Id("next")
+	}
+	body = append(body, jen.Id("p").Op(":=").Op("&").Id(g.name).Values(fields))
 	cacheSpec := jen.Op("&").Add(spec0.Clone()).Dot("Cache")
 	kind0 := cacheField(s.Cache.Eviction)
 	type0 := cacheType(s.Cache.Eviction)
@@ -406,7 +414,7 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 		}
 	}
 	if st := s.Prefetch.Strategy; st != rt.PrefetchNone {
-		body = append(body, jen.Id("p").Dot(prefetcherField(st)).Op("=").Add(newPrefetcher(&s.Prefetch, jen.Id("shape"))).Comment("strategy: "+g.keyPos("prefetch.strategy")))
+		body = append(body, jen.Id("p").Dot(prefetcherField(st)).Op("=").Add(newPrefetcher(st, jen.Id("shape"), jen.Lit(s.Prefetch.Lookahead), jen.Lit(s.Prefetch.HistoryWindow), jen.Lit(s.Prefetch.AffinityThreshold))).Comment("strategy: "+g.keyPos("prefetch.strategy")))
 	}
 	if g.budgetVaries() {
 		body = append(body, jen.Id("p").Dot("budget").Op("=").Lit(s.Prefetch.Budget))
@@ -424,16 +432,17 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 	f.Func().Id("New"+g.name).Params(jen.Id("shape").Qual(rtPath, "Shape")).Params(jen.Op("*").Id(g.name), jen.Error()).Block(body...)
 }
 
-// newPrefetcher is the constructor call of a Spec's prefetcher for the
-// model shape.
-func newPrefetcher(ps *rt.PrefetchSpec, shape jen.Code) *jen.Statement {
-	switch ps.Strategy {
+// newPrefetcher is the constructor call of a prefetcher of strategy st
+// for the model shape, with the lookahead, history window and affinity
+// threshold it takes.
+func newPrefetcher(st rt.PrefetchStrategy, shape, lookahead, window, threshold jen.Code) *jen.Statement {
+	switch st {
 	case rt.History:
-		return jen.Qual(rtPath, "NewHistoryPrefetcher").Call(shape, jen.Lit(ps.HistoryWindow))
+		return jen.Qual(rtPath, "NewHistoryPrefetcher").Call(shape, window)
 	case rt.Lookahead:
-		return jen.Qual(rtPath, "NewLookaheadPrefetcher").Call(shape, jen.Lit(ps.Lookahead), jen.Lit(ps.HistoryWindow))
+		return jen.Qual(rtPath, "NewLookaheadPrefetcher").Call(shape, lookahead, window)
 	case rt.Affinity:
-		return jen.Qual(rtPath, "NewAffinityPrefetcher").Call(shape, jen.Lit(ps.AffinityThreshold))
+		return jen.Qual(rtPath, "NewAffinityPrefetcher").Call(shape, threshold)
 	}
 	return jen.Nil()
 }
@@ -453,7 +462,7 @@ func (g *gen) dispatch(f *jen.File) {
 	body := []jen.Code{
 		jen.Id("p").Dot("mu").Dot("Lock").Call(),
 		jen.Defer().Id("p").Dot("mu").Dot("Unlock").Call(),
-		jen.Id("p").Dot("l").Dot("Begin").Call(jen.Id("layer"), jen.Id("experts"), jen.Id("plan")),
+		jen.Id("p").Dot("l").Dot("Begin").Call(jen.Id("layer"), jen.Id("experts"), jen.Id("scores"), jen.Id("plan")),
 	}
 	if g.perLayer {
 		body = append(body, jen.Id("p").Dot("pl").Dot("Record").Call(jen.Id("layer"), jen.Id("experts")))
@@ -600,16 +609,8 @@ func (g *gen) rebalance(f *jen.File) {
 				jen.Id("c").Dot("SetCapacity").Call(jen.Id("n"), jen.Id("p").Dot("l").Dot("Effects").Call()),
 				jen.Id("p").Dot("l").Dot("Settle").Call(jen.Id("plan"))))
 	}
-	var rbody []jen.Code
-	if len(g.variants) == 1 {
-		rbody = append(rbody, resize(cacheField(g.variants[0].eviction)))
-	} else {
-		rbody = append(rbody, jen.Switch(jen.Id("p").Dot("state")).BlockFunc(func(sw *jen.Group) {
-			for s := range g.m.states {
-				sw.Case(jen.Lit(s)).Add(resize(cacheField(g.variants[g.vof[s]].eviction)))
-			}
-		}))
-	}
+	evictions, _, _ := g.kinds()
+	rbody := g.byKind(g.running(), evictions, func(e rt.Eviction) []jen.Code { return []jen.Code{resize(cacheField(e))} })
 	f.Comment("resize gives each layer's cache the capacity the budgets say.")
 	f.Func().Params(g.recv()).Id("resize").Params(jen.Id("plan").Op("*").Qual(rtPath, "Plan")).Block(rbody...)
 }
@@ -651,8 +652,45 @@ func actionsText(acts []rt.Action) string {
 	return strings.Join(s, "; ")
 }
 
-// fire writes what firing each rule does in each state: skip it as
-// invalid, or swap and rebalance; then log it.
+// running is the expression of the running configuration's Spec.
+func (g *gen) running() *jen.Statement {
+	if len(g.m.states) == 1 {
+		return g.stateSpec(0)
+	}
+	return jen.Id(g.low + "States").Index(jen.Id("p").Dot("state"))
+}
+
+// byKind is the code body gives for the cache kind of the configuration
+// spec (an expression of a *rt.Spec): a switch on its eviction over the
+// kinds the states use, or the one kind's code alone.
+func (g *gen) byKind(spec *jen.Statement, kinds []rt.Eviction, body func(e rt.Eviction) []jen.Code) []jen.Code {
+	if len(kinds) == 1 {
+		return body(kinds[0])
+	}
+	return []jen.Code{jen.Switch(spec.Clone().Dot("Cache").Dot("Eviction")).BlockFunc(func(sw *jen.Group) {
+		for _, e := range kinds {
+			sw.Case(jen.Qual(rtPath, enumName(e))).Block(body(e)...)
+		}
+	})}
+}
+
+// outcomes says what the rules' transitions do in some state: skip, swap
+// (to another state or to the same), rebalance.
+func (g *gen) outcomes() (skip, swap, rebalance bool) {
+	for _, row := range g.m.next {
+		for _, t := range row {
+			skip = skip || t.Skip != ""
+			swap = swap || t.Skip == "" && t.Swap
+			rebalance = rebalance || t.Skip == "" && t.Rebalance
+		}
+	}
+	return
+}
+
+// fire writes what firing a rule does, read from the transition table
+// that rt.Transitions computes from the states when the first policy of
+// the type is built: skip it as invalid, or swap and rebalance; then log
+// it. The code is the same for every rule and state: what they share.
 func (g *gen) fire(f *jen.File) {
 	var texts []jen.Code
 	for _, rule := range g.spec.Adapt.Rules {
@@ -662,45 +700,40 @@ func (g *gen) fire(f *jen.File) {
 	f.Commentf("%sActions are the actions of each adapt rule, as the logs show them.", g.low)
 	f.Var().Id(g.low + "Actions").Op("=").Index(jen.Op("...")).String().Add(multi(texts, len(texts) > 1))
 
-	outcome := func(r int, t transition) []jen.Code {
-		if t.skip != "" {
-			return []jen.Code{
-				jen.Id("p").Dot("adapt").Dot("Skipped").Op("++"),
-				jen.Id("p").Dot("adapt").Dot("SkippedLog").Op("=").Append(jen.Id("p").Dot("adapt").Dot("SkippedLog"), jen.Qual(rtPath, "SkippedEntry").Values(jen.Dict{
-					jen.Id("Step"): jen.Id("p").Dot("l").Dot("Step").Call(), jen.Id("Rule"): jen.Id("rule"),
-					jen.Id("Actions"): actions.Clone(), jen.Id("Reason"): jen.Lit(t.skip),
-				})),
-				jen.Return(),
-			}
-		}
+	f.Commentf("%sTransitions works out, once, what firing each adapt rule does in each of", g.low)
+	f.Commentf("%sStates: rt.Transitions makes the checks the interpreter makes when a rule", g.low)
+	f.Comment("fires, so that the code does not repeat the rules for every configuration.")
+	f.Var().Id(g.low+"Transitions").Op("=").Qual("sync", "OnceValues").Call(
+		jen.Func().Params().Params(jen.Index().Index().Qual(rtPath, "Transition"), jen.Error()).Block(
+			jen.Return(jen.Qual(rtPath, "Transitions").Call(jen.Id(g.low+"States").Index(jen.Empty(), jen.Empty())))))
+
+	state := jen.Code(jen.Lit(0))
+	if len(g.m.states) > 1 {
+		state = jen.Id("p").Dot("state")
+	}
+	skip, swap, rebalance := g.outcomes()
+	body := []jen.Code{jen.Id("t").Op(":=").Op("&").Id("p").Dot("next").Index(state).Index(jen.Id("rule"))}
+	if skip {
+		body = append(body, jen.If(jen.Id("t").Dot("Skip").Op("!=").Lit("")).Block(
+			jen.Id("p").Dot("adapt").Dot("Skipped").Op("++"),
+			jen.Id("p").Dot("adapt").Dot("SkippedLog").Op("=").Append(jen.Id("p").Dot("adapt").Dot("SkippedLog"), jen.Qual(rtPath, "SkippedEntry").Values(jen.Dict{
+				jen.Id("Step"): jen.Id("p").Dot("l").Dot("Step").Call(), jen.Id("Rule"): jen.Id("rule"),
+				jen.Id("Actions"): actions.Clone(), jen.Id("Reason"): jen.Id("t").Dot("Skip"),
+			})),
+			jen.Return(),
+		))
+	}
+	if swap {
 		var c []jen.Code
-		if t.swap {
-			if len(g.m.states) > 1 {
-				c = append(c, jen.Id("p").Dot("enter").Call(jen.Lit(t.to), jen.Id("plan")))
-			}
-			c = append(c, jen.Id("p").Dot("base").Op("=").Id("p").Dot("l").Dot("Counters").Call())
+		if len(g.m.states) > 1 {
+			c = append(c, jen.Id("p").Dot("enter").Call(jen.Id("t").Dot("To"), jen.Id("plan")))
 		}
-		if t.rebalance {
-			c = append(c, jen.Id("p").Dot("rebalance").Call(jen.Qual(rtPath, enumName(t.signal)), jen.Id("plan")))
-		}
-		return c
+		c = append(c, jen.Id("p").Dot("base").Op("=").Id("p").Dot("l").Dot("Counters").Call())
+		body = append(body, jen.If(jen.Id("t").Dot("Swap")).Block(c...))
 	}
-	rules := func(s int) jen.Code {
-		return jen.Switch(jen.Id("rule")).BlockFunc(func(rs *jen.Group) {
-			for r := range g.spec.Adapt.Rules {
-				rs.Case(jen.Lit(r)).Block(outcome(r, g.m.next[s][r])...)
-			}
-		})
-	}
-	var body []jen.Code
-	if len(g.m.states) == 1 {
-		body = append(body, rules(0))
-	} else {
-		body = append(body, jen.Switch(jen.Id("p").Dot("state")).BlockFunc(func(sw *jen.Group) {
-			for s := range g.m.states {
-				sw.Case(jen.Lit(s)).Block(rules(s))
-			}
-		}))
+	if rebalance {
+		body = append(body, jen.If(jen.Id("t").Dot("Rebalance")).Block(
+			jen.Id("p").Dot("rebalance").Call(jen.Id("t").Dot("Signal"), jen.Id("plan"))))
 	}
 	body = append(body,
 		jen.Id("p").Dot("adapt").Dot("Adaptations").Op("++"),
@@ -711,100 +744,152 @@ func (g *gen) fire(f *jen.File) {
 	f.Func().Params(g.recv()).Id("fire").Params(jen.Id("rule").Int(), jen.Id("plan").Op("*").Qual(rtPath, "Plan")).Block(body...)
 }
 
-// enter writes the swaps between states, as rt.New's adapt engine makes
-// them: the caches refitted (rebuilt warm when the kind changes), the
-// triggers, a fresh prefetcher when the strategy changes, the budget and
-// where misses run.
-func (g *gen) enter(f *jen.File) {
-	var cases []jen.Code
-	for from := range g.m.states {
-		var inner []jen.Code
-		for to := range g.m.states {
-			if !g.reachable(from, to) {
+// swaps says what the swaps between states need: a cache rebuilt
+// (rt.KindChanged), a cache reconfigured in place, a new total of
+// per-layer slots (the capacity changes and no total_budget fixes it).
+func (g *gen) swaps() (rebuild, reconfigure, total bool) {
+	for from, row := range g.m.next {
+		for _, t := range row {
+			if t.Skip != "" || !t.Swap {
 				continue
 			}
-			inner = append(inner, jen.Case(jen.Lit(to)).Block(g.swap(from, to)...))
-		}
-		if len(inner) > 0 {
-			cases = append(cases, jen.Case(jen.Lit(from)).Block(jen.Switch(jen.Id("to")).Block(inner...)))
+			old, next := &g.m.states[from].Cache, &g.m.states[t.To].Cache
+			if rt.KindChanged(old, next) {
+				rebuild = true
+			} else {
+				reconfigure = true
+			}
+			total = total || g.perLayer && old.Capacity != next.Capacity && g.m.states[t.To].PerLayer.TotalBudget == 0
 		}
 	}
-	f.Comment("enter swaps from the running configuration to state to, keeping the warm state.")
-	f.Func().Params(g.recv()).Id("enter").Params(jen.Id("to").Int(), jen.Id("plan").Op("*").Qual(rtPath, "Plan")).Block(
-		jen.Switch(jen.Id("p").Dot("state")).Block(cases...),
-		jen.Id("p").Dot("state").Op("=").Id("to"),
-	)
+	return
 }
 
-func (g *gen) reachable(from, to int) bool {
-	for _, t := range g.m.next[from] {
-		if t.skip == "" && t.swap && t.to == to {
-			return true
-		}
+// enter writes the swap from the running configuration to another, as
+// rt.New's adapt engine makes it, reading the two configurations' Specs:
+// with per_layer, a new split when the capacity changes and no
+// total_budget fixes the total; the caches refitted (rebuilt warm when the
+// kind changes, else reconfigured); a memory-pressure trigger when one is
+// turned on; a fresh prefetcher when the strategy changes; the budget and
+// where misses run. One body serves every pair of states: its size grows
+// with the kinds the states use, not with the states.
+func (g *gen) enter(f *jen.File) {
+	evictions, strategies, memory := g.kinds()
+	old, next := jen.Id("old"), jen.Id("next")
+	cacheSpec := jen.Op("&").Id("next").Dot("Cache")
+	shape := jen.Id("p").Dot("shape")
+	effects := jen.Id("p").Dot("l").Dot("Effects").Call()
+	settle := jen.Id("p").Dot("l").Dot("Settle").Call(jen.Id("plan"))
+	rebuild, reconfigure, total := g.swaps()
+	memoryOn := memory && !g.spec.Cache.MemoryPressure // an adapt rule turns it on
+	strategy := g.varies(func(s *rt.Spec) any { return s.Prefetch.Strategy }) && len(strategies) > 0
+	var body []jen.Code
+	if rebuild || total || memoryOn || strategy {
+		body = append(body, jen.List(jen.Id("old"), jen.Id("next")).Op(":=").
+			List(jen.Id(g.low+"States").Index(jen.Id("p").Dot("state")), jen.Id(g.low+"States").Index(jen.Id("to"))))
+	} else {
+		body = append(body, jen.Id("next").Op(":=").Id(g.low+"States").Index(jen.Id("to")))
 	}
-	return false
-}
-
-// swap is the code of one swap.
-func (g *gen) swap(from, to int) []jen.Code {
-	old, next := g.m.states[from], g.m.states[to]
-	ov, nv := g.variants[g.vof[from]], g.variants[g.vof[to]]
-	spec := g.stateSpec(to)
-	cacheSpec := jen.Op("&").Add(spec.Clone()).Dot("Cache")
-	rebuild := rt.KindChanged(&old.Cache, &next.Cache)
-	of, nf := cacheField(ov.eviction), cacheField(nv.eviction)
-	refit := func(layer, capacity jen.Code) []jen.Code {
-		c := g.at(of, layer)
-		if rebuild {
-			nc := jen.Qual(rtPath, cacheCtor(nv.eviction)).Call(cacheSpec.Clone(), jen.Id("p").Dot("shape"), layer, capacity)
-			code := []jen.Code{g.at(nf, layer).Op("=").Qual(rtPath, "Rebuild").Call(c.Clone(), nc, jen.Id("p").Dot("l").Dot("Effects").Call())}
-			return append(code, jen.Id("p").Dot("l").Dot("Settle").Call(jen.Id("plan")))
-		}
-		return []jen.Code{
-			jen.Qual(rtPath, "Reconfigure").Call(c.Clone(), cacheSpec.Clone(), capacity, jen.Id("p").Dot("l").Dot("Effects").Call()),
-			jen.Id("p").Dot("l").Dot("Settle").Call(jen.Id("plan")),
-		}
+	body = append(body, jen.Id("p").Dot("state").Op("=").Id("to"))
+	if total {
+		body = append(body, jen.If(old.Clone().Dot("Cache").Dot("Capacity").Op("!=").Add(next.Clone()).Dot("Cache").Dot("Capacity").Op("&&").
+			Add(next.Clone()).Dot("PerLayer").Dot("TotalBudget").Op("==").Lit(0)).Block(
+			jen.Id("p").Dot("pl").Dot("SetTotal").Call(shape.Clone().Dot("Layers").Op("*").Add(next.Clone()).Dot("Cache").Dot("Capacity")),
+			jen.Id("p").Dot("pl").Dot("Rebalance").Call(jen.Id("p").Dot("l").Dot("Step").Call(), next.Clone().Dot("PerLayer").Dot("Allocation"))))
 	}
-	var code []jen.Code
+	var rebuildCode, reconfigureCode []jen.Code
 	if !g.perLayer {
-		code = append(code, refit(jen.Lit(-1), jen.Lit(next.Cache.Capacity))...)
-		if rebuild && of != nf {
-			code = append(code, jen.Id("p").Dot(of).Op("=").Nil())
+		capacity := next.Clone().Dot("Cache").Dot("Capacity")
+		if rebuild {
+			rebuildCode = append(rebuildCode, jen.Var().Id("c").Qual(rtPath, "Cache").Comment("the old cache: the new one takes its residents"))
+			rebuildCode = append(rebuildCode, g.byKind(old, evictions, func(e rt.Eviction) []jen.Code {
+				return []jen.Code{jen.List(jen.Id("c"), jen.Id("p").Dot(cacheField(e))).Op("=").List(jen.Id("p").Dot(cacheField(e)), jen.Nil())}
+			})...)
+			rebuildCode = append(rebuildCode, g.byKind(next, evictions, func(e rt.Eviction) []jen.Code {
+				nc := jen.Qual(rtPath, cacheCtor(e)).Call(cacheSpec.Clone(), shape.Clone(), jen.Lit(-1), capacity.Clone())
+				return []jen.Code{jen.Id("p").Dot(cacheField(e)).Op("=").Qual(rtPath, "Rebuild").Call(jen.Id("c"), nc, effects.Clone())}
+			})...)
+		}
+		if reconfigure {
+			reconfigureCode = g.byKind(next, evictions, func(e rt.Eviction) []jen.Code {
+				return []jen.Code{jen.Qual(rtPath, "Reconfigure").Call(jen.Id("p").Dot(cacheField(e)), cacheSpec.Clone(), capacity.Clone(), effects.Clone())}
+			})
 		}
 	} else {
-		if old.Cache.Capacity != next.Cache.Capacity && next.PerLayer.TotalBudget == 0 {
-			code = append(code,
-				jen.Id("p").Dot("pl").Dot("SetTotal").Call(jen.Id("p").Dot("shape").Dot("Layers").Op("*").Lit(next.Cache.Capacity)),
-				jen.Id("p").Dot("pl").Dot("Rebalance").Call(jen.Id("p").Dot("l").Dot("Step").Call(), jen.Qual(rtPath, enumName(next.PerLayer.Allocation))))
+		caps := jen.List(jen.Id("layer"), jen.Id("n")).Op(":=").Range().Id("p").Dot("pl").Dot("Caps").Call()
+		if rebuild {
+			rebuildCode = append(rebuildCode, jen.Id("olds").Op(":=").Make(jen.Index().Qual(rtPath, "Cache"), shape.Clone().Dot("Layers")).
+				Comment("the old caches: the new ones take their residents"))
+			rebuildCode = append(rebuildCode, g.byKind(old, evictions, func(e rt.Eviction) []jen.Code {
+				return []jen.Code{
+					jen.For(jen.List(jen.Id("layer"), jen.Id("c")).Op(":=").Range().Id("p").Dot(cacheField(e))).Block(
+						jen.Id("olds").Index(jen.Id("layer")).Op("=").Id("c")),
+					jen.Id("p").Dot(cacheField(e)).Op("=").Nil(),
+				}
+			})...)
+			rebuildCode = append(rebuildCode, g.byKind(next, evictions, func(e rt.Eviction) []jen.Code {
+				nc := jen.Qual(rtPath, cacheCtor(e)).Call(cacheSpec.Clone(), shape.Clone(), jen.Id("layer"), jen.Id("n"))
+				return []jen.Code{
+					jen.Id("p").Dot(cacheField(e)).Op("=").Make(jen.Index().Op("*").Qual(rtPath, cacheType(e)), shape.Clone().Dot("Layers")),
+					jen.For(caps.Clone()).Block(
+						jen.Id("p").Dot(cacheField(e)).Index(jen.Id("layer")).Op("=").Qual(rtPath, "Rebuild").Call(jen.Id("olds").Index(jen.Id("layer")), nc, effects.Clone()),
+						settle.Clone()),
+				}
+			})...)
 		}
-		if rebuild && of != nf {
-			code = append(code, jen.Id("p").Dot(nf).Op("=").Make(jen.Index().Op("*").Qual(rtPath, cacheType(nv.eviction)), jen.Id("p").Dot("shape").Dot("Layers")))
-		}
-		code = append(code, jen.For(jen.List(jen.Id("layer"), jen.Id("n")).Op(":=").Range().Id("p").Dot("pl").Dot("Caps").Call()).Block(refit(jen.Id("layer"), jen.Id("n"))...))
-		if rebuild && of != nf {
-			code = append(code, jen.Id("p").Dot(of).Op("=").Nil())
+		if reconfigure {
+			reconfigureCode = g.byKind(next, evictions, func(e rt.Eviction) []jen.Code {
+				return []jen.Code{jen.For(caps.Clone()).Block(
+					jen.Qual(rtPath, "Reconfigure").Call(jen.Id("p").Dot(cacheField(e)).Index(jen.Id("layer")), cacheSpec.Clone(), jen.Id("n"), effects.Clone()),
+					settle.Clone())}
+			})
 		}
 	}
-	if next.Cache.MemoryPressure && !old.Cache.MemoryPressure {
-		gb := jen.Qual(rtPath, "ExpertGB").Call(jen.Id("p").Dot("shape"), cacheSpec.Clone())
+	if !g.perLayer { // one cache: one Settle after it is refitted
+		if rebuild {
+			rebuildCode = append(rebuildCode, settle.Clone())
+		}
+		if reconfigure {
+			reconfigureCode = append(reconfigureCode, settle.Clone())
+		}
+	}
+	switch {
+	case rebuild && reconfigure:
+		body = append(body, jen.If(jen.Qual(rtPath, "KindChanged").Call(jen.Op("&").Id("old").Dot("Cache"), cacheSpec.Clone())).Block(rebuildCode...).
+			Else().Block(reconfigureCode...))
+	case rebuild:
+		body = append(body, rebuildCode...)
+	default:
+		body = append(body, reconfigureCode...)
+	}
+	if memoryOn {
+		gb := jen.Qual(rtPath, "ExpertGB").Call(shape.Clone(), cacheSpec.Clone())
+		on := jen.Id("p").Dot("mem").Op("=").Qual(rtPath, "NewMemory").Call(cacheSpec.Clone(), gb)
 		if g.perLayer {
-			code = append(code, jen.For(jen.Id("layer").Op(":=").Range().Id("p").Dot("mem")).Block(
-				jen.Id("p").Dot("mem").Index(jen.Id("layer")).Op("=").Qual(rtPath, "NewMemory").Call(cacheSpec.Clone(), gb)))
-		} else {
-			code = append(code, jen.Id("p").Dot("mem").Op("=").Qual(rtPath, "NewMemory").Call(cacheSpec.Clone(), gb))
+			on = jen.For(jen.Id("layer").Op(":=").Range().Id("p").Dot("mem")).Block(
+				jen.Id("p").Dot("mem").Index(jen.Id("layer")).Op("=").Qual(rtPath, "NewMemory").Call(cacheSpec.Clone(), gb))
 		}
+		body = append(body, jen.If(next.Clone().Dot("Cache").Dot("MemoryPressure").Op("&&").Op("!").Add(old.Clone()).Dot("Cache").Dot("MemoryPressure")).Block(on))
 	}
-	if old.Prefetch.Strategy != next.Prefetch.Strategy && next.Prefetch.Strategy != rt.PrefetchNone {
-		code = append(code, jen.Id("p").Dot(prefetcherField(next.Prefetch.Strategy)).Op("=").Add(newPrefetcher(&next.Prefetch, jen.Id("p").Dot("shape"))))
+	if strategy {
+		st := next.Clone().Dot("Prefetch").Dot("Strategy")
+		body = append(body, jen.If(st.Clone().Op("!=").Add(old.Clone()).Dot("Prefetch").Dot("Strategy")).Block(
+			jen.Switch(st.Clone()).BlockFunc(func(sw *jen.Group) {
+				for _, st := range strategies {
+					sw.Case(jen.Qual(rtPath, enumName(st))).Id("p").Dot(prefetcherField(st)).Op("=").Add(newPrefetcher(st, shape.Clone(),
+						next.Clone().Dot("Prefetch").Dot("Lookahead"), next.Clone().Dot("Prefetch").Dot("HistoryWindow"), next.Clone().Dot("Prefetch").Dot("AffinityThreshold")))
+				}
+			})))
 	}
 	if g.budgetVaries() {
-		code = append(code, jen.Id("p").Dot("budget").Op("=").Lit(next.Prefetch.Budget))
+		body = append(body, jen.Id("p").Dot("budget").Op("=").Add(next.Clone()).Dot("Prefetch").Dot("Budget"))
 	}
 	if _, ok := g.missConst(); !ok {
-		code = append(code, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Add(spec.Clone()).Dot("Schedule"),
-			jen.Qual(rtPath, "ExpertGB").Call(jen.Id("p").Dot("shape"), cacheSpec.Clone())))
+		body = append(body, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Id("next").Dot("Schedule"),
+			jen.Qual(rtPath, "ExpertGB").Call(shape.Clone(), cacheSpec.Clone())))
 	}
-	return code
+	f.Comment("enter swaps from the running configuration to state to, keeping the warm state.")
+	f.Func().Params(g.recv()).Id("enter").Params(jen.Id("to").Int(), jen.Id("plan").Op("*").Qual(rtPath, "Plan")).Block(body...)
 }
 
 // stats writes Stats.
@@ -833,15 +918,8 @@ func (g *gen) stats(f *jen.File) {
 		if monitor {
 			body = append(body, jen.Id("resident").Op(":=").Lit(0))
 		}
-		if len(g.variants) == 1 {
-			body = append(body, perCache(cacheField(g.variants[0].eviction))...)
-		} else {
-			body = append(body, jen.Switch(jen.Id("p").Dot("state")).BlockFunc(func(sw *jen.Group) {
-				for st := range g.m.states {
-					sw.Case(jen.Lit(st)).Block(perCache(cacheField(g.variants[g.vof[st]].eviction))...)
-				}
-			}))
-		}
+		evictions, _, _ := g.kinds()
+		body = append(body, g.byKind(g.running(), evictions, func(e rt.Eviction) []jen.Code { return perCache(cacheField(e)) })...)
 	}
 	counts := func(field string) jen.Code {
 		if g.perLayer {

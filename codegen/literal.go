@@ -268,7 +268,7 @@ func (g *gen) states(f *jen.File) error {
 func (g *gen) reachedBy(to int) (from, rule int, ok bool) {
 	for from, row := range g.m.next {
 		for rule, t := range row {
-			if t.skip == "" && t.swap && t.to == to {
+			if t.Skip == "" && t.Swap && t.To == to {
 				return from, rule, true
 			}
 		}

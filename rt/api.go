@@ -122,6 +122,16 @@ type Policy interface {
 	// Dispatch handles the router's selection at one layer: experts in
 	// top-k order and their router weights (scores may be nil). It fills p
 	// and allocates nothing.
+	//
+	// The call must fit the Shape the policy was built for: 0 <= layer <
+	// Layers; at most TopK experts, each 0 <= e < Experts (one listed
+	// twice is run twice); scores nil or one per expert; p not nil.
+	// Dispatch panics on a call that does not, before it changes
+	// anything, with a message that names the broken condition ("rt:
+	// Dispatch at layer 0: expert 16 is out of range [0, 16)"): expert
+	// ids are numbered across layers, so an unchecked id out of range
+	// would silently be another layer's expert. The interpreter and
+	// generated code check alike (Ledger.Begin).
 	Dispatch(layer int, experts []int32, scores []float32, p *Plan)
 	// Stats returns a snapshot of the counters. It is safe to call from
 	// another goroutine while Dispatch runs.

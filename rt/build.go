@@ -24,7 +24,8 @@ func keysOf(shape Shape, layer int) index {
 // of every layer of shape when layer < 0, else of that layer alone. Its
 // dynamic type is the kind's: *LRUCache, *LFUCache, *ScoreCache,
 // *ThresholdCache or *TieredCache, as NewLRU, NewLFU, NewScore,
-// NewThreshold and NewTiered return them.
+// NewThreshold and NewTiered return them. A frequency-threshold cache
+// panics unless 1 <= c.FreqWindow <= MaxWindow (Spec.Fits says so first).
 func NewCache(c *CacheSpec, shape Shape, layer, capacity int) Cache {
 	if c.Eviction == Fallback {
 		return NewTiered(c, shape, layer, capacity)
@@ -153,9 +154,10 @@ func Reconfigure[C Cache](cache C, c *CacheSpec, capacity int, fx *Effects) {
 
 // Fits reports what makes the policy impossible on a model of the given
 // shape, which no checker of the .moe text could know: a zero shape,
-// pinned ids at or above shape.Experts, pins that do not fit the slots. It
-// also rejects a Spec that breaks the language's rules (one built in Go
-// can).
+// pinned ids at or above shape.Experts, pins that do not fit the slots,
+// an affinity table too large for memory (it counts every pair of experts
+// of adjacent layers). It also rejects a Spec that breaks the language's
+// rules (one built in Go can).
 func (s *Spec) Fits(shape Shape) error {
 	if err := shape.Validate(); err != nil {
 		return err
@@ -166,6 +168,12 @@ func (s *Spec) Fits(shape Shape) error {
 			msgs[i] = v.Msg
 		}
 		return fmt.Errorf("policy %q is invalid: %s", s.Name, strings.Join(msgs, "; "))
+	}
+	if s.mayUse(Affinity) {
+		if n := affinityCounts(shape); n > maxAffinityCounts {
+			return fmt.Errorf("policy %q prefetches by affinity, whose table for %d layers of %d experts would hold %d counts, more than %d",
+				s.Name, shape.Layers, shape.Experts, n, maxAffinityCounts)
+		}
 	}
 	for _, e := range s.Cache.Pin {
 		if e >= shape.Experts {
@@ -185,4 +193,20 @@ func (s *Spec) Fits(shape Shape) error {
 			s.Name, pins, shape.Layers, pins*shape.Layers, s.Cache.Capacity)
 	}
 	return nil
+}
+
+// mayUse reports whether the policy prefetches by strategy, as written or
+// after an adapt rule.
+func (s *Spec) mayUse(strategy PrefetchStrategy) bool {
+	if s.Prefetch.Strategy == strategy {
+		return true
+	}
+	for _, r := range s.Adapt.Rules {
+		for _, a := range r.Actions {
+			if a.Target == SetStrategy && a.Strategy == strategy {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -40,13 +40,14 @@ func newThreshold(x index, capacity int, pins []int, threshold float64, window i
 	n := x.size()
 	return &ThresholdCache{
 		x: x, pins: newPinSet(x, pins), cap: capacity, threshold: threshold,
-		ring: make([]int32, max(window, 1)), counts: make([]int32, n), in: make([]bool, n), seen: make([]uint32, n), qual: make([]uint32, n),
+		ring: make([]int32, mustWindow("frequency window", window)), counts: make([]int32, n), in: make([]bool, n), seen: make([]uint32, n), qual: make([]uint32, n),
 	}
 }
 
 // NewThresholdCache returns a frequency-threshold cache of capacity (layer,
 // expert) slots for every layer of shape, counting over the last window
-// accesses, pinning the expert ids pins in every layer.
+// accesses, pinning the expert ids pins in every layer. It panics unless
+// 1 <= window <= MaxWindow.
 func NewThresholdCache(shape Shape, capacity int, pins []int, threshold float64, window int) *ThresholdCache {
 	return newThreshold(newIndex(shape), capacity, pins, threshold, window)
 }

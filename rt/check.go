@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // A Violation is one rule a Spec breaks.
 type Violation struct {
 	// Rule is the rule's code: "R1".."R20" for the reference's validator
-	// rules, "M1", "M6".."M11" for moec's rules that a Spec alone can
+	// rules, "M1", "M6".."M12" for moec's rules that a Spec alone can
 	// break.
 	Rule string
 
@@ -29,8 +30,9 @@ func (v Violation) Error() string { return v.Msg }
 // Check returns every rule s breaks, in rule order: the reference's 20
 // validator rules (with rule 1's bound raised to MaxCapacity), then moec's
 // rules on fallback tiers (M1), rule windows (M6), the monitor (M7, M8),
-// per-layer budgets (M9, M10) and the schedule's cost model (M11). Every
-// rule is evaluated; a nil result means s is valid.
+// per-layer budgets (M9, M10), the schedule's cost model (M11) and the
+// windows' upper bound (M12). Every rule is evaluated; a nil result means
+// s is valid.
 //
 // Check sees values, not how they were written, so it cannot tell an
 // unset cpu_expert_ms from one written as 0; the front end reports that.
@@ -156,7 +158,33 @@ func (s *Spec) Check() []Violation {
 	if ss.CPUExpertMS < 0 {
 		c.add("M11", "schedule cpu_expert_ms %s must not be negative", num(ss.CPUExpertMS))("schedule.cpu_expert_ms")
 	}
+	// Each window is memory the runtime allocates; below 1 is the rules
+	// above.
+	for _, w := range s.windows() {
+		if w.n > MaxWindow {
+			c.add("M12", "%s %d is out of range [1, %d]", strings.Replace(w.key, ".", " ", 1), w.n, MaxWindow)(w.key)
+		}
+	}
 	return c.list
+}
+
+// sized is a key whose value the runtime sizes memory by.
+type sized struct {
+	key string // as KeyPos names it
+	n   int
+}
+
+// windows returns the policy's windows: the numbers of past accesses or
+// selections the runtime keeps, each in memory it allocates.
+func (s *Spec) windows() []sized {
+	ws := []sized{{"cache.freq_window", s.Cache.FreqWindow}, {"prefetch.history_window", s.Prefetch.HistoryWindow}}
+	if s.Monitor != nil {
+		ws = append(ws, sized{"monitor.window", s.Monitor.Window})
+	}
+	if s.PerLayer != nil {
+		ws = append(ws, sized{"per_layer.entropy_window", s.PerLayer.EntropyWindow})
+	}
+	return ws
 }
 
 // ReasonNoPerLayer is the message of rule M5, a rebalance in a policy

@@ -194,6 +194,24 @@ func TestCheck(t *testing.T) {
 		{"M11 bandwidth and cpu time", func(s *Spec) { s.Schedule.PCIeGBps, s.Schedule.CPUExpertMS = 0.5, 2 }, nil},
 		{"M11 bandwidth 0", func(s *Spec) { s.Schedule.PCIeGBps = 0 }, []v{{"M11", []string{"schedule.pcie_gbps"}}}},
 		{"M11 negative cpu time", func(s *Spec) { s.Schedule.CPUExpertMS = -1 }, []v{{"M11", []string{"schedule.cpu_expert_ms"}}}},
+		// M12: every window up to the bound, at the values of issue 12
+		// (which crashed the runtime) above it; below 1 is rule 6, 12, M7, M9.
+		{"M12 windows at the bound", func(s *Spec) {
+			s.Cache.FreqWindow, s.Prefetch.HistoryWindow = MaxWindow, MaxWindow
+			s.Monitor, s.PerLayer = DefaultMonitor(), DefaultPerLayer()
+			s.Monitor.Window, s.PerLayer.EntropyWindow = MaxWindow, MaxWindow
+		}, nil},
+		{"M12 windows above the bound", func(s *Spec) {
+			s.Cache.FreqWindow, s.Prefetch.HistoryWindow = MaxWindow+1, 9223372036854775807
+			s.Monitor, s.PerLayer = DefaultMonitor(), DefaultPerLayer()
+			s.Monitor.Window, s.PerLayer.EntropyWindow = 4000000000, 9223372036854775807
+		}, []v{
+			{"M12", []string{"cache.freq_window"}},
+			{"M12", []string{"prefetch.history_window"}},
+			{"M12", []string{"monitor.window"}},
+			{"M12", []string{"per_layer.entropy_window"}}}},
+		{"M12 not on top of rule 12", func(s *Spec) { s.Prefetch.HistoryWindow = -9223372036854775808 }, []v{
+			{"R12", []string{"prefetch.history_window"}}}},
 
 		// Every rule is evaluated, and reported in rule order (V21 of the
 		// reference's conformance table).
@@ -239,6 +257,7 @@ func TestCheckMessages(t *testing.T) {
 	s.Cache.Pin = []int{3, 700, 900}
 	s.Cache.Eviction, s.Cache.Primary, s.Cache.Secondary = Fallback, LFU, Fallback
 	s.Cache.MemoryPressure, s.Cache.MemoryThreshold, s.Cache.MemoryHeadroom = true, 0.9, 0.95
+	s.Prefetch.HistoryWindow = 4000000000
 	var got []string
 	for _, x := range s.Check() {
 		got = append(got, x.Msg)
@@ -249,6 +268,7 @@ func TestCheckMessages(t *testing.T) {
 		"prefetch budget 6 exceeds cache capacity 4 (rule 10)",
 		"cache memory_headroom 0.95 is out of range (0, memory_threshold 0.9] (rule 17)",
 		"cache eviction lfu | fallback uses fallback as a tier (rule M1)",
+		"prefetch history_window 4000000000 is out of range [1, 65536] (rule M12)",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("messages (-want +got):\n%s", diff)
@@ -308,4 +328,74 @@ func TestApplyActions(t *testing.T) {
 	if next, got := ApplyActions(s, []Action{{Target: Rebalance, Signal: KL}}, nil); next != s || got != nil {
 		t.Errorf("a rebalance alone: %p (policy %p), %v", next, s, got)
 	}
+}
+
+// A window out of range is an error from rt.New, before anything is
+// sized by it (issue 12: history_window = 2^63-1 panicked in makeslice,
+// 4000000000 ran out of memory), and a panic that names it from the
+// constructors that Go code may call with its own number.
+func TestWindowsBounded(t *testing.T) {
+	shape := Shape{Layers: 4, Experts: 16, TopK: 2}
+	for _, n := range []int{9223372036854775807, 4000000000, MaxWindow + 1} {
+		for _, set := range []func(*Spec){
+			func(s *Spec) { s.Prefetch.Strategy, s.Prefetch.HistoryWindow = History, n },
+			func(s *Spec) { s.Prefetch.Strategy, s.Prefetch.HistoryWindow = Lookahead, n },
+			func(s *Spec) { s.Cache.Eviction, s.Cache.FreqWindow = FrequencyThreshold, n },
+			func(s *Spec) { s.Monitor = DefaultMonitor(); s.Monitor.Window = n },
+			func(s *Spec) { s.PerLayer = DefaultPerLayer(); s.PerLayer.EntropyWindow = n },
+		} {
+			s := NewSpec("p", 16)
+			set(s)
+			if _, err := New(s, shape); err == nil || !strings.Contains(err.Error(), "(rule M12)") {
+				t.Errorf("window %d: New err = %v, want rule M12", n, err)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		want string
+		new  func()
+	}{
+		{"rt: history window 4000000000 is out of range [1, 65536]", func() { NewHistoryPrefetcher(shape, 4000000000) }},
+		{"rt: history window 0 is out of range [1, 65536]", func() { NewLookaheadPrefetcher(shape, 1, 0) }},
+		{"rt: frequency window 9223372036854775807 is out of range [1, 65536]", func() {
+			NewThresholdCache(shape, 8, nil, 0.1, 9223372036854775807)
+		}},
+		{"rt: monitor window 65537 is out of range [1, 65536]", func() { NewLedger(shape, &MonitorSpec{Window: 65537}) }},
+		{"rt: entropy window -1 is out of range [1, 65536]", func() { NewBudgets(PerLayerSpec{EntropyWindow: -1}, shape, 8) }},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != tt.want {
+					t.Errorf("panic %v, want %q", r, tt.want)
+				}
+			}()
+			tt.new()
+		}()
+	}
+}
+
+// The affinity table counts every pair of experts of adjacent layers: a
+// shape that would make it too large for memory is an error from rt.New,
+// whether the policy prefetches by affinity as written or after a rule.
+func TestAffinityTableBounded(t *testing.T) {
+	shape := Shape{Layers: 2, Experts: 1 << 15, TopK: 2}
+	written := NewSpec("p", 16)
+	written.Prefetch.Strategy = Affinity
+	later := NewSpec("p", 16)
+	later.Adapt.Rules = []Rule{{Cond: Cond{Metric: HitRate, Op: LT, Threshold: 0.5}, Window: 1,
+		Actions: []Action{{Target: SetStrategy, Strategy: Affinity}}}}
+	for _, s := range []*Spec{written, later} {
+		if _, err := New(s, shape); err == nil || !strings.Contains(err.Error(), "more than 268435456") {
+			t.Errorf("New = %v, want the affinity table refused", err)
+		}
+	}
+	if _, err := New(NewSpec("p", 16), shape); err != nil {
+		t.Errorf("without affinity: %v", err)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "rt: an affinity table for 2 layers of 32768 experts") {
+			t.Errorf("NewAffinityPrefetcher panicked with %v", r)
+		}
+	}()
+	NewAffinityPrefetcher(shape, 0.3)
 }

@@ -1,5 +1,7 @@
 package rt
 
+import "fmt"
+
 // The defaults of every value a policy may leave out (reference §3.1, with
 // moec's additions: allocation defaults to uniform, pcie_gbps to the
 // reference's fixed 25 GB/s, cooldown to the reference's fixed 50). The
@@ -40,6 +42,25 @@ const (
 // allows 512; moec's slots are (layer, expert) pairs, so a real model needs
 // thousands).
 const MaxCapacity = 65536
+
+// MaxWindow is the largest window rule M12 allows: freq_window,
+// history_window, the monitor's window and entropy_window. The runtime
+// keeps each window's accesses or selections in memory it allocates up
+// front, the lookahead prefetcher and per-layer budgets one window per
+// layer, so a window is bounded like the capacity is.
+const MaxWindow = 65536
+
+// mustWindow returns n, a window that a constructor sizes memory by,
+// and panics, naming what, when n is outside [1, MaxWindow]. rt.New and
+// generated constructors check a Spec's windows before they build
+// anything (Spec.Fits), so only Go code that calls a constructor with
+// its own number can get here.
+func mustWindow(what string, n int) int {
+	if n < 1 || n > MaxWindow {
+		panic(fmt.Sprintf("rt: %s %d is out of range [1, %d]", what, n, MaxWindow))
+	}
+	return n
+}
 
 // MaxExpertID is the largest expert id a pin may name (rule 2).
 const MaxExpertID = 511

@@ -50,7 +50,7 @@ func (l *Ledger) DemandLRU(c *LRUCache, plan *Plan) {
 	}
 	hits = l.n.Hits - hits
 	misses := int64(len(l.experts)) - hits
-	l.n.DemandBytes += int64(len(plan.Load)-loads) * l.bytes
+	l.n.Loads += int64(len(plan.Load) - loads)
 	l.n.Misses += misses
 	l.n.GPU += hits + misses
 	l.n.Transfers += misses

@@ -48,9 +48,9 @@ func TestDemandLRU(t *testing.T) {
 				for i := range experts {
 					experts[i] = int32(r.IntN(shape.Experts)) // duplicates allowed
 				}
-				fused.Begin(layer, experts, &fp)
+				fused.Begin(layer, experts, nil, &fp)
 				fused.DemandLRU(fc, &fp)
-				step.Begin(layer, experts, &sp)
+				step.Begin(layer, experts, nil, &sp)
 				for i, e := range experts {
 					k := Key{Layer: int32(layer), Expert: e}
 					hit := sc.Access(k, 1, step.Effects())

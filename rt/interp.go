@@ -110,7 +110,7 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := p.l
-	l.Begin(layer, experts, plan)
+	l.Begin(layer, experts, scores, plan)
 	st := p.storeOf[layer]
 	if p.pl != nil {
 		p.pl.Record(layer, experts)

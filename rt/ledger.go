@@ -1,5 +1,7 @@
 package rt
 
+import "fmt"
+
 // Ledger is the bookkeeping of dispatches that the interpreter and
 // generated code share, so that both turn the same cache operations into
 // the same plans and counts: it fills the Plan from what the caches did,
@@ -9,6 +11,7 @@ package rt
 // and Record; per prediction warmed, Warmed.
 type Ledger struct {
 	x     index
+	topk  int
 	bytes int64 // of one expert
 	step  int64
 	n     Counters
@@ -34,18 +37,19 @@ type ledgerSlot struct {
 
 // Counters are a policy's running totals.
 type Counters struct {
-	Hits, Misses, Evictions    int64
-	Issued, Useful             int64 // prefetch loads, and those hit before eviction
-	GPU, CPU, Transfers        int64 // Transfers: misses run on the GPU
-	DemandBytes, PrefetchBytes int64
+	Hits, Misses, Evictions int64
+	Issued, Useful          int64 // prefetch loads, and those hit before eviction
+	GPU, CPU, Transfers     int64 // Transfers: misses run on the GPU
+	Loads, Prefetches       int64 // copies: Plan.Load and Plan.Prefetch entries; Stats turns them into bytes
 }
 
 // NewLedger returns the ledger of a policy on a model of the given shape,
-// with a monitor when mon is not nil.
+// with a monitor when mon is not nil. It panics unless a monitor's window
+// is in [1, MaxWindow].
 func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 	x := newIndex(shape)
 	l := &Ledger{
-		x: x, bytes: shape.ExpertBytes,
+		x: x, topk: shape.TopK, bytes: shape.ExpertBytes,
 		layerHits: make([]int64, shape.Layers), layerMisses: make([]int64, shape.Layers),
 		slot:    make([]ledgerSlot, x.size()),
 		protect: make([]Key, 0, shape.TopK),
@@ -56,12 +60,53 @@ func NewLedger(shape Shape, mon *MonitorSpec) *Ledger {
 	return l
 }
 
-// Begin starts a dispatch of experts at layer. It empties the plan but
-// leaves Hit and Device as they are: Account writes each entry.
-func (l *Ledger) Begin(layer int, experts []int32, plan *Plan) {
+// Begin starts a dispatch of experts at layer, whose router scores are
+// scores (nil for none), after checking the call against the contract of
+// Policy.Dispatch: it panics, saying which condition the call breaks, on
+// a layer or an expert out of the shape, more experts than its top-k, or
+// scores that do not match the experts, before anything changes. It
+// empties the plan but leaves Hit and Device as they are: Account writes
+// each entry.
+func (l *Ledger) Begin(layer int, experts []int32, scores []float32, plan *Plan) {
+	if !l.fits(layer, experts, scores) {
+		panic(l.misuse(layer, experts, scores))
+	}
 	plan.start(layer, experts)
 	l.step++
 	l.layer, l.experts, l.built = int32(layer), experts, false
+}
+
+// fits reports whether a dispatch keeps the contract of Policy.Dispatch;
+// an expert is checked by one unsigned comparison, a negative id being a
+// large one.
+func (l *Ledger) fits(layer int, experts []int32, scores []float32) bool {
+	if uint(layer) >= uint(l.x.layers) || len(experts) > l.topk || scores != nil && len(scores) != len(experts) {
+		return false
+	}
+	for _, e := range experts {
+		if uint32(e) >= uint32(l.x.experts) {
+			return false
+		}
+	}
+	return true
+}
+
+// misuse says how a dispatch that fits rejects breaks the contract.
+func (l *Ledger) misuse(layer int, experts []int32, scores []float32) string {
+	switch {
+	case uint(layer) >= uint(l.x.layers):
+		return fmt.Sprintf("rt: Dispatch: layer %d is out of range [0, %d)", layer, l.x.layers)
+	case len(experts) > l.topk:
+		return fmt.Sprintf("rt: Dispatch at layer %d: %d experts selected, more than top-k %d", layer, len(experts), l.topk)
+	case scores != nil && len(scores) != len(experts):
+		return fmt.Sprintf("rt: Dispatch at layer %d: %d scores for %d experts (nil for none)", layer, len(scores), len(experts))
+	}
+	for _, e := range experts {
+		if uint32(e) >= uint32(l.x.experts) {
+			return fmt.Sprintf("rt: Dispatch at layer %d: expert %d is out of range [0, %d)", layer, e, l.x.experts)
+		}
+	}
+	return "rt: Dispatch: the call breaks the contract of rt.Policy" // not reached: fits rejected it
 }
 
 // Step returns the number of dispatches begun.
@@ -109,7 +154,7 @@ func (l *Ledger) settle(plan *Plan) int {
 		default:
 			plan.Prefetch = removeKey(plan.Prefetch, k)
 			s.stamp = 0
-			l.n.PrefetchBytes -= l.bytes
+			l.n.Prefetches--
 		}
 	}
 	for _, k := range l.fx.Admitted {
@@ -146,7 +191,7 @@ func (l *Ledger) Account(plan *Plan, i int, k Key, hit, kept, cpu bool) int {
 	if s := &l.slot[l.x.of(k)]; s.stamp != l.step {
 		s.stamp, s.inLoad = l.step, true
 		plan.Load = append(plan.Load, k)
-		l.n.DemandBytes += l.bytes
+		l.n.Loads++
 	} else {
 		l.copy(plan, k, true)
 	}
@@ -244,9 +289,9 @@ func (l *Ledger) copy(plan *Plan, k Key, demand bool) {
 	if s.stamp == l.step {
 		if demand && !s.inLoad {
 			plan.Prefetch = removeKey(plan.Prefetch, k)
-			l.n.PrefetchBytes -= l.bytes
+			l.n.Prefetches--
 			plan.Load = append(plan.Load, k)
-			l.n.DemandBytes += l.bytes
+			l.n.Loads++
 			s.inLoad = true
 		} else if s.inLoad {
 			plan.Evict = removeKey(plan.Evict, k)
@@ -256,10 +301,10 @@ func (l *Ledger) copy(plan *Plan, k Key, demand bool) {
 	s.stamp, s.inLoad = l.step, demand
 	if demand {
 		plan.Load = append(plan.Load, k)
-		l.n.DemandBytes += l.bytes
+		l.n.Loads++
 	} else {
 		plan.Prefetch = append(plan.Prefetch, k)
-		l.n.PrefetchBytes += l.bytes
+		l.n.Prefetches++
 	}
 }
 
@@ -308,7 +353,7 @@ func (l *Ledger) Stats(name string) Stats {
 		Cache:     CacheStats{Hits: n.Hits, Misses: n.Misses, Evictions: n.Evictions, HitRate: ratio(n.Hits, n.Hits+n.Misses)},
 		Prefetch:  PrefetchStats{Issued: n.Issued, Useful: n.Useful, Accuracy: ratio(n.Useful, n.Issued)},
 		Scheduler: SchedulerStats{GPU: n.GPU, CPU: n.CPU, Transfers: n.Transfers},
-		Transfer:  TransferStats{DemandBytes: n.DemandBytes, PrefetchBytes: n.PrefetchBytes},
+		Transfer:  TransferStats{DemandBytes: Bytes(n.Loads, l.bytes), PrefetchBytes: Bytes(n.Prefetches, l.bytes)},
 		Layers:    make([]LayerStats, len(l.layerHits)),
 	}
 	for i := range s.Layers {

@@ -25,7 +25,7 @@ const (
 )
 
 func newMonitor(spec MonitorSpec) *monitor {
-	spec.Window, spec.LogInterval = max(spec.Window, 1), max(spec.LogInterval, 1)
+	spec.Window, spec.LogInterval = mustWindow("monitor window", spec.Window), max(spec.LogInterval, 1)
 	return &monitor{spec: spec, flags: make([]uint8, spec.Window), evicts: make([]int32, spec.Window),
 		history: make([]MonitorSnapshot, monitorHistory)}
 }

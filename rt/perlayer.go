@@ -30,8 +30,10 @@ type Budgets struct {
 
 // NewBudgets returns the per-layer budgets of spec on a model of shape, for
 // a policy whose cache capacity is capacity (the total is layers x
-// capacity unless spec says otherwise), split equally at first.
+// capacity unless spec says otherwise), split equally at first. It panics
+// unless 1 <= spec.EntropyWindow <= MaxWindow.
 func NewBudgets(spec PerLayerSpec, shape Shape, capacity int) *Budgets {
+	mustWindow("entropy window", spec.EntropyWindow)
 	b := &Budgets{spec: spec, shape: shape, total: spec.TotalBudget}
 	if b.total == 0 {
 		b.total = shape.Layers * capacity

@@ -1,6 +1,9 @@
 package rt
 
-import "slices"
+import (
+	"fmt"
+	"slices"
+)
 
 // A prefetcher predicts, after each dispatch, experts that will be needed
 // soon. Predictions are keys: the prefetcher says which layer, too.
@@ -236,10 +239,10 @@ type HistoryPrefetcher struct {
 }
 
 // NewHistoryPrefetcher returns a history prefetcher for shape over the
-// last n dispatches.
+// last n dispatches. It panics unless 1 <= n <= MaxWindow.
 func NewHistoryPrefetcher(shape Shape, n int) *HistoryPrefetcher {
 	return &HistoryPrefetcher{layers: shape.Layers, experts: shape.Experts,
-		win: newSlider(n, shape.TopK, shape.Layers, shape.Experts)}
+		win: newSlider(mustWindow("history window", n), shape.TopK, shape.Layers, shape.Experts)}
 }
 
 func (h *HistoryPrefetcher) Predict(layer int, sel []int32, budget int, dst []Key) []Key {
@@ -265,8 +268,10 @@ type LookaheadPrefetcher struct {
 }
 
 // NewLookaheadPrefetcher returns a lookahead prefetcher for shape that
-// looks ahead layers, remembering n selections per layer.
+// looks ahead layers, remembering n selections per layer. It panics
+// unless 1 <= n <= MaxWindow.
 func NewLookaheadPrefetcher(shape Shape, ahead, n int) *LookaheadPrefetcher {
+	mustWindow("history window", n)
 	p := &LookaheadPrefetcher{ahead: ahead, experts: shape.Experts, wins: make([]slider, shape.Layers)}
 	for l := range p.wins {
 		p.wins[l] = newSlider(n, shape.TopK, 1, shape.Experts)
@@ -307,9 +312,24 @@ type affinityCand struct {
 	count  int32
 }
 
+// maxAffinityCounts bounds the affinity table: 2^28 counts are 1 GiB, and
+// a model of 64 layers of 1,024 experts needs 67 M.
+const maxAffinityCounts = 1 << 28
+
+// affinityCounts returns the size of the affinity table for shape: a
+// count for every pair of experts of adjacent layers. Shape.Validate keeps
+// layers x experts within 2^31, so it does not overflow.
+func affinityCounts(shape Shape) int64 {
+	return int64(max(shape.Layers-1, 0)) * int64(shape.Experts) * int64(shape.Experts)
+}
+
 // NewAffinityPrefetcher returns an affinity prefetcher for shape that
-// predicts transitions of probability at least threshold.
+// predicts transitions of probability at least threshold. It panics when
+// its table would hold more than 2^28 counts (Spec.Fits says so first).
 func NewAffinityPrefetcher(shape Shape, threshold float64) *AffinityPrefetcher {
+	if n := affinityCounts(shape); n > maxAffinityCounts {
+		panic(fmt.Sprintf("rt: an affinity table for %d layers of %d experts holds %d counts, more than %d", shape.Layers, shape.Experts, n, maxAffinityCounts))
+	}
 	l, e := max(shape.Layers-1, 0), shape.Experts
 	return &AffinityPrefetcher{
 		layers: shape.Layers, experts: e, threshold: threshold,

@@ -1,5 +1,7 @@
 package rt
 
+import "math"
+
 // Stats is a snapshot of a policy's counters, with the reference's
 // sections and field names (reference §4.10) and moec's additions: bytes
 // moved, and hits, misses and capacity per layer. Totals never reset, not
@@ -77,10 +79,22 @@ type SkippedEntry struct {
 	Reason  string `json:"reason"`
 }
 
-// TransferStats counts the bytes the plans asked to move.
+// TransferStats counts the bytes the plans asked to move: copies times
+// Shape.ExpertBytes (see Bytes), saturating at math.MaxInt64.
 type TransferStats struct {
 	DemandBytes   int64 `json:"demand_bytes"`   // Plan.Load
 	PrefetchBytes int64 `json:"prefetch_bytes"` // Plan.Prefetch
+}
+
+// Bytes returns the bytes that copies copies of size bytes each move
+// (neither negative), or math.MaxInt64 when that does not fit an int64: a
+// byte total saturates rather than wraps to a wrong, even negative, number
+// (a model's expert_bytes comes from a file or a flag).
+func Bytes(copies, size int64) int64 {
+	if size > 0 && copies > math.MaxInt64/size {
+		return math.MaxInt64
+	}
+	return copies * size
 }
 
 // LayerStats is one layer's share.

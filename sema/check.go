@@ -38,8 +38,19 @@ func Check(f *ast.File) ([]*rt.Spec, diag.Diagnostics) {
 				"version %s is newer than this moec supports (%s)", v.Value.Value, MaxVersion)
 		}
 	}
+	first := map[string]*ast.Policy{}
 	for _, p := range f.Policies {
 		c := newChecker(f.Source, p)
+		if p.Name != nil && p.Name.Name != "" {
+			if prev, dup := first[p.Name.Name]; dup {
+				// Whichever a command picked by name, the other would be
+				// silently ignored.
+				d := c.errorf(spanOf(p.Name), diag.RuleStructure, "duplicate policy name %q", p.Name.Name)
+				c.related(d, prev.Name.Pos(), "first policy %q here", p.Name.Name)
+			} else {
+				first[p.Name.Name] = p
+			}
+		}
 		s := c.check()
 		if len(c.diags) == 0 && !c.incomplete {
 			specs = append(specs, s)

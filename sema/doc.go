@@ -5,7 +5,9 @@
 // # Passes
 //
 // Check reads a file's version line, then each policy on its own, in four
-// passes:
+// passes. A policy named as an earlier one of the same file is a structure
+// error at its name, with the first as a related position (commands pick
+// a policy by name), and is checked all the same:
 //
 //  1. Blocks and keys. Each block is read in source order; a second block of
 //     the same name, or a second key in a block, is a structure error (at the
@@ -83,6 +85,7 @@
 //	           type ("capacity = 99999999999999999999")
 //	structure  missing cache block, missing capacity, duplicate key,
 //	           duplicate block, duplicate action target in one rule,
+//	           duplicate policy name in one file (at the second name),
 //	           unknown enumeration word or metric (with "did you mean" when
 //	           a valid word is close, the list of valid words otherwise),
 //	           version newer than 1.0
@@ -102,6 +105,8 @@
 //	           static)
 //	M10        per_layer min_capacity > max_capacity
 //	M11        schedule pcie_gbps <= 0, or cpu_expert_ms written as 0
+//	M12        a window above rt.MaxWindow (65,536): freq_window,
+//	           history_window, monitor window, entropy_window
 //
 // An action that would make an invalid policy is reported with the code of
 // the rule the result breaks:

@@ -137,11 +137,13 @@ func TestResolveFull(t *testing.T) {
 }
 
 // Several policies come back in file order; a policy with a diagnostic of
-// its own, or one the parser could not read completely, does not.
+// its own (a second policy of a name among them), or one the parser could
+// not read completely, does not.
 func TestResolveWhichSpecs(t *testing.T) {
 	src := `policy a { cache { capacity = 4 } }
 policy b { cache { capacity = 0 } }
 policy c { cache { capacity = 16.0 } }
+policy d { cache { capacity = 8 } }
 policy a { cache { capacity = 8 } }
 `
 	specs, diags := checkSource("w.moe", []byte(src))
@@ -151,13 +153,13 @@ policy a { cache { capacity = 8 } }
 		names = append(names, s.Name)
 		caps = append(caps, s.Cache.Capacity)
 	}
-	if diff := cmp.Diff([]string{"a", "a"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"a", "d"}, names); diff != "" {
 		t.Errorf("policies (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]int{4, 8}, caps); diff != "" {
 		t.Errorf("capacities (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"R1", diag.RuleSyntax}, codes(diags)); diff != "" {
+	if diff := cmp.Diff([]string{"R1", diag.RuleSyntax, diag.RuleStructure}, codes(diags)); diff != "" {
 		t.Errorf("codes (-want +got):\n%s", diff)
 	}
 }
@@ -174,6 +176,8 @@ func TestRelated(t *testing.T) {
 			"r.moe:3:3: duplicate \"cache\" block in policy \"p\"\n\tr.moe:2:3: first \"cache\" block here"},
 		{"action", "policy p {\n  cache { capacity = 8 }\n  adapt { when hit_rate < 0.5 { mode = hybrid\n    schedule_mode = cpu_fallback } }\n}",
 			"r.moe:4:5: duplicate action target \"schedule_mode\" in adapt rule\n\tr.moe:3:33: first \"mode = hybrid\" here"},
+		{"policy", "policy p { cache { capacity = 4 } }\npolicy q { cache { capacity = 4 } }\n  policy p { cache { capacity = 8 } }",
+			"r.moe:3:10: duplicate policy name \"p\"\n\tr.moe:1:8: first policy \"p\" here"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

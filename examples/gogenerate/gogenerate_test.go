@@ -3,6 +3,7 @@ package gogenerate
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/moepolicy/moec/rt"
@@ -62,6 +63,51 @@ func TestGeneratedPolicies(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDispatchContract: a call that breaks the contract of rt.Policy
+// panics in generated code with the interpreter's message, before it
+// changes anything (issue 12: with 4 layers of 16 experts, Dispatch(0,
+// [16]) then Dispatch(1, [0]) reported a hit for an expert never loaded,
+// or panicked in a slice index).
+func TestDispatchContract(t *testing.T) {
+	shape := rt.Shape{Layers: 4, Experts: 16, TopK: 4, ExpertBytes: 17301504}
+	misuses := []struct {
+		layer   int
+		experts []int32
+		scores  []float32
+		want    string
+	}{
+		{0, []int32{16}, nil, "rt: Dispatch at layer 0: expert 16 is out of range [0, 16)"},
+		{0, []int32{3, -2}, nil, "rt: Dispatch at layer 0: expert -2 is out of range [0, 16)"},
+		{4, []int32{0}, nil, "rt: Dispatch: layer 4 is out of range [0, 4)"},
+		{2, []int32{0, 1, 2, 3, 4}, nil, "rt: Dispatch at layer 2: 5 experts selected, more than top-k 4"},
+		{2, []int32{0, 1}, []float32{1}, "rt: Dispatch at layer 2: 1 scores for 2 experts (nil for none)"},
+	}
+	for _, p := range policies {
+		gen, err := p.gen(shape)
+		if err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		var plan rt.Plan
+		for _, m := range misuses {
+			if got := dispatchPanic(gen, m.layer, m.experts, m.scores, &plan); got != m.want {
+				t.Errorf("%s: Dispatch(%d, %v, %v) panicked with %v, want %q", p.name, m.layer, m.experts, m.scores, got, m.want)
+			}
+		}
+		gen.Dispatch(1, []int32{0}, nil, &plan)
+		pinned := slices.Contains(p.spec.Cache.Pin, 0)
+		if plan.Hit[0] != pinned || gen.Stats().Steps != 1 {
+			t.Errorf("%s: after the misuses, Dispatch(1, [0]) hit %v in step %d, want %v in step 1", p.name, plan.Hit[0], gen.Stats().Steps, pinned)
+		}
+	}
+}
+
+// dispatchPanic calls p.Dispatch and returns what it panicked with.
+func dispatchPanic(p rt.Policy, layer int, experts []int32, scores []float32, plan *rt.Plan) (v any) {
+	defer func() { v = recover() }()
+	p.Dispatch(layer, experts, scores, plan)
+	return nil
 }
 
 // BenchmarkDispatch measures one Dispatch (one layer of one token) of each

@@ -53,7 +53,7 @@ func NewLruBasic(shape rt.Shape) (*LruBasic, error) {
 func (p *LruBasic) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -142,7 +142,7 @@ func NewLfuHistory(shape rt.Shape) (*LfuHistory, error) {
 func (p *LfuHistory) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -246,7 +246,7 @@ func NewScoreAffinity(shape rt.Shape) (*ScoreAffinity, error) {
 func (p *ScoreAffinity) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -368,7 +368,7 @@ func NewComposedShowcase(shape rt.Shape) (*ComposedShowcase, error) {
 func (p *ComposedShowcase) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -477,7 +477,7 @@ func NewFreqThreshold(shape rt.Shape) (*FreqThreshold, error) {
 func (p *FreqThreshold) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -568,6 +568,7 @@ type Layered struct {
 	lastFired [1]int64
 	base      rt.Counters // totals at the last swap
 	adapt     rt.AdaptStats
+	next      [][]rt.Transition // [state][rule]: layeredTransitions
 }
 
 var _ rt.Policy = (*Layered)(nil)
@@ -578,8 +579,13 @@ func NewLayered(shape rt.Shape) (*Layered, error) {
 	if err := layeredStates[0].Fits(shape); err != nil {
 		return nil, err
 	}
+	next, err := layeredTransitions()
+	if err != nil {
+		return nil, err
+	}
 	p := &Layered{
 		l:     rt.NewLedger(shape, layeredStates[0].Monitor),
+		next:  next,
 		shape: shape,
 	}
 	p.tiered = rt.NewTiered(&layeredStates[0].Cache, shape, -1, 24) // capacity: policy.moe:98:20
@@ -594,7 +600,7 @@ func NewLayered(shape rt.Shape) (*Layered, error) {
 func (p *Layered) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	switch p.state {
 	case 0:
 		p.dispatch0(layer, experts, scores, plan)
@@ -661,21 +667,19 @@ func (p *Layered) adaptRules(plan *rt.Plan) {
 // layeredActions are the actions of each adapt rule, as the logs show them.
 var layeredActions = [...]string{"eviction = lru"}
 
+// layeredTransitions works out, once, what firing each adapt rule does in each of
+// layeredStates: rt.Transitions makes the checks the interpreter makes when a rule
+// fires, so that the code does not repeat the rules for every configuration.
+var layeredTransitions = sync.OnceValues(func() ([][]rt.Transition, error) {
+	return rt.Transitions(layeredStates[:])
+})
+
 // fire applies a rule's actions to the running configuration, or logs why not.
 func (p *Layered) fire(rule int, plan *rt.Plan) {
-	switch p.state {
-	case 0:
-		switch rule {
-		case 0:
-			p.enter(1, plan)
-			p.base = p.l.Counters()
-		}
-	case 1:
-		switch rule {
-		case 0:
-			p.enter(1, plan)
-			p.base = p.l.Counters()
-		}
+	t := &p.next[p.state][rule]
+	if t.Swap {
+		p.enter(t.To, plan)
+		p.base = p.l.Counters()
 	}
 	p.adapt.Adaptations++
 	p.adapt.Log = append(p.adapt.Log, rt.AdaptEntry{
@@ -687,22 +691,32 @@ func (p *Layered) fire(rule int, plan *rt.Plan) {
 
 // enter swaps from the running configuration to state to, keeping the warm state.
 func (p *Layered) enter(to int, plan *rt.Plan) {
-	switch p.state {
-	case 0:
-		switch to {
-		case 1:
-			p.lru = rt.Rebuild(p.tiered, rt.NewLRU(&layeredStates[1].Cache, p.shape, -1, 24), p.l.Effects())
-			p.l.Settle(plan)
-			p.tiered = nil
-		}
-	case 1:
-		switch to {
-		case 1:
-			rt.Reconfigure(p.lru, &layeredStates[1].Cache, 24, p.l.Effects())
-			p.l.Settle(plan)
-		}
-	}
+	old, next := layeredStates[p.state], layeredStates[to]
 	p.state = to
+	if rt.KindChanged(&old.Cache, &next.Cache) {
+		var c rt.Cache // the old cache: the new one takes its residents
+		switch old.Cache.Eviction {
+		case rt.LRU:
+			c, p.lru = p.lru, nil
+		case rt.Fallback:
+			c, p.tiered = p.tiered, nil
+		}
+		switch next.Cache.Eviction {
+		case rt.LRU:
+			p.lru = rt.Rebuild(c, rt.NewLRU(&next.Cache, p.shape, -1, next.Cache.Capacity), p.l.Effects())
+		case rt.Fallback:
+			p.tiered = rt.Rebuild(c, rt.NewTiered(&next.Cache, p.shape, -1, next.Cache.Capacity), p.l.Effects())
+		}
+		p.l.Settle(plan)
+	} else {
+		switch next.Cache.Eviction {
+		case rt.LRU:
+			rt.Reconfigure(p.lru, &next.Cache, next.Cache.Capacity, p.l.Effects())
+		case rt.Fallback:
+			rt.Reconfigure(p.tiered, &next.Cache, next.Cache.Capacity, p.l.Effects())
+		}
+		p.l.Settle(plan)
+	}
 }
 
 // Stats returns a snapshot of the counters; it is safe to call while Dispatch runs.
@@ -789,7 +803,7 @@ func NewPerLayerEntropy(shape rt.Shape) (*PerLayerEntropy, error) {
 func (p *PerLayerEntropy) Dispatch(layer int, experts []int32, scores []float32, plan *rt.Plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.l.Begin(layer, experts, plan)
+	p.l.Begin(layer, experts, scores, plan)
 	p.pl.Record(layer, experts)
 	p.dispatch0(layer, experts, scores, plan)
 	if p.pl.Due(p.l.Step()) {

@@ -87,8 +87,8 @@ type Result struct {
 	Loads         int64     // demand copies (Plan.Load)
 	Prefetches    int64     // background copies (Plan.Prefetch)
 	Evictions     int64     // slots released (Plan.Evict)
-	DemandBytes   int64     // Loads x Shape.ExpertBytes
-	PrefetchBytes int64     // Prefetches x Shape.ExpertBytes
+	DemandBytes   int64     // Loads x Shape.ExpertBytes, saturating (rt.Bytes)
+	PrefetchBytes int64     // Prefetches x Shape.ExpertBytes, saturating (rt.Bytes)
 	Peak          int       // the most experts resident after a plan, pinned ones included
 	PeakInUse     int       // the most slots in use during a compute (Simulator.PeakInUse)
 	Overlap       []Overlap // dispatches by (Prefetches, GPU), in that order; for CostModel
@@ -181,8 +181,8 @@ func Run(p rt.Policy, src Source, opts Options) (*Result, error) {
 		r.Misses += l.Misses
 		r.Tokens = max(r.Tokens, l.Dispatches)
 	}
-	r.DemandBytes = r.Loads * opts.Shape.ExpertBytes
-	r.PrefetchBytes = r.Prefetches * opts.Shape.ExpertBytes
+	r.DemandBytes = rt.Bytes(r.Loads, opts.Shape.ExpertBytes)
+	r.PrefetchBytes = rt.Bytes(r.Prefetches, opts.Shape.ExpertBytes)
 	r.Peak, r.PeakInUse = sim.Peak(), sim.PeakInUse()
 	for np, row := range overlap {
 		for gpu, n := range row {
