@@ -65,6 +65,11 @@ func Open(dir string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Device == "" || o.Device == "cpu" {
+		if err := cpu.Fits(cfg); err != nil {
+			return nil, err
+		}
+	}
 	ck, err := model.Open(dir)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,9 @@ package cpu
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"github.com/moepolicy/moec/model"
 )
@@ -36,6 +39,9 @@ func Supported(cfg *model.Config) error {
 func Load(cfg *model.Config, ck *model.Checkpoint) (*Weights, error) {
 	if err := Supported(cfg); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
+	}
+	if err := Fits(cfg); err != nil {
+		return nil, err
 	}
 	w := &Weights{Dims: Dims{
 		Hidden: cfg.Hidden, Heads: cfg.Heads, KVHeads: cfg.KVHeads, HeadDim: cfg.HeadDim, Vocab: cfg.Vocab,
@@ -121,4 +127,35 @@ func (l *loader) opt(w model.Weight) []float32 {
 
 func (l *loader) mlp(m model.MLP, inter int) MLP {
 	return MLP{Gate: l.get(m.Gate), Up: l.get(m.Up), Down: l.get(m.Down), Inter: inter}
+}
+
+// Fits reports, from the config alone, whether the model's weights in
+// float32 fit in the memory the kernel says is available: the reference
+// widens every weight, so it is for small checkpoints.
+func Fits(cfg *model.Config) error {
+	need := 4 * (cfg.NonExpertParams().Total() + int64(cfg.Slots())*cfg.ExpertParams())
+	if avail, ok := memAvailable(); ok && need > avail {
+		return fmt.Errorf("cpu: %s needs %.1f GiB of memory in float32, but %.1f GiB is available; the CPU reference is for small checkpoints (-device cuda runs large ones)",
+			cfg.Type, float64(need)/(1<<30), float64(avail)/(1<<30))
+	}
+	return nil
+}
+
+// memAvailable returns the memory the kernel says can be allocated
+// (MemAvailable in /proc/meminfo), and false where it cannot tell.
+func memAvailable() (int64, bool) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, false
+			}
+			return kb << 10, true
+		}
+	}
+	return 0, false
 }

@@ -87,6 +87,10 @@ func Open(cfg *model.Config, ck *model.Checkpoint, o Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{d: d, cfg: cfg, o: o}
+	if err := e.fits(); err != nil {
+		d.close()
+		return nil, err
+	}
 	if err := e.load(ck); err != nil {
 		d.close()
 		return nil, err
@@ -97,6 +101,31 @@ func Open(cfg *model.Config, ck *model.Checkpoint, o Options) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// fits checks, before anything is uploaded, that the weights (in bf16)
+// and the key/value cache fit in the GPU's free memory, so that a model
+// too large is an error that names the bytes rather than an allocation
+// failing halfway.
+func (e *Engine) fits() error {
+	cfg := e.cfg
+	weights := 2 * (cfg.NonExpertParams().Total() + int64(cfg.Slots())*cfg.ExpertParams())
+	elem := int64(2)
+	if e.o.KVFloat32 {
+		elem = 4
+	}
+	kv := int64(cfg.Layers) * 2 * int64(e.o.MaxContext) * int64(cfg.KVHeads*cfg.HeadDim) * elem
+	free, _, err := e.d.freeMem()
+	if err != nil {
+		return err
+	}
+	if need := weights + kv; need > free {
+		return fmt.Errorf("cuda: %s needs %.2f GiB of GPU memory (weights %.2f GiB in bf16, key/value cache for %d tokens %.2f GiB), but the %s has %.2f GiB free",
+			cfg.Type, gib(need), gib(weights), e.o.MaxContext, gib(kv), e.d.name, gib(free))
+	}
+	return nil
+}
+
+func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
 // supported says why the GPU path cannot run cfg, or nil.
 func supported(cfg *model.Config) error {
