@@ -26,7 +26,7 @@ func TestFloat32ToBF16(t *testing.T) {
 	for f, want := range map[float32]uint16{
 		1: 0x3f80, -2: 0xc000, 1.00390625: 0x3f80, // halfway to 0x3f81: to even
 		1.01171875: 0x3f82, // halfway between 0x3f81 and 0x3f82: to even
-		3.0e38: 0x7f62,
+		3.0e38:     0x7f62,
 	} {
 		if got := Float32ToBF16(f); got != want {
 			t.Errorf("Float32ToBF16(%g) = %#04x, want %#04x", f, got, want)
