@@ -65,6 +65,8 @@ func Open(dir string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A model too large for the CPU reference is refused from its
+	// config, before its files are mapped.
 	if o.Device == "" || o.Device == "cpu" {
 		if err := cpu.Fits(cfg); err != nil {
 			return nil, err

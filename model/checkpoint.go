@@ -167,3 +167,17 @@ func (c *Checkpoint) Close() error {
 	c.files = nil
 	return errors.Join(errs...)
 }
+
+// OpenDir reads the config.json of the checkpoint folder dir and opens
+// its safetensors files: what a program that runs a checkpoint needs.
+func OpenDir(dir string) (*Config, *Checkpoint, error) {
+	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, nil, err
+	}
+	ck, err := Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, ck, nil
+}

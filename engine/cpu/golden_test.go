@@ -49,11 +49,7 @@ func readGolden(t *testing.T, dir string) *golden {
 }
 
 func load(t *testing.T, dir string) (*model.Config, *Weights) {
-	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := model.Open(dir)
+	cfg, ck, err := model.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

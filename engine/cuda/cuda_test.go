@@ -23,11 +23,7 @@ var (
 
 func open(t *testing.T, dir string, o Options) (*model.Config, *model.Checkpoint, *Engine) {
 	t.Helper()
-	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ck, err := model.Open(dir)
+	cfg, ck, err := model.OpenDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
