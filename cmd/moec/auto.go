@@ -265,7 +265,7 @@ func runAuto(e *env, c *command, args []string) int {
 	dtype := fs.String("dtype", "bf16", "the format of the expert weights")
 	context := fs.Int("context", 4096, "tokens of context")
 	strategy := fs.String("strategy", "balanced", "aggressive, balanced, conservative or max")
-	out := fs.String("o", "", "output file")
+	outPath := fs.String("o", "", "output file")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -294,6 +294,11 @@ func runAuto(e *env, c *command, args []string) int {
 		return e.usageError(c)
 	}
 
+	out, status := e.createOutput("-o", *outPath, *config)
+	if out == nil {
+		return status
+	}
+	defer out.Abort()
 	m, err := model.ReadConfig(*config)
 	if err != nil {
 		e.errorf("%v", err)
@@ -309,15 +314,5 @@ func runAuto(e *env, c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitError
 	}
-	if *out == "" {
-		if !e.writeAll(e.stdout, text) {
-			return exitError
-		}
-		return exitOK
-	}
-	if err := writeFileAtomic(*out, text); err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	return exitOK
+	return e.finish(out, text)
 }

@@ -51,7 +51,7 @@ The flags are:
 
 func runBuild(e *env, c *command, args []string) int {
 	fs := e.flagSet(c)
-	out := fs.String("o", "", "output file")
+	outPath := fs.String("o", "", "output file")
 	pkg := fs.String("pkg", "", "Go package name")
 	only := fs.String("policy", "", "the one policy to compile")
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +61,11 @@ func runBuild(e *env, c *command, args []string) int {
 		return e.usageError(c)
 	}
 	file := fs.Arg(0)
+	out, status := e.createOutput("-o", *outPath, file)
+	if out == nil {
+		return status
+	}
+	defer out.Abort()
 	specs, status := e.loadPolicies(file)
 	if specs == nil {
 		return status
@@ -79,11 +84,11 @@ func runBuild(e *env, c *command, args []string) int {
 		specs = kept
 	}
 	dir := "."
-	if *out != "" {
-		dir = filepath.Dir(*out)
+	if *outPath != "" {
+		dir = filepath.Dir(*outPath)
 	}
 	if *pkg == "" {
-		*pkg = packageOf(dir, *out)
+		*pkg = packageOf(dir, *outPath)
 	} else if !token.IsIdentifier(*pkg) {
 		fmt.Fprintf(e.stderr, "moec build: -pkg %q is not a Go package name\n", *pkg)
 		return e.usageError(c)
@@ -93,17 +98,7 @@ func runBuild(e *env, c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitError
 	}
-	if *out == "" {
-		if !e.writeAll(e.stdout, code) {
-			return exitError
-		}
-		return exitOK
-	}
-	if err := writeFileAtomic(*out, code); err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	return exitOK
+	return e.finish(out, code)
 }
 
 // packageOf returns the package of the Go files in dir (other than out),

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -85,12 +83,8 @@ func runCheck(e *env, c *command, args []string) int {
 		e.printDiagnostics(diags)
 	})
 	if *jsonOut {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetEscapeHTML(false) // messages hold "<" and ">" of conditions
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(all); err != nil {
-			e.errorf("%v", err)
-			return exitError
+		if st := e.printJSON(all); st != exitOK {
+			return st
 		}
 	}
 	return status
@@ -195,14 +189,4 @@ func toJSON(d *diag.Diagnostic) jsonDiagnostic {
 		})
 	}
 	return j
-}
-
-// writeAll writes b to w, reporting a failure (a closed pipe, a full
-// disk) once.
-func (e *env) writeAll(w io.Writer, b []byte) bool {
-	if _, err := w.Write(b); err != nil {
-		e.errorf("%v", err)
-		return false
-	}
-	return true
 }

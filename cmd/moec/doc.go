@@ -377,7 +377,7 @@
 //		Print the results as one JSON object instead of a table.
 //	-o file
 //		Write the winner as a formatted .moe file, with a comment naming
-//		the trace and its score.
+//		the trace and its score. An interrupted search writes none.
 //	-name name
 //		The winner's policy name in -o's file; tuned by default.
 //	-expert-bytes size
@@ -482,10 +482,28 @@
 // "go install github.com/moepolicy/moec/cmd/moec@v0.1.0", a pseudo-version
 // for a build in a git checkout, or (devel) when the build recorded none.
 //
+// # Output files
+//
+// Every file a command writes (-o, -decisions, -plot, fmt -w) is checked
+// before the work starts, so that a path that cannot be written fails at
+// once, naming the path. It is written to a temporary file beside it and
+// renamed into place once complete, so that a failed or interrupted run
+// leaves an existing file as it was; the file keeps its permissions, and a
+// symbolic link stays a link to the file written. A device or a named pipe
+// (/dev/stdout, /dev/null) is written directly. An output may not be one of
+// the command's inputs.
+//
 // # Exit status
 //
 // Every command exits with status 0 when all went well, 1 when a file has
 // errors or cannot be read or written, and 2 when moec is used wrongly: an
-// unknown command or flag, or a missing argument. Usage errors print the
-// command's usage line on standard error.
+// unknown command or flag, a missing argument, or an output file that is
+// also an input. Usage errors print the command's usage line on standard
+// error.
+//
+// An interrupt (Ctrl-C) or SIGTERM ends moec with status 130 or 143 (128 +
+// the signal's number), after it removes the temporary file of any output
+// not yet written in full: an output file is replaced only when it is
+// complete. Tune stops at the first interrupt and prints the ranking of the
+// configurations it has replayed; a second one ends it at once.
 package main

@@ -112,9 +112,13 @@ func (e *env) formatFile(name string, src []byte, fl fmtFlags) int {
 			}
 		}
 		if fl.write {
-			if err := writeFile(name, out); err != nil {
+			o, err := openOutput(name, e.interrupt)
+			if err != nil {
 				e.errorf("%v", err)
 				return exitError
+			}
+			if st := e.finish(o, out); st != exitOK {
+				return st
 			}
 		}
 		if fl.diff {
@@ -148,41 +152,4 @@ func readRegular(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: not a regular file", name)
 	}
 	return io.ReadAll(f)
-}
-
-// writeFile replaces the file name with data, keeping its permissions.
-// It writes a temporary file in the same directory and renames it over
-// the original, so that the original stays whole if anything fails. A
-// symbolic link stays a link: the file it points to is replaced.
-func writeFile(name string, data []byte) (err error) {
-	target, err := filepath.EvalSymlinks(name)
-	if err != nil {
-		return err
-	}
-	info, err := os.Stat(target)
-	if err != nil {
-		return err
-	}
-	// The leading period keeps the temporary file out of a directory
-	// walk that is still going on.
-	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(info.Mode().Perm()); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), target)
 }

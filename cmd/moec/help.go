@@ -39,8 +39,7 @@ func runHelp(e *env, c *command, args []string) int {
 	}
 	switch fs.NArg() {
 	case 0:
-		e.mainUsage(e.stdout)
-		return exitOK
+		return e.printTo(e.mainUsage)
 	case 1:
 	default:
 		return e.usageError(c)

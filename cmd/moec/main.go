@@ -12,8 +12,13 @@ func main() { os.Exit(Main()) }
 
 // Main runs moec with the process's arguments and standard streams and
 // returns the exit status: 0 when all went well, 1 when a file has errors
-// or cannot be read or written, 2 when moec is used wrongly.
-func Main() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }
+// or cannot be read or written, 2 when moec is used wrongly, 128 + the
+// signal's number when an interrupt or SIGTERM ended it (130 for Ctrl-C).
+func Main() int {
+	e := newEnv(os.Stdin, os.Stdout, os.Stderr)
+	defer e.notify(os.Exit)()
+	return e.run(os.Args[1:])
+}
 
 // The exit statuses.
 const (
@@ -33,13 +38,14 @@ type command struct {
 	run       func(e *env, c *command, args []string) int
 }
 
-// env is what one invocation of moec works with: its streams and its
-// commands. Nothing outside it changes while a command runs, so tests may
-// call run concurrently.
+// env is what one invocation of moec works with: its streams, its
+// commands, and what it must undo on an interrupt. Nothing outside it
+// changes while a command runs, so tests may call run concurrently.
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	commands       []*command
+	interrupt      *interrupt
 }
 
 // commands returns the table of commands, in the order help lists them.
@@ -52,12 +58,24 @@ func commands() []*command {
 // run is moec with its arguments (without the program name) and streams;
 // it returns the exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{
-		stdin:    stdin,
-		stdout:   stdout,
-		stderr:   stderr,
-		commands: commands(),
+	return newEnv(stdin, stdout, stderr).run(args)
+}
+
+// newEnv returns the environment of one invocation of moec.
+func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
+	return &env{
+		stdin:     stdin,
+		stdout:    stdout,
+		stderr:    stderr,
+		commands:  commands(),
+		interrupt: newInterrupt(),
 	}
+}
+
+// run runs the command that args (without the program name) name and
+// returns the exit status.
+func (e *env) run(args []string) int {
+	stderr := e.stderr
 	if len(args) == 0 {
 		e.mainUsage(stderr)
 		return exitUsage

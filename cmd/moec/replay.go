@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -127,6 +126,14 @@ func runReplay(e *env, c *command, args []string) int {
 		}
 		return e.usageError(c)
 	}
+	var out *output
+	if *decisions != "" {
+		var status int
+		if out, status = e.createOutput("-decisions", *decisions, fs.Arg(0), *tracePath); out == nil {
+			return status
+		}
+		defer out.Abort()
+	}
 	spec, status := e.loadPolicy(fs.Arg(0), *policyName)
 	if spec == nil {
 		return status
@@ -201,14 +208,7 @@ func runReplay(e *env, c *command, args []string) int {
 		Slots:  spec.MaxSlots(shape),
 		Pinned: replay.PinnedKeys(shape.Layers, spec.Cache.Pin),
 	}
-	var out *atomicFile
-	if *decisions != "" {
-		out, err = createAtomic(*decisions)
-		if err != nil {
-			e.errorf("%v", err)
-			return exitError
-		}
-		defer out.Abort()
+	if out != nil {
 		opts.Decisions = out
 	}
 	bar := progress.New(e.stderr)
@@ -240,8 +240,7 @@ func runReplay(e *env, c *command, args []string) int {
 	if *jsonOut {
 		return e.printReplayJSON(spec, name, shape, res, cost, best)
 	}
-	printReplayTable(e.stdout, spec, name, shape, res, cost, best)
-	return exitOK
+	return e.printTo(func(w io.Writer) { printReplayTable(w, spec, name, shape, res, cost, best) })
 }
 
 func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) {
@@ -303,14 +302,5 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 			r.Opt.Layers = append(r.Opt.Layers, l.HitRate())
 		}
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	b = append(b, '\n')
-	if !e.writeAll(e.stdout, b) {
-		return exitError
-	}
-	return exitOK
+	return e.printJSON(r)
 }

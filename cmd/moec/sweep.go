@@ -69,8 +69,12 @@ func runSweep(e *env, c *command, args []string) int {
 		fmt.Fprintf(e.stderr, "moec sweep: -capacity %v\n", err)
 		return exitUsage
 	}
+	var (
+		plot   *output
+		format string
+	)
 	if *plotPath != "" {
-		if _, err := chart.Format(*plotPath); err != nil {
+		if format, err = chart.Format(*plotPath); err != nil {
 			fmt.Fprintf(e.stderr, "moec sweep: -plot %v\n", err)
 			return exitUsage
 		}
@@ -78,6 +82,13 @@ func runSweep(e *env, c *command, args []string) int {
 	if *workers < 1 {
 		fmt.Fprintln(e.stderr, "moec sweep: -j must be at least 1")
 		return exitUsage
+	}
+	if *plotPath != "" {
+		var status int
+		if plot, status = e.createOutput("-plot", *plotPath, append(fs.Args(), *tracePath)...); plot == nil {
+			return status
+		}
+		defer plot.Abort()
 	}
 	var policies []tune.Policy
 	for _, file := range fs.Args() {
@@ -139,16 +150,16 @@ func runSweep(e *env, c *command, args []string) int {
 		}
 		all = append(all, chart.Series{Name: "Belady (optimal, no prefetch)", X: x, Y: res.Belady, Dashed: true})
 		title := fmt.Sprintf("Hit rate against capacity on %s", filepath.Base(*tracePath))
-		err := writePicture(*plotPath, func(format string) ([]byte, error) {
-			return chart.Lines(format, title, "capacity (expert slots)", "hit rate", all)
-		})
+		data, err := chart.Lines(format, title, "capacity (expert slots)", "hit rate", all)
 		if err != nil {
 			e.errorf("%v", err)
 			return exitError
 		}
+		if status := e.finish(plot, data); status != exitOK {
+			return status
+		}
 	}
-	printSweep(e.stdout, r.Trace, r.Shape, res)
-	return exitOK
+	return e.printTo(func(w io.Writer) { printSweep(w, r.Trace, r.Shape, res) })
 }
 
 func printSweep(w io.Writer, traceName string, shape rt.Shape, r *tune.SweepResult) {

@@ -73,28 +73,6 @@ func runTrace(e *env, c *command, args []string) int {
 	return e.usageError(c)
 }
 
-// output returns where a trace goes: the file -o names, written in full
-// or not at all, or standard output. commit must be called once the
-// trace is complete.
-func (e *env) output(path string) (w io.Writer, commit func() bool, abort func()) {
-	if path == "" {
-		return e.stdout, func() bool { return true }, func() {}
-	}
-	f, err := createAtomic(path)
-	if err != nil {
-		e.errorf("%v", err)
-		return nil, nil, nil
-	}
-	commit = func() bool {
-		if err := f.Commit(); err != nil {
-			e.errorf("%v", err)
-			return false
-		}
-		return true
-	}
-	return f, commit, f.Abort
-}
-
 func (e *env) traceGen(c *command, args []string) int {
 	fs := e.flagSet(c)
 	fs.Init("moec trace gen", fs.ErrorHandling())
@@ -118,11 +96,11 @@ func (e *env) traceGen(c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitUsage
 	}
-	w, commit, abort := e.output(*out)
+	w, status := e.createOutput("-o", *out)
 	if w == nil {
-		return exitError
+		return status
 	}
-	defer abort()
+	defer w.Abort()
 	tw, err := trace.NewWriter(w, cfg.Header())
 	if err == nil {
 		err = trace.Generate(cfg, tw.Write)
@@ -134,10 +112,7 @@ func (e *env) traceGen(c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitError
 	}
-	if !commit() {
-		return exitError
-	}
-	return exitOK
+	return e.finish(w, nil)
 }
 
 func (e *env) traceConvert(c *command, args []string) int {
@@ -150,6 +125,11 @@ func (e *env) traceConvert(c *command, args []string) int {
 	if fs.NArg() == 0 {
 		return e.usageError(c)
 	}
+	w, status := e.createOutput("-o", *out, fs.Args()...)
+	if w == nil {
+		return status
+	}
+	defer w.Abort()
 	var logs []io.ReadSeeker
 	for _, name := range fs.Args() {
 		data, err := os.ReadFile(name)
@@ -159,19 +139,11 @@ func (e *env) traceConvert(c *command, args []string) int {
 		}
 		logs = append(logs, bytes.NewReader(data))
 	}
-	w, commit, abort := e.output(*out)
-	if w == nil {
-		return exitError
-	}
-	defer abort()
 	if _, err := trace.Convert(w, logs, fs.Args()); err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
-	if !commit() {
-		return exitError
-	}
-	return exitOK
+	return e.finish(w, nil)
 }
 
 func (e *env) traceStats(c *command, args []string) int {
@@ -184,11 +156,21 @@ func (e *env) traceStats(c *command, args []string) int {
 	if fs.NArg() != 1 {
 		return e.usageError(c)
 	}
+	var (
+		plot   *output
+		format string
+	)
 	if *plotPath != "" {
-		if _, err := chart.Format(*plotPath); err != nil {
+		var err error
+		if format, err = chart.Format(*plotPath); err != nil {
 			fmt.Fprintf(e.stderr, "moec trace stats: -plot %v\n", err)
 			return exitUsage
 		}
+		var status int
+		if plot, status = e.createOutput("-plot", *plotPath, fs.Arg(0)); plot == nil {
+			return status
+		}
+		defer plot.Abort()
 	}
 	f, err := os.Open(fs.Arg(0))
 	if err != nil {
@@ -208,12 +190,13 @@ func (e *env) traceStats(c *command, args []string) int {
 	}
 	if *plotPath != "" {
 		title := "Expert popularity per layer: " + s.Header.Model
-		err := writePicture(*plotPath, func(format string) ([]byte, error) {
-			return chart.Heatmap(format, title, s.Popularity)
-		})
+		data, err := chart.Heatmap(format, title, s.Popularity)
 		if err != nil {
 			e.errorf("%v", err)
 			return exitError
+		}
+		if status := e.finish(plot, data); status != exitOK {
+			return status
 		}
 	}
 	if err := s.Write(e.stdout); err != nil {

@@ -2,6 +2,7 @@ package tune
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,6 +57,9 @@ type Report struct {
 	// Results are the best configurations, ranked, with Belady's optimum
 	// for their slots.
 	Results []Result `json:"results"`
+	// Interrupted is true when Replayer.Stop ended the search: Results
+	// rank the Replayed configurations that finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Tune replays every valid configuration of g over the trace, ranks them
@@ -104,7 +108,12 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 		}
 		return nil, fmt.Errorf("no configuration of the grid is valid (%s)", strings.Join(why, "; "))
 	}
+	finished := results[:0]
 	for i, out := range r.replayAll(specs) {
+		if errors.Is(out.err, ErrStopped) {
+			rep.Interrupted = true
+			continue
+		}
 		if out.err != nil {
 			return nil, fmt.Errorf("configuration %d (%s): %v", results[i].Index, results[i].Config, out.err)
 		}
@@ -114,7 +123,9 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 		res.Loads, res.Prefetches, res.Evictions = out.res.Loads, out.res.Prefetches, out.res.Evictions
 		res.perToken = out.cost.PerToken
 		res.MsPerToken = ms(out.cost.PerToken)
+		finished = append(finished, *res)
 	}
+	results = finished
 	sortResults(results, objective)
 	for i := range results {
 		results[i].Rank = i + 1
