@@ -30,7 +30,8 @@
 // Check parses and checks the named .moe files and reports every error in
 // them: syntax errors, structural errors (a missing cache block, a duplicate
 // key, an unknown word) and every rule a policy breaks. A directory stands
-// for every .moe file under it. File names need not end in .moe.
+// for every .moe file under it, and "-" for standard input. File names
+// need not end in .moe.
 //
 // When every file is valid, check prints nothing and exits with status 0.
 // Otherwise it prints each diagnostic on standard error as
@@ -69,8 +70,8 @@
 // formats Go: four spaces per level, one item per line, single spaces around
 // operators, literals and comments kept as written.
 //
-// Without a path, fmt formats standard input and prints the result on
-// standard output. Given a file, it formats that file; given a directory,
+// Without a path, or with "-", fmt formats standard input and prints the
+// result on standard output. Given a file, it formats that file; given a directory,
 // every .moe file under it, leaving out names that start with a period. By
 // default, fmt prints the formatted text on standard output.
 //
@@ -106,7 +107,8 @@
 // resolves it: every key with its value, the defaults of the keys left out
 // filled in, and the adapt rules the policy runs, including the implicit
 // rules that conditional values such as "capacity = 16 : 32 when hit_rate <
-// 0.5" turn into. A directory stands for every .moe file under it.
+// 0.5" turn into. A directory stands for every .moe file under it, and
+// "-" for standard input.
 //
 // For each policy, show prints a line with its name and where it is
 // written, then one line per block, named as in .moe, with key=value pairs
@@ -249,7 +251,7 @@
 //
 // Usage:
 //
-//	moec replay [-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe
+//	moec replay [-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-pcie-gbps n] [-copy-latency d] [-cpu-expert d] [-gpu-expert d] [-json] [-decisions file] [-opt] policy.moe
 //
 // Replay runs a policy over a routing trace, the way it would run beside a
 // model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -266,7 +268,8 @@
 // time that the layer's GPU compute does not hide, over the tokens. The
 // hardware figures default to those measured on an H100 (PCIe Gen5 x16).
 //
-// The policy file must hold one policy, or -policy must name one.
+// The policy file must hold one policy, or -policy must name one; "-"
+// reads it from standard input.
 //
 // The flags are:
 //
@@ -307,7 +310,7 @@
 //
 // Usage:
 //
-//	moec tune -trace file [-grid file|default|reference] [-objective hit_rate|time] [-top n] [-json] [-o file] [-expert-bytes size]
+//	moec tune -trace file [-grid file|default|reference] [-objective hit_rate|time] [-top n] [-json] [-o file] [-name name] [-expert-bytes size] [-j n]
 //
 // Tune replays every policy of a grid of configurations over a routing
 // trace and ranks them: by hit rate (highest first), or with -objective
@@ -391,7 +394,7 @@
 //
 // Usage:
 //
-//	moec sweep -trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] policy.moe...
+//	moec sweep -trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] [-j n] policy.moe...
 //
 // Sweep replays policies over a routing trace at every cache capacity of a
 // range and prints their hit rates, and their modeled times per token
@@ -444,12 +447,31 @@
 // (t: token, l: layer, e: the selected experts in top-k order, s: their
 // router weights, or null). docs/TRACES.md describes the format in full.
 //
+// The subcommands are:
+//
+//	gen         write a synthetic trace of a known model's shape
+//	convert     turn vLLM routing logs into a trace
+//	stats       measure a trace: popularity, reuse, affinity
+//
+// Use "moec help trace <subcommand>" for more information about one.
+//
+// # Write a synthetic trace of a known model's shape
+//
+// Usage:
+//
 //	moec trace gen -preset name [-tokens n] [-seed n] [-o file]
 //
 // Gen writes a synthetic trace of a model's shape, with the popularity
 // skew, temporal reuse and layer-to-layer affinity calibrated on real
 // routing: presets mixtral-8x7b, qwen1.5-moe-a2.7b, deepseek-v2-lite and
 // olmoe-1b-7b. The same seed gives the same trace.
+//
+// Without -o, gen writes the trace on standard output; with it, the file is
+// replaced only once the trace is complete.
+//
+// # Turn vLLM routing logs into a trace
+//
+// Usage:
 //
 //	moec trace convert [-o file] layer.jsonl...
 //
@@ -459,6 +481,13 @@
 // files), into a trace, skipping the leading profiling pass. Nothing is
 // written unless every file is valid.
 //
+// Without -o, convert writes the trace on standard output; with it, the
+// file is replaced only once the trace is complete.
+//
+// # Measure a trace: popularity, reuse, affinity
+//
+// Usage:
+//
 //	moec trace stats [-plot file] file
 //
 // Stats prints, per layer, how skewed expert popularity is, the reuse
@@ -466,10 +495,7 @@
 // given size would get, and how strongly one layer's experts predict the
 // next layer's. With -plot it also draws expert popularity as a heatmap,
 // experts across and layers down, as an SVG or PNG picture by the file's
-// extension.
-//
-// Without -o, gen and convert write the trace on standard output; with it,
-// the file is replaced only once the trace is complete.
+// extension. The file "-" is standard input.
 //
 // # Print moec's version
 //

@@ -38,7 +38,7 @@ configurations it has replayed; a second one ends it at once.
 
 // docSection is the part of the package documentation about c.
 func docSection(c *command) string {
-	return "# " + strings.ToUpper(c.short[:1]) + c.short[1:] + "\n\nUsage:\n\n\t" + c.usage() + "\n\n" + c.long + "\n"
+	return "# " + strings.ToUpper(c.short[:1]) + c.short[1:] + "\n\nUsage:\n\n\t" + c.usage() + "\n\n" + c.help() + "\n"
 }
 
 // docText is the package documentation doc.go must hold: the overview
@@ -50,6 +50,9 @@ func docText() string {
 	for _, c := range e.commands {
 		if c != helpCommand {
 			b.WriteString("\n" + docSection(c))
+		}
+		for _, sub := range c.subcommands {
+			b.WriteString("\n" + docSection(sub))
 		}
 	}
 	b.WriteString("\n" + docExit)

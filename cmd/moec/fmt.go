@@ -20,8 +20,8 @@ var fmtCommand = &command{
 formats Go: four spaces per level, one item per line, single spaces around
 operators, literals and comments kept as written.
 
-Without a path, fmt formats standard input and prints the result on
-standard output. Given a file, it formats that file; given a directory,
+Without a path, or with "-", fmt formats standard input and prints the
+result on standard output. Given a file, it formats that file; given a directory,
 every .moe file under it, leaving out names that start with a period. By
 default, fmt prints the formatted text on standard output.
 
@@ -49,10 +49,6 @@ The flags are:
 	run: runFmt,
 }
 
-// stdinName is the name of standard input in diagnostics, lists and diffs,
-// as gofmt has it.
-const stdinName = "<standard input>"
-
 // fmtFlags are fmt's flags.
 type fmtFlags struct {
 	diff, list, write bool
@@ -68,7 +64,7 @@ func runFmt(e *env, c *command, args []string) int {
 		return exitUsage
 	}
 
-	if fs.NArg() == 0 {
+	if fs.NArg() == 0 || fs.NArg() == 1 && fs.Arg(0) == "-" {
 		if fl.write {
 			fmt.Fprintln(e.stderr, "moec fmt: cannot use -w with standard input")
 			return exitUsage

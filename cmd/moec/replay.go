@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/moepolicy/moec/internal/progress"
@@ -14,7 +13,7 @@ import (
 
 var replayCommand = &command{
 	name:      "replay",
-	usageLine: "[-trace file | -synthetic preset] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] policy.moe",
+	usageLine: "[-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-pcie-gbps n] [-copy-latency d] [-cpu-expert d] [-gpu-expert d] [-json] [-decisions file] [-opt] policy.moe",
 	short:     "replay routing through a policy and measure it",
 	long: `Replay runs a policy over a routing trace, the way it would run beside a
 model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -31,7 +30,8 @@ bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
 time that the layer's GPU compute does not hide, over the tokens. The
 hardware figures default to those measured on an H100 (PCIe Gen5 x16).
 
-The policy file must hold one policy, or -policy must name one.
+The policy file must hold one policy, or -policy must name one; "-"
+reads it from standard input.
 
 The flags are:
 
@@ -149,7 +149,7 @@ func runReplay(e *env, c *command, args []string) int {
 	if *tracePath != "" {
 		name = *tracePath
 		open := func() (*trace.Reader, io.Closer, error) {
-			f, err := os.Open(*tracePath)
+			f, err := openFile(*tracePath)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -16,7 +16,8 @@ var showCommand = &command{
 resolves it: every key with its value, the defaults of the keys left out
 filled in, and the adapt rules the policy runs, including the implicit
 rules that conditional values such as "capacity = 16 : 32 when hit_rate <
-0.5" turn into. A directory stands for every .moe file under it.
+0.5" turn into. A directory stands for every .moe file under it, and
+"-" for standard input.
 
 For each policy, show prints a line with its name and where it is
 written, then one line per block, named as in .moe, with key=value pairs
@@ -77,13 +78,13 @@ func runShow(e *env, c *command, args []string) int {
 	status := exitOK
 	first := true
 	e.eachFile(fs.Args(), &status, func(name string) {
-		src, err := readRegular(name)
+		src, err := e.readInput(name)
 		if err != nil {
 			e.errorf("%v", err)
 			status = exitError
 			return
 		}
-		specs, diags := checkSource(name, src)
+		specs, diags := checkSource(inputName(name), src)
 		if len(diags) > 0 {
 			e.printDiagnostics(diags)
 			status = exitError

@@ -14,7 +14,7 @@ import (
 
 var sweepCommand = &command{
 	name:      "sweep",
-	usageLine: "-trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] policy.moe...",
+	usageLine: "-trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] [-j n] policy.moe...",
 	short:     "measure policies over a range of cache capacities",
 	long: `Sweep replays policies over a routing trace at every cache capacity of a
 range and prints their hit rates, and their modeled times per token

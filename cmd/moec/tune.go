@@ -15,7 +15,7 @@ import (
 
 var tuneCommand = &command{
 	name:      "tune",
-	usageLine: "-trace file [-grid file|default|reference] [-objective hit_rate|time] [-top n] [-json] [-o file] [-expert-bytes size]",
+	usageLine: "-trace file [-grid file|default|reference] [-objective hit_rate|time] [-top n] [-json] [-o file] [-name name] [-expert-bytes size] [-j n]",
 	short:     "search a grid of policies for the best on a trace",
 	long: `Tune replays every policy of a grid of configurations over a routing
 trace and ranks them: by hit rate (highest first), or with -objective
