@@ -197,7 +197,7 @@
 //
 // Usage:
 //
-//	moec auto -config config.json -vram size [-dtype format] [-context n] [-strategy name] [-o file]
+//	moec auto -config config.json|dir -vram size [-dtype format] [-context n] [-strategy name] [-o file]
 //
 // Auto reads a model's Hugging Face config.json and writes a policy whose
 // cache holds as many experts as the GPU really has room for. It knows
@@ -207,26 +207,35 @@
 //
 // The room for experts is the GPU's memory less the weights that are not
 // routed experts (embeddings, lm_head, attention, norms, routers, shared
-// experts, dense layers; always counted at 16 bits), less the KV cache of
-// one sequence of -context tokens (16 bits; DeepSeek's MLA caches its
-// compressed kv_lora_rank + qk_rope_head_dim values), less a reserve for
-// the CUDA context, activations and allocator slack (a tenth of the GPU, at
-// least 1 GiB). The capacity is the number of (layer, expert) slots of one
-// expert's size that fit there, at most every expert of the model. The
-// policy's comments show the arithmetic. A model that leaves no room for
-// the experts one token needs in one layer is an error.
+// experts, dense layers; at 16 bits, but for the linear layers of an fp8
+// checkpoint, counted in fp8), less the KV cache of one sequence of
+// -context tokens (16 bits; DeepSeek's MLA caches its compressed
+// kv_lora_rank + qk_rope_head_dim values), less a reserve for the CUDA
+// context, activations and allocator slack (a tenth of the GPU, at least 1
+// GiB). The capacity is the number of (layer, expert) slots of one expert's
+// size that fit there, at most every expert of the model. The policy's
+// comments show the arithmetic.
+//
+// A model that leaves no room for the experts one token needs in one layer
+// is an error that says what would fit: a smaller -dtype, the longest
+// -context that fits, the smallest GPU.
 //
 // The flags are:
 //
 //	-config file
-//		The model's config.json.
+//		The model's config.json, or the checkpoint's directory that
+//		holds it.
 //	-vram size
 //		The GPU's memory, with a suffix: 16GiB, 24GB, 80GiB.
 //	-dtype format
-//		The format of the expert weights: bf16 (the default), fp16,
+//		The format of the expert weights: bf16, fp16, fp8 (e4m3 plus a
+//		32-bit scale per block of 128 x 128, as DeepSeek-V3 ships),
 //		int4 (4 bits plus a 16-bit scale and zero point per group of
 //		128 weights) or mxfp4 (4 bits plus an 8-bit exponent per block
-//		of 32); both 4-bit formats take 4.25 bits a weight.
+//		of 32, as gpt-oss ships); both 4-bit formats take 4.25 bits a
+//		weight. By default, the format the config's quantization_config
+//		names (quant_method fp8 or mxfp4), else bf16; another
+//		quant_method needs -dtype.
 //	-context n
 //		The tokens of context the KV cache holds (default 4096).
 //	-strategy name
