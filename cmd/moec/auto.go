@@ -14,7 +14,7 @@ import (
 
 var autoCommand = &command{
 	name:      "auto",
-	usageLine: "-config config.json|dir -vram size [-dtype format] [-context n] [-strategy name] [-o file]",
+	usageLine: "-config config.json|dir -vram size [-dtype format] [-context n] [-strategy name] [-json] [-o file]",
 	short:     "write a policy that fits a model on a GPU",
 	long: `Auto reads a model's Hugging Face config.json and writes a policy whose
 cache holds as many experts as the GPU really has room for. It knows
@@ -64,6 +64,16 @@ The flags are:
 		max: every slot, LFU (decay 0.9), lookahead prefetch of the
 		next two layers, min(2 x top-k, 8) experts.
 		A prefetch budget never exceeds the capacity.
+	-json
+		Print the arithmetic as one JSON object instead of the policy:
+		"config", "model" ("type", "moe_layers", "experts", "top_k",
+		"slots"), "gpu_bytes", "dtype" and "dtype_from" (-dtype,
+		quantization_config or default), "linear_dtype", "context",
+		"strategy", "expert_bytes", "other_bytes" and "other" (each
+		part's "params", "dtype" and "bytes"), "kv_bytes",
+		"reserve_bytes", "room_bytes", "fit", "capacity",
+		"prefetch_budget" and "policy", the policy's text. With -o the
+		policy also goes to the file.
 	-o file
 		Write the policy to file instead of standard output. The file
 		is replaced only when the policy is complete.
@@ -380,6 +390,7 @@ func runAuto(e *env, c *command, args []string) int {
 	context := fs.Int("context", 4096, "tokens of context")
 	strategy := fs.String("strategy", "balanced", "aggressive, balanced, conservative or max")
 	outPath := fs.String("o", "", "output file")
+	jsonOut := fs.Bool("json", false, "print the arithmetic as JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -436,5 +447,68 @@ func runAuto(e *env, c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitError
 	}
-	return e.finish(out, text)
+	if !*jsonOut {
+		return e.finish(out, text)
+	}
+	if *outPath != "" {
+		if st := e.finish(out, text); st != exitOK {
+			return st
+		}
+	}
+	return e.printJSON(p.json(text))
+}
+
+// autoJSON is what "moec auto -json" prints.
+type autoJSON struct {
+	Config string `json:"config"`
+	Model  struct {
+		Type      string `json:"type"`
+		MoELayers int    `json:"moe_layers"`
+		Experts   int    `json:"experts"`
+		TopK      int    `json:"top_k"`
+		Slots     int    `json:"slots"`
+	} `json:"model"`
+	GPUBytes       int64          `json:"gpu_bytes"`
+	Dtype          string         `json:"dtype"`
+	DtypeFrom      string         `json:"dtype_from"`
+	LinearDtype    string         `json:"linear_dtype"`
+	Context        int            `json:"context"`
+	Strategy       string         `json:"strategy"`
+	ExpertBytes    int64          `json:"expert_bytes"`
+	OtherBytes     int64          `json:"other_bytes"`
+	Other          []autoPartJSON `json:"other"`
+	KVBytes        int64          `json:"kv_bytes"`
+	ReserveBytes   int64          `json:"reserve_bytes"`
+	RoomBytes      int64          `json:"room_bytes"`
+	Fit            int            `json:"fit"`
+	Capacity       int            `json:"capacity"`
+	PrefetchBudget int            `json:"prefetch_budget"`
+	Policy         string         `json:"policy"`
+}
+
+type autoPartJSON struct {
+	Part   string `json:"part"`
+	Params int64  `json:"params"`
+	Dtype  string `json:"dtype"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// json returns the plan as "moec auto -json" prints it, with the
+// policy's text.
+func (p *autoPlan) json(policy []byte) autoJSON {
+	m := p.model
+	j := autoJSON{
+		Config: p.config, GPUBytes: p.vram, Dtype: p.dtype.String(), DtypeFrom: p.dtypeFrom,
+		LinearDtype: p.linear.String(), Context: p.context, Strategy: p.strategy,
+		ExpertBytes: p.expert, OtherBytes: p.nonExpert, KVBytes: p.kv, ReserveBytes: p.reserve,
+		RoomBytes: p.room, Fit: p.fit, Capacity: p.capacity, PrefetchBudget: p.budget, Policy: string(policy),
+	}
+	if j.DtypeFrom == "" {
+		j.DtypeFrom = "default"
+	}
+	j.Model.Type, j.Model.MoELayers, j.Model.Experts, j.Model.TopK, j.Model.Slots = m.Type, len(m.MoELayers), m.Experts, m.TopK, m.Slots()
+	for _, part := range p.parts() {
+		j.Other = append(j.Other, autoPartJSON{part.name, part.params, part.format.String(), part.bytes})
+	}
+	return j
 }

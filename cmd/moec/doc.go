@@ -101,7 +101,7 @@
 //
 // Usage:
 //
-//	moec show path...
+//	moec show [-json] path...
 //
 // Show checks the named .moe files and prints every policy in them as moec
 // resolves it: every key with its value, the defaults of the keys left out
@@ -156,6 +156,20 @@
 // it, and show exits with status 1; the policies of the valid files are
 // still shown.
 //
+// The flags are:
+//
+//	-json
+//		Print the policies as one JSON array instead: for each, its
+//		"name", "file", "line" and "column", then one object per block
+//		named as above, with every key and its value (a number, true or
+//		false, a word, "lfu|lru" for two tiers, or a list; null for a
+//		key that holds no value, and null for a monitor or per_layer
+//		block the policy lacks); adapt's "rules" are the rules in the
+//		order they are checked, each with "metric", "op", "threshold",
+//		"accesses", "actions" (each with "action" as show writes it
+//		and, when it sets a key, "key" and "value"), "implicit" and
+//		where it is written.
+//
 // # Compile policies into Go code
 //
 // Usage:
@@ -197,7 +211,7 @@
 //
 // Usage:
 //
-//	moec auto -config config.json|dir -vram size [-dtype format] [-context n] [-strategy name] [-o file]
+//	moec auto -config config.json|dir -vram size [-dtype format] [-context n] [-strategy name] [-json] [-o file]
 //
 // Auto reads a model's Hugging Face config.json and writes a policy whose
 // cache holds as many experts as the GPU really has room for. It knows
@@ -247,6 +261,16 @@
 //		max: every slot, LFU (decay 0.9), lookahead prefetch of the
 //		next two layers, min(2 x top-k, 8) experts.
 //		A prefetch budget never exceeds the capacity.
+//	-json
+//		Print the arithmetic as one JSON object instead of the policy:
+//		"config", "model" ("type", "moe_layers", "experts", "top_k",
+//		"slots"), "gpu_bytes", "dtype" and "dtype_from" (-dtype,
+//		quantization_config or default), "linear_dtype", "context",
+//		"strategy", "expert_bytes", "other_bytes" and "other" (each
+//		part's "params", "dtype" and "bytes"), "kv_bytes",
+//		"reserve_bytes", "room_bytes", "fit", "capacity",
+//		"prefetch_budget" and "policy", the policy's text. With -o the
+//		policy also goes to the file.
 //	-o file
 //		Write the policy to file instead of standard output. The file
 //		is replaced only when the policy is complete.
@@ -297,11 +321,17 @@
 //		1.2GB, 16.5MiB). Without it, the size of the trace's model if
 //		moec knows it, else the policy's expert_size_gb.
 //	-json
-//		Print the results as one JSON object instead of a table: the
-//		policy's statistics (sections "cache", "prefetch",
-//		"scheduler", "triggers", "adapt", "transfer", "layers"), the
-//		replay's own counts, the modeled time per token and, with -opt,
-//		"opt" with Belady's hit rate.
+//		Print the results as one JSON object instead of a table:
+//		"policy", "trace", "shape", the policy's statistics (sections
+//		"steps", "cache", "prefetch", "scheduler", "triggers", "adapt",
+//		"monitor", "transfer", "layers"), "replay" with the replay's
+//		own counts, "cost_model" with the hardware figures the modeled
+//		time used, "modeled_ms_per_token" and, with -opt, "opt" with
+//		Belady's hit rate. Two counts of evictions differ by definition:
+//		cache.evictions counts as the reference does (an expert the
+//		frequency-threshold cache never held, a prefetch evicted
+//		within its own dispatch), replay.slots_released counts the GPU
+//		slots the plans released (Plan.Evict, a miss not kept included).
 //	-decisions file
 //		Write every plan to file, one JSON line per dispatch in trace
 //		order: {"l":L,"hit":[...],"dev":["gpu"|"cpu",...],"load":[[l,e],...],
@@ -403,7 +433,7 @@
 //
 // Usage:
 //
-//	moec sweep -trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] [-j n] policy.moe...
+//	moec sweep -trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] [-json] [-j n] policy.moe...
 //
 // Sweep replays policies over a routing trace at every cache capacity of a
 // range and prints their hit rates, and their modeled times per token
@@ -434,6 +464,14 @@
 //		Sweep only the policy of this name.
 //	-expert-bytes size
 //		The bytes of one expert, as for replay.
+//	-json
+//		Print the results as one JSON object instead of the tables:
+//		"trace", "shape", "cost_model" (the hardware figures of the
+//		modeled times), "capacities", "belady_hit_rate" (one per
+//		capacity), "policies" (each with "name", "file" and "cells",
+//		one per capacity with "capacity", "hit_rate" and
+//		"modeled_ms_per_token", null and "skipped" with the reason
+//		where the policy cannot have the capacity) and "notes".
 //	-j n
 //		Replay n policies at a time; the number of cores by default.
 //
@@ -497,7 +535,7 @@
 //
 // Usage:
 //
-//	moec trace stats [-plot file] file
+//	moec trace stats [-plot file] [-json] file
 //
 // Stats prints, per layer, how skewed expert popularity is, the reuse
 // distance between two uses of an expert, the LRU hit rate a cache of a
@@ -505,6 +543,15 @@
 // next layer's. With -plot it also draws expert popularity as a heatmap,
 // experts across and layers down, as an SVG or PNG picture by the file's
 // extension. The file "-" is standard input.
+//
+// With -json it prints the statistics as one JSON object instead of the
+// tables: the trace's "model", "layers", "experts", "top_k", "rows" and
+// "accesses"; "lru_capacities", the cache sizes of every "lru_hit_rate"
+// list; "per_layer" (each with "entropy_bits", "max_entropy_bits",
+// "top10_share", "gini", "reuse_distance" and "stack_distance" as "n",
+// "p50", "p90" and "p99", "cold" and "lru_hit_rate"; null for a layer
+// without accesses); "overall"; "affinity", one per pair of consecutive
+// layers; and "scores", the mean router weights by rank.
 //
 // # Print moec's version
 //

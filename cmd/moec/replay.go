@@ -50,11 +50,17 @@ The flags are:
 		1.2GB, 16.5MiB). Without it, the size of the trace's model if
 		moec knows it, else the policy's expert_size_gb.
 	-json
-		Print the results as one JSON object instead of a table: the
-		policy's statistics (sections "cache", "prefetch",
-		"scheduler", "triggers", "adapt", "transfer", "layers"), the
-		replay's own counts, the modeled time per token and, with -opt,
-		"opt" with Belady's hit rate.
+		Print the results as one JSON object instead of a table:
+		"policy", "trace", "shape", the policy's statistics (sections
+		"steps", "cache", "prefetch", "scheduler", "triggers", "adapt",
+		"monitor", "transfer", "layers"), "replay" with the replay's
+		own counts, "cost_model" with the hardware figures the modeled
+		time used, "modeled_ms_per_token" and, with -opt, "opt" with
+		Belady's hit rate. Two counts of evictions differ by definition:
+		cache.evictions counts as the reference does (an expert the
+		frequency-threshold cache never held, a prefetch evicted
+		within its own dispatch), replay.slots_released counts the GPU
+		slots the plans released (Plan.Evict, a miss not kept included).
 	-decisions file
 		Write every plan to file, one JSON line per dispatch in trace
 		order: {"l":L,"hit":[...],"dev":["gpu"|"cpu",...],"load":[[l,e],...],
@@ -73,13 +79,12 @@ The flags are:
 // replayReport is what -json prints.
 type replayReport struct {
 	Policy string `json:"policy"`
-	Trace  string `json:"trace"`
-	Shape  struct {
-		Layers      int   `json:"layers"`
-		Experts     int   `json:"experts"`
-		TopK        int   `json:"top_k"`
-		ExpertBytes int64 `json:"expert_bytes"`
-	} `json:"shape"`
+	// NoName hides rt.Stats's "name", which repeats "policy": a field
+	// of the same JSON name outside the embedded struct wins, and an
+	// empty one is left out.
+	NoName *struct{} `json:"name,omitempty"`
+	Trace  string    `json:"trace"`
+	Shape  shapeJSON `json:"shape"`
 	rt.Stats
 	Replay struct {
 		Dispatches    int64 `json:"dispatches"`
@@ -88,12 +93,13 @@ type replayReport struct {
 		Peak          int   `json:"peak"`
 		Loads         int64 `json:"loads"`
 		Prefetches    int64 `json:"prefetches"`
-		Evictions     int64 `json:"evictions"`
+		SlotsReleased int64 `json:"slots_released"` // Plan.Evict; cache.evictions counts as the reference does
 		DemandBytes   int64 `json:"demand_bytes"`
 		PrefetchBytes int64 `json:"prefetch_bytes"`
 	} `json:"replay"`
-	MsPerToken float64    `json:"modeled_ms_per_token"`
-	Opt        *optReport `json:"opt,omitempty"`
+	CostModel  costModelJSON `json:"cost_model"`
+	MsPerToken float64       `json:"modeled_ms_per_token"`
+	Opt        *optReport    `json:"opt,omitempty"`
 }
 
 type optReport struct {
@@ -238,7 +244,7 @@ func runReplay(e *env, c *command, args []string) int {
 	}
 	cost := model.Cost(res)
 	if *jsonOut {
-		return e.printReplayJSON(spec, name, shape, res, cost, best)
+		return e.printReplayJSON(spec, name, shape, res, model, cost, best)
 	}
 	return e.printTo(func(w io.Writer) { printReplayTable(w, spec, name, shape, res, cost, best) })
 }
@@ -287,15 +293,15 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) int {
+func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, model replay.CostModel, cost replay.Cost, best *replay.OptResult) int {
 	var r replayReport
 	r.Policy, r.Trace = spec.Name, traceName
-	r.Shape.Layers, r.Shape.Experts, r.Shape.TopK, r.Shape.ExpertBytes = shape.Layers, shape.Experts, shape.TopK, shape.ExpertBytes
+	r.Shape = newShapeJSON(shape)
 	r.Stats = res.Stats
 	r.Replay.Dispatches, r.Replay.Tokens, r.Replay.Slots, r.Replay.Peak = res.Dispatches, res.Tokens, res.Slots, res.Peak
-	r.Replay.Loads, r.Replay.Prefetches, r.Replay.Evictions = res.Loads, res.Prefetches, res.Evictions
+	r.Replay.Loads, r.Replay.Prefetches, r.Replay.SlotsReleased = res.Loads, res.Prefetches, res.Evictions
 	r.Replay.DemandBytes, r.Replay.PrefetchBytes = res.DemandBytes, res.PrefetchBytes
-	r.MsPerToken = ms(cost.PerToken)
+	r.CostModel, r.MsPerToken = newCostModelJSON(model), ms(cost.PerToken)
 	if best != nil {
 		r.Opt = &optReport{HitRate: best.Count.HitRate()}
 		for _, l := range best.Layers {

@@ -14,7 +14,7 @@ import (
 
 var sweepCommand = &command{
 	name:      "sweep",
-	usageLine: "-trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] [-j n] policy.moe...",
+	usageLine: "-trace file [-capacity lo:hi:step] [-plot file] [-policy name] [-expert-bytes size] [-json] [-j n] policy.moe...",
 	short:     "measure policies over a range of cache capacities",
 	long: `Sweep replays policies over a routing trace at every cache capacity of a
 range and prints their hit rates, and their modeled times per token
@@ -45,6 +45,14 @@ The flags are:
 		Sweep only the policy of this name.
 	-expert-bytes size
 		The bytes of one expert, as for replay.
+	-json
+		Print the results as one JSON object instead of the tables:
+		"trace", "shape", "cost_model" (the hardware figures of the
+		modeled times), "capacities", "belady_hit_rate" (one per
+		capacity), "policies" (each with "name", "file" and "cells",
+		one per capacity with "capacity", "hit_rate" and
+		"modeled_ms_per_token", null and "skipped" with the reason
+		where the policy cannot have the capacity) and "notes".
 	-j n
 		Replay n policies at a time; the number of cores by default.`,
 	run: runSweep,
@@ -58,6 +66,7 @@ func runSweep(e *env, c *command, args []string) int {
 	policyName := fs.String("policy", "", "policy to sweep")
 	expertBytes := fs.String("expert-bytes", "", "bytes of one expert")
 	workers := fs.Int("j", runtime.GOMAXPROCS(0), "policies replayed at a time")
+	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -158,6 +167,9 @@ func runSweep(e *env, c *command, args []string) int {
 		if status := e.finish(plot, data); status != exitOK {
 			return status
 		}
+	}
+	if *jsonOut {
+		return e.printJSON(newSweepJSON(r, res))
 	}
 	return e.printTo(func(w io.Writer) { printSweep(w, r.Trace, r.Shape, res) })
 }

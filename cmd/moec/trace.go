@@ -62,14 +62,23 @@ file is replaced only once the trace is complete.`,
 
 var traceStatsCommand = &command{
 	name:      "trace stats",
-	usageLine: "[-plot file] file",
+	usageLine: "[-plot file] [-json] file",
 	short:     "measure a trace: popularity, reuse, affinity",
 	long: `Stats prints, per layer, how skewed expert popularity is, the reuse
 distance between two uses of an expert, the LRU hit rate a cache of a
 given size would get, and how strongly one layer's experts predict the
 next layer's. With -plot it also draws expert popularity as a heatmap,
 experts across and layers down, as an SVG or PNG picture by the file's
-extension. The file "-" is standard input.`,
+extension. The file "-" is standard input.
+
+With -json it prints the statistics as one JSON object instead of the
+tables: the trace's "model", "layers", "experts", "top_k", "rows" and
+"accesses"; "lru_capacities", the cache sizes of every "lru_hit_rate"
+list; "per_layer" (each with "entropy_bits", "max_entropy_bits",
+"top10_share", "gini", "reuse_distance" and "stack_distance" as "n",
+"p50", "p90" and "p99", "cold" and "lru_hit_rate"; null for a layer
+without accesses); "overall"; "affinity", one per pair of consecutive
+layers; and "scores", the mean router weights by rank.`,
 	run: (*env).traceStats,
 }
 
@@ -165,6 +174,7 @@ func (e *env) traceConvert(c *command, args []string) int {
 func (e *env) traceStats(c *command, args []string) int {
 	fs := e.flagSet(c)
 	plotPath := fs.String("plot", "", "draw expert popularity to this .svg or .png file")
+	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -213,6 +223,9 @@ func (e *env) traceStats(c *command, args []string) int {
 		if status := e.finish(plot, data); status != exitOK {
 			return status
 		}
+	}
+	if *jsonOut {
+		return e.printJSON(newStatsJSON(inputName(fs.Arg(0)), s))
 	}
 	if err := s.Write(e.stdout); err != nil {
 		e.errorf("%v", err)
