@@ -458,8 +458,9 @@
 //		and one number is one capacity. 4:64:4 by default.
 //	-plot file
 //		Also draw the hit rates against the capacity, one line per
-//		policy and a dashed one for Belady, as an SVG or PNG picture,
-//		by the file's extension.
+//		policy and a dashed one for Belady, and below them the modeled
+//		times per token, as an SVG or PNG picture, by the file's
+//		extension.
 //	-policy name
 //		Sweep only the policy of this name.
 //	-expert-bytes size

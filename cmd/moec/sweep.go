@@ -39,8 +39,9 @@ The flags are:
 		and one number is one capacity. 4:64:4 by default.
 	-plot file
 		Also draw the hit rates against the capacity, one line per
-		policy and a dashed one for Belady, as an SVG or PNG picture,
-		by the file's extension.
+		policy and a dashed one for Belady, and below them the modeled
+		times per token, as an SVG or PNG picture, by the file's
+		extension.
 	-policy name
 		Sweep only the policy of this name.
 	-expert-bytes size
@@ -142,24 +143,24 @@ func runSweep(e *env, c *command, args []string) int {
 		return exitError
 	}
 	if *plotPath != "" {
-		var all []chart.Series
 		x := make([]float64, len(caps))
 		for i, c := range caps {
 			x[i] = float64(c)
 		}
+		hitRate := chart.Panel{Title: "Hit rate against capacity on " + filepath.Base(*tracePath), YLabel: "hit rate", Fraction: true}
+		perToken := chart.Panel{Title: "Modeled time per token against capacity", YLabel: "modeled ms/token"}
 		for pi, p := range res.Policies {
-			s := chart.Series{Name: p.Name}
+			h, t := chart.Series{Name: p.Name}, chart.Series{Name: p.Name}
 			for ci, cell := range res.Cells[pi] {
 				if cell.Skip == "" {
-					s.X = append(s.X, x[ci])
-					s.Y = append(s.Y, cell.HitRate)
+					h.X, h.Y = append(h.X, x[ci]), append(h.Y, cell.HitRate)
+					t.X, t.Y = append(t.X, x[ci]), append(t.Y, cell.MsPerToken)
 				}
 			}
-			all = append(all, s)
+			hitRate.Series, perToken.Series = append(hitRate.Series, h), append(perToken.Series, t)
 		}
-		all = append(all, chart.Series{Name: "Belady (optimal, no prefetch)", X: x, Y: res.Belady, Dashed: true})
-		title := fmt.Sprintf("Hit rate against capacity on %s", filepath.Base(*tracePath))
-		data, err := chart.Lines(format, title, "capacity (expert slots)", "hit rate", all)
+		hitRate.Series = append(hitRate.Series, chart.Series{Name: "Belady (optimal, no prefetch)", X: x, Y: res.Belady, Dashed: true})
+		data, err := chart.Lines(format, "capacity (expert slots)", hitRate, perToken)
 		if err != nil {
 			e.errorf("%v", err)
 			return exitError
