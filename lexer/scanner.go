@@ -1,6 +1,7 @@
 package lexer
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf8"
 )
@@ -20,9 +21,17 @@ type Scanner struct {
 	off  int // offset of the next unread byte
 }
 
-// Init prepares s to scan file. errh may be nil.
+// bom is the UTF-8 byte order mark that some editors put first in a file.
+const bom = "\uFEFF"
+
+// Init prepares s to scan file. errh may be nil. A byte order mark at the
+// start of the file is skipped, as go/scanner skips it; the offsets, and
+// so the columns of the first line, still count its three bytes.
 func (s *Scanner) Init(file *File, errh ErrorHandler) {
 	*s = Scanner{file: file, src: file.src, err: errh}
+	if bytes.HasPrefix(s.src, []byte(bom)) {
+		s.off = len(bom)
+	}
 }
 
 func (s *Scanner) error(off, end int, format string, args ...any) {

@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/moepolicy/moec/internal/spell"
@@ -43,6 +45,11 @@ type Config struct {
 	// sizes are its own).
 	Heads, KVHeads, HeadDim int
 	MLA                     *MLA
+
+	// Quant is what quantization_config says of the checkpoint's
+	// weights; nil when the config has none (the weights are in
+	// torch_dtype, 16 bits for every family here).
+	Quant *Quant
 
 	family  *family
 	bias    attnBias // which projections of grouped-query attention have biases
@@ -137,8 +144,19 @@ const (
 	maxConfigBytes = 16 << 20
 )
 
-// ReadConfig reads and parses a config.json. Errors name the file.
+// ConfigPath returns the config.json that path names: path itself, or
+// path/config.json when path is a directory (a checkpoint's).
+func ConfigPath(path string) string {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return filepath.Join(path, "config.json")
+	}
+	return path
+}
+
+// ReadConfig reads and parses a config.json, or the config.json of the
+// directory path. Errors name the file.
 func ReadConfig(path string) (*Config, error) {
+	path = ConfigPath(path)
 	data, err := readBounded(path, maxConfigBytes)
 	if err != nil {
 		return nil, err
@@ -208,6 +226,7 @@ func (c *Config) readCommon(r *reader) {
 	c.windows = make([]int, c.Layers)
 	c.Router = Router{Scale: 1, Groups: 1, GroupsKept: 1}
 	c.readRope(r)
+	c.readQuant(r)
 }
 
 // moe reads the sizes of the routed experts: their width, their number

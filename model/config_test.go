@@ -105,9 +105,11 @@ func TestFormat(t *testing.T) {
 	}{
 		{"bf16", 100, 200},
 		{"fp16", 100, 200},
-		{"int4", 128, 68}, // 64 bytes of weights, 2 of scale, 2 of zero point
-		{"mxfp4", 32, 17}, // 16 bytes of weights, 1 of shared exponent
-		{"mxfp4", 1, 1},   // rounded up
+		{"fp8", 128 * 128, 128*128 + 4}, // a float32 scale per 128 x 128 block
+		{"fp8", 1, 2},                   // rounded up
+		{"int4", 128, 68},               // 64 bytes of weights, 2 of scale, 2 of zero point
+		{"mxfp4", 32, 17},               // 16 bytes of weights, 1 of shared exponent
+		{"mxfp4", 1, 1},                 // rounded up
 	} {
 		d, err := ParseFormat(tc.name)
 		if err != nil {
@@ -117,8 +119,8 @@ func TestFormat(t *testing.T) {
 			t.Errorf("%s.Bytes(%d) = %d, want %d", d, tc.params, got, tc.bytes)
 		}
 	}
-	if _, err := ParseFormat("fp8"); err == nil || err.Error() != `unknown dtype "fp8": want one of bf16, fp16, int4, mxfp4` {
-		t.Errorf("ParseFormat(fp8): %v", err)
+	if _, err := ParseFormat("fp4"); err == nil || err.Error() != `unknown dtype "fp4": want one of bf16, fp16, fp8, int4, mxfp4` {
+		t.Errorf("ParseFormat(fp4): %v", err)
 	}
 }
 

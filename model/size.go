@@ -123,21 +123,24 @@ func (c *Config) KVBytes(tokens int64) (int64, error) {
 	return int64(lo), nil
 }
 
-// A Format is a format for the expert weights.
+// A Format is a format for the weights.
 type Format int
 
-// The formats. Int4 assumes the usual GPTQ/AWQ layout: 4 bits a weight
-// plus a 16-bit scale and a 16-bit zero point per group of 128 weights,
-// 4.25 bits in all. MXFP4 (OCP microscaling, as gpt-oss ships) is 4 bits
-// a weight plus an 8-bit shared exponent per block of 32, also 4.25 bits.
+// The formats. FP8 is e4m3 with a float32 scale per 128 x 128 block, as
+// DeepSeek-V3 ships (8 + 32/16384 bits a weight). Int4 assumes the usual
+// GPTQ/AWQ layout: 4 bits a weight plus a 16-bit scale and a 16-bit zero
+// point per group of 128 weights, 4.25 bits in all. MXFP4 (OCP
+// microscaling, as gpt-oss ships) is 4 bits a weight plus an 8-bit shared
+// exponent per block of 32, also 4.25 bits.
 const (
 	BF16 Format = iota
 	FP16
+	FP8
 	Int4
 	MXFP4
 )
 
-var formatNames = []string{"bf16", "fp16", "int4", "mxfp4"}
+var formatNames = []string{"bf16", "fp16", "fp8", "int4", "mxfp4"}
 
 // FormatNames returns the names ParseFormat accepts.
 func FormatNames() []string { return append([]string(nil), formatNames...) }
@@ -154,9 +157,15 @@ func ParseFormat(s string) (Format, error) {
 
 func (f Format) String() string { return formatNames[f] }
 
+// fp8Block is the weights of one fp8 block, which share a float32 scale.
+const fp8Block = 128 * 128
+
 // Bits returns the bits one parameter takes, scales included.
 func (f Format) Bits() float64 {
-	if f == Int4 || f == MXFP4 {
+	switch f {
+	case FP8:
+		return 8 + 32.0/fp8Block
+	case Int4, MXFP4:
 		return 4.25
 	}
 	return 16
@@ -165,7 +174,10 @@ func (f Format) Bits() float64 {
 // Bytes returns the bytes n parameters take in f, rounded up; n is at
 // most a Config's parameters (2^50), so it cannot overflow.
 func (f Format) Bytes(n int64) int64 {
-	if f == Int4 || f == MXFP4 {
+	switch f {
+	case FP8:
+		return n + (4*n+fp8Block-1)/fp8Block
+	case Int4, MXFP4:
 		return (n*17 + 31) / 32
 	}
 	return 2 * n

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +14,7 @@ import (
 
 var autoCommand = &command{
 	name:      "auto",
-	usageLine: "-config config.json -vram size [-dtype format] [-context n] [-strategy name] [-o file]",
+	usageLine: "-config config.json|dir -vram size [-dtype format] [-context n] [-strategy name] [-json] [-o file]",
 	short:     "write a policy that fits a model on a GPU",
 	long: `Auto reads a model's Hugging Face config.json and writes a policy whose
 cache holds as many experts as the GPU really has room for. It knows
@@ -23,26 +24,35 @@ gpt_oss).
 
 The room for experts is the GPU's memory less the weights that are not
 routed experts (embeddings, lm_head, attention, norms, routers, shared
-experts, dense layers; always counted at 16 bits), less the KV cache of
-one sequence of -context tokens (16 bits; DeepSeek's MLA caches its
-compressed kv_lora_rank + qk_rope_head_dim values), less a reserve for
-the CUDA context, activations and allocator slack (a tenth of the GPU, at
-least 1 GiB). The capacity is the number of (layer, expert) slots of one
-expert's size that fit there, at most every expert of the model. The
-policy's comments show the arithmetic. A model that leaves no room for
-the experts one token needs in one layer is an error.
+experts, dense layers; at 16 bits, but for the linear layers of an fp8
+checkpoint, counted in fp8), less the KV cache of one sequence of
+-context tokens (16 bits; DeepSeek's MLA caches its compressed
+kv_lora_rank + qk_rope_head_dim values), less a reserve for the CUDA
+context, activations and allocator slack (a tenth of the GPU, at least 1
+GiB). The capacity is the number of (layer, expert) slots of one expert's
+size that fit there, at most every expert of the model. The policy's
+comments show the arithmetic.
+
+A model that leaves no room for the experts one token needs in one layer
+is an error that says what would fit: a smaller -dtype, the longest
+-context that fits, the smallest GPU.
 
 The flags are:
 
 	-config file
-		The model's config.json.
+		The model's config.json, or the checkpoint's directory that
+		holds it.
 	-vram size
 		The GPU's memory, with a suffix: 16GiB, 24GB, 80GiB.
 	-dtype format
-		The format of the expert weights: bf16 (the default), fp16,
+		The format of the expert weights: bf16, fp16, fp8 (e4m3 plus a
+		32-bit scale per block of 128 x 128, as DeepSeek-V3 ships),
 		int4 (4 bits plus a 16-bit scale and zero point per group of
 		128 weights) or mxfp4 (4 bits plus an 8-bit exponent per block
-		of 32); both 4-bit formats take 4.25 bits a weight.
+		of 32, as gpt-oss ships); both 4-bit formats take 4.25 bits a
+		weight. By default, the format the config's quantization_config
+		names (quant_method fp8 or mxfp4), else bf16; another
+		quant_method needs -dtype.
 	-context n
 		The tokens of context the KV cache holds (default 4096).
 	-strategy name
@@ -54,6 +64,16 @@ The flags are:
 		max: every slot, LFU (decay 0.9), lookahead prefetch of the
 		next two layers, min(2 x top-k, 8) experts.
 		A prefetch budget never exceeds the capacity.
+	-json
+		Print the arithmetic as one JSON object instead of the policy:
+		"config", "model" ("type", "moe_layers", "experts", "top_k",
+		"slots"), "gpu_bytes", "dtype" and "dtype_from" (-dtype,
+		quantization_config or default), "linear_dtype", "context",
+		"strategy", "expert_bytes", "other_bytes" and "other" (each
+		part's "params", "dtype" and "bytes"), "kv_bytes",
+		"reserve_bytes", "room_bytes", "fit", "capacity",
+		"prefetch_budget" and "policy", the policy's text. With -o the
+		policy also goes to the file.
 	-o file
 		Write the policy to file instead of standard output. The file
 		is replaced only when the policy is complete.
@@ -74,11 +94,30 @@ const autoPCIeGBps = 52.5
 
 // autoOptions are the inputs of an automatic policy besides the model.
 type autoOptions struct {
-	config   string // the config file's name, for the comments
-	vram     int64
-	dtype    model.Format
-	context  int
-	strategy string
+	config string // the config file's name, for the comments
+	vram   int64
+	dtype  model.Format // of the routed experts
+	// linear is the format of the other linear layers' weights
+	// (attention, shared experts, dense MLPs): the checkpoint's when
+	// -dtype is not given, else 16 bits.
+	linear    model.Format
+	dtypeFrom string // where dtype comes from: "-dtype", "quantization_config" or "" (the default)
+	context   int
+	strategy  string
+}
+
+// useQuant takes the formats of the weights from m's
+// quantization_config, unless -dtype gave the experts' format.
+func (o *autoOptions) useQuant(m *model.Config) error {
+	q := m.Quant
+	if q == nil || o.dtypeFrom != "" {
+		return nil
+	}
+	if !q.Known {
+		return fmt.Errorf("%s: quant_method %q is not one moec knows (fp8, mxfp4): give the experts' format with -dtype", o.config, q.Method)
+	}
+	o.dtype, o.linear, o.dtypeFrom = q.Experts, q.Linear, "quantization_config"
+	return nil
 }
 
 // autoPlan is the arithmetic behind an automatic policy.
@@ -87,7 +126,7 @@ type autoPlan struct {
 	model     *model.Config
 	expert    int64        // bytes of one routed expert
 	params    model.Params // the parameters that are not routed experts
-	nonExpert int64        // their bytes, at 16 bits
+	nonExpert int64        // their bytes
 	kv        int64        // bytes of the KV cache
 	reserve   int64
 	room      int64 // bytes left for experts
@@ -97,13 +136,42 @@ type autoPlan struct {
 }
 
 // planAuto does the arithmetic; it fails when the model leaves no room
-// for the experts one token needs in one layer, or when the KV cache of
-// the context overflows.
+// for the experts one token needs in one layer, saying what would leave
+// room, or when the KV cache of the context overflows.
 func planAuto(m *model.Config, o autoOptions) (*autoPlan, error) {
+	p, err := fitAuto(m, o)
+	if err != nil {
+		return nil, err
+	}
+	if p.fit < m.TopK {
+		return nil, fmt.Errorf("%s: the model does not fit in %s: other weights %s + KV cache %s (%d tokens) + reserve %s leave %s, room for %d experts of %s; one token needs %d (top-%d) in each layer%s",
+			o.config, formatBytes(o.vram), formatBytes(p.nonExpert), formatBytes(p.kv), o.context,
+			formatBytes(p.reserve), formatBytes(max(p.room, 0)), p.fit, formatBytes(p.expert), m.TopK, m.TopK, p.whatFits())
+	}
+	p.capacity = min(p.fit, m.Slots())
+	k := m.TopK
+	switch o.strategy {
+	case "balanced":
+		p.budget = min(k, 4)
+	case "conservative":
+		p.capacity = max(k, p.capacity*3/4)
+		p.budget = min(k, 6)
+	case "max":
+		p.budget = min(2*k, 8)
+	}
+	p.budget = min(p.budget, p.capacity)
+	return p, nil
+}
+
+// fitAuto works out the bytes of each part and how many expert slots
+// fit; it fails only when the KV cache of the context overflows.
+func fitAuto(m *model.Config, o autoOptions) (*autoPlan, error) {
 	p := &autoPlan{autoOptions: o, model: m}
 	p.expert = o.dtype.Bytes(m.ExpertParams())
 	p.params = m.NonExpertParams()
-	p.nonExpert = model.BF16.Bytes(p.params.Total())
+	for _, part := range p.parts() {
+		p.nonExpert += part.bytes
+	}
 	kv, err := m.KVBytes(int64(o.context))
 	if err != nil {
 		return nil, fmt.Errorf("%s: -context: %v", o.config, err)
@@ -122,24 +190,79 @@ func planAuto(m *model.Config, o autoOptions) (*autoPlan, error) {
 	if p.room > 0 {
 		p.fit = int(min(p.room/p.expert, int64(rt.MaxCapacity)))
 	}
-	if p.fit < m.TopK {
-		return nil, fmt.Errorf("%s: the model does not fit in %s: other weights %s + KV cache %s (%d tokens) + reserve %s leave %s, room for %d experts of %s; one token needs %d (top-%d) in each layer",
-			o.config, formatBytes(o.vram), formatBytes(p.nonExpert), formatBytes(p.kv), o.context,
-			formatBytes(p.reserve), formatBytes(max(p.room, 0)), p.fit, formatBytes(p.expert), m.TopK, m.TopK)
-	}
-	p.capacity = min(p.fit, m.Slots())
-	k := m.TopK
-	switch o.strategy {
-	case "balanced":
-		p.budget = min(k, 4)
-	case "conservative":
-		p.capacity = max(k, p.capacity*3/4)
-		p.budget = min(k, 6)
-	case "max":
-		p.budget = min(2*k, 8)
-	}
-	p.budget = min(p.budget, p.capacity)
 	return p, nil
+}
+
+// An autoPart is one part of the weights that are not routed experts.
+type autoPart struct {
+	name   string
+	params int64
+	format model.Format
+	bytes  int64
+}
+
+// parts returns the weights that are not routed experts, part by part:
+// embedding, lm_head, norms and routers at 16 bits, the other linear
+// layers in p.linear.
+func (p *autoPlan) parts() []autoPart {
+	ps := p.params
+	parts := []autoPart{
+		{"embedding", ps.Embedding, model.BF16, 0}, {"lm_head", ps.LMHead, model.BF16, 0},
+		{"attention", ps.Attention, p.linear, 0}, {"norms", ps.Norms, model.BF16, 0},
+		{"routers", ps.Routers, model.BF16, 0}, {"shared experts", ps.Shared, p.linear, 0},
+		{"dense MLPs", ps.Dense, p.linear, 0},
+	}
+	for i := range parts {
+		parts[i].bytes = parts[i].format.Bytes(parts[i].params)
+	}
+	return parts
+}
+
+// whatFits returns what would make room for the experts one token needs
+// in a layer, for the error of a model that does not fit: a smaller
+// format for the experts, a shorter context, a larger GPU. It starts with
+// ". It would fit", or is "" when nothing would.
+func (p *autoPlan) whatFits() string {
+	m, k := p.model, int64(p.model.TopK)
+	var ways []string
+	for _, f := range []model.Format{model.FP8, model.Int4} {
+		if f.Bits() >= p.dtype.Bits() {
+			continue
+		}
+		o := p.autoOptions
+		o.dtype = f
+		if q, err := fitAuto(m, o); err == nil && q.fit >= m.TopK {
+			if f == model.Int4 {
+				ways = append(ways, "with a 4-bit -dtype (int4 or mxfp4)")
+			} else {
+				ways = append(ways, "with -dtype "+f.String())
+			}
+			break
+		}
+	}
+	// The bytes of k experts are below 2^67 (2^51 bytes an expert, 2^16
+	// experts): compare without multiplying.
+	if left := p.vram - p.reserve - p.nonExpert; left > 0 && p.expert <= left/k {
+		if tokens := (left - k*p.expert) / m.KVBytesPerToken(); tokens >= 1 && tokens < int64(p.context) {
+			ways = append(ways, fmt.Sprintf("with -context %d or less", tokens))
+		}
+	}
+	// The GPU that leaves room: need + its reserve, max(1 GiB, a tenth).
+	need := float64(p.nonExpert) + float64(p.kv) + float64(k)*float64(p.expert)
+	gpu := need + 1<<30
+	if gpu > 10<<30 {
+		gpu = need / 0.9
+	}
+	if gib := math.Ceil(gpu/(1<<30)*10) / 10; gib < 1<<20 { // less than a PiB
+		ways = append(ways, fmt.Sprintf("on a GPU of %.1f GiB or more", gib))
+	}
+	switch len(ways) {
+	case 0:
+		return ""
+	case 1:
+		return ". It would fit " + ways[0]
+	}
+	return ". It would fit " + strings.Join(ways[:len(ways)-1], ", ") + ", or " + ways[len(ways)-1]
 }
 
 // policy returns the text of the policy, its arithmetic in comments.
@@ -197,27 +320,28 @@ func (p *autoPlan) header() []string {
 
 	line("Written by moec auto from %s.", p.config)
 	line("Model: %s, %d MoE layers of %d experts, top-%d.", m.Type, len(m.MoELayers), m.Experts, m.TopK)
-	line("GPU: %s; experts in %s; %d tokens of context; strategy %s.", formatBytes(p.vram), p.dtype, p.context, p.strategy)
+	experts := p.dtype.String()
+	if p.dtypeFrom == "quantization_config" {
+		experts += " (its quantization_config)"
+	}
+	line("GPU: %s; experts in %s; %d tokens of context; strategy %s.", formatBytes(p.vram), experts, p.context, p.strategy)
 	line("")
-	switch p.dtype {
-	case model.BF16, model.FP16:
+	if bits := p.dtype.Bits(); bits == 16 {
 		line("One expert: 3 x %d x %d parameters x 2 bytes = %s.", m.Hidden, m.ExpertIntermediate, formatBytes(p.expert))
-	default:
-		line("One expert: 3 x %d x %d parameters x 4.25 bits (%s, scales included)", m.Hidden, m.ExpertIntermediate, p.dtype)
+	} else {
+		line("One expert: 3 x %d x %d parameters x %.4g bits (%s, scales included)", m.Hidden, m.ExpertIntermediate, bits, p.dtype)
 		line("  = %s.", formatBytes(p.expert))
 	}
-	line("Other weights, at 16 bits: %s parameters = %s:", commas(p.params.Total()), formatBytes(p.nonExpert))
+	if p.linear.Bits() == 16 {
+		line("Other weights, at 16 bits: %s parameters = %s:", commas(p.params.Total()), formatBytes(p.nonExpert))
+	} else {
+		line("Other weights: %s parameters = %s, the linear layers in %s,", commas(p.params.Total()), formatBytes(p.nonExpert), p.linear)
+		line("  the rest at 16 bits:")
+	}
 	var parts []string
-	for _, part := range []struct {
-		name string
-		n    int64
-	}{
-		{"embedding", p.params.Embedding}, {"lm_head", p.params.LMHead}, {"attention", p.params.Attention},
-		{"norms", p.params.Norms}, {"routers", p.params.Routers}, {"shared experts", p.params.Shared},
-		{"dense MLPs", p.params.Dense},
-	} {
-		if part.n > 0 {
-			parts = append(parts, part.name+" "+formatBytes(2*part.n))
+	for _, part := range p.parts() {
+		if part.params > 0 {
+			parts = append(parts, part.name+" "+formatBytes(part.bytes))
 		}
 	}
 	for i := 0; i < len(parts); i += 4 {
@@ -262,10 +386,11 @@ func runAuto(e *env, c *command, args []string) int {
 	fs := e.flagSet(c)
 	config := fs.String("config", "", "the model's config.json")
 	vram := fs.String("vram", "", "the GPU's memory")
-	dtype := fs.String("dtype", "bf16", "the format of the expert weights")
+	dtype := fs.String("dtype", "", "the format of the expert weights")
 	context := fs.Int("context", 4096, "tokens of context")
 	strategy := fs.String("strategy", "balanced", "aggressive, balanced, conservative or max")
-	out := fs.String("o", "", "output file")
+	outPath := fs.String("o", "", "output file")
+	jsonOut := fs.Bool("json", false, "print the arithmetic as JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -281,9 +406,12 @@ func runAuto(e *env, c *command, args []string) int {
 		fmt.Fprintf(e.stderr, "moec auto: -vram: %v\n", err)
 		return e.usageError(c)
 	}
-	if o.dtype, err = model.ParseFormat(*dtype); err != nil {
-		fmt.Fprintf(e.stderr, "moec auto: -dtype: %v\n", err)
-		return e.usageError(c)
+	if *dtype != "" {
+		if o.dtype, err = model.ParseFormat(*dtype); err != nil {
+			fmt.Fprintf(e.stderr, "moec auto: -dtype: %v\n", err)
+			return e.usageError(c)
+		}
+		o.dtypeFrom = "-dtype"
 	}
 	if o.context < 1 {
 		fmt.Fprintf(e.stderr, "moec auto: -context %d: want at least 1 token\n", o.context)
@@ -294,8 +422,18 @@ func runAuto(e *env, c *command, args []string) int {
 		return e.usageError(c)
 	}
 
-	m, err := model.ReadConfig(*config)
+	o.config = model.ConfigPath(*config)
+	out, status := e.createOutput("-o", *outPath, o.config)
+	if out == nil {
+		return status
+	}
+	defer out.Abort()
+	m, err := model.ReadConfig(o.config)
 	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if err := o.useQuant(m); err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
@@ -309,15 +447,68 @@ func runAuto(e *env, c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitError
 	}
-	if *out == "" {
-		if !e.writeAll(e.stdout, text) {
-			return exitError
+	if !*jsonOut {
+		return e.finish(out, text)
+	}
+	if *outPath != "" {
+		if st := e.finish(out, text); st != exitOK {
+			return st
 		}
-		return exitOK
 	}
-	if err := writeFileAtomic(*out, text); err != nil {
-		e.errorf("%v", err)
-		return exitError
+	return e.printJSON(p.json(text))
+}
+
+// autoJSON is what "moec auto -json" prints.
+type autoJSON struct {
+	Config string `json:"config"`
+	Model  struct {
+		Type      string `json:"type"`
+		MoELayers int    `json:"moe_layers"`
+		Experts   int    `json:"experts"`
+		TopK      int    `json:"top_k"`
+		Slots     int    `json:"slots"`
+	} `json:"model"`
+	GPUBytes       int64          `json:"gpu_bytes"`
+	Dtype          string         `json:"dtype"`
+	DtypeFrom      string         `json:"dtype_from"`
+	LinearDtype    string         `json:"linear_dtype"`
+	Context        int            `json:"context"`
+	Strategy       string         `json:"strategy"`
+	ExpertBytes    int64          `json:"expert_bytes"`
+	OtherBytes     int64          `json:"other_bytes"`
+	Other          []autoPartJSON `json:"other"`
+	KVBytes        int64          `json:"kv_bytes"`
+	ReserveBytes   int64          `json:"reserve_bytes"`
+	RoomBytes      int64          `json:"room_bytes"`
+	Fit            int            `json:"fit"`
+	Capacity       int            `json:"capacity"`
+	PrefetchBudget int            `json:"prefetch_budget"`
+	Policy         string         `json:"policy"`
+}
+
+type autoPartJSON struct {
+	Part   string `json:"part"`
+	Params int64  `json:"params"`
+	Dtype  string `json:"dtype"`
+	Bytes  int64  `json:"bytes"`
+}
+
+// json returns the plan as "moec auto -json" prints it, with the
+// policy's text.
+func (p *autoPlan) json(policy []byte) autoJSON {
+	m := p.model
+	j := autoJSON{
+		Config: p.config, GPUBytes: p.vram, Dtype: p.dtype.String(), DtypeFrom: p.dtypeFrom,
+		LinearDtype: p.linear.String(), Context: p.context, Strategy: p.strategy,
+		ExpertBytes: p.expert, OtherBytes: p.nonExpert, KVBytes: p.kv, ReserveBytes: p.reserve,
+		RoomBytes: p.room, Fit: p.fit, Capacity: p.capacity, PrefetchBudget: p.budget, Policy: string(policy),
 	}
-	return exitOK
+	if j.DtypeFrom == "" {
+		j.DtypeFrom = "default"
+	}
+	j.Model.Type, j.Model.MoELayers, j.Model.Experts, j.Model.TopK, j.Model.Slots = m.Type, len(m.MoELayers), m.Experts, m.TopK, m.Slots()
+	for _, part := range p.parts() {
+		j.Other = append(j.Other, autoPartJSON{part.name, part.params, part.format.String(), part.bytes})
+	}
+	return j
 }

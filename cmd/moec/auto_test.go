@@ -175,9 +175,44 @@ func TestAutoAlwaysChecks(t *testing.T) {
 func TestAutoDoesNotFit(t *testing.T) {
 	m := readAutoConfig(t, "mixtral-8x7b.json")
 	_, err := planAuto(m, autoOptions{config: "config.json", vram: 4 * autoGiB, dtype: model.BF16, context: 4096, strategy: "balanced"})
-	want := "config.json: the model does not fit in 4.0 GiB: other weights 3.0 GiB + KV cache 512.0 MiB (4096 tokens) + reserve 1.0 GiB leave 0 B, room for 0 experts of 336.0 MiB; one token needs 2 (top-2) in each layer"
+	want := "config.json: the model does not fit in 4.0 GiB: other weights 3.0 GiB + KV cache 512.0 MiB (4096 tokens) + reserve 1.0 GiB leave 0 B, room for 0 experts of 336.0 MiB; one token needs 2 (top-2) in each layer. It would fit on a GPU of 5.2 GiB or more"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+// TestAutoWhatFits checks that "does not fit" says what would: a smaller
+// format for the experts, a shorter context, a larger GPU; and that each
+// suggestion, taken alone, fits.
+func TestAutoWhatFits(t *testing.T) {
+	m := readAutoConfig(t, "mixtral-8x7b.json")
+	o := autoOptions{config: "config.json", vram: 5 * autoGiB, dtype: model.BF16, context: 4096, strategy: "balanced"}
+	_, err := planAuto(m, o)
+	want := "config.json: the model does not fit in 5.0 GiB: other weights 3.0 GiB + KV cache 512.0 MiB (4096 tokens) + reserve 1.0 GiB leave 521.5 MiB, room for 1 experts of 336.0 MiB; one token needs 2 (top-2) in each layer. It would fit with -dtype fp8, with -context 2891 or less, or on a GPU of 5.2 GiB or more"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v\nwant %s", err, want)
+	}
+	for _, change := range []func(*autoOptions){
+		func(o *autoOptions) { o.dtype = model.FP8 },
+		func(o *autoOptions) { o.context = 2891 },
+		func(o *autoOptions) { o.vram = 52 * autoGiB / 10 },
+	} {
+		o := o
+		change(&o)
+		if _, err := planAuto(m, o); err != nil {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	o.context = 2892
+	if _, err := planAuto(m, o); err == nil {
+		t.Errorf("-context 2892 fits: the suggestion was not the longest")
+	}
+	// Already 4 bits, and too little left for any context.
+	o = autoOptions{config: "config.json", vram: 4 * autoGiB, dtype: model.MXFP4, context: 4096, strategy: "balanced"}
+	_, err = planAuto(m, o)
+	want = "in each layer. It would fit on a GPU of 4.7 GiB or more"
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("got %v\nwant ...%s", err, want)
 	}
 }
 
@@ -200,11 +235,68 @@ func TestAutoHugeContext(t *testing.T) {
 	}{
 		{1 << 62, "config.json: -context: the KV cache of 4611686018427387904 tokens, 131072 bytes a token, is more than 2^63 bytes"},
 		{math.MaxInt64, "config.json: -context: the KV cache of 9223372036854775807 tokens, 131072 bytes a token, is more than 2^63 bytes"},
-		{1 << 40, "config.json: the model does not fit in 1.0 TiB: other weights 3.0 GiB + KV cache 131072.0 TiB (1099511627776 tokens) + reserve 102.4 GiB leave 0 B, room for 0 experts of 336.0 MiB; one token needs 2 (top-2) in each layer"},
+		{1 << 40, "config.json: the model does not fit in 1.0 TiB: other weights 3.0 GiB + KV cache 131072.0 TiB (1099511627776 tokens) + reserve 102.4 GiB leave 0 B, room for 0 experts of 336.0 MiB; one token needs 2 (top-2) in each layer. It would fit with -context 7519871 or less"},
 	} {
 		_, err := planAuto(m, autoOptions{config: "config.json", vram: 1 << 40, dtype: model.BF16, context: tc.context, strategy: "balanced"})
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("-context %d:\n got %v\nwant %s", tc.context, err, tc.want)
 		}
+	}
+}
+
+// TestAutoQuant checks that auto sizes a quantized checkpoint as its
+// quantization_config says: gpt-oss's experts in MXFP4, DeepSeek-V3's
+// every linear layer in fp8. Both were sized as bf16.
+func TestAutoQuant(t *testing.T) {
+	gptOSS := readAutoConfig(t, "gpt-oss-20b.json")
+	o := autoOptions{config: "config.json", vram: 16 * autoGiB, context: 4096, strategy: "balanced"}
+	if err := o.useQuant(gptOSS); err != nil {
+		t.Fatal(err)
+	}
+	p, err := planAuto(gptOSS, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 x 2880 x 2880 weights x 4.25 bits; every expert fits, where in
+	// bf16 only 234 of the 768 did.
+	if p.dtype != model.MXFP4 || p.linear != model.BF16 || p.expert != 13219200 || p.nonExpert != 3595648128 || p.capacity != gptOSS.Slots() {
+		t.Errorf("gpt-oss: %s experts of %d bytes, %s linear, other weights %d, capacity %d of %d",
+			p.dtype, p.expert, p.linear, p.nonExpert, p.capacity, gptOSS.Slots())
+	}
+
+	ds := readAutoConfig(t, "deepseek-v3.json")
+	o = autoOptions{config: "config.json", vram: 80 * autoGiB, context: 4096, strategy: "balanced"}
+	if err := o.useQuant(ds); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = planAuto(ds, o); err != nil {
+		t.Fatal(err)
+	}
+	bf16 := model.BF16.Bytes(ds.NonExpertParams().Total())
+	// 3 x 7168 x 2048 weights in fp8, and a float32 scale per block of
+	// 128 x 128.
+	if p.dtype != model.FP8 || p.linear != model.FP8 || p.expert != 44040192+10752 || p.nonExpert >= bf16*6/10 {
+		t.Errorf("deepseek-v3: %s experts of %d bytes, %s linear, other weights %d (%d at 16 bits)", p.dtype, p.expert, p.linear, p.nonExpert, bf16)
+	}
+	text, err := p.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# GPU: 80.0 GiB; experts in fp8 (its quantization_config);", "the linear layers in fp8,\n#   the rest at 16 bits:"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("the policy lacks %q:\n%s", want, text)
+		}
+	}
+
+	// -dtype wins over quantization_config; a method moec does not know
+	// needs -dtype.
+	o = autoOptions{config: "config.json", dtype: model.BF16, dtypeFrom: "-dtype"}
+	if err := o.useQuant(ds); err != nil || o.dtype != model.BF16 || o.linear != model.BF16 {
+		t.Errorf("-dtype bf16 on deepseek-v3: %v, %s experts, %s linear", err, o.dtype, o.linear)
+	}
+	ds.Quant = &model.Quant{Method: "gptq"}
+	o = autoOptions{config: "config.json"}
+	if err := o.useQuant(ds); err == nil || err.Error() != `config.json: quant_method "gptq" is not one moec knows (fp8, mxfp4): give the experts' format with -dtype` {
+		t.Errorf("gptq: %v", err)
 	}
 }

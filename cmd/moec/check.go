@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,7 +20,8 @@ var checkCommand = &command{
 	long: `Check parses and checks the named .moe files and reports every error in
 them: syntax errors, structural errors (a missing cache block, a duplicate
 key, an unknown word) and every rule a policy breaks. A directory stands
-for every .moe file under it. File names need not end in .moe.
+for every .moe file under it, and "-" for standard input. File names
+need not end in .moe.
 
 When every file is valid, check prints nothing and exits with status 0.
 Otherwise it prints each diagnostic on standard error as
@@ -65,13 +64,13 @@ func runCheck(e *env, c *command, args []string) int {
 	status := exitOK
 	all := []jsonDiagnostic{} // [] rather than null when there are none
 	e.eachFile(fs.Args(), &status, func(name string) {
-		src, err := os.ReadFile(name)
+		src, err := e.readInput(name)
 		if err != nil {
 			e.errorf("%v", err)
 			status = exitError
 			return
 		}
-		_, diags := checkSource(name, src)
+		_, diags := checkSource(inputName(name), src)
 		if len(diags) == 0 {
 			return
 		}
@@ -85,12 +84,8 @@ func runCheck(e *env, c *command, args []string) int {
 		e.printDiagnostics(diags)
 	})
 	if *jsonOut {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetEscapeHTML(false) // messages hold "<" and ">" of conditions
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(all); err != nil {
-			e.errorf("%v", err)
-			return exitError
+		if st := e.printJSON(all); st != exitOK {
+			return st
 		}
 	}
 	return status
@@ -195,14 +190,4 @@ func toJSON(d *diag.Diagnostic) jsonDiagnostic {
 		})
 	}
 	return j
-}
-
-// writeAll writes b to w, reporting a failure (a closed pipe, a full
-// disk) once.
-func (e *env) writeAll(w io.Writer, b []byte) bool {
-	if _, err := w.Write(b); err != nil {
-		e.errorf("%v", err)
-		return false
-	}
-	return true
 }

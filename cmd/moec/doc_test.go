@@ -10,17 +10,35 @@ import (
 
 // docExit closes the package documentation; the rest is what "moec help"
 // prints.
-const docExit = `# Exit status
+const docExit = `# Output files
+
+Every file a command writes (-o, -decisions, -plot, fmt -w) is checked
+before the work starts, so that a path that cannot be written fails at
+once, naming the path. It is written to a temporary file beside it and
+renamed into place once complete, so that a failed or interrupted run
+leaves an existing file as it was; the file keeps its permissions, and a
+symbolic link stays a link to the file written. A device or a named pipe
+(/dev/stdout, /dev/null) is written directly. An output may not be one of
+the command's inputs.
+
+# Exit status
 
 Every command exits with status 0 when all went well, 1 when a file has
 errors or cannot be read or written, and 2 when moec is used wrongly: an
-unknown command or flag, or a missing argument. Usage errors print the
-command's usage line on standard error.
+unknown command or flag, a missing argument, or an output file that is
+also an input. Usage errors print the command's usage line on standard
+error.
+
+An interrupt (Ctrl-C) or SIGTERM ends moec with status 130 or 143 (128 +
+the signal's number), after it removes the temporary file of any output
+not yet written in full: an output file is replaced only when it is
+complete. Tune stops at the first interrupt and prints the ranking of the
+configurations it has replayed; a second one ends it at once.
 `
 
 // docSection is the part of the package documentation about c.
 func docSection(c *command) string {
-	return "# " + strings.ToUpper(c.short[:1]) + c.short[1:] + "\n\nUsage:\n\n\t" + c.usage() + "\n\n" + c.long + "\n"
+	return "# " + strings.ToUpper(c.short[:1]) + c.short[1:] + "\n\nUsage:\n\n\t" + c.usage() + "\n\n" + c.help() + "\n"
 }
 
 // docText is the package documentation doc.go must hold: the overview
@@ -32,6 +50,9 @@ func docText() string {
 	for _, c := range e.commands {
 		if c != helpCommand {
 			b.WriteString("\n" + docSection(c))
+		}
+		for _, sub := range c.subcommands {
+			b.WriteString("\n" + docSection(sub))
 		}
 	}
 	b.WriteString("\n" + docExit)

@@ -20,8 +20,8 @@ var fmtCommand = &command{
 formats Go: four spaces per level, one item per line, single spaces around
 operators, literals and comments kept as written.
 
-Without a path, fmt formats standard input and prints the result on
-standard output. Given a file, it formats that file; given a directory,
+Without a path, or with "-", fmt formats standard input and prints the
+result on standard output. Given a file, it formats that file; given a directory,
 every .moe file under it, leaving out names that start with a period. By
 default, fmt prints the formatted text on standard output.
 
@@ -49,10 +49,6 @@ The flags are:
 	run: runFmt,
 }
 
-// stdinName is the name of standard input in diagnostics, lists and diffs,
-// as gofmt has it.
-const stdinName = "<standard input>"
-
 // fmtFlags are fmt's flags.
 type fmtFlags struct {
 	diff, list, write bool
@@ -68,7 +64,7 @@ func runFmt(e *env, c *command, args []string) int {
 		return exitUsage
 	}
 
-	if fs.NArg() == 0 {
+	if fs.NArg() == 0 || fs.NArg() == 1 && fs.Arg(0) == "-" {
 		if fl.write {
 			fmt.Fprintln(e.stderr, "moec fmt: cannot use -w with standard input")
 			return exitUsage
@@ -112,9 +108,13 @@ func (e *env) formatFile(name string, src []byte, fl fmtFlags) int {
 			}
 		}
 		if fl.write {
-			if err := writeFile(name, out); err != nil {
+			o, err := openOutput(name, e.interrupt)
+			if err != nil {
 				e.errorf("%v", err)
 				return exitError
+			}
+			if st := e.finish(o, out); st != exitOK {
+				return st
 			}
 		}
 		if fl.diff {
@@ -148,41 +148,4 @@ func readRegular(name string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: not a regular file", name)
 	}
 	return io.ReadAll(f)
-}
-
-// writeFile replaces the file name with data, keeping its permissions.
-// It writes a temporary file in the same directory and renames it over
-// the original, so that the original stays whole if anything fails. A
-// symbolic link stays a link: the file it points to is replaced.
-func writeFile(name string, data []byte) (err error) {
-	target, err := filepath.EvalSymlinks(name)
-	if err != nil {
-		return err
-	}
-	info, err := os.Stat(target)
-	if err != nil {
-		return err
-	}
-	// The leading period keeps the temporary file out of a directory
-	// walk that is still going on.
-	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(info.Mode().Perm()); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), target)
 }

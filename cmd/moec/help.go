@@ -25,10 +25,11 @@ func (e *env) mainUsage(w io.Writer) {
 
 var helpCommand = &command{
 	name:      "help",
-	usageLine: "[command]",
+	usageLine: "[command [subcommand]]",
 	short:     "print help about moec or one of its commands",
 	long: `Help prints an overview of moec and its commands or, given the name of a
-command, that command's usage and description.`,
+command ("moec help trace") or of a subcommand ("moec help trace gen"),
+its usage and description.`,
 	run: runHelp,
 }
 
@@ -37,20 +38,36 @@ func runHelp(e *env, c *command, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	switch fs.NArg() {
-	case 0:
-		e.mainUsage(e.stdout)
-		return exitOK
-	case 1:
-	default:
-		return e.usageError(c)
+	if fs.NArg() == 0 {
+		return e.printTo(e.mainUsage)
 	}
-	name := fs.Arg(0)
+	name := strings.Join(fs.Args(), " ")
 	topic := e.lookup(name)
 	if topic == nil {
-		fmt.Fprintf(e.stderr, "moec help %s: unknown help topic. Run 'moec help'.\n", name)
+		// The hint is for the word that is not known: "trace gne" gets
+		// the subcommands of trace.
+		among, last := e.commands, fs.Arg(fs.NArg()-1)
+		if parent := e.lookup(strings.Join(fs.Args()[:fs.NArg()-1], " ")); parent != nil {
+			among = parent.subcommands
+		}
+		fmt.Fprintf(e.stderr, "moec help %s: unknown help topic%s. Run 'moec help'.\n", name, didYouMean(last, among))
 		return exitUsage
 	}
-	fmt.Fprintf(e.stdout, "usage: %s\n\n%s\n", topic.usage(), strings.TrimRight(topic.long, "\n"))
-	return exitOK
+	return e.printTo(func(w io.Writer) { fmt.Fprintf(w, "usage: %s\n\n%s\n", topic.usage(), topic.help()) })
+}
+
+// help returns what "moec help NAME" prints after the usage line: c's
+// description and the list of its subcommands.
+func (c *command) help() string {
+	text := strings.TrimRight(c.long, "\n")
+	if len(c.subcommands) == 0 {
+		return text
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\nThe subcommands are:\n\n", text)
+	for _, sub := range c.subcommands {
+		fmt.Fprintf(&b, "\t%-11s %s\n", strings.TrimPrefix(sub.name, c.name+" "), sub.short)
+	}
+	fmt.Fprintf(&b, "\nUse \"moec help %s <subcommand>\" for more information about one.", c.name)
+	return b.String()
 }

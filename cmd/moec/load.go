@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/moepolicy/moec/model"
@@ -43,12 +42,12 @@ func (e *env) loadPolicy(file, name string) (*rt.Spec, int) {
 // diagnostics as moec check prints them) and returns nil with the exit
 // status.
 func (e *env) loadPolicies(file string) ([]*rt.Spec, int) {
-	src, err := os.ReadFile(file)
+	src, err := e.readInput(file)
 	if err != nil {
 		e.errorf("%v", err)
 		return nil, exitError
 	}
-	specs, diags := checkSource(file, src)
+	specs, diags := checkSource(inputName(file), src)
 	if len(diags) > 0 {
 		e.printDiagnostics(diags)
 		return nil, exitError
@@ -185,7 +184,7 @@ func (g *gpuFlags) slots(e *env, r *tune.Replayer, keepBytes bool) (slots int, t
 
 // readTrace reads the trace file path into memory.
 func readTrace(path string) (trace.Header, []replay.Row, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path)
 	if err != nil {
 		return trace.Header{}, nil, err
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/moepolicy/moec/internal/progress"
@@ -15,7 +13,7 @@ import (
 
 var replayCommand = &command{
 	name:      "replay",
-	usageLine: "[-trace file | -synthetic preset] [-tokens n] [-seed n] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " policy.moe",
+	usageLine: "[-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " policy.moe",
 	short:     "replay routing through a policy and measure it",
 	long: `Replay runs a policy over a routing trace, the way it would run beside a
 model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -33,7 +31,8 @@ time that the layer's GPU compute does not hide, over the tokens. The
 hardware figures default to those measured on an H100 (PCIe Gen5 x16);
 the table says which it used.
 
-The policy file must hold one policy, or -policy must name one.
+The policy file must hold one policy, or -policy must name one; "-"
+reads it from standard input.
 
 The flags are:
 
@@ -55,11 +54,17 @@ The flags are:
 		size of the trace's model if moec knows it, else the
 		policy's expert_size_gb.
 	-json
-		Print the results as one JSON object instead of a table: the
-		policy's statistics (sections "cache", "prefetch",
-		"scheduler", "triggers", "adapt", "transfer", "layers"), the
-		replay's own counts, the modeled time per token and, with -opt,
-		"opt" with Belady's hit rate.
+		Print the results as one JSON object instead of a table:
+		"policy", "trace", "shape", the policy's statistics (sections
+		"steps", "cache", "prefetch", "scheduler", "triggers", "adapt",
+		"monitor", "transfer", "layers"), "replay" with the replay's
+		own counts, "cost_model" with the hardware figures the modeled
+		time used, "modeled_ms_per_token" and, with -opt, "opt" with
+		Belady's hit rate. Two counts of evictions differ by definition:
+		cache.evictions counts as the reference does (an expert the
+		frequency-threshold cache never held, a prefetch evicted
+		within its own dispatch), replay.slots_released counts the GPU
+		slots the plans released (Plan.Evict, a miss not kept included).
 	-decisions file
 		Write every plan to file, one JSON line per dispatch in trace
 		order: {"l":L,"hit":[...],"dev":["gpu"|"cpu",...],"load":[[l,e],...],
@@ -77,13 +82,12 @@ The flags are:
 // replayReport is what -json prints.
 type replayReport struct {
 	Policy string `json:"policy"`
-	Trace  string `json:"trace"`
-	Shape  struct {
-		Layers      int   `json:"layers"`
-		Experts     int   `json:"experts"`
-		TopK        int   `json:"top_k"`
-		ExpertBytes int64 `json:"expert_bytes"`
-	} `json:"shape"`
+	// NoName hides rt.Stats's "name", which repeats "policy": a field
+	// of the same JSON name outside the embedded struct wins, and an
+	// empty one is left out.
+	NoName *struct{} `json:"name,omitempty"`
+	Trace  string    `json:"trace"`
+	Shape  shapeJSON `json:"shape"`
 	rt.Stats
 	Replay struct {
 		Dispatches    int64 `json:"dispatches"`
@@ -92,12 +96,13 @@ type replayReport struct {
 		Peak          int   `json:"peak"`
 		Loads         int64 `json:"loads"`
 		Prefetches    int64 `json:"prefetches"`
-		Evictions     int64 `json:"evictions"`
+		SlotsReleased int64 `json:"slots_released"` // Plan.Evict; cache.evictions counts as the reference does
 		DemandBytes   int64 `json:"demand_bytes"`
 		PrefetchBytes int64 `json:"prefetch_bytes"`
 	} `json:"replay"`
-	MsPerToken float64    `json:"modeled_ms_per_token"`
-	Opt        *optReport `json:"opt,omitempty"`
+	CostModel  costModelJSON `json:"cost_model"`
+	MsPerToken float64       `json:"modeled_ms_per_token"`
+	Opt        *optReport    `json:"opt,omitempty"`
 }
 
 type optReport struct {
@@ -116,7 +121,7 @@ func runReplay(e *env, c *command, args []string) int {
 	jsonOut := fs.Bool("json", false, "print JSON")
 	decisions := fs.String("decisions", "", "write every plan to this file")
 	opt := fs.Bool("opt", false, "compute Belady's optimum")
-	flagModel := hardwareFlags(fs)
+	flagModel := hardwareFlags(fs.FlagSet)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -125,6 +130,14 @@ func runReplay(e *env, c *command, args []string) int {
 			fmt.Fprintln(e.stderr, "moec replay: give one of -trace and -synthetic")
 		}
 		return e.usageError(c)
+	}
+	var out *output
+	if *decisions != "" {
+		var status int
+		if out, status = e.createOutput("-decisions", *decisions, fs.Arg(0), *tracePath); out == nil {
+			return status
+		}
+		defer out.Abort()
 	}
 	spec, status := e.loadPolicy(fs.Arg(0), *policyName)
 	if spec == nil {
@@ -141,7 +154,7 @@ func runReplay(e *env, c *command, args []string) int {
 	if *tracePath != "" {
 		name = *tracePath
 		open := func() (*trace.Reader, io.Closer, error) {
-			f, err := os.Open(*tracePath)
+			f, err := openFile(*tracePath)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -212,14 +225,7 @@ func runReplay(e *env, c *command, args []string) int {
 		Slots:  spec.MaxSlots(shape),
 		Pinned: replay.PinnedKeys(shape.Layers, spec.Cache.Pin),
 	}
-	var out *atomicFile
-	if *decisions != "" {
-		out, err = createAtomic(*decisions)
-		if err != nil {
-			e.errorf("%v", err)
-			return exitError
-		}
-		defer out.Abort()
+	if out != nil {
 		opts.Decisions = out
 	}
 	bar := progress.New(e.stderr)
@@ -250,10 +256,11 @@ func runReplay(e *env, c *command, args []string) int {
 	model := flagModel.ForPolicy(spec)
 	cost := model.Cost(res)
 	if *jsonOut {
-		return e.printReplayJSON(spec, name, shape, res, cost, best)
+		return e.printReplayJSON(spec, name, shape, res, model, cost, best)
 	}
-	printReplayTable(e.stdout, spec, name, shape, res, cost, hardwareText(model, *flagModel, shape.ExpertBytes), best)
-	return exitOK
+	return e.printTo(func(w io.Writer) {
+		printReplayTable(w, spec, name, shape, res, cost, hardwareText(model, *flagModel, shape.ExpertBytes), best)
+	})
 }
 
 func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, hardware string, best *replay.OptResult) {
@@ -301,29 +308,20 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, best *replay.OptResult) int {
+func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, model replay.CostModel, cost replay.Cost, best *replay.OptResult) int {
 	var r replayReport
 	r.Policy, r.Trace = spec.Name, traceName
-	r.Shape.Layers, r.Shape.Experts, r.Shape.TopK, r.Shape.ExpertBytes = shape.Layers, shape.Experts, shape.TopK, shape.ExpertBytes
+	r.Shape = newShapeJSON(shape)
 	r.Stats = res.Stats
 	r.Replay.Dispatches, r.Replay.Tokens, r.Replay.Slots, r.Replay.Peak = res.Dispatches, res.Tokens, res.Slots, res.Peak
-	r.Replay.Loads, r.Replay.Prefetches, r.Replay.Evictions = res.Loads, res.Prefetches, res.Evictions
+	r.Replay.Loads, r.Replay.Prefetches, r.Replay.SlotsReleased = res.Loads, res.Prefetches, res.Evictions
 	r.Replay.DemandBytes, r.Replay.PrefetchBytes = res.DemandBytes, res.PrefetchBytes
-	r.MsPerToken = ms(cost.PerToken)
+	r.CostModel, r.MsPerToken = newCostModelJSON(model, shape.ExpertBytes), ms(cost.PerToken)
 	if best != nil {
 		r.Opt = &optReport{HitRate: best.Count.HitRate(), Layers: make([]float64, 0, len(best.Layers))}
 		for _, l := range best.Layers {
 			r.Opt.Layers = append(r.Opt.Layers, l.HitRate())
 		}
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		e.errorf("%v", err)
-		return exitError
-	}
-	b = append(b, '\n')
-	if !e.writeAll(e.stdout, b) {
-		return exitError
-	}
-	return exitOK
+	return e.printJSON(r)
 }

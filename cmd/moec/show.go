@@ -10,13 +10,14 @@ import (
 
 var showCommand = &command{
 	name:      "show",
-	usageLine: "path...",
+	usageLine: "[-json] path...",
 	short:     "print policies resolved, with every default filled in",
 	long: `Show checks the named .moe files and prints every policy in them as moec
 resolves it: every key with its value, the defaults of the keys left out
 filled in, and the adapt rules the policy runs, including the implicit
 rules that conditional values such as "capacity = 16 : 32 when hit_rate <
-0.5" turn into. A directory stands for every .moe file under it.
+0.5" turn into. A directory stands for every .moe file under it, and
+"-" for standard input.
 
 For each policy, show prints a line with its name and where it is
 written, then one line per block, named as in .moe, with key=value pairs
@@ -62,12 +63,27 @@ each file.
 
 A file with errors is reported on standard error as moec check reports
 it, and show exits with status 1; the policies of the valid files are
-still shown.`,
+still shown.
+
+The flags are:
+
+	-json
+		Print the policies as one JSON array instead: for each, its
+		"name", "file", "line" and "column", then one object per block
+		named as above, with every key and its value (a number, true or
+		false, a word, "lfu|lru" for two tiers, or a list; null for a
+		key that holds no value, and null for a monitor or per_layer
+		block the policy lacks); adapt's "rules" are the rules in the
+		order they are checked, each with "metric", "op", "threshold",
+		"accesses", "actions" (each with "action" as show writes it
+		and, when it sets a key, "key" and "value"), "implicit" and
+		where it is written.`,
 	run: runShow,
 }
 
 func runShow(e *env, c *command, args []string) int {
 	fs := e.flagSet(c)
+	jsonOut := fs.Bool("json", false, "print the policies as JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -76,17 +92,24 @@ func runShow(e *env, c *command, args []string) int {
 	}
 	status := exitOK
 	first := true
+	all := []jsonObject{}
 	e.eachFile(fs.Args(), &status, func(name string) {
-		src, err := readRegular(name)
+		src, err := e.readInput(name)
 		if err != nil {
 			e.errorf("%v", err)
 			status = exitError
 			return
 		}
-		specs, diags := checkSource(name, src)
+		specs, diags := checkSource(inputName(name), src)
 		if len(diags) > 0 {
 			e.printDiagnostics(diags)
 			status = exitError
+			return
+		}
+		if *jsonOut {
+			for _, s := range specs {
+				all = append(all, specJSON(s))
+			}
 			return
 		}
 		var b bytes.Buffer
@@ -101,6 +124,11 @@ func runShow(e *env, c *command, args []string) int {
 			status = exitError
 		}
 	})
+	if *jsonOut {
+		if st := e.printJSON(all); st != exitOK {
+			return st
+		}
+	}
 	return status
 }
 

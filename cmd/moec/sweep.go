@@ -16,7 +16,7 @@ import (
 
 var sweepCommand = &command{
 	name:      "sweep",
-	usageLine: "-trace file [-capacity lo:hi:step | " + gpuUsage + "] [-plot file] [-policy name] [-expert-bytes size] [-j n] " + hardwareUsage + " policy.moe...",
+	usageLine: "-trace file [-capacity lo:hi:step | " + gpuUsage + "] [-plot file] [-policy name] [-expert-bytes size] [-json] [-j n] " + hardwareUsage + " policy.moe...",
 	short:     "measure policies over a range of cache capacities",
 	long: `Sweep replays policies over a routing trace at every cache capacity of a
 range and prints their hit rates, and their modeled times per token
@@ -44,12 +44,21 @@ The flags are:
 		2n/8, ... up to 2n, or to every slot of the trace.
 	-plot file
 		Also draw the hit rates against the capacity, one line per
-		policy and a dashed one for Belady, as an SVG or PNG picture,
-		by the file's extension.
+		policy and a dashed one for Belady, and below them the modeled
+		times per token, as an SVG or PNG picture, by the file's
+		extension.
 	-policy name
 		Sweep only the policy of this name.
 	-expert-bytes size
 		The bytes of one expert, as for replay.
+	-json
+		Print the results as one JSON object instead of the tables:
+		"trace", "shape", "cost_model" (the hardware figures of the
+		modeled times), "capacities", "belady_hit_rate" (one per
+		capacity), "policies" (each with "name", "file" and "cells",
+		one per capacity with "capacity", "hit_rate" and
+		"modeled_ms_per_token", null and "skipped" with the reason
+		where the policy cannot have the capacity) and "notes".
 	-j n
 		Replay n policies at a time; the number of cores by default.
 ` + hardwareHelp,
@@ -64,8 +73,9 @@ func runSweep(e *env, c *command, args []string) int {
 	policyName := fs.String("policy", "", "policy to sweep")
 	expertBytes := fs.String("expert-bytes", "", "bytes of one expert")
 	workers := fs.Int("j", runtime.GOMAXPROCS(0), "policies replayed at a time")
-	gpu := addGPUFlags(fs)
-	hardware := hardwareFlags(fs)
+	gpu := addGPUFlags(fs.FlagSet)
+	hardware := hardwareFlags(fs.FlagSet)
+	jsonOut := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -77,15 +87,19 @@ func runSweep(e *env, c *command, args []string) int {
 		fmt.Fprintf(e.stderr, "moec sweep: -capacity %v\n", err)
 		return exitUsage
 	}
-	if gpu.given() && isSet(fs, "capacity") {
+	if gpu.given() && isSet(fs.FlagSet, "capacity") {
 		fmt.Fprintln(e.stderr, "moec sweep: give -capacity, or -config and -vram, not both")
 		return exitUsage
 	}
 	if !gpu.check(e, "sweep") {
 		return exitUsage
 	}
+	var (
+		plot   *output
+		format string
+	)
 	if *plotPath != "" {
-		if _, err := chart.Format(*plotPath); err != nil {
+		if format, err = chart.Format(*plotPath); err != nil {
 			fmt.Fprintf(e.stderr, "moec sweep: -plot %v\n", err)
 			return exitUsage
 		}
@@ -93,6 +107,13 @@ func runSweep(e *env, c *command, args []string) int {
 	if *workers < 1 {
 		fmt.Fprintln(e.stderr, "moec sweep: -j must be at least 1")
 		return exitUsage
+	}
+	if *plotPath != "" {
+		var status int
+		if plot, status = e.createOutput("-plot", *plotPath, append(fs.Args(), *tracePath)...); plot == nil {
+			return status
+		}
+		defer plot.Abort()
 	}
 	var policies []tune.Policy
 	for _, file := range fs.Args() {
@@ -145,33 +166,38 @@ func runSweep(e *env, c *command, args []string) int {
 		return exitError
 	}
 	if *plotPath != "" {
-		var all []chart.Series
 		x := make([]float64, len(caps))
 		for i, c := range caps {
 			x[i] = float64(c)
 		}
+		hitRate := chart.Panel{Title: "Hit rate against capacity on " + filepath.Base(*tracePath), YLabel: "hit rate", Fraction: true}
+		perToken := chart.Panel{Title: "Modeled time per token against capacity", YLabel: "modeled ms/token"}
 		for pi, p := range res.Policies {
-			s := chart.Series{Name: p.Name}
+			h, t := chart.Series{Name: p.Name}, chart.Series{Name: p.Name}
 			for ci, cell := range res.Cells[pi] {
 				if cell.Skip == "" {
-					s.X = append(s.X, x[ci])
-					s.Y = append(s.Y, cell.HitRate)
+					h.X, h.Y = append(h.X, x[ci]), append(h.Y, cell.HitRate)
+					t.X, t.Y = append(t.X, x[ci]), append(t.Y, cell.MsPerToken)
 				}
 			}
-			all = append(all, s)
+			hitRate.Series, perToken.Series = append(hitRate.Series, h), append(perToken.Series, t)
 		}
-		all = append(all, chart.Series{Name: "Belady (optimal, no prefetch)", X: x, Y: res.Belady, Dashed: true})
-		title := fmt.Sprintf("Hit rate against capacity on %s", filepath.Base(*tracePath))
-		err := writePicture(*plotPath, func(format string) ([]byte, error) {
-			return chart.Lines(format, title, "capacity (expert slots)", "hit rate", all)
-		})
+		hitRate.Series = append(hitRate.Series, chart.Series{Name: "Belady (optimal, no prefetch)", X: x, Y: res.Belady, Dashed: true})
+		data, err := chart.Lines(format, "capacity (expert slots)", hitRate, perToken)
 		if err != nil {
 			e.errorf("%v", err)
 			return exitError
 		}
+		if status := e.finish(plot, data); status != exitOK {
+			return status
+		}
 	}
-	printSweep(e.stdout, r.Trace, r.Shape, hardwareText(*hardware, *hardware, r.Shape.ExpertBytes), gpuText, res)
-	return exitOK
+	if *jsonOut {
+		return e.printJSON(newSweepJSON(r, res))
+	}
+	return e.printTo(func(w io.Writer) {
+		printSweep(w, r.Trace, r.Shape, hardwareText(*hardware, *hardware, r.Shape.ExpertBytes), gpuText, res)
+	})
 }
 
 // isSet reports whether the flag called name was given.

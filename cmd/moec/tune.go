@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -106,7 +105,8 @@ The flags are:
 		Print the results as one JSON object instead of a table.
 	-o file
 		Write the winner as a formatted .moe file, with a comment naming
-		the trace and its score. The grid must have one capacity.
+		the trace and its score. The grid must have one capacity. An
+		interrupted search writes none.
 	-name name
 		The winner's policy name in -o's file; tuned by default.
 	-expert-bytes size
@@ -123,7 +123,7 @@ func runTune(e *env, c *command, args []string) int {
 	fs := e.flagSet(c)
 	tracePath := fs.String("trace", "", "routing trace file")
 	capacity := fs.Int("capacity", 0, "the cache's capacity in slots")
-	gpu := addGPUFlags(fs)
+	gpu := addGPUFlags(fs.FlagSet)
 	gridFlag := fs.String("grid", "default", "grid: a JSON file, default or reference")
 	objective := fs.String("objective", string(tune.Time), "time or hit_rate")
 	top := fs.Int("top", 5, "configurations to show; 0: all")
@@ -132,7 +132,7 @@ func runTune(e *env, c *command, args []string) int {
 	name := fs.String("name", "tuned", "the winner's policy name")
 	expertBytes := fs.String("expert-bytes", "", "bytes of one expert")
 	workers := fs.Int("j", runtime.GOMAXPROCS(0), "configurations replayed at a time")
-	hardware := hardwareFlags(fs)
+	hardware := hardwareFlags(fs.FlagSet)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -161,6 +161,15 @@ func runTune(e *env, c *command, args []string) int {
 		fmt.Fprintf(e.stderr, "moec tune: -name %q is not a policy name\n", *name)
 		return exitUsage
 	}
+	gridFile := *gridFlag
+	if gridFile == "default" || gridFile == "reference" {
+		gridFile = ""
+	}
+	o, status := e.createOutput("-o", *out, *tracePath, gridFile)
+	if o == nil {
+		return status
+	}
+	defer o.Abort()
 	var grid tune.Grid
 	switch *gridFlag {
 	case "default":
@@ -206,30 +215,27 @@ func runTune(e *env, c *command, args []string) int {
 	r.Workers = *workers
 	bar := progress.New(e.stderr)
 	r.Progress = bar.Start
+	r.Stop = e.stopOnInterrupt()
 	rep, err := r.Tune(grid, tune.Objective(*objective), *top)
 	bar.Done()
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
+	if rep.Interrupted {
+		return e.tuneInterrupted(rep, r.Shape, hardwareText(*hardware, *hardware, r.Shape.ExpertBytes), capText, *jsonOut)
+	}
 	if *out != "" {
-		if status := e.writeTuned(*out, *name, rep, rep.Results[0]); status != exitOK {
+		if status := e.writeTuned(o, *name, rep, rep.Results[0]); status != exitOK {
 			return status
 		}
 	}
 	if *jsonOut {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			e.errorf("%v", err)
-			return exitError
-		}
-		if !e.writeAll(e.stdout, append(b, '\n')) {
-			return exitError
-		}
-		return exitOK
+		return e.printJSON(rep)
 	}
-	printTuneTable(e.stdout, rep, r.Shape, hardwareText(*hardware, *hardware, r.Shape.ExpertBytes), capText)
-	return exitOK
+	return e.printTo(func(w io.Writer) {
+		printTuneTable(w, rep, r.Shape, hardwareText(*hardware, *hardware, r.Shape.ExpertBytes), capText)
+	})
 }
 
 // distinct returns ns without repeats, in order.
@@ -269,8 +275,15 @@ func printTuneTable(w io.Writer, rep *tune.Report, shape rt.Shape, hardware, cap
 	fmt.Fprintf(w, "trace      %s: %s\n", rep.Trace, shapeText(shape))
 	fmt.Fprintf(w, "hardware   %s\n", hardware)
 	fmt.Fprintf(w, "capacity   %s\n", capacity)
-	fmt.Fprintf(w, "grid       %s: %d configurations, %d replayed, %d skipped\n",
-		rep.Grid, rep.Configurations, rep.Replayed, rep.Configurations-rep.Replayed)
+	skipped, interrupted := 0, ""
+	for _, s := range rep.Skipped {
+		skipped += s.Count
+	}
+	if rep.Interrupted {
+		interrupted = " before the interrupt"
+	}
+	fmt.Fprintf(w, "grid       %s: %d configurations, %d replayed%s, %d skipped\n",
+		rep.Grid, rep.Configurations, rep.Replayed, interrupted, skipped)
 	for _, s := range rep.Skipped {
 		fmt.Fprintf(w, "           %d skipped: %s\n", s.Count, s.Reason)
 	}
@@ -322,16 +335,27 @@ func tunedSource(name string, rep *tune.Report, r tune.Result) ([]byte, error) {
 	return policy.Format(c.Spec(name), &policy.FormatOptions{Header: header, Keep: keep})
 }
 
-// writeTuned writes the winner to path, replacing path only when all of
+// writeTuned writes the winner to o, replacing its file only when all of
 // it could be written.
-func (e *env) writeTuned(path, name string, rep *tune.Report, r tune.Result) int {
+func (e *env) writeTuned(o *output, name string, rep *tune.Report, r tune.Result) int {
 	src, err := tunedSource(name, rep, r)
-	if err == nil {
-		err = writeFileAtomic(path, src)
-	}
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
 	}
-	return exitOK
+	return e.finish(o, src)
+}
+
+// tuneInterrupted prints the ranking of the configurations replayed
+// before an interrupt, says on standard error that tune was interrupted,
+// and returns the interrupt's exit status. The -o file is not written:
+// the winner of part of the grid is not the grid's.
+func (e *env) tuneInterrupted(rep *tune.Report, shape rt.Shape, hardware, capacity string, jsonOut bool) int {
+	if jsonOut {
+		e.printJSON(rep)
+	} else {
+		e.printTo(func(w io.Writer) { printTuneTable(w, rep, shape, hardware, capacity) })
+	}
+	fmt.Fprintf(e.stderr, "moec tune: interrupted after %d configurations: the ranking is of those\n", rep.Replayed)
+	return e.interruptedStatus()
 }

@@ -1,6 +1,7 @@
 // Package chart draws the pictures moec makes, with gonum.org/v1/plot:
-// sweep's hit rate against capacity (Lines) and trace stats' heatmap of
-// expert popularity (Heatmap), each as an SVG or PNG image.
+// sweep's hit rate and modeled time per token against capacity (Lines)
+// and trace stats' heatmap of expert popularity (Heatmap), each as an SVG
+// or PNG image.
 package chart
 
 import (
@@ -50,60 +51,148 @@ type Series struct {
 	Dashed bool // drawn dashed and black: a bound, not a policy
 }
 
-// Lines draws a chart of the series in format ("svg" or "png"), one line
-// with points per series, a legend at the upper left, hit rates from 0
-// to 1 up and whole numbers from 0 across, and returns the image file.
-func Lines(format, title, xLabel, yLabel string, all []Series) ([]byte, error) {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = xLabel
-	p.Y.Label.Text = yLabel
-	p.Y.Min, p.Y.Max = 0, 1
-	var yTicks []plot.Tick
-	for i := 0; i <= 10; i++ {
-		yTicks = append(yTicks, plot.Tick{Value: float64(i) / 10, Label: fmt.Sprintf("%.1f", float64(i)/10)})
+// A Panel is one chart of a picture of Lines: its series against the
+// picture's x axis.
+type Panel struct {
+	Title, YLabel string
+	// Fraction draws y from 0 to 1 with a tick every 0.1, for hit
+	// rates; otherwise y runs from 0 to the largest value.
+	Fraction bool
+	Series   []Series
+}
+
+// palette holds the colours of the first series: twelve that stay apart
+// on screen and on paper (d3's category10 less its grey, and three of
+// its category20b), none near the black of a bound.
+var palette = []color.Color{
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, // blue
+	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, // orange
+	color.RGBA{0x2c, 0xa0, 0x2c, 0xff}, // green
+	color.RGBA{0xd6, 0x27, 0x28, 0xff}, // red
+	color.RGBA{0x94, 0x67, 0xbd, 0xff}, // purple
+	color.RGBA{0x8c, 0x56, 0x4b, 0xff}, // brown
+	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, // pink
+	color.RGBA{0xbc, 0xbd, 0x22, 0xff}, // olive
+	color.RGBA{0x17, 0xbe, 0xcf, 0xff}, // cyan
+	color.RGBA{0x39, 0x3b, 0x79, 0xff}, // indigo
+	color.RGBA{0xe7, 0xba, 0x52, 0xff}, // gold
+	color.RGBA{0x7b, 0x41, 0x73, 0xff}, // plum
+}
+
+// dashes are the patterns of the series after the first
+// len(palette), which reuse the colours: each round of colours gets the
+// next pattern.
+var dashes = [][]vg.Length{
+	{vg.Points(6), vg.Points(3)},
+	{vg.Points(2), vg.Points(2)},
+	{vg.Points(8), vg.Points(2), vg.Points(2), vg.Points(2)},
+	{vg.Points(1), vg.Points(2)},
+}
+
+// A style is how one series is drawn.
+type style struct {
+	color  color.Color
+	dashes []vg.Length // nil for a solid line
+	shape  draw.GlyphDrawer
+}
+
+// styleOf returns the style of the i-th series that is not a bound: a
+// colour of its own for the first len(palette), then the colours again,
+// dashed.
+func styleOf(i int) style {
+	st := style{color: palette[i%len(palette)], shape: plotutil.Shape(i)}
+	if round := i / len(palette); round > 0 {
+		st.dashes = dashes[(round-1)%len(dashes)]
 	}
-	p.Y.Tick.Marker = plot.ConstantTicks(yTicks)
-	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.XOffs = vg.Points(8)
-	p.Legend.YOffs = -vg.Points(8)
-	color := 0
-	for _, s := range all {
-		xys := make(plotter.XYs, 0, len(s.X))
-		for i := range s.X {
-			xys = append(xys, plotter.XY{X: s.X[i], Y: s.Y[i]})
-		}
-		if len(xys) == 0 {
-			continue
-		}
-		line, points, err := plotter.NewLinePoints(xys)
-		if err != nil {
-			return nil, err
-		}
-		line.Width = vg.Points(1.5)
-		if s.Dashed {
-			line.Color, points.Color = blackish, blackish
-			line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
-			points.Shape = plotutil.Shape(0)
-		} else {
-			line.Color, points.Color = plotutil.Color(color), plotutil.Color(color)
-			points.Shape = plotutil.Shape(color)
-			color++
-		}
-		p.Add(line, points)
-		p.Legend.Add(s.Name, line, points)
-	}
+	return st
+}
+
+// boundStyle is the style of a bound (Belady's optimum).
+var boundStyle = style{color: blackish, dashes: []vg.Length{vg.Points(6), vg.Points(3)}, shape: plotutil.Shape(0)}
+
+// Lines draws the panels one above the other in format ("svg" or "png"),
+// sharing the x axis (whole numbers from 0), one line with points per
+// series, and a legend of every series to the right of the panels,
+// outside the data; a series keeps its style in every panel, found by
+// name. It returns the image file.
+func Lines(format, xLabel string, panels ...Panel) ([]byte, error) {
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
+	styles := map[string]style{}
+	var plots []*plot.Plot
 	most := 0.0
-	for _, s := range all {
-		for _, x := range s.X {
-			most = max(most, x)
+	for _, pn := range panels {
+		p := plot.New()
+		p.Title.Text = pn.Title
+		p.X.Label.Text = xLabel
+		p.Y.Label.Text = pn.YLabel
+		p.Add(plotter.NewGrid())
+		for _, s := range pn.Series {
+			xys := make(plotter.XYs, 0, len(s.X))
+			for i := range s.X {
+				xys = append(xys, plotter.XY{X: s.X[i], Y: s.Y[i]})
+				most = max(most, s.X[i])
+			}
+			st, seen := styles[s.Name]
+			if !seen {
+				st = boundStyle
+				if !s.Dashed {
+					st = styleOf(len(styles))
+				}
+				styles[s.Name] = st
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return nil, err
+			}
+			line.Width = vg.Points(1.5)
+			line.Color, points.Color = st.color, st.color
+			line.Dashes, points.Shape = st.dashes, st.shape
+			p.Add(line, points)
+			if !seen {
+				legend.Add(s.Name, line, points)
+			}
 		}
+		p.Y.Min = 0
+		if pn.Fraction {
+			p.Y.Max = 1
+			var yTicks []plot.Tick
+			for i := 0; i <= 10; i++ {
+				yTicks = append(yTicks, plot.Tick{Value: float64(i) / 10, Label: fmt.Sprintf("%.1f", float64(i)/10)})
+			}
+			p.Y.Tick.Marker = plot.ConstantTicks(yTicks)
+		}
+		plots = append(plots, p)
 	}
-	p.X.Min = 0
-	p.X.Tick.Marker = intTicks(int(most))
-	return picture(format, 9*vg.Inch, 5.5*vg.Inch, p.Draw)
+	for _, p := range plots {
+		p.X.Min = 0
+		p.X.Max = max(p.X.Max, most)
+		p.X.Tick.Marker = intTicks(int(most))
+	}
+	width, panelHeight := 9*vg.Inch, 4.5*vg.Inch
+	if len(panels) == 1 {
+		panelHeight = 5.5 * vg.Inch
+	}
+	height := vg.Length(max(len(panels), 1)) * panelHeight
+	return picture(format, width+legendWidth(&legend), height, func(c draw.Canvas) {
+		for i, p := range plots {
+			// Panel i from the top: cropped from below by the panels
+			// under it and from above by those over it.
+			below, above := vg.Length(len(plots)-1-i)*panelHeight, vg.Length(i)*panelHeight
+			p.Draw(draw.Crop(c, 0, -legendWidth(&legend), below, -above))
+		}
+		legend.XOffs, legend.YOffs = vg.Points(6), -vg.Points(28)
+		legend.Draw(draw.Crop(c, width, 0, 0, 0))
+	})
+}
+
+// legendWidth is the room the legend takes right of the panels.
+func legendWidth(l *plot.Legend) vg.Length {
+	r := l.Rectangle(draw.Canvas{})
+	return r.Max.X - r.Min.X + vg.Points(18)
 }
 
 var blackish = color.Gray{Y: 0x30}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"image"
+	"image/color"
 	_ "image/png" // image.DecodeConfig reads PNG
 	"io"
+	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -63,7 +67,7 @@ func TestLines(t *testing.T) {
 		{Name: "Belady", X: []float64{4, 8, 16}, Y: []float64{0.3, 0.5, 0.7}, Dashed: true},
 	}
 	for _, format := range []string{"svg", "png"} {
-		data, err := Lines(format, "title", "capacity", "hit rate", all)
+		data, err := Lines(format, "capacity", Panel{Title: "title", YLabel: "hit rate", Fraction: true, Series: all})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,8 +76,113 @@ func TestLines(t *testing.T) {
 			t.Errorf("the legend does not name the series")
 		}
 	}
-	if _, err := Lines("gif", "", "", "", all); err == nil {
+	if _, err := Lines("gif", "", Panel{Series: all}); err == nil {
 		t.Error("a gif chart: no error")
+	}
+}
+
+// svgTexts returns the text elements of an SVG picture with their x.
+func svgTexts(t *testing.T, data []byte) map[string][]float64 {
+	t.Helper()
+	texts := map[string][]float64{}
+	d := xml.NewDecoder(bytes.NewReader(data))
+	var x float64
+	in := false
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			return texts
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if in = tok.Name.Local == "text"; in {
+				for _, a := range tok.Attr {
+					if a.Name.Local == "x" {
+						x, _ = strconv.ParseFloat(a.Value, 64)
+					}
+				}
+			}
+		case xml.CharData:
+			if in {
+				texts[string(tok)] = append(texts[string(tok)], x)
+			}
+		case xml.EndElement:
+			in = false
+		}
+	}
+}
+
+// TestLinesLegendOutside checks that the legend lies right of the data
+// of every panel (it was drawn over the lines, at the upper left), that
+// both panels are drawn, and that a series keeps its place in the legend
+// once, however many panels draw it.
+func TestLinesLegendOutside(t *testing.T) {
+	x := []float64{4, 8, 12, 16}
+	var hit, ms []Series
+	for i := range 14 {
+		name := fmt.Sprintf("policy_%d", i)
+		hit = append(hit, Series{Name: name, X: x, Y: []float64{0.1, 0.2, 0.3, float64(i) / 20}})
+		ms = append(ms, Series{Name: name, X: x, Y: []float64{5, 4, 3, float64(i)}})
+	}
+	hit = append(hit, Series{Name: "Belady", X: x, Y: []float64{0.4, 0.5, 0.6, 0.7}, Dashed: true})
+	data, err := Lines("svg", "capacity", Panel{Title: "hit", YLabel: "hit rate", Fraction: true, Series: hit},
+		Panel{Title: "time", YLabel: "modeled ms/token", Series: ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := svgTexts(t, data)
+	// The rightmost x tick, 16, is at the right end of the data.
+	right := slices.Max(texts["16"])
+	if len(texts["16"]) != 2 {
+		t.Errorf("x tick 16 drawn %d times, want once per panel", len(texts["16"]))
+	}
+	for _, s := range hit {
+		if xs := texts[s.Name]; len(xs) != 1 || xs[0] <= right {
+			t.Errorf("legend entry %q at x %v, want once, right of the data (%g)", s.Name, xs, right)
+		}
+	}
+	for _, label := range []string{"hit rate", "modeled ms/token"} {
+		if len(texts[label]) != 1 {
+			t.Errorf("y label %q drawn %d times, want once", label, len(texts[label]))
+		}
+	}
+}
+
+// TestStyles checks that the first twelve series have twelve colours and
+// solid lines, and that the next ones reuse the colours dashed, no two
+// alike, none like a bound's.
+func TestStyles(t *testing.T) {
+	type key struct {
+		color  color.RGBA
+		dashes string
+	}
+	seen := map[key]int{}
+	rgba := func(c color.Color) color.RGBA { return color.RGBAModel.Convert(c).(color.RGBA) }
+	colors := map[color.RGBA]bool{}
+	for i := range 60 {
+		st := styleOf(i)
+		if i < 12 {
+			colors[rgba(st.color)] = true
+			if st.dashes != nil {
+				t.Errorf("series %d is dashed", i)
+			}
+		} else if st.dashes == nil {
+			t.Errorf("series %d is solid, with the colour of series %d", i, i%12)
+		}
+		k := key{rgba(st.color), fmt.Sprint(st.dashes)}
+		if j, ok := seen[k]; ok {
+			t.Errorf("series %d looks like series %d", i, j)
+		}
+		seen[k] = i
+		if rgba(st.color) == rgba(boundStyle.color) {
+			t.Errorf("series %d has the colour of a bound", i)
+		}
+	}
+	if len(colors) != 12 {
+		t.Errorf("%d colours for the first 12 series, want 12", len(colors))
 	}
 }
 

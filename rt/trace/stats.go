@@ -560,18 +560,26 @@ func ReadStats(r *Reader) (*Stats, error) {
 // layer, whose LRU hit rates Write prints.
 var lruCapacities = [...]int{8, 4, 2}
 
+// LRUCapacities returns the cache sizes whose LRU hit rates Write
+// prints: an eighth, a quarter and half of the experts per layer, at
+// least 1, distinct, increasing.
+func (s *Stats) LRUCapacities() []int {
+	var caps []int
+	for _, f := range lruCapacities {
+		if c := max(1, s.Header.Experts/f); !slices.Contains(caps, c) {
+			caps = append(caps, c)
+		}
+	}
+	return caps
+}
+
 // Write prints s as the tables of `moec trace stats`.
 func (s *Stats) Write(w io.Writer) error {
 	h := s.Header
 	var b strings.Builder
 	fmt.Fprintf(&b, "model: %s\n", h.Model)
 	fmt.Fprintf(&b, "shape: %d layers, %d experts, top-%d; %d rows, %d accesses\n\n", h.Layers, h.Experts, h.TopK, s.Rows, s.Accesses)
-	var caps []int // distinct, increasing
-	for _, f := range lruCapacities {
-		if c := max(1, h.Experts/f); !slices.Contains(caps, c) {
-			caps = append(caps, c)
-		}
-	}
+	caps := s.LRUCapacities()
 	hitRates := func(rate func(int) float64) string {
 		parts := make([]string, len(caps))
 		for i, c := range caps {

@@ -1,6 +1,7 @@
 package tune
 
 import (
+	"errors"
 	"time"
 
 	"github.com/moepolicy/moec/rt"
@@ -26,6 +27,43 @@ type Replayer struct {
 	// known, and returns a function that is called, from the goroutine
 	// that called Tune or Sweep, with the number of replays finished.
 	Progress func(total int64) func(done int64)
+
+	// Stop, when not nil, ends the work early once it is closed: the
+	// replays running stop, those not started are skipped. Tune then
+	// ranks the configurations that finished (Report.Interrupted), and
+	// Sweep returns ErrStopped.
+	Stop <-chan struct{}
+}
+
+// ErrStopped is the error of a replay that Replayer.Stop ended.
+var ErrStopped = errors.New("stopped")
+
+// stopped reports whether Stop is closed.
+func (r *Replayer) stopped() bool {
+	select {
+	case <-r.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopCheckRows is how many rows a replay runs between two looks at
+// Stop: a few microseconds of work.
+const stopCheckRows = 1024
+
+// stoppable is a Source that ends with ErrStopped once r.Stop is closed.
+type stoppable struct {
+	replay.Source
+	r *Replayer
+	n int
+}
+
+func (s *stoppable) Next() (int, []int32, []float32, error) {
+	if s.n++; s.n%stopCheckRows == 0 && s.r.stopped() {
+		return 0, nil, nil, ErrStopped
+	}
+	return s.Source.Next()
 }
 
 // An outcome is what came of replaying one policy.
@@ -48,7 +86,11 @@ func (r *Replayer) replayAll(specs []*rt.Spec) []outcome {
 	for range max(1, min(r.Workers, len(specs))) {
 		go func() {
 			for i := range next {
-				out[i] = r.replayOne(specs[i])
+				if r.stopped() {
+					out[i] = outcome{err: ErrStopped}
+				} else {
+					out[i] = r.replayOne(specs[i])
+				}
 				finished <- i
 			}
 		}()
@@ -74,7 +116,11 @@ func (r *Replayer) replayOne(spec *rt.Spec) outcome {
 	if err != nil {
 		return outcome{err: err}
 	}
-	res, err := replay.Run(p, replay.NewSliceSource(r.Rows), replay.Options{
+	var src replay.Source = replay.NewSliceSource(r.Rows)
+	if r.Stop != nil {
+		src = &stoppable{Source: src, r: r}
+	}
+	res, err := replay.Run(p, src, replay.Options{
 		Shape:  r.Shape,
 		Slots:  spec.MaxSlots(r.Shape),
 		Pinned: replay.PinnedKeys(r.Shape.Layers, spec.Cache.Pin),

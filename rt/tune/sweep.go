@@ -1,6 +1,7 @@
 package tune
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -131,6 +132,9 @@ func (r *Replayer) Sweep(policies []Policy, caps []int) (*SweepResult, error) {
 	}
 	for i, o := range r.replayAll(specs) {
 		w := where[i]
+		if errors.Is(o.err, ErrStopped) {
+			return nil, ErrStopped
+		}
 		if o.err != nil {
 			return nil, fmt.Errorf("%s at capacity %d: %v", policies[w.p].Name, caps[w.c], o.err)
 		}

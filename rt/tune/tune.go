@@ -2,6 +2,7 @@ package tune
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -56,6 +57,9 @@ type Report struct {
 	// those of the same capacity (capacities in grid order), with
 	// Belady's optimum for their slots.
 	Results []Result `json:"results"`
+	// Interrupted is true when Replayer.Stop ended the search: Results
+	// rank the Replayed configurations that finished.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // Tune replays every valid configuration of g over the trace and ranks
@@ -125,7 +129,12 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 	if len(results) == 0 {
 		return nil, fmt.Errorf("no configuration of the grid is valid: %s", first)
 	}
+	finished := results[:0]
 	for i, out := range r.replayAll(specs) {
+		if errors.Is(out.err, ErrStopped) {
+			rep.Interrupted = true
+			continue
+		}
 		if out.err != nil {
 			return nil, fmt.Errorf("configuration %d (%s): %v", results[i].Index, results[i].Config, out.err)
 		}
@@ -135,7 +144,9 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 		res.Loads, res.Prefetches, res.Evictions = out.res.Loads, out.res.Prefetches, out.res.Evictions
 		res.perToken = out.cost.PerToken
 		res.MsPerToken = ms(out.cost.PerToken)
+		finished = append(finished, *res)
 	}
+	results = finished
 	sortResults(results, objective, g.Capacity)
 	rep.Replayed = len(results)
 	var kept []Result
