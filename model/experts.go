@@ -260,7 +260,8 @@ func (x *Experts) Unpack(src []byte, gate, up, down []float32) error {
 	if int64(len(src)) != x.ExpertBytes {
 		return fmt.Errorf("model: an expert of %d bytes to unpack, want %d", len(src), x.ExpertBytes)
 	}
-	per := x.ExpertBytes / (2*elems(x.Gate) + elems(x.Down)) // bytes per element
+	bits, _ := x.DType.Bits()
+	per := int64(bits / 8) // widen refuses every dtype but F32, F16 and BF16
 	o := int64(0)
 	for i, dst := range [3][]float32{gate, up, down} {
 		shape := x.Gate
@@ -279,6 +280,7 @@ func (x *Experts) Unpack(src []byte, gate, up, down []float32) error {
 	return nil
 }
 
+// elems returns the number of elements of a tensor of the given shape.
 func elems(shape []int64) int64 {
 	n := int64(1)
 	for _, d := range shape {

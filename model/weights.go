@@ -14,11 +14,7 @@ func (w Weight) Elems() int64 {
 	if !w.Present() {
 		return 0
 	}
-	n := int64(1)
-	for _, d := range w.Shape {
-		n *= d
-	}
-	return n
+	return elems(w.Shape)
 }
 
 // tensorOf returns the tensor that holds w, checking that it has the
