@@ -100,7 +100,7 @@ func runRun(e *env, c *command, args []string) int {
 	}
 	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != ""}
 	if *policyArg != "" {
-		if status := e.runPolicy(&o, *dir, *policyArg); status != exitOK {
+		if status := e.setPolicy(&o, *dir, *policyArg); status != exitOK {
 			return status
 		}
 	}
@@ -189,10 +189,10 @@ func parseIDs(s string) ([]int, error) {
 	return ids, nil
 }
 
-// runPolicy sets o's policy and store from the argument of -policy,
+// setPolicy sets o's policy and store from the argument of -policy,
 // file[:name], for the checkpoint in dir. On failure it reports and
 // returns the exit status.
-func (e *env) runPolicy(o *engine.Options, dir, arg string) int {
+func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
 	file, name := arg, ""
 	if i := strings.LastIndexByte(arg, ':'); i > 0 {
 		if _, err := os.Stat(arg); err != nil {
