@@ -8,14 +8,17 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/moepolicy/moec/cudart"
 	"github.com/moepolicy/moec/engine/cpu"
 	"github.com/moepolicy/moec/model"
+	"github.com/moepolicy/moec/rt"
 )
 
 // Options configure Open.
@@ -30,6 +33,22 @@ type Options struct {
 	// KVFloat32 keeps the CUDA path's key/value cache in float32 instead
 	// of bf16 (the CPU reference's is always float32).
 	KVFloat32 bool
+
+	// Policy, when set, places every routed expert: each sparse layer's
+	// top-k experts and router weights (rounded as a trace records them,
+	// trace.RoundScore) go to Policy.Dispatch, the plan is executed by a
+	// store that holds every expert (on the CPU, cudart.HostStore, filled
+	// by cudart.Pack), and each expert runs from the bytes the plan says:
+	// its slot when it runs on the GPU, the store's arena when on the
+	// CPU. Build the policy for ExpertShape(dir): rt.New(spec, shape) or a
+	// type moec build generated. The CUDA path does not run policies yet.
+	Policy rt.Policy
+	// Store says what the policy's store holds: Capacity and Pinned, which
+	// cudart.OptionsFor(spec, shape) gives for the policy's spec. Open
+	// sets its Shape to the checkpoint's (a Shape given must equal it).
+	Store cudart.Options
+	// RecordRouting keeps the routing of every dispatch, for WriteTrace.
+	RecordRouting bool
 }
 
 // A Model is a checkpoint loaded on a device, ready to generate.
@@ -38,6 +57,8 @@ type Model struct {
 	ck     *model.Checkpoint
 	b      backend
 	o      Options
+	dir    string
+	pl     *placer // nil without a policy
 }
 
 // backend is one device's forward pass.
@@ -76,7 +97,7 @@ func Open(dir string, o Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{Config: cfg, ck: ck, o: o}
+	m := &Model{Config: cfg, ck: ck, o: o, dir: dir}
 	if m.o.MaxContext <= 0 {
 		m.o.MaxContext = 4096
 		if cfg.MaxPositions > 0 {
@@ -86,13 +107,25 @@ func Open(dir string, o Options) (*Model, error) {
 	switch o.Device {
 	case "", "cpu":
 		m.o.Device = "cpu"
-		m.b, err = openCPU(cfg, ck)
+		if o.Policy != nil {
+			m.pl, err = newPlacer(cfg, ck, o.Policy, o.Store, o.RecordRouting)
+		}
+		if err == nil {
+			m.b, err = openCPU(cfg, ck, m.pl)
+		}
 	case "cuda":
+		if o.Policy != nil {
+			err = errors.New("engine: the GPU path does not run experts under a policy yet (issue 14); run the policy with -device cpu, on the host store")
+			break
+		}
 		m.b, err = openCUDA(cfg, ck, m.o)
 	default:
 		err = fmt.Errorf("engine: unknown device %q (want cpu or cuda)", o.Device)
 	}
 	if err != nil {
+		if m.pl != nil {
+			m.pl.store.Close()
+		}
 		ck.Close()
 		return nil, err
 	}
@@ -102,7 +135,29 @@ func Open(dir string, o Options) (*Model, error) {
 // Close releases the device and the checkpoint.
 func (m *Model) Close() error {
 	m.b.close()
+	if m.pl != nil {
+		m.pl.store.Close()
+	}
 	return m.ck.Close()
+}
+
+// Policy returns what Options.Policy did since Open; nil without one.
+func (m *Model) Policy() *PolicyResult {
+	if m.pl == nil {
+		return nil
+	}
+	return m.pl.result()
+}
+
+// WriteTrace writes the routing of every dispatch since Open, in moec's
+// trace format (rt/trace), for moec replay and tune: the experts and
+// weights the policy was given, at its MoE layers. It needs
+// Options.Policy and Options.RecordRouting.
+func (m *Model) WriteTrace(w io.Writer) error {
+	if m.pl == nil {
+		return errors.New("engine: no policy ran, so no routing was recorded")
+	}
+	return m.pl.writeTrace(w, filepath.Base(filepath.Clean(m.dir)))
 }
 
 // Sampling says how Generate chooses a token from the logits: greedily
@@ -131,7 +186,8 @@ type Result struct {
 	Prompt, Generated []int
 	Prefill, Decode   time.Duration // the prompt's steps (up to the first generated token), the rest
 	Device            string
-	DeviceMemory      int64 // bytes the model holds on the GPU; 0 on the CPU
+	DeviceMemory      int64         // bytes the model holds on the GPU; 0 on the CPU
+	Policy            *PolicyResult // what Options.Policy did since Open; nil without one
 }
 
 // PrefillTokensPerSecond returns the prompt's tokens over the prefill time.
@@ -174,6 +230,7 @@ func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
 			return nil, err
 		}
 		r.Generated, r.Prefill, r.Decode = toks, pre, dec
+		r.Policy = m.Policy()
 		return r, nil
 	}
 	if err := m.b.start(len(prompt) + n); err != nil {
@@ -200,6 +257,7 @@ func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
 		r.Generated = append(r.Generated, next)
 	}
 	r.Decode = time.Since(t1)
+	r.Policy = m.Policy()
 	return r, nil
 }
 
@@ -279,25 +337,39 @@ func (s Sampling) choose(logits []float32, rng *rand.Rand) int {
 	return cs[keep-1].id
 }
 
-// cpuBackend is engine/cpu's reference forward.
+// cpuBackend is engine/cpu's reference forward, its experts placed by
+// pl when there is a policy.
 type cpuBackend struct {
-	w *cpu.Weights
-	s *cpu.Session
+	w  *cpu.Weights
+	s  *cpu.Session
+	pl *placer
 }
 
-func openCPU(cfg *model.Config, ck *model.Checkpoint) (backend, error) {
-	w, err := cpu.Load(cfg, ck)
+func openCPU(cfg *model.Config, ck *model.Checkpoint, pl *placer) (backend, error) {
+	load := cpu.Load
+	if pl != nil {
+		load = cpu.LoadSkeleton // the experts run from the store
+	}
+	w, err := load(cfg, ck)
 	if err != nil {
 		return nil, err
 	}
-	return &cpuBackend{w: w}, nil
+	return &cpuBackend{w: w, pl: pl}, nil
 }
 
 func (b *cpuBackend) start(n int) (err error) {
 	b.s, err = cpu.NewSession(b.w, n)
+	if err == nil && b.pl != nil {
+		b.s.UseExperts(b.pl)
+	}
 	return err
 }
 
-func (b *cpuBackend) step(id int) ([]float32, error) { return b.s.Step(id) }
-func (b *cpuBackend) memory() int64                  { return 0 }
-func (b *cpuBackend) close()                         {}
+func (b *cpuBackend) step(id int) ([]float32, error) {
+	if b.pl != nil {
+		b.pl.token++
+	}
+	return b.s.Step(id)
+}
+func (b *cpuBackend) memory() int64 { return 0 }
+func (b *cpuBackend) close()        {}

@@ -251,3 +251,40 @@ func (x *Experts) Pack(l, e int, dst []byte) error {
 	}
 	return nil
 }
+
+// Unpack is Pack's inverse, widened: it sets gate, up and down to the
+// projections of an expert that Pack wrote into src, as float32 (the
+// conversion Checkpoint.Float32 makes). src must be ExpertBytes long and
+// each destination as long as its projection.
+func (x *Experts) Unpack(src []byte, gate, up, down []float32) error {
+	if int64(len(src)) != x.ExpertBytes {
+		return fmt.Errorf("model: an expert of %d bytes to unpack, want %d", len(src), x.ExpertBytes)
+	}
+	bits, _ := x.DType.Bits()
+	per := int64(bits / 8) // widen refuses every dtype but F32, F16 and BF16
+	o := int64(0)
+	for i, dst := range [3][]float32{gate, up, down} {
+		shape := x.Gate
+		if i == 2 {
+			shape = x.Down
+		}
+		n := elems(shape)
+		if int64(len(dst)) != n {
+			return fmt.Errorf("model: unpacking an expert's %s projection of %d elements into %d", [3]string{"gate", "up", "down"}[i], n, len(dst))
+		}
+		if err := widen(dst, src[o:o+n*per], x.DType); err != nil {
+			return fmt.Errorf("model: an expert's weights %v", err)
+		}
+		o += n * per
+	}
+	return nil
+}
+
+// elems returns the number of elements of a tensor of the given shape.
+func elems(shape []int64) int64 {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}

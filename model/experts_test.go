@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -321,5 +322,52 @@ func TestExpertNames(t *testing.T) {
 	want = `missing expert (layer 0, expert 0): no tensor "model.layers.0.mlp.experts.0.gate_proj.weight"`
 	if err := experts(); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("near misses: %v", err)
+	}
+}
+
+// TestUnpack checks that Unpack undoes Pack, widening each projection
+// exactly as Checkpoint.Float32 widens the tensor (fp32, bf16 and fp16
+// checkpoints), and refuses sizes that do not fit.
+func TestUnpack(t *testing.T) {
+	for _, name := range []string{"qwen2_moe", "qwen2_moe_bf16", "qwen3_moe"} {
+		dir := filepath.Join("..", "testdata", "models", name)
+		cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := model.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		x, err := c.Experts(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, e := len(x.Layers)-1, x.PerLayer-1
+		packed := make([]byte, x.ExpertBytes)
+		if err := x.Pack(l, e, packed); err != nil {
+			t.Fatal(err)
+		}
+		mlp := cfg.Layer(x.Layers[l]).MoE.Expert(e)
+		var got, want [3][]float32
+		for i, w := range []model.Weight{mlp.Gate, mlp.Up, mlp.Down} {
+			if want[i], err = c.Float32(w); err != nil {
+				t.Fatal(err)
+			}
+			got[i] = make([]float32, len(want[i]))
+		}
+		if err := x.Unpack(packed, got[0], got[1], got[2]); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Unpack(Pack(expert %d, %d)) is not the checkpoint's weights", name, l, e)
+		}
+		if err := x.Unpack(packed[1:], got[0], got[1], got[2]); err == nil {
+			t.Errorf("%s: Unpack of a short expert: no error", name)
+		}
+		if err := x.Unpack(packed, got[0][1:], got[1], got[2]); err == nil {
+			t.Errorf("%s: Unpack into a short gate: no error", name)
+		}
 	}
 }

@@ -14,11 +14,7 @@ func (w Weight) Elems() int64 {
 	if !w.Present() {
 		return 0
 	}
-	n := int64(1)
-	for _, d := range w.Shape {
-		n *= d
-	}
-	return n
+	return elems(w.Shape)
 }
 
 // tensorOf returns the tensor that holds w, checking that it has the
@@ -50,25 +46,34 @@ func (c *Checkpoint) Float32(w Weight) ([]float32, error) {
 	if err := t.Read(b); err != nil {
 		return nil, err
 	}
-	n := w.Elems()
-	out := make([]float32, n)
-	switch t.DType {
-	case "F32":
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-	case "BF16":
-		for i := range out {
-			out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
-		}
-	case "F16":
-		for i := range out {
-			out[i] = HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
-		}
-	default:
-		return nil, fmt.Errorf("model: %s: tensor %q is %s; moec reads F32, F16 and BF16 weights", t.File(), t.Name, t.DType)
+	out := make([]float32, w.Elems())
+	if err := widen(out, b, t.DType); err != nil {
+		return nil, fmt.Errorf("model: %s: tensor %q %v", t.File(), t.Name, err)
 	}
 	return out, nil
+}
+
+// widen sets dst to the little-endian elements of b, of dtype dt, as
+// float32: F32 as stored, F16 and BF16 widened exactly. b holds
+// len(dst) elements. It is the one conversion of weights to float32.
+func widen(dst []float32, b []byte, dt DType) error {
+	switch dt {
+	case "F32":
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	case "BF16":
+		for i := range dst {
+			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+		}
+	case "F16":
+		for i := range dst {
+			dst[i] = HalfToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	default:
+		return fmt.Errorf("is %s; moec reads F32, F16 and BF16 weights", dt)
+	}
+	return nil
 }
 
 // BFloat16 returns weight w as little-endian bfloat16 bytes: a BF16

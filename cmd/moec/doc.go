@@ -645,7 +645,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -666,9 +666,25 @@
 // temperature, restricted by -top-p to the smallest set of most probable
 // tokens whose probability reaches it, the same for the same -seed.
 //
+// -policy policy.moe places every routed expert by the policy (the file's
+// only policy, or the one :name names): each MoE layer's top-k experts
+// and router weights, rounded to 4 decimals as a trace records them, go to
+// the policy, whose plan a store executes, and each expert runs from where
+// the plan puts it. With -device cpu the store is in host memory (experts
+// copied between the arena and the slots), so the tokens are those of the
+// run without a policy; the summary adds the policy's hit rate, as moec
+// replay prints it, and the bytes the store moved on demand and ahead of
+// need. The GPU path does not run policies yet. -record-trace file writes
+// the routing the policy was given in moec's trace format ("moec help
+// trace"): moec replay of the same policy over it counts the same hits,
+// misses and copies.
+//
 // With -json, run prints one JSON object instead: {"prompt": [...],
 // "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
-// "cpu"|"cuda", "gpu_memory_bytes": n, ...}.
+// "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
+// {"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
+// "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
+// "gpu", "cpu", "stats"} (stats as moec replay -json prints them).
 //
 // # Print moec's version
 //

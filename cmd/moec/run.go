@@ -3,15 +3,18 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
+	"github.com/moepolicy/moec/cudart"
 	"github.com/moepolicy/moec/engine"
+	"github.com/moepolicy/moec/rt"
 )
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -32,9 +35,25 @@ given; then they are drawn from the softmax of the logits over the
 temperature, restricted by -top-p to the smallest set of most probable
 tokens whose probability reaches it, the same for the same -seed.
 
+-policy policy.moe places every routed expert by the policy (the file's
+only policy, or the one :name names): each MoE layer's top-k experts
+and router weights, rounded to 4 decimals as a trace records them, go to
+the policy, whose plan a store executes, and each expert runs from where
+the plan puts it. With -device cpu the store is in host memory (experts
+copied between the arena and the slots), so the tokens are those of the
+run without a policy; the summary adds the policy's hit rate, as moec
+replay prints it, and the bytes the store moved on demand and ahead of
+need. The GPU path does not run policies yet. -record-trace file writes
+the routing the policy was given in moec's trace format ("moec help
+trace"): moec replay of the same policy over it counts the same hits,
+misses and copies.
+
 With -json, run prints one JSON object instead: {"prompt": [...],
 "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
-"cpu"|"cuda", "gpu_memory_bytes": n, ...}.`,
+"cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
+{"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
+"prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
+"gpu", "cpu", "stats"} (stats as moec replay -json prints them).`,
 	run: runRun,
 }
 
@@ -50,6 +69,8 @@ func runRun(e *env, c *command, args []string) int {
 	seed := fs.Uint64("seed", 0, "the sampling seed")
 	context := fs.Int("context", 0, "the most `tokens` a sequence holds (0: the prompt and -n)")
 	kv := fs.String("kv", "bf16", "the CUDA path's key/value cache: bf16 or f32")
+	policyArg := fs.String("policy", "", "place the experts by the policy in `file[:name]`")
+	record := fs.String("record-trace", "", "write the routing the policy was given to `file`")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -69,11 +90,21 @@ func runRun(e *env, c *command, args []string) int {
 		e.errorf("-kv %q: the key/value cache is bf16 or f32", *kv)
 		return exitUsage
 	}
+	if *record != "" && *policyArg == "" {
+		e.errorf("-record-trace records the routing a policy is given: give -policy")
+		return exitUsage
+	}
 	ctx := *context
 	if ctx == 0 {
 		ctx = len(prompt) + *n
 	}
-	m, err := engine.Open(*dir, engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32"})
+	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != ""}
+	if *policyArg != "" {
+		if status := e.setPolicy(&o, *dir, *policyArg); status != exitOK {
+			return status
+		}
+	}
+	m, err := engine.Open(*dir, o)
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
@@ -84,20 +115,34 @@ func runRun(e *env, c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitError
 	}
+	if *record != "" {
+		out, err := createAtomic(*record)
+		if err == nil {
+			defer out.Abort()
+			if err = m.WriteTrace(out); err == nil {
+				err = out.Commit()
+			}
+		}
+		if err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
+	}
 	if *asJSON {
 		out := struct {
-			Model       string  `json:"model"`
-			Family      string  `json:"family"`
-			Device      string  `json:"device"`
-			Prompt      []int   `json:"prompt"`
-			Generated   []int   `json:"generated"`
-			PrefillTokS float64 `json:"prefill_tok_s"`
-			DecodeTokS  float64 `json:"decode_tok_s"`
-			PrefillMS   float64 `json:"prefill_ms"`
-			DecodeMS    float64 `json:"decode_ms"`
-			GPUMemory   int64   `json:"gpu_memory_bytes"`
+			Model       string        `json:"model"`
+			Family      string        `json:"family"`
+			Device      string        `json:"device"`
+			Prompt      []int         `json:"prompt"`
+			Generated   []int         `json:"generated"`
+			PrefillTokS float64       `json:"prefill_tok_s"`
+			DecodeTokS  float64       `json:"decode_tok_s"`
+			PrefillMS   float64       `json:"prefill_ms"`
+			DecodeMS    float64       `json:"decode_ms"`
+			GPUMemory   int64         `json:"gpu_memory_bytes"`
+			Policy      *policyReport `json:"policy,omitempty"`
 		}{*dir, m.Config.Type, r.Device, r.Prompt, r.Generated, r.PrefillTokensPerSecond(), r.DecodeTokensPerSecond(),
-			ms(r.Prefill), ms(r.Decode), r.DeviceMemory}
+			ms(r.Prefill), ms(r.Decode), r.DeviceMemory, newPolicyReport(r.Policy)}
 		b, _ := json.Marshal(out)
 		b = append(b, '\n')
 		if _, err := e.stdout.Write(b); err != nil {
@@ -118,6 +163,11 @@ func runRun(e *env, c *command, args []string) int {
 	if r.DeviceMemory > 0 {
 		fmt.Fprintf(&sb, ", %s of GPU memory", formatBytes(r.DeviceMemory))
 	}
+	if p := r.Policy; p != nil {
+		fmt.Fprintf(&sb, "; policy %s: hit rate %.4f (%d hits, %d misses), moved %s on demand (%d copies) and %s ahead (%d copies)",
+			p.Name, p.Plans.HitRate(), p.Plans.Hits, p.Plans.Misses, formatBytes(p.Store.Demand.Bytes), p.Store.Demand.Copies,
+			formatBytes(p.Store.Prefetch.Bytes), p.Store.Prefetch.Copies)
+	}
 	sb.WriteByte('\n')
 	if _, err := fmt.Fprint(e.stdout, sb.String()); err != nil {
 		e.errorf("%v", err)
@@ -137,4 +187,64 @@ func parseIDs(s string) ([]int, error) {
 		ids = append(ids, v)
 	}
 	return ids, nil
+}
+
+// setPolicy sets o's policy and store from the argument of -policy,
+// file[:name], for the checkpoint in dir. On failure it reports and
+// returns the exit status.
+func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
+	file, name := arg, ""
+	if i := strings.LastIndexByte(arg, ':'); i > 0 {
+		if _, err := os.Stat(arg); err != nil {
+			file, name = arg[:i], arg[i+1:]
+		}
+	}
+	spec, status := e.loadPolicy(file, name)
+	if spec == nil {
+		return status
+	}
+	shape, err := engine.ExpertShape(dir)
+	if err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	if o.Policy, err = rt.New(spec, shape); err != nil {
+		e.errorf("%s: %v", file, err)
+		return exitError
+	}
+	o.Store = cudart.OptionsFor(spec, shape)
+	return exitOK
+}
+
+// policyReport is -json's "policy".
+type policyReport struct {
+	Name     string    `json:"name"`
+	HitRate  float64   `json:"hit_rate"`
+	Hits     int64     `json:"hits"`
+	Misses   int64     `json:"misses"`
+	Demand   transfers `json:"demand"`
+	Prefetch transfers `json:"prefetch"`
+	// The plans' entries, as moec replay -json counts them.
+	Loads      int64    `json:"loads"`
+	Prefetches int64    `json:"prefetches"`
+	Evictions  int64    `json:"evictions"`
+	GPU        int64    `json:"gpu"`
+	CPU        int64    `json:"cpu"`
+	Stats      rt.Stats `json:"stats"`
+}
+
+type transfers struct {
+	Copies int64 `json:"copies"`
+	Bytes  int64 `json:"bytes"`
+}
+
+func newPolicyReport(p *engine.PolicyResult) *policyReport {
+	if p == nil {
+		return nil
+	}
+	c := p.Plans
+	return &policyReport{Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
+		Demand:   transfers{p.Store.Demand.Copies, p.Store.Demand.Bytes},
+		Prefetch: transfers{p.Store.Prefetch.Copies, p.Store.Prefetch.Bytes},
+		Loads:    c.Loads, Prefetches: c.Prefetches, Evictions: c.Evictions, GPU: c.GPU, CPU: c.CPU, Stats: p.Stats}
 }

@@ -36,7 +36,8 @@ type MLP struct {
 
 // Layer holds one decoder layer's weights, widened to float32. A sparse
 // layer has Router and Experts (and, for Qwen2-MoE, Shared and
-// SharedGate); a dense one has Dense.
+// SharedGate); a dense one has Dense. The Experts of a model loaded by
+// LoadSkeleton are nil: a session's ExpertSource supplies them.
 type Layer struct {
 	AttnNorm, MLPNorm   []float32
 	Q, K, V, O          []float32
@@ -83,7 +84,23 @@ type Session struct {
 	probs    []float32
 	topIdx   []int
 	routes   []Routing // per layer, the last token's routing (nil Experts when dense)
+	src      ExpertSource
 }
+
+// An ExpertSource supplies the weights of the experts a sparse layer
+// selected, in place of Layer.Experts: package engine's policy-driven
+// store, which places them where a policy says.
+type ExpertSource interface {
+	// Experts returns the weights of the experts r selected at decoder
+	// layer layer, in r's order. They stay valid until Done.
+	Experts(layer int, r Routing) ([]*MLP, error)
+	// Done says that layer's experts have run.
+	Done(layer int) error
+}
+
+// UseExperts makes the session take every sparse layer's routed experts
+// from src rather than from its Weights.
+func (s *Session) UseExperts(src ExpertSource) { s.src = src }
 
 // NewSession returns a session over w for sequences of at most maxPos
 // tokens.
@@ -121,8 +138,8 @@ func NewSession(w *Weights, maxPos int) (*Session, error) {
 		for _, m := range l.mlps() {
 			maxInter = max(maxInter, m.Inter)
 		}
-		if len(l.Experts) > 0 {
-			s.probs = make([]float32, max(len(s.probs), len(l.Experts)))
+		if n := l.experts(d.Hidden); n > 0 {
+			s.probs = make([]float32, max(len(s.probs), n))
 			s.routes[i] = Routing{Experts: make([]int, d.TopK), Weights: make([]float32, d.TopK)}
 		}
 	}
@@ -135,6 +152,15 @@ func NewSession(w *Weights, maxPos int) (*Session, error) {
 		s.vc[i] = make([]float32, maxPos*kv)
 	}
 	return s, nil
+}
+
+// experts returns the number of routed experts of the layer: its
+// router's rows.
+func (l *Layer) experts(hidden int) int {
+	if l.Dense != nil {
+		return 0
+	}
+	return len(l.Router) / hidden
 }
 
 // mlps returns every MLP of the layer.
@@ -174,7 +200,9 @@ func (s *Session) Step(id int) ([]float32, error) {
 	copy(s.x, s.w.Embed[id*d.Hidden:(id+1)*d.Hidden])
 	ropeAngles(s.cos, s.sin, s.invFreq, s.pos, 1)
 	for i := range s.w.Layers {
-		s.layer(i)
+		if err := s.layer(i); err != nil {
+			return nil, err
+		}
 	}
 	rmsNorm(s.h, s.x, s.w.FinalNorm, d.Eps)
 	matVec(s.logits, s.w.LMHead, s.h, nil)
@@ -183,7 +211,7 @@ func (s *Session) Step(id int) ([]float32, error) {
 }
 
 // layer runs decoder layer i on s.x in place.
-func (s *Session) layer(i int) {
+func (s *Session) layer(i int) error {
 	d := s.w.Dims
 	l := &s.w.Layers[i]
 	kv := d.KVHeads * d.HeadDim
@@ -223,10 +251,10 @@ func (s *Session) layer(i int) {
 		for j := range s.x {
 			s.x[j] += s.tmp[j]
 		}
-		return
+		return nil
 	}
 	r := &s.routes[i]
-	probs := s.probs[:len(l.Experts)]
+	probs := s.probs[:l.experts(d.Hidden)]
 	matVec(probs, l.Router, s.h, nil)
 	softmax(probs)
 	topK(s.topIdx[:d.TopK], probs)
@@ -242,8 +270,23 @@ func (s *Session) layer(i int) {
 		}
 	}
 	clear(s.moe)
+	var from []*MLP
+	if s.src != nil {
+		var err error
+		if from, err = s.src.Experts(i, *r); err != nil {
+			return err
+		}
+	} else if len(l.Experts) == 0 {
+		return fmt.Errorf("cpu: layer %d's experts were not loaded, and the session has no ExpertSource", i)
+	}
 	for j, e := range r.Experts {
-		s.mlp(s.tmp, &l.Experts[e], s.h)
+		var m *MLP
+		if from != nil {
+			m = from[j]
+		} else {
+			m = &l.Experts[e]
+		}
+		s.mlp(s.tmp, m, s.h)
 		w := r.Weights[j]
 		for c, v := range s.tmp {
 			// Each expert's output is scaled in float32, then summed.
@@ -263,10 +306,17 @@ func (s *Session) layer(i int) {
 	for j := range s.x {
 		s.x[j] += float32(s.moe[j])
 	}
+	if s.src != nil {
+		return s.src.Done(i)
+	}
+	return nil
 }
 
 // mlp sets dst = down(silu(gate x) * up x).
 func (s *Session) mlp(dst []float32, m *MLP, x []float32) {
+	if m.Inter > len(s.gate) { // an ExpertSource's expert wider than the session's MLPs
+		s.gate, s.up = make([]float32, m.Inter), make([]float32, m.Inter)
+	}
 	g, u := s.gate[:m.Inter], s.up[:m.Inter]
 	matVec(g, m.Gate, x, nil)
 	matVec(u, m.Up, x, nil)

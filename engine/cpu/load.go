@@ -37,6 +37,16 @@ func Supported(cfg *model.Config) error {
 
 // Load reads every weight of cfg's model from ck, widened to float32.
 func Load(cfg *model.Config, ck *model.Checkpoint) (*Weights, error) {
+	return loadWeights(cfg, ck, true)
+}
+
+// LoadSkeleton reads every weight but the routed experts, whose Layer.Experts
+// stay nil: a session over them takes its experts from an ExpertSource.
+func LoadSkeleton(cfg *model.Config, ck *model.Checkpoint) (*Weights, error) {
+	return loadWeights(cfg, ck, false)
+}
+
+func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weights, error) {
 	if err := Supported(cfg); err != nil {
 		return nil, fmt.Errorf("cpu: %w", err)
 	}
@@ -79,7 +89,9 @@ func Load(cfg *model.Config, ck *model.Checkpoint) (*Weights, error) {
 			}
 			lw.Router = l.get(m.Router)
 			for e := range cfg.Experts {
-				lw.Experts = append(lw.Experts, l.mlp(m.Expert(e), cfg.ExpertIntermediate))
+				if experts {
+					lw.Experts = append(lw.Experts, l.mlp(m.Expert(e), cfg.ExpertIntermediate))
+				}
 			}
 			if m.Shared.Gate.Present() {
 				s := l.mlp(m.Shared, cfg.SharedIntermediate*max(cfg.SharedExperts, 1))

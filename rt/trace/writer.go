@@ -117,10 +117,7 @@ func appendRow(b []byte, row *Row) []byte {
 // prints round(s, 4): the shortest decimal that reads back as the rounded
 // float64, with ".0" on whole numbers.
 func appendScore(b []byte, s float32) []byte {
-	r := math.Round(float64(s)*1e4) / 1e4
-	if r == 0 {
-		r = 0 // no "-0.0"
-	}
+	r := roundScore(s)
 	start := len(b)
 	b = strconv.AppendFloat(b, r, 'f', -1, 64)
 	for _, c := range b[start:] {
@@ -130,3 +127,17 @@ func appendScore(b []byte, s float32) []byte {
 	}
 	return append(b, ".0"...)
 }
+
+// roundScore rounds s to 4 decimals, as a trace records it.
+func roundScore(s float32) float64 {
+	r := math.Round(float64(s)*1e4) / 1e4
+	if r == 0 {
+		r = 0 // no "-0.0"
+	}
+	return r
+}
+
+// RoundScore returns s as a Writer records it and a Reader reads it
+// back: rounded to 4 decimals. A program that dispatches the rounded
+// scores makes the decisions a replay of its recorded trace makes.
+func RoundScore(s float32) float32 { return float32(roundScore(s)) }

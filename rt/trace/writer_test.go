@@ -176,3 +176,34 @@ func TestAppendScore(t *testing.T) {
 		t.Errorf("appendString = %s", got)
 	}
 }
+
+// TestRoundScore checks that RoundScore is what a score reads back as
+// after a Writer wrote it.
+func TestRoundScore(t *testing.T) {
+	scores := []float32{0, 1, 0.5, 0.12345, 0.99995, 0.00004999, 0.2037449, 1e-9, 0.33333334, 0.6666667}
+	for i := range 200 {
+		scores = append(scores, float32(i)*0.0049999)
+	}
+	var out bytes.Buffer
+	w, err := NewWriter(&out, Header{Layers: 1, Experts: 1, TopK: 1, Entries: int64(len(scores))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		if err := w.Write(Row{Experts: []int32{0}, Scores: []float32{s}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, rows, err := readAll("scores.jsonl", out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		if got, want := r.Scores[0], RoundScore(scores[i]); math.Float32bits(got) != math.Float32bits(want) {
+			t.Errorf("score %v reads back as %v, RoundScore gives %v", scores[i], got, want)
+		}
+	}
+}

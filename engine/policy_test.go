@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moepolicy/moec/cudart"
+	"github.com/moepolicy/moec/parser"
+	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/replay"
+	"github.com/moepolicy/moec/rt/rttest"
+	"github.com/moepolicy/moec/rt/trace"
+	"github.com/moepolicy/moec/sema"
+)
+
+var tinyModels = []string{"qwen2_moe", "qwen2_moe_bf16", "olmoe", "qwen3_moe", "mixtral"}
+
+// examplePolicies are examples/*.moe files (one policy each, or the
+// first) that cover the evictions, prefetchers and schedule modes.
+var examplePolicies = []string{
+	"lru_policy", "lfu_policy", "composed_policy", "fallback_policy", "finemoe_score",
+	"freq_threshold_policy", "moe_infinity_sparsity", "affinity_policy", "per_layer_signals",
+}
+
+// exampleSpec reads examples/name.moe's first policy.
+func exampleSpec(t *testing.T, name string) *rt.Spec {
+	t.Helper()
+	path := filepath.Join("..", "examples", name+".moe")
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := parser.ParseFile(path, src)
+	specs, more := sema.Check(f)
+	if diags = append(diags, more...); len(diags) > 0 {
+		t.Fatalf("%s: %v", path, diags)
+	}
+	return specs[0]
+}
+
+// shrink makes spec's cache small for shape, so that its plans evict.
+func shrink(t *testing.T, spec *rt.Spec, shape rt.Shape) {
+	t.Helper()
+	c := shape.TopK + 1 + len(spec.Cache.Pin)*shape.Layers
+	spec.Cache.Capacity = c
+	spec.Prefetch.Budget = min(spec.Prefetch.Budget, c)
+	for i := range spec.Adapt.Rules {
+		for j := range spec.Adapt.Rules[i].Actions {
+			a := &spec.Adapt.Rules[i].Actions[j]
+			switch a.Target {
+			case rt.SetCapacity:
+				a.Int = c + 2
+			case rt.SetBudget:
+				a.Int = min(a.Int, c)
+			}
+		}
+	}
+	if pl := spec.PerLayer; pl != nil {
+		pl.MinCapacity, pl.MaxCapacity, pl.TotalBudget = 1, shape.TopK+1, 0
+	}
+	if v := spec.Check(); len(v) > 0 {
+		t.Fatalf("%s shrunk to capacity %d: %v", spec.Name, c, v)
+	}
+}
+
+// policies returns the specs TestPolicySameTokens runs on a model of
+// shape: the examples, shrunk, and random ones.
+func policies(t *testing.T, shape rt.Shape) []*rt.Spec {
+	var specs []*rt.Spec
+	for _, name := range examplePolicies {
+		s := exampleSpec(t, name)
+		shrink(t, s, shape)
+		specs = append(specs, s)
+	}
+	for seed := range uint64(4) {
+		specs = append(specs, rttest.RandomSpec(rand.New(rand.NewPCG(seed, 14)), shape))
+	}
+	return specs
+}
+
+func openPolicy(t *testing.T, dir string, spec *rt.Spec, shape rt.Shape, record bool) *Model {
+	t.Helper()
+	p, err := rt.New(spec, shape)
+	if err != nil {
+		t.Fatalf("%s: %v", spec.Name, err)
+	}
+	m, err := Open(dir, Options{MaxContext: 64, Policy: p, Store: cudart.OptionsFor(spec, shape), RecordRouting: record})
+	if err != nil {
+		t.Fatalf("%s: %v", spec.Name, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestPolicySameTokens checks that a model whose experts a policy places
+// (in the slots of a HostStore, or in its arena for the CPU) computes
+// exactly what it computes with every expert loaded: the same greedy
+// tokens and bit-identical teacher-forced logits, for every tiny
+// checkpoint, the example policies with caches small enough to evict,
+// and random policies.
+func TestPolicySameTokens(t *testing.T) {
+	prompt := []int{1, 17, 42, 99, 7, 200, 33, 5, 128, 64}
+	const n = 12
+	var total PlanCounts
+	var copies int64
+	for _, name := range tinyModels {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("..", "testdata", "models", name)
+			shape, err := ExpertShape(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := openTiny(t, name)
+			want, err := base.Generate(prompt, n, Sampling{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq := slices.Concat(prompt, want.Generated)
+			wantLogits := teacherForced(t, base, seq)
+			for _, spec := range policies(t, shape) {
+				m := openPolicy(t, dir, spec, shape, false)
+				got, err := m.Generate(prompt, n, Sampling{})
+				if err != nil {
+					t.Fatalf("%s: %v", spec.Name, err)
+				}
+				if !slices.Equal(got.Generated, want.Generated) {
+					t.Errorf("%s: generated %v, without a policy %v", spec.Name, got.Generated, want.Generated)
+				}
+				for pos, l := range teacherForced(t, m, seq) {
+					if i := firstDiff(l, wantLogits[pos]); i >= 0 {
+						t.Errorf("%s: position %d: logit %d is %v, without a policy %v", spec.Name, pos, i, l[i], wantLogits[pos][i])
+						break
+					}
+				}
+				r := m.Policy()
+				if r.Plans.Hits != r.Stats.Cache.Hits || r.Plans.Misses != r.Stats.Cache.Misses {
+					t.Errorf("%s: plans count %d hits, %d misses; the policy %d, %d", spec.Name, r.Plans.Hits, r.Plans.Misses, r.Stats.Cache.Hits, r.Stats.Cache.Misses)
+				}
+				total.Evictions += r.Plans.Evictions
+				total.CPU += r.Plans.CPU
+				total.Hits += r.Plans.Hits
+				copies += r.Store.Demand.Copies + r.Store.Prefetch.Copies
+			}
+		})
+	}
+	// The runs must have exercised the store: evictions, copies, hits and
+	// experts run from the arena.
+	if total.Evictions == 0 || total.CPU == 0 || total.Hits == 0 || copies == 0 {
+		t.Errorf("the policies did not exercise the store: %+v, %d copies", total, copies)
+	}
+}
+
+// teacherForced returns a copy of the logits after each token of seq.
+func teacherForced(t *testing.T, m *Model, seq []int) [][]float32 {
+	t.Helper()
+	var out [][]float32
+	if err := m.TeacherForced(seq, func(_ int, l []float32) { out = append(out, slices.Clone(l)) }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// firstDiff returns the first index where a and b differ in bits, or -1.
+func firstDiff(a, b []float32) int {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestPolicyTraceReplays checks that what a run reports of its policy
+// equals what moec replay reports for the same policy over the routing
+// the run recorded (WriteTrace): the policy's statistics, the counts of
+// its plans, and the copies a HostStore makes executing them.
+func TestPolicyTraceReplays(t *testing.T) {
+	for _, name := range []string{"qwen2_moe_bf16", "olmoe"} {
+		dir := filepath.Join("..", "testdata", "models", name)
+		shape, err := ExpertShape(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, spec := range policies(t, shape) {
+			t.Run(name+"/"+spec.Name, func(t *testing.T) {
+				m := openPolicy(t, dir, spec, shape, true)
+				if _, err := m.Generate([]int{3, 1, 4, 1, 5, 9, 2, 6}, 16, Sampling{Temperature: 1, Seed: 14}); err != nil {
+					t.Fatal(err)
+				}
+				run := m.Policy()
+				var buf bytes.Buffer
+				if err := m.WriteTrace(&buf); err != nil {
+					t.Fatal(err)
+				}
+				tr, err := trace.NewReader(strings.NewReader(buf.String()), "run.jsonl")
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, err := replay.ReadRows(tr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := tr.Header().Shape(); got != shape {
+					t.Fatalf("the trace's shape is %+v, the run's %+v", got, shape)
+				}
+				p, err := rt.New(spec, shape)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := replay.Run(p, replay.NewSliceSource(rows), replay.Options{
+					Shape: shape, Slots: spec.MaxSlots(shape), Pinned: replay.PinnedKeys(shape.Layers, spec.Cache.Pin)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(run.Stats, res.Stats) {
+					t.Errorf("the run's statistics\n%+v\nthe replay's\n%+v", run.Stats, res.Stats)
+				}
+				want := PlanCounts{Dispatches: res.Dispatches, Hits: res.Hits, Misses: res.Misses, GPU: res.GPU, CPU: res.CPU,
+					Loads: res.Loads, Prefetches: res.Prefetches, Evictions: res.Evictions}
+				if run.Plans != want {
+					t.Errorf("the run's plans %+v, the replay's %+v", run.Plans, want)
+				}
+				if got, want := run.Store, storeReplay(t, spec, shape, rows); !sameCopies(got, want) {
+					t.Errorf("the run's store counted %+v, a store replaying the trace %+v", got, want)
+				}
+			})
+		}
+	}
+}
+
+// storeReplay executes spec's plans over rows on a HostStore, as a
+// serving loop would, and returns its counters.
+func storeReplay(t *testing.T, spec *rt.Spec, shape rt.Shape, rows []replay.Row) cudart.Counters {
+	t.Helper()
+	p, err := rt.New(spec, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cudart.OpenHost(cudart.OptionsFor(spec, shape))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var plan rt.Plan
+	for i, r := range rows {
+		p.Dispatch(r.Layer, r.Experts, r.Scores, &plan)
+		if err := s.Apply(&plan); err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if err := s.Used(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s.Counters()
+}
+
+// sameCopies compares counters but for the time they measure.
+func sameCopies(a, b cudart.Counters) bool {
+	a.DemandWait, b.DemandWait = 0, 0
+	return a == b
+}
+
+// TestPolicyErrors checks what Open refuses under a policy.
+func TestPolicyErrors(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "models", "olmoe")
+	shape, err := ExpertShape(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := exampleSpec(t, "lru_policy")
+	p, err := rt.New(spec, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := cudart.OptionsFor(spec, shape)
+	other.Shape.Experts++
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Device: "cuda", Policy: p, Store: cudart.OptionsFor(spec, shape)}, "the GPU path does not run experts under a policy yet"},
+		{Options{Policy: p, Store: other}, "is not the checkpoint's"},
+	} {
+		_, err := Open(dir, c.o)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want %q", c.o.Store, err, c.want)
+		}
+	}
+	m := openTiny(t, "olmoe")
+	if err := m.WriteTrace(&bytes.Buffer{}); err == nil {
+		t.Error("WriteTrace without a policy: no error")
+	}
+	m = openPolicy(t, dir, spec, shape, false)
+	if err := m.WriteTrace(&bytes.Buffer{}); err == nil {
+		t.Error("WriteTrace without RecordRouting: no error")
+	}
+}
