@@ -104,6 +104,15 @@ func runRun(e *env, c *command, args []string) int {
 			return status
 		}
 	}
+	var trace *output
+	if *record != "" {
+		// Opened before the model, so a bad path fails at once.
+		var status int
+		if trace, status = e.createOutput("-record-trace", *record, policyFile(*policyArg)); trace == nil {
+			return status
+		}
+		defer trace.Abort()
+	}
 	m, err := engine.Open(*dir, o)
 	if err != nil {
 		e.errorf("%v", err)
@@ -115,13 +124,10 @@ func runRun(e *env, c *command, args []string) int {
 		e.errorf("%v", err)
 		return exitError
 	}
-	if *record != "" {
-		out, err := createAtomic(*record)
+	if trace != nil {
+		err := m.WriteTrace(trace)
 		if err == nil {
-			defer out.Abort()
-			if err = m.WriteTrace(out); err == nil {
-				err = out.Commit()
-			}
+			err = trace.Commit()
 		}
 		if err != nil {
 			e.errorf("%v", err)
@@ -193,12 +199,7 @@ func parseIDs(s string) ([]int, error) {
 // file[:name], for the checkpoint in dir. On failure it reports and
 // returns the exit status.
 func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
-	file, name := arg, ""
-	if i := strings.LastIndexByte(arg, ':'); i > 0 {
-		if _, err := os.Stat(arg); err != nil {
-			file, name = arg[:i], arg[i+1:]
-		}
-	}
+	file, name := splitPolicy(arg)
 	spec, status := e.loadPolicy(file, name)
 	if spec == nil {
 		return status
@@ -214,6 +215,23 @@ func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
 	}
 	o.Store = cudart.OptionsFor(spec, shape)
 	return exitOK
+}
+
+// splitPolicy splits -policy's FILE[:NAME]: a name follows the last
+// colon, unless the whole argument names a file.
+func splitPolicy(arg string) (file, name string) {
+	if i := strings.LastIndexByte(arg, ':'); i > 0 {
+		if _, err := os.Stat(arg); err != nil {
+			return arg[:i], arg[i+1:]
+		}
+	}
+	return arg, ""
+}
+
+// policyFile is the file of -policy's FILE[:NAME], "" without one.
+func policyFile(arg string) string {
+	file, _ := splitPolicy(arg)
+	return file
 }
 
 // policyReport is -json's "policy".
