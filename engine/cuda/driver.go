@@ -269,6 +269,14 @@ func (pr *profiler) collect() ([]KernelTime, error) {
 	return out, nil
 }
 
+// destroy frees the profiler's events.
+func (pr *profiler) destroy() {
+	for _, ev := range pr.events {
+		C.cuEventDestroy(ev)
+	}
+	pr.events = nil
+}
+
 // setMaxSmem lets kernel name use n bytes of dynamic shared memory.
 func (d *device) setMaxSmem(name string, n int) error {
 	return check("cuFuncSetAttribute "+name, C.setMaxSmem(d.fn[name], C.int(n)))
@@ -333,6 +341,12 @@ func (d *device) newTimer() (*timer, error) {
 }
 
 func (d *device) mark(e C.CUevent) error { return check("cuEventRecord", C.cuEventRecord(e, d.stream)) }
+
+// destroy frees the timer's events.
+func (t *timer) destroy() {
+	C.cuEventDestroy(t.start)
+	C.cuEventDestroy(t.stop)
+}
 
 // elapsed returns the milliseconds between the timer's events.
 func (t *timer) elapsed() (float64, error) {

@@ -62,10 +62,12 @@ func (e *Engine) Generate(prompt []int, n int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer t0.destroy()
 	t1, err := e.d.newTimer()
 	if err != nil {
 		return nil, err
 	}
+	defer t1.destroy()
 	if err := e.d.mark(t0.start); err != nil {
 		return nil, err
 	}
@@ -239,7 +241,10 @@ func (e *Engine) Profile(steps int) ([]KernelTime, error) {
 		return nil, err
 	}
 	e.d.prof = &profiler{}
-	defer func() { e.d.prof = nil }()
+	defer func() {
+		e.d.prof.destroy()
+		e.d.prof = nil
+	}()
 	for range steps {
 		e.profPos = e.pos
 		if err := e.launchStep(); err != nil {
