@@ -645,7 +645,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -678,6 +678,14 @@
 // the routing the policy was given in moec's trace format ("moec help
 // trace"): moec replay of the same policy over it counts the same hits,
 // misses and copies.
+//
+// -route-trace file forces each MoE layer's top-k experts and weights from
+// a routing trace after the router ran (its time is spent all the same),
+// for benchmarks on random weights, with or without -policy. A model with
+// other than the trace's MoE layer count takes, at each of its MoE layers,
+// the traced layer nearest in depth with a fixed permutation of the
+// expert ids (docs/ENGINE.md); the trace's top_k must be the model's, and
+// its rows start over when they run out.
 //
 // With -json, run prints one JSON object instead: {"prompt": [...],
 // "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":

@@ -14,7 +14,7 @@ import (
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -48,6 +48,14 @@ the routing the policy was given in moec's trace format ("moec help
 trace"): moec replay of the same policy over it counts the same hits,
 misses and copies.
 
+-route-trace file forces each MoE layer's top-k experts and weights from
+a routing trace after the router ran (its time is spent all the same),
+for benchmarks on random weights, with or without -policy. A model with
+other than the trace's MoE layer count takes, at each of its MoE layers,
+the traced layer nearest in depth with a fixed permutation of the
+expert ids (docs/ENGINE.md); the trace's top_k must be the model's, and
+its rows start over when they run out.
+
 With -json, run prints one JSON object instead: {"prompt": [...],
 "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
 "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
@@ -71,6 +79,7 @@ func runRun(e *env, c *command, args []string) int {
 	kv := fs.String("kv", "bf16", "the CUDA path's key/value cache: bf16 or f32")
 	policyArg := fs.String("policy", "", "place the experts by the policy in `file[:name]`")
 	record := fs.String("record-trace", "", "write the routing the policy was given to `file`")
+	routeTrace := fs.String("route-trace", "", "force the routing from the trace `file`")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -98,7 +107,7 @@ func runRun(e *env, c *command, args []string) int {
 	if ctx == 0 {
 		ctx = len(prompt) + *n
 	}
-	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != ""}
+	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != "", RouteTrace: *routeTrace}
 	if *policyArg != "" {
 		if status := e.setPolicy(&o, *dir, *policyArg); status != exitOK {
 			return status
