@@ -49,6 +49,13 @@ type Options struct {
 	Store cudart.Options
 	// RecordRouting keeps the routing of every dispatch, for WriteTrace.
 	RecordRouting bool
+	// GPUMem, when above 0, caps the GPU memory of a run under Policy:
+	// the skeleton (in bf16), the key/value cache of MaxContext tokens
+	// and Workspace(GPUMem) come first, and the store's slots (Store's
+	// Slots: the policy's largest capacity plus top-k) must fit in the
+	// rest, or Open fails naming the bytes. On the CPU the host store is
+	// sized the same way. PolicyResult.Memory reports the numbers.
+	GPUMem int64
 	// RouteTrace, a trace file (rt/trace), forces every MoE layer's
 	// top-k experts and weights from its rows after the router ran, so
 	// the router's time is spent all the same: realistic routing for
@@ -113,6 +120,10 @@ func Open(dir string, o Options) (*Model, error) {
 			m.o.MaxContext = min(m.o.MaxContext, cfg.MaxPositions)
 		}
 	}
+	if o.GPUMem > 0 && o.Policy == nil {
+		ck.Close()
+		return nil, errors.New("engine: GPUMem sizes the store of a policy; without Options.Policy every weight is resident")
+	}
 	if o.RouteTrace != "" {
 		if m.route, err = openRouteTrace(o.RouteTrace, cfg); err != nil {
 			ck.Close()
@@ -123,7 +134,7 @@ func Open(dir string, o Options) (*Model, error) {
 	case "", "cpu":
 		m.o.Device = "cpu"
 		if o.Policy != nil {
-			m.pl, err = newPlacer(cfg, ck, o.Policy, o.Store, o.RecordRouting)
+			m.pl, err = newPlacer(cfg, ck, m.o)
 		}
 		if err == nil {
 			m.b, err = openCPU(cfg, ck, m.pl, m.route)

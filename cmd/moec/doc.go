@@ -645,7 +645,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name] [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -679,6 +679,15 @@
 // trace"): moec replay of the same policy over it counts the same hits,
 // misses and copies.
 //
+// -gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
+// skeleton (every weight but the routed experts, in bf16), the key/value
+// cache of -context tokens and a workspace (a tenth of the cap, at least 1
+// GiB, as moec auto reserves) come first, and the store's slots (one
+// expert as the checkpoint stores it each; the policy's largest capacity,
+// adapt rules and per-layer budgets included, plus top-k) must fit in the
+// rest, or run fails naming the bytes. With -device cpu the host store is
+// sized the same way. The summary adds the numbers.
+//
 // -route-trace file forces each MoE layer's top-k experts and weights from
 // a routing trace after the router ran (its time is spent all the same),
 // for benchmarks on random weights, with or without -policy. A model with
@@ -692,7 +701,10 @@
 // "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
 // {"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
 // "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
-// "gpu", "cpu", "stats"} (stats as moec replay -json prints them).
+// "gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
+// under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
+// "kv_bytes", "workspace_bytes", "expert_bytes", "slots",
+// "store_slots"}.
 //
 // # Print moec's version
 //

@@ -14,7 +14,7 @@ import (
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name] [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -48,6 +48,15 @@ the routing the policy was given in moec's trace format ("moec help
 trace"): moec replay of the same policy over it counts the same hits,
 misses and copies.
 
+-gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
+skeleton (every weight but the routed experts, in bf16), the key/value
+cache of -context tokens and a workspace (a tenth of the cap, at least 1
+GiB, as moec auto reserves) come first, and the store's slots (one
+expert as the checkpoint stores it each; the policy's largest capacity,
+adapt rules and per-layer budgets included, plus top-k) must fit in the
+rest, or run fails naming the bytes. With -device cpu the host store is
+sized the same way. The summary adds the numbers.
+
 -route-trace file forces each MoE layer's top-k experts and weights from
 a routing trace after the router ran (its time is spent all the same),
 for benchmarks on random weights, with or without -policy. A model with
@@ -61,7 +70,10 @@ With -json, run prints one JSON object instead: {"prompt": [...],
 "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
 {"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
 "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
-"gpu", "cpu", "stats"} (stats as moec replay -json prints them).`,
+"gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
+under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
+"kv_bytes", "workspace_bytes", "expert_bytes", "slots",
+"store_slots"}.`,
 	run: runRun,
 }
 
@@ -80,6 +92,7 @@ func runRun(e *env, c *command, args []string) int {
 	policyArg := fs.String("policy", "", "place the experts by the policy in `file[:name]`")
 	record := fs.String("record-trace", "", "write the routing the policy was given to `file`")
 	routeTrace := fs.String("route-trace", "", "force the routing from the trace `file`")
+	gpuMem := fs.String("gpu-mem", "", "cap the GPU memory of a -policy run at `size` (16GiB)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -103,11 +116,22 @@ func runRun(e *env, c *command, args []string) int {
 		e.errorf("-record-trace records the routing a policy is given: give -policy")
 		return exitUsage
 	}
+	var capBytes int64
+	if *gpuMem != "" {
+		if *policyArg == "" {
+			e.errorf("-gpu-mem sizes the store of a policy: give -policy")
+			return exitUsage
+		}
+		if capBytes, err = parseBytes(*gpuMem); err != nil {
+			e.errorf("-gpu-mem: %v", err)
+			return exitUsage
+		}
+	}
 	ctx := *context
 	if ctx == 0 {
 		ctx = len(prompt) + *n
 	}
-	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != "", RouteTrace: *routeTrace}
+	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != "", RouteTrace: *routeTrace, GPUMem: capBytes}
 	if *policyArg != "" {
 		if status := e.setPolicy(&o, *dir, *policyArg); status != exitOK {
 			return status
@@ -182,6 +206,11 @@ func runRun(e *env, c *command, args []string) int {
 		fmt.Fprintf(&sb, "; policy %s: hit rate %.4f (%d hits, %d misses), moved %s on demand (%d copies) and %s ahead (%d copies)",
 			p.Name, p.Plans.HitRate(), p.Plans.Hits, p.Plans.Misses, formatBytes(p.Store.Demand.Bytes), p.Store.Demand.Copies,
 			formatBytes(p.Store.Prefetch.Bytes), p.Store.Prefetch.Copies)
+		if mp := p.Memory; mp != nil {
+			fmt.Fprintf(&sb, "; GPU memory %s: skeleton %s, KV cache %s, workspace %s, %d of %d slots of %s",
+				formatBytes(mp.GPUMem), formatBytes(mp.Skeleton), formatBytes(mp.KV), formatBytes(mp.Workspace),
+				mp.StoreSlots, mp.Slots, formatBytes(mp.ExpertBytes))
+		}
 	}
 	sb.WriteByte('\n')
 	if _, err := fmt.Fprint(e.stdout, sb.String()); err != nil {
@@ -252,12 +281,24 @@ type policyReport struct {
 	Demand   transfers `json:"demand"`
 	Prefetch transfers `json:"prefetch"`
 	// The plans' entries, as moec replay -json counts them.
-	Loads      int64    `json:"loads"`
-	Prefetches int64    `json:"prefetches"`
-	Evictions  int64    `json:"evictions"`
-	GPU        int64    `json:"gpu"`
-	CPU        int64    `json:"cpu"`
-	Stats      rt.Stats `json:"stats"`
+	Loads      int64         `json:"loads"`
+	Prefetches int64         `json:"prefetches"`
+	Evictions  int64         `json:"evictions"`
+	GPU        int64         `json:"gpu"`
+	CPU        int64         `json:"cpu"`
+	Stats      rt.Stats      `json:"stats"`
+	Memory     *memoryReport `json:"memory,omitempty"`
+}
+
+// memoryReport is -json's "policy"."memory", how -gpu-mem was spent.
+type memoryReport struct {
+	GPU        int64 `json:"gpu_bytes"`
+	Skeleton   int64 `json:"skeleton_bytes"`
+	KV         int64 `json:"kv_bytes"`
+	Workspace  int64 `json:"workspace_bytes"`
+	Expert     int64 `json:"expert_bytes"`
+	Slots      int   `json:"slots"`
+	StoreSlots int   `json:"store_slots"`
 }
 
 type transfers struct {
@@ -270,7 +311,11 @@ func newPolicyReport(p *engine.PolicyResult) *policyReport {
 		return nil
 	}
 	c := p.Plans
-	return &policyReport{Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
+	var mem *memoryReport
+	if m := p.Memory; m != nil {
+		mem = &memoryReport{m.GPUMem, m.Skeleton, m.KV, m.Workspace, m.ExpertBytes, m.Slots, m.StoreSlots}
+	}
+	return &policyReport{Memory: mem, Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
 		Demand:   transfers{p.Store.Demand.Copies, p.Store.Demand.Bytes},
 		Prefetch: transfers{p.Store.Prefetch.Copies, p.Store.Prefetch.Bytes},
 		Loads:    c.Loads, Prefetches: c.Prefetches, Evictions: c.Evictions, GPU: c.GPU, CPU: c.CPU, Stats: p.Stats}
