@@ -14,10 +14,9 @@ import (
 )
 
 // TestGPUMem checks Options.GPUMem's arithmetic on the host store: a cap
-// that leaves room for exactly the store's slots (the policy's largest
-// capacity, grown by an adapt rule or set by per-layer budgets, plus
-// top-k) runs and reports the numbers; a byte less is an error naming
-// the bytes.
+// that leaves room for exactly the policy's largest capacity (grown by an
+// adapt rule, or set by per-layer budgets) runs and reports the numbers;
+// a byte less is an error naming the bytes.
 func TestGPUMem(t *testing.T) {
 	dir := filepath.Join("..", "testdata", "models", "qwen2_moe")
 	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
@@ -36,11 +35,11 @@ func TestGPUMem(t *testing.T) {
 	skeleton := 2 * cfg.NonExpertParams().Total()
 	for _, tc := range []struct {
 		src   string
-		slots int // the store's: the largest capacity + top-k 4
+		slots int // the largest capacity
 	}{
-		{"cache { capacity = 6 }", 10},
-		{"cache { capacity = 5 }\nadapt { when hit_rate < 0.3 for 10 accesses { capacity = 14 } }", 18},
-		{"cache { capacity = 4 }\nper_layer { allocation = uniform\nmin_capacity = 2\nmax_capacity = 8\ntotal_budget = 12 }", 16},
+		{"cache { capacity = 6 }", 6},
+		{"cache { capacity = 5 }\nadapt { when hit_rate < 0.3 for 10 accesses { capacity = 14 } }", 14},
+		{"cache { capacity = 4 }\nper_layer { allocation = uniform\nmin_capacity = 2\nmax_capacity = 8\ntotal_budget = 12 }", 12},
 	} {
 		src := "policy p {\n" + tc.src + "\n}\n"
 		f, diags := parser.ParseFile("p.moe", []byte(src))
@@ -57,7 +56,7 @@ func TestGPUMem(t *testing.T) {
 			}
 			m, err := Open(dir, Options{MaxContext: context, Policy: p, Store: cudart.OptionsFor(spec, shape), GPUMem: capBytes})
 			if capBytes < fits {
-				want := fmt.Sprintf("engine: policy p needs %d slots of %d bytes (%d bytes), but a cap of %d bytes leaves %d after the skeleton (%d), the KV cache of %d tokens (%d) and the workspace (%d): room for %d slots",
+				want := fmt.Sprintf("engine: policy p keeps up to %d experts of %d bytes (%d bytes), but a cap of %d bytes leaves %d after the skeleton (%d), the KV cache of %d tokens (%d) and the workspace (%d): room for %d slots",
 					tc.slots, shape.ExpertBytes, int64(tc.slots)*shape.ExpertBytes, capBytes, fits-1-1<<30-skeleton-kv, skeleton, context, kv, 1<<30, tc.slots-1)
 				if err == nil || err.Error() != want {
 					t.Errorf("%s, a byte short: error %v\nwant %s", tc.src, err, want)
@@ -76,7 +75,7 @@ func TestGPUMem(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := r.Policy.Memory
-			want := MemoryPlan{GPUMem: fits, Skeleton: skeleton, KV: kv, Workspace: 1 << 30, ExpertBytes: shape.ExpertBytes, Slots: tc.slots, StoreSlots: tc.slots}
+			want := MemoryPlan{GPUMem: fits, Skeleton: skeleton, KV: kv, Workspace: 1 << 30, ExpertBytes: shape.ExpertBytes, Slots: tc.slots, Capacity: tc.slots, StoreSlots: tc.slots + 4}
 			if got == nil || *got != want {
 				t.Errorf("%s: memory %+v, want %+v", strings.ReplaceAll(tc.src, "\n", " "), got, want)
 			}

@@ -682,10 +682,11 @@
 // -gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
 // skeleton (every weight but the routed experts, in bf16), the key/value
 // cache of -context tokens and a workspace (a tenth of the cap, at least 1
-// GiB, as moec auto reserves) come first, and the store's slots (one
-// expert as the checkpoint stores it each; the policy's largest capacity,
-// adapt rules and per-layer budgets included, plus top-k) must fit in the
-// rest, or run fails naming the bytes. With -device cpu the host store is
+// GiB, as moec auto reserves; it also holds the top-k slots of experts
+// run without keeping) come first, and the policy's largest capacity
+// (adapt rules and per-layer budgets included), one expert as the
+// checkpoint stores it each, must fit in the rest, or run fails naming
+// the bytes. With -device cpu the host store is
 // sized the same way. The summary adds the numbers.
 //
 // -route-trace file forces each MoE layer's top-k experts and weights from
@@ -703,7 +704,7 @@
 // "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
 // "gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
 // under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
-// "kv_bytes", "workspace_bytes", "expert_bytes", "slots",
+// "kv_bytes", "workspace_bytes", "expert_bytes", "slots", "capacity",
 // "store_slots"}.
 //
 // # Print moec's version

@@ -51,10 +51,11 @@ misses and copies.
 -gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
 skeleton (every weight but the routed experts, in bf16), the key/value
 cache of -context tokens and a workspace (a tenth of the cap, at least 1
-GiB, as moec auto reserves) come first, and the store's slots (one
-expert as the checkpoint stores it each; the policy's largest capacity,
-adapt rules and per-layer budgets included, plus top-k) must fit in the
-rest, or run fails naming the bytes. With -device cpu the host store is
+GiB, as moec auto reserves; it also holds the top-k slots of experts
+run without keeping) come first, and the policy's largest capacity
+(adapt rules and per-layer budgets included), one expert as the
+checkpoint stores it each, must fit in the rest, or run fails naming
+the bytes. With -device cpu the host store is
 sized the same way. The summary adds the numbers.
 
 -route-trace file forces each MoE layer's top-k experts and weights from
@@ -72,7 +73,7 @@ With -json, run prints one JSON object instead: {"prompt": [...],
 "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
 "gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
 under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
-"kv_bytes", "workspace_bytes", "expert_bytes", "slots",
+"kv_bytes", "workspace_bytes", "expert_bytes", "slots", "capacity",
 "store_slots"}.`,
 	run: runRun,
 }
@@ -207,9 +208,9 @@ func runRun(e *env, c *command, args []string) int {
 			p.Name, p.Plans.HitRate(), p.Plans.Hits, p.Plans.Misses, formatBytes(p.Store.Demand.Bytes), p.Store.Demand.Copies,
 			formatBytes(p.Store.Prefetch.Bytes), p.Store.Prefetch.Copies)
 		if mp := p.Memory; mp != nil {
-			fmt.Fprintf(&sb, "; GPU memory %s: skeleton %s, KV cache %s, workspace %s, %d of %d slots of %s",
+			fmt.Fprintf(&sb, "; GPU memory %s: skeleton %s, KV cache %s, workspace %s, capacity %d of %d slots of %s",
 				formatBytes(mp.GPUMem), formatBytes(mp.Skeleton), formatBytes(mp.KV), formatBytes(mp.Workspace),
-				mp.StoreSlots, mp.Slots, formatBytes(mp.ExpertBytes))
+				mp.Capacity, mp.Slots, formatBytes(mp.ExpertBytes))
 		}
 	}
 	sb.WriteByte('\n')
@@ -298,6 +299,7 @@ type memoryReport struct {
 	Workspace  int64 `json:"workspace_bytes"`
 	Expert     int64 `json:"expert_bytes"`
 	Slots      int   `json:"slots"`
+	Capacity   int   `json:"capacity"`
 	StoreSlots int   `json:"store_slots"`
 }
 
@@ -313,7 +315,7 @@ func newPolicyReport(p *engine.PolicyResult) *policyReport {
 	c := p.Plans
 	var mem *memoryReport
 	if m := p.Memory; m != nil {
-		mem = &memoryReport{m.GPUMem, m.Skeleton, m.KV, m.Workspace, m.ExpertBytes, m.Slots, m.StoreSlots}
+		mem = &memoryReport{m.GPUMem, m.Skeleton, m.KV, m.Workspace, m.ExpertBytes, m.Slots, m.Capacity, m.StoreSlots}
 	}
 	return &policyReport{Memory: mem, Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
 		Demand:   transfers{p.Store.Demand.Copies, p.Store.Demand.Bytes},
