@@ -645,7 +645,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name] [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -678,6 +678,10 @@
 // the routing the policy was given in moec's trace format ("moec help
 // trace"): moec replay of the same policy over it counts the same hits,
 // misses and copies.
+//
+// -policy auto runs the policy moec auto writes (its balanced strategy)
+// for the model, the -gpu-mem cap and the context: it keeps as many
+// experts as the cap leaves room for.
 //
 // -gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
 // skeleton (every weight but the routed experts, in bf16), the key/value

@@ -9,12 +9,13 @@ import (
 
 	"github.com/moepolicy/moec/cudart"
 	"github.com/moepolicy/moec/engine"
+	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
 )
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name] [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -47,6 +48,10 @@ need. The GPU path does not run policies yet. -record-trace file writes
 the routing the policy was given in moec's trace format ("moec help
 trace"): moec replay of the same policy over it counts the same hits,
 misses and copies.
+
+-policy auto runs the policy moec auto writes (its balanced strategy)
+for the model, the -gpu-mem cap and the context: it keeps as many
+experts as the cap leaves room for.
 
 -gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
 skeleton (every weight but the routed experts, in bf16), the key/value
@@ -90,7 +95,7 @@ func runRun(e *env, c *command, args []string) int {
 	seed := fs.Uint64("seed", 0, "the sampling seed")
 	context := fs.Int("context", 0, "the most `tokens` a sequence holds (0: the prompt and -n)")
 	kv := fs.String("kv", "bf16", "the CUDA path's key/value cache: bf16 or f32")
-	policyArg := fs.String("policy", "", "place the experts by the policy in `file[:name]`")
+	policyArg := fs.String("policy", "", "place the experts by the policy in `file[:name]`, or auto (moec auto's for -gpu-mem)")
 	record := fs.String("record-trace", "", "write the routing the policy was given to `file`")
 	routeTrace := fs.String("route-trace", "", "force the routing from the trace `file`")
 	gpuMem := fs.String("gpu-mem", "", "cap the GPU memory of a -policy run at `size` (16GiB)")
@@ -133,6 +138,10 @@ func runRun(e *env, c *command, args []string) int {
 		ctx = len(prompt) + *n
 	}
 	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != "", RouteTrace: *routeTrace, GPUMem: capBytes}
+	if *policyArg == "auto" && capBytes == 0 {
+		e.errorf("-policy auto is the policy moec auto writes for a GPU: give its memory with -gpu-mem")
+		return exitUsage
+	}
 	if *policyArg != "" {
 		if status := e.setPolicy(&o, *dir, *policyArg); status != exitOK {
 			return status
@@ -235,11 +244,18 @@ func parseIDs(s string) ([]int, error) {
 }
 
 // setPolicy sets o's policy and store from the argument of -policy,
-// file[:name], for the checkpoint in dir. On failure it reports and
-// returns the exit status.
+// file[:name] or auto, for the checkpoint in dir. On failure it reports
+// and returns the exit status.
 func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
 	file, name := splitPolicy(arg)
-	spec, status := e.loadPolicy(file, name)
+	var spec *rt.Spec
+	status := exitOK
+	if arg == "auto" {
+		file = "auto"
+		spec, status = e.autoPolicy(dir, o.GPUMem, o.MaxContext)
+	} else {
+		spec, status = e.loadPolicy(file, name)
+	}
 	if spec == nil {
 		return status
 	}
@@ -254,6 +270,35 @@ func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
 	}
 	o.Store = cudart.OptionsFor(spec, shape)
 	return exitOK
+}
+
+// autoPolicy returns the policy moec auto writes (its default strategy)
+// for the checkpoint in dir on a GPU of gpuMem bytes with a context of
+// context tokens. On failure it reports and returns the exit status.
+func (e *env) autoPolicy(dir string, gpuMem int64, context int) (*rt.Spec, int) {
+	o := autoOptions{config: model.ConfigPath(dir), vram: gpuMem, context: context, strategy: "balanced"}
+	m, err := model.ReadConfig(o.config)
+	if err == nil {
+		err = o.useQuant(m)
+	}
+	var p *autoPlan
+	if err == nil {
+		p, err = planAuto(m, o)
+	}
+	var text []byte
+	if err == nil {
+		text, err = p.policy()
+	}
+	if err != nil {
+		e.errorf("-policy auto: %v", err)
+		return nil, exitError
+	}
+	specs, diags := checkSource("auto", text)
+	if len(diags) > 0 {
+		e.errorf("internal error: the policy moec auto made is invalid: %v", diags[0])
+		return nil, exitError
+	}
+	return specs[0], exitOK
 }
 
 // splitPolicy splits -policy's FILE[:NAME]: a name follows the last
