@@ -2,12 +2,10 @@ package engine
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/moepolicy/moec/cudart"
-	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/parser"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/sema"
@@ -18,15 +16,7 @@ import (
 // adapt rule, or set by per-layer budgets) runs and reports the numbers;
 // a byte less is an error naming the bytes.
 func TestGPUMem(t *testing.T) {
-	dir := filepath.Join("..", "testdata", "models", "qwen2_moe")
-	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shape, err := ExpertShape(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg, shape := tinyConfig(t, "qwen2_moe")
 	const context = 64
 	kv, err := cfg.KVBytes(context)
 	if err != nil {

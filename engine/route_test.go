@@ -56,6 +56,22 @@ func TestMapTraceLayers(t *testing.T) {
 	}
 }
 
+// tinyConfig returns the folder of the tiny checkpoint name, its config
+// and its experts' shape.
+func tinyConfig(t *testing.T, name string) (string, *model.Config, rt.Shape) {
+	t.Helper()
+	dir := filepath.Join("..", "testdata", "models", name)
+	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape, err := ExpertShape(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, cfg, shape
+}
+
 // writeRouteTrace writes rows random rows per traced layer for a model
 // of cfg's experts and top-k, and returns its path and the rows.
 func writeRouteTrace(t *testing.T, cfg *model.Config, layers, rows int) (string, []trace.Row) {
@@ -99,15 +115,7 @@ func TestRouteTrace(t *testing.T) {
 	prompt := []int{1, 17, 42}
 	const n, rows = 6, 5 // 8 tokens run, so the rows start over
 	for _, name := range tinyModels {
-		dir := filepath.Join("..", "testdata", "models", name)
-		cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		shape, err := ExpertShape(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
+		dir, cfg, shape := tinyConfig(t, name)
 		moe := len(cfg.MoELayers)
 		for _, layers := range []int{moe, 1} {
 			path, in := writeRouteTrace(t, cfg, layers, rows)
