@@ -49,6 +49,21 @@ type Options struct {
 	Store cudart.Options
 	// RecordRouting keeps the routing of every dispatch, for WriteTrace.
 	RecordRouting bool
+	// GPUMem, when above 0, caps the GPU memory of a run under Policy:
+	// the skeleton (in bf16), the key/value cache of MaxContext tokens
+	// and Workspace(GPUMem) come first, and the store's slots (Store's
+	// Slots: the policy's largest capacity plus top-k) must fit in the
+	// rest, or Open fails naming the bytes. On the CPU the host store is
+	// sized the same way. PolicyResult.Memory reports the numbers.
+	GPUMem int64
+	// RouteTrace, a trace file (rt/trace), forces every MoE layer's
+	// top-k experts and weights from its rows after the router ran, so
+	// the router's time is spent all the same: realistic routing for
+	// benchmarks on random weights. docs/ENGINE.md says how the model's
+	// MoE layers map to the traced ones (mapTraceLayers), and that the
+	// rows start over when they run out. The trace's experts must be
+	// the model's and its top_k the model's.
+	RouteTrace string
 }
 
 // A Model is a checkpoint loaded on a device, ready to generate.
@@ -58,7 +73,8 @@ type Model struct {
 	b      backend
 	o      Options
 	dir    string
-	pl     *placer // nil without a policy
+	pl     *placer     // nil without a policy
+	route  *routeTrace // nil without Options.RouteTrace
 }
 
 // backend is one device's forward pass.
@@ -104,18 +120,32 @@ func Open(dir string, o Options) (*Model, error) {
 			m.o.MaxContext = min(m.o.MaxContext, cfg.MaxPositions)
 		}
 	}
+	if o.GPUMem > 0 && o.Policy == nil {
+		ck.Close()
+		return nil, errors.New("engine: GPUMem sizes the store of a policy; without Options.Policy every weight is resident")
+	}
+	if o.RouteTrace != "" {
+		if m.route, err = openRouteTrace(o.RouteTrace, cfg); err != nil {
+			ck.Close()
+			return nil, err
+		}
+	}
 	switch o.Device {
 	case "", "cpu":
 		m.o.Device = "cpu"
 		if o.Policy != nil {
-			m.pl, err = newPlacer(cfg, ck, o.Policy, o.Store, o.RecordRouting)
+			m.pl, err = newPlacer(cfg, ck, m.o)
 		}
 		if err == nil {
-			m.b, err = openCPU(cfg, ck, m.pl)
+			m.b, err = openCPU(cfg, ck, m.pl, m.route)
 		}
 	case "cuda":
 		if o.Policy != nil {
 			err = errors.New("engine: the GPU path does not run experts under a policy yet (issue 14); run the policy with -device cpu, on the host store")
+			break
+		}
+		if o.RouteTrace != "" {
+			err = errors.New("engine: the GPU path does not force routing from a trace yet (issue 14); use -device cpu")
 			break
 		}
 		m.b, err = openCUDA(cfg, ck, m.o)
@@ -340,12 +370,13 @@ func (s Sampling) choose(logits []float32, rng *rand.Rand) int {
 // cpuBackend is engine/cpu's reference forward, its experts placed by
 // pl when there is a policy.
 type cpuBackend struct {
-	w  *cpu.Weights
-	s  *cpu.Session
-	pl *placer
+	w     *cpu.Weights
+	s     *cpu.Session
+	pl    *placer
+	route *routeTrace
 }
 
-func openCPU(cfg *model.Config, ck *model.Checkpoint, pl *placer) (backend, error) {
+func openCPU(cfg *model.Config, ck *model.Checkpoint, pl *placer, route *routeTrace) (backend, error) {
 	load := cpu.Load
 	if pl != nil {
 		load = cpu.LoadSkeleton // the experts run from the store
@@ -354,7 +385,7 @@ func openCPU(cfg *model.Config, ck *model.Checkpoint, pl *placer) (backend, erro
 	if err != nil {
 		return nil, err
 	}
-	return &cpuBackend{w: w, pl: pl}, nil
+	return &cpuBackend{w: w, pl: pl, route: route}, nil
 }
 
 func (b *cpuBackend) start(n int) (err error) {
@@ -362,12 +393,18 @@ func (b *cpuBackend) start(n int) (err error) {
 	if err == nil && b.pl != nil {
 		b.s.UseExperts(b.pl)
 	}
+	if err == nil && b.route != nil {
+		b.s.ForceRouting(b.route)
+	}
 	return err
 }
 
 func (b *cpuBackend) step(id int) ([]float32, error) {
 	if b.pl != nil {
 		b.pl.token++
+	}
+	if b.route != nil {
+		b.route.token++
 	}
 	return b.s.Step(id)
 }

@@ -44,6 +44,8 @@ type PolicyResult struct {
 	Plans PlanCounts
 	// Store counts the copies the store made, by stream, and their bytes.
 	Store cudart.Counters
+	// Memory is how Options.GPUMem was spent; nil without it.
+	Memory *MemoryPlan
 }
 
 // PlanCounts count what plans said.
@@ -81,6 +83,7 @@ type placer struct {
 	mlps   []cpu.MLP // TopK experts' float32 weights, reused
 	out    []*cpu.MLP
 	counts PlanCounts
+	mem    *MemoryPlan
 
 	record bool
 	token  int // the token being run, counted from Open
@@ -88,7 +91,8 @@ type placer struct {
 }
 
 // newPlacer packs the checkpoint's experts into a HostStore for p.
-func newPlacer(cfg *model.Config, ck *model.Checkpoint, p rt.Policy, so cudart.Options, record bool) (*placer, error) {
+func newPlacer(cfg *model.Config, ck *model.Checkpoint, o Options) (*placer, error) {
+	p, so, record := o.Policy, o.Store, o.RecordRouting
 	x, err := ck.Experts(cfg)
 	if err != nil {
 		return nil, err
@@ -98,6 +102,12 @@ func newPlacer(cfg *model.Config, ck *model.Checkpoint, p rt.Policy, so cudart.O
 		return nil, fmt.Errorf("engine: the store's shape %+v is not the checkpoint's %+v (engine.ExpertShape)", so.Shape, shape)
 	}
 	so.Shape = shape
+	var mem *MemoryPlan
+	if o.GPUMem > 0 {
+		if mem, err = planMemory(cfg, o, so); err != nil {
+			return nil, err
+		}
+	}
 	store, err := cudart.OpenHost(so)
 	if err != nil {
 		return nil, err
@@ -106,7 +116,7 @@ func newPlacer(cfg *model.Config, ck *model.Checkpoint, p rt.Policy, so cudart.O
 		store.Close()
 		return nil, err
 	}
-	pl := &placer{p: p, store: store, x: x, shape: shape, record: record, token: -1,
+	pl := &placer{p: p, store: store, x: x, shape: shape, mem: mem, record: record, token: -1,
 		moe: make([]int, cfg.Layers), ids: make([]int32, cfg.TopK), scores: make([]float32, cfg.TopK),
 		mlps: make([]cpu.MLP, cfg.TopK), out: make([]*cpu.MLP, cfg.TopK)}
 	for i := range pl.moe {
@@ -185,7 +195,7 @@ func (pl *placer) Experts(layer int, r cpu.Routing) ([]*cpu.MLP, error) {
 func (pl *placer) Done(int) error { return pl.store.Used() }
 
 func (pl *placer) result() *PolicyResult {
-	return &PolicyResult{Name: pl.p.Name(), Stats: pl.p.Stats(), Plans: pl.counts, Store: pl.store.Counters()}
+	return &PolicyResult{Name: pl.p.Name(), Stats: pl.p.Stats(), Plans: pl.counts, Store: pl.store.Counters(), Memory: pl.mem}
 }
 
 // writeTrace writes the recorded routing as a trace of model name.

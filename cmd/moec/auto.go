@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moepolicy/moec/engine"
 	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/policy"
 	"github.com/moepolicy/moec/rt"
@@ -177,7 +178,7 @@ func fitAuto(m *model.Config, o autoOptions) (*autoPlan, error) {
 		return nil, fmt.Errorf("%s: -context: %v", o.config, err)
 	}
 	p.kv = kv
-	p.reserve = max(1<<30, o.vram/10)
+	p.reserve = engine.Workspace(o.vram) // what moec run -gpu-mem keeps back too
 	// The room left, without overflow: vram is below 2^63 and the other
 	// weights below 2^51 (model bounds a model's parameters), but the KV
 	// cache of a long context may be near 2^63 on its own.

@@ -645,7 +645,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -679,12 +679,37 @@
 // trace"): moec replay of the same policy over it counts the same hits,
 // misses and copies.
 //
+// -policy auto runs the policy moec auto writes (its balanced strategy)
+// for the model, the -gpu-mem cap and the context: it keeps as many
+// experts as the cap leaves room for.
+//
+// -gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
+// skeleton (every weight but the routed experts, in bf16), the key/value
+// cache of -context tokens and a workspace (a tenth of the cap, at least 1
+// GiB, as moec auto reserves; it also holds the top-k slots of experts
+// run without keeping) come first, and the policy's largest capacity
+// (adapt rules and per-layer budgets included), one expert as the
+// checkpoint stores it each, must fit in the rest, or run fails naming
+// the bytes. With -device cpu the host store is
+// sized the same way. The summary adds the numbers.
+//
+// -route-trace file forces each MoE layer's top-k experts and weights from
+// a routing trace after the router ran (its time is spent all the same),
+// for benchmarks on random weights, with or without -policy. A model with
+// other than the trace's MoE layer count takes, at each of its MoE layers,
+// the traced layer nearest in depth with a fixed permutation of the
+// expert ids (docs/ENGINE.md); the trace's top_k must be the model's, and
+// its rows start over when they run out.
+//
 // With -json, run prints one JSON object instead: {"prompt": [...],
 // "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
 // "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
 // {"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
 // "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
-// "gpu", "cpu", "stats"} (stats as moec replay -json prints them).
+// "gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
+// under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
+// "kv_bytes", "workspace_bytes", "expert_bytes", "slots", "capacity",
+// "store_slots"}.
 //
 // # Print moec's version
 //

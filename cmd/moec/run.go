@@ -9,12 +9,13 @@ import (
 
 	"github.com/moepolicy/moec/cudart"
 	"github.com/moepolicy/moec/engine"
+	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
 )
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name] [-record-trace file]] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -48,12 +49,37 @@ the routing the policy was given in moec's trace format ("moec help
 trace"): moec replay of the same policy over it counts the same hits,
 misses and copies.
 
+-policy auto runs the policy moec auto writes (its balanced strategy)
+for the model, the -gpu-mem cap and the context: it keeps as many
+experts as the cap leaves room for.
+
+-gpu-mem size (16GiB, 24GB; with -policy) caps the GPU memory: the
+skeleton (every weight but the routed experts, in bf16), the key/value
+cache of -context tokens and a workspace (a tenth of the cap, at least 1
+GiB, as moec auto reserves; it also holds the top-k slots of experts
+run without keeping) come first, and the policy's largest capacity
+(adapt rules and per-layer budgets included), one expert as the
+checkpoint stores it each, must fit in the rest, or run fails naming
+the bytes. With -device cpu the host store is
+sized the same way. The summary adds the numbers.
+
+-route-trace file forces each MoE layer's top-k experts and weights from
+a routing trace after the router ran (its time is spent all the same),
+for benchmarks on random weights, with or without -policy. A model with
+other than the trace's MoE layer count takes, at each of its MoE layers,
+the traced layer nearest in depth with a fixed permutation of the
+expert ids (docs/ENGINE.md); the trace's top_k must be the model's, and
+its rows start over when they run out.
+
 With -json, run prints one JSON object instead: {"prompt": [...],
 "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
 "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
 {"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
 "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
-"gpu", "cpu", "stats"} (stats as moec replay -json prints them).`,
+"gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
+under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
+"kv_bytes", "workspace_bytes", "expert_bytes", "slots", "capacity",
+"store_slots"}.`,
 	run: runRun,
 }
 
@@ -69,8 +95,10 @@ func runRun(e *env, c *command, args []string) int {
 	seed := fs.Uint64("seed", 0, "the sampling seed")
 	context := fs.Int("context", 0, "the most `tokens` a sequence holds (0: the prompt and -n)")
 	kv := fs.String("kv", "bf16", "the CUDA path's key/value cache: bf16 or f32")
-	policyArg := fs.String("policy", "", "place the experts by the policy in `file[:name]`")
+	policyArg := fs.String("policy", "", "place the experts by the policy in `file[:name]`, or auto (moec auto's for -gpu-mem)")
 	record := fs.String("record-trace", "", "write the routing the policy was given to `file`")
+	routeTrace := fs.String("route-trace", "", "force the routing from the trace `file`")
+	gpuMem := fs.String("gpu-mem", "", "cap the GPU memory of a -policy run at `size` (16GiB)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -94,11 +122,26 @@ func runRun(e *env, c *command, args []string) int {
 		e.errorf("-record-trace records the routing a policy is given: give -policy")
 		return exitUsage
 	}
+	var capBytes int64
+	if *gpuMem != "" {
+		if *policyArg == "" {
+			e.errorf("-gpu-mem sizes the store of a policy: give -policy")
+			return exitUsage
+		}
+		if capBytes, err = parseBytes(*gpuMem); err != nil {
+			e.errorf("-gpu-mem: %v", err)
+			return exitUsage
+		}
+	}
 	ctx := *context
 	if ctx == 0 {
 		ctx = len(prompt) + *n
 	}
-	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != ""}
+	o := engine.Options{Device: *device, MaxContext: ctx, KVFloat32: *kv == "f32", RecordRouting: *record != "", RouteTrace: *routeTrace, GPUMem: capBytes}
+	if *policyArg == "auto" && capBytes == 0 {
+		e.errorf("-policy auto is the policy moec auto writes for a GPU: give its memory with -gpu-mem")
+		return exitUsage
+	}
 	if *policyArg != "" {
 		if status := e.setPolicy(&o, *dir, *policyArg); status != exitOK {
 			return status
@@ -173,6 +216,11 @@ func runRun(e *env, c *command, args []string) int {
 		fmt.Fprintf(&sb, "; policy %s: hit rate %.4f (%d hits, %d misses), moved %s on demand (%d copies) and %s ahead (%d copies)",
 			p.Name, p.Plans.HitRate(), p.Plans.Hits, p.Plans.Misses, formatBytes(p.Store.Demand.Bytes), p.Store.Demand.Copies,
 			formatBytes(p.Store.Prefetch.Bytes), p.Store.Prefetch.Copies)
+		if mp := p.Memory; mp != nil {
+			fmt.Fprintf(&sb, "; GPU memory %s: skeleton %s, KV cache %s, workspace %s, capacity %d of %d slots of %s",
+				formatBytes(mp.GPUMem), formatBytes(mp.Skeleton), formatBytes(mp.KV), formatBytes(mp.Workspace),
+				mp.Capacity, mp.Slots, formatBytes(mp.ExpertBytes))
+		}
 	}
 	sb.WriteByte('\n')
 	if _, err := fmt.Fprint(e.stdout, sb.String()); err != nil {
@@ -196,11 +244,18 @@ func parseIDs(s string) ([]int, error) {
 }
 
 // setPolicy sets o's policy and store from the argument of -policy,
-// file[:name], for the checkpoint in dir. On failure it reports and
-// returns the exit status.
+// file[:name] or auto, for the checkpoint in dir. On failure it reports
+// and returns the exit status.
 func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
 	file, name := splitPolicy(arg)
-	spec, status := e.loadPolicy(file, name)
+	var spec *rt.Spec
+	status := exitOK
+	if arg == "auto" {
+		file = "auto"
+		spec, status = e.autoPolicy(dir, o.GPUMem, o.MaxContext)
+	} else {
+		spec, status = e.loadPolicy(file, name)
+	}
 	if spec == nil {
 		return status
 	}
@@ -215,6 +270,35 @@ func (e *env) setPolicy(o *engine.Options, dir, arg string) int {
 	}
 	o.Store = cudart.OptionsFor(spec, shape)
 	return exitOK
+}
+
+// autoPolicy returns the policy moec auto writes (its default strategy)
+// for the checkpoint in dir on a GPU of gpuMem bytes with a context of
+// context tokens. On failure it reports and returns the exit status.
+func (e *env) autoPolicy(dir string, gpuMem int64, context int) (*rt.Spec, int) {
+	o := autoOptions{config: model.ConfigPath(dir), vram: gpuMem, context: context, strategy: "balanced"}
+	m, err := model.ReadConfig(o.config)
+	if err == nil {
+		err = o.useQuant(m)
+	}
+	var p *autoPlan
+	if err == nil {
+		p, err = planAuto(m, o)
+	}
+	var text []byte
+	if err == nil {
+		text, err = p.policy()
+	}
+	if err != nil {
+		e.errorf("-policy auto: %v", err)
+		return nil, exitError
+	}
+	specs, diags := checkSource("auto", text)
+	if len(diags) > 0 {
+		e.errorf("internal error: the policy moec auto made is invalid: %v", diags[0])
+		return nil, exitError
+	}
+	return specs[0], exitOK
 }
 
 // splitPolicy splits -policy's FILE[:NAME]: a name follows the last
@@ -243,12 +327,25 @@ type policyReport struct {
 	Demand   transfers `json:"demand"`
 	Prefetch transfers `json:"prefetch"`
 	// The plans' entries, as moec replay -json counts them.
-	Loads      int64    `json:"loads"`
-	Prefetches int64    `json:"prefetches"`
-	Evictions  int64    `json:"evictions"`
-	GPU        int64    `json:"gpu"`
-	CPU        int64    `json:"cpu"`
-	Stats      rt.Stats `json:"stats"`
+	Loads      int64         `json:"loads"`
+	Prefetches int64         `json:"prefetches"`
+	Evictions  int64         `json:"evictions"`
+	GPU        int64         `json:"gpu"`
+	CPU        int64         `json:"cpu"`
+	Stats      rt.Stats      `json:"stats"`
+	Memory     *memoryReport `json:"memory,omitempty"`
+}
+
+// memoryReport is -json's "policy"."memory", how -gpu-mem was spent.
+type memoryReport struct {
+	GPU        int64 `json:"gpu_bytes"`
+	Skeleton   int64 `json:"skeleton_bytes"`
+	KV         int64 `json:"kv_bytes"`
+	Workspace  int64 `json:"workspace_bytes"`
+	Expert     int64 `json:"expert_bytes"`
+	Slots      int   `json:"slots"`
+	Capacity   int   `json:"capacity"`
+	StoreSlots int   `json:"store_slots"`
 }
 
 type transfers struct {
@@ -261,7 +358,11 @@ func newPolicyReport(p *engine.PolicyResult) *policyReport {
 		return nil
 	}
 	c := p.Plans
-	return &policyReport{Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
+	var mem *memoryReport
+	if m := p.Memory; m != nil {
+		mem = &memoryReport{m.GPUMem, m.Skeleton, m.KV, m.Workspace, m.ExpertBytes, m.Slots, m.Capacity, m.StoreSlots}
+	}
+	return &policyReport{Memory: mem, Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
 		Demand:   transfers{p.Store.Demand.Copies, p.Store.Demand.Bytes},
 		Prefetch: transfers{p.Store.Prefetch.Copies, p.Store.Prefetch.Bytes},
 		Loads:    c.Loads, Prefetches: c.Prefetches, Evictions: c.Evictions, GPU: c.GPU, CPU: c.CPU, Stats: p.Stats}

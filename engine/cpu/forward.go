@@ -85,6 +85,7 @@ type Session struct {
 	topIdx   []int
 	routes   []Routing // per layer, the last token's routing (nil Experts when dense)
 	src      ExpertSource
+	force    RoutingForcer
 }
 
 // An ExpertSource supplies the weights of the experts a sparse layer
@@ -97,6 +98,18 @@ type ExpertSource interface {
 	// Done says that layer's experts have run.
 	Done(layer int) error
 }
+
+// A RoutingForcer replaces a sparse layer's top-k choice after its
+// router ran (so the router's time is spent all the same): package
+// engine's routing trace.
+type RoutingForcer interface {
+	// Force overwrites r, what decoder layer layer's router chose, in
+	// place.
+	Force(layer int, r Routing)
+}
+
+// ForceRouting makes f choose every sparse layer's experts and weights.
+func (s *Session) ForceRouting(f RoutingForcer) { s.force = f }
 
 // UseExperts makes the session take every sparse layer's routed experts
 // from src rather than from its Weights.
@@ -268,6 +281,9 @@ func (s *Session) layer(i int) error {
 		for j := range r.Weights {
 			r.Weights[j] = float32(float64(r.Weights[j]) / sum)
 		}
+	}
+	if s.force != nil {
+		s.force.Force(i, *r)
 	}
 	clear(s.moe)
 	var from []*MLP
