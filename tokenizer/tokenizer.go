@@ -65,12 +65,13 @@ func (t *Tokenizer) IsSpecial(id int) bool {
 // become their ids, as Hugging Face's encode does.
 func (t *Tokenizer) Encode(text string) []int {
 	ids := make([]int, 0, len(text)/3+1)
-	var pieces []string
 	for len(text) > 0 {
 		at, a := t.nextAdded(text)
-		pieces = t.split.split(t.normalized(text[:at]), pieces[:0])
-		for _, p := range pieces {
-			ids = t.bpe(p, ids)
+		plain := t.normalized(text[:at])
+		for i := 0; i < len(plain); {
+			n := t.split.match(plain, i)
+			ids = t.bpe(plain[i:i+n], ids)
+			i += n
 		}
 		if a == nil {
 			break

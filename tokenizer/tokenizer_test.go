@@ -228,12 +228,24 @@ func TestGoldens(t *testing.T) {
 	t.Logf("%d goldens", n)
 }
 
+// FuzzRoundTrip checks that decoding undoes encoding, and that both ways of
+// merging agree on the text's bytes taken as one piece.
 func FuzzRoundTrip(f *testing.F) {
 	for _, s := range corpus {
 		f.Add(s)
 	}
 	tk := loadQwen(f)
 	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 0 && len(s) <= 1024 {
+			var a []int32
+			for i := 0; i < len(s); i++ {
+				a = append(a, tk.byteID[s[i]])
+			}
+			b := slices.Clone(a)
+			if got, want := tk.mergeHeap(a), tk.mergeScan(b); !slices.Equal(got, want) {
+				t.Fatalf("%q: mergeHeap gives %v, mergeScan %v", s, got, want)
+			}
+		}
 		if !utf8.ValidString(s) {
 			// Hugging Face takes only valid UTF-8 (a Rust string); bytes
 			// that are not come back as U+FFFD, so only check that
@@ -287,4 +299,33 @@ func BenchmarkEncodeEnglish(b *testing.B) {
 			tk.Encode(text)
 		}
 	})
+}
+
+// TestMergeHeapMatchesScan merges the bytes of every corpus text, whole, both
+// ways; mergeHeap is what long pieces get.
+func TestMergeHeapMatchesScan(t *testing.T) {
+	tk := loadQwen(t)
+	for _, s := range append(corpus, strings.Repeat("ab", 100), strings.Repeat(" ", 200), strings.Repeat("你好世界", 30)) {
+		if s == "" {
+			continue
+		}
+		var a, b []int32
+		for i := 0; i < len(s); i++ {
+			a = append(a, tk.byteID[s[i]])
+		}
+		b = slices.Clone(a)
+		if got, want := tk.mergeHeap(a), tk.mergeScan(b); !slices.Equal(got, want) {
+			t.Errorf("%q: mergeHeap gives %v, mergeScan %v", s, got, want)
+		}
+	}
+}
+
+// TestLongPiece encodes a megabyte that is one piece (letters without
+// spaces), which a quadratic merge could not do in time.
+func TestLongPiece(t *testing.T) {
+	tk := loadQwen(t)
+	s := strings.Repeat("天地玄黄宇宙洪荒日月盈昃辰宿列张", 1<<16/3)
+	if got, err := tk.Decode(tk.Encode(s)); err != nil || got != s {
+		t.Errorf("a %d-byte piece does not round-trip: %v", len(s), err)
+	}
 }
