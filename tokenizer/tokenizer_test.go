@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,34 +28,28 @@ func loadQwen(t testing.TB) *Tokenizer {
 	return tk
 }
 
-// corpus is text of the kinds the issue names: prose, code, Chinese,
-// Japanese, emoji, digits, whitespace and newlines, special tokens.
-var corpus = []string{
-	"",
-	"hello world",
-	"The quick brown fox jumps over the lazy dog. It's 9:45 — isn't it?",
-	"I'm sure they'll say we've done what you'd've DONE'S.",
-	"func main() {\n\tfmt.Println(\"hi\")\n}\n",
-	"for (int i = 0; i < n; ++i) { a[i] += b[i] * 2; }  // sum\r\n",
-	"def f(x):\n    return x ** 2\n\n\n",
-	"你好，世界！今天天气很好。",
-	"日本語のテキストです。カタカナとひらがな、漢字。",
-	"emoji: 😀👍🏽👨‍👩‍👧‍👦 🇫🇷 ❤️",
-	"12345 3.14159 1,000,000 ١٢٣ ½ Ⅻ",
-	"    leading spaces",
-	"trailing spaces    ",
-	"\n\n\n",
-	"a\n\nb\r\n\r\nc \n d\t\t\te",
-	"tabs\tand\u00a0nbsp\u3000ideographic space",
-	"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n",
-	"<think>\nreasoning\n</think>\n\nanswer<|endoftext|>",
-	"<|im_start|<|im_start|>>", // a partial special token, then a whole one
-	"'s 'S 'ſ 'x '",
-	"Ünïcödé ÀÉÎÕÜ ß ﬁ Ω ångström",
-	"mixed中文and English混合text",
-	"   \n   \n   x",
-	"\u200b\u200d\ufeff zero width",
-}
+// corpusFile holds text of the kinds the issue names, one JSON string a
+// line: prose, code, Chinese, Japanese, emoji, digits, whitespace and
+// newlines, special tokens. scripts/tokenizer-goldens.py encodes the same
+// file with Hugging Face tokenizers. Its texts are in NFC (see
+// Options.Normalize).
+const corpusFile = "testdata/corpus.jsonl"
+
+var corpus = func() []string {
+	data, err := os.ReadFile(corpusFile)
+	if err != nil {
+		panic(err)
+	}
+	var texts []string
+	for line := range strings.Lines(string(data)) {
+		var s string
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			panic(fmt.Sprintf("%s: %q: %v", corpusFile, line, err))
+		}
+		texts = append(texts, s)
+	}
+	return texts
+}()
 
 func TestRoundTrip(t *testing.T) {
 	tk := loadQwen(t)
@@ -186,14 +181,14 @@ func TestLossyUTF8(t *testing.T) {
 	}
 }
 
-// goldenFile holds Hugging Face's ids for texts, one JSON object a line; see
-// testdata/README.md.
+// goldenFile holds what Hugging Face tokenizers gives, one JSON object a
+// line; scripts/tokenizer-goldens.py says what the lines mean and writes it.
 const goldenFile = "testdata/goldens.jsonl"
 
 func TestGoldens(t *testing.T) {
 	f, err := os.Open(goldenFile)
 	if os.IsNotExist(err) {
-		t.Skipf("no %s: it is written with Hugging Face tokenizers on a machine that has it", goldenFile)
+		t.Skipf("no %s: scripts/tokenizer-goldens.py writes it where Hugging Face tokenizers is installed", goldenFile)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -208,24 +203,32 @@ func TestGoldens(t *testing.T) {
 			continue
 		}
 		var g struct {
-			Text string `json:"text"`
-			IDs  []int  `json:"ids"`
+			Text    *string `json:"text"`    // encoded to IDs
+			IDs     []int   `json:"ids"`     //
+			Decoded *string `json:"decoded"` // what IDs decode to, for IDs that are not UTF-8
 		}
 		if err := json.Unmarshal(sc.Bytes(), &g); err != nil {
 			t.Fatalf("%s:%d: %v", goldenFile, line, err)
 		}
-		n++
-		if got := tk.Encode(g.Text); !slices.Equal(got, g.IDs) {
-			t.Errorf("%s:%d: Encode(%q) = %v, Hugging Face gives %v", goldenFile, line, g.Text, got, g.IDs)
+		want := g.Decoded
+		if g.Text != nil {
+			n++
+			want = g.Text
+			if got := tk.Encode(*g.Text); !slices.Equal(got, g.IDs) {
+				t.Errorf("%s:%d: Encode(%q) = %v, Hugging Face gives %v", goldenFile, line, *g.Text, got, g.IDs)
+			}
 		}
-		if got, err := tk.Decode(g.IDs); err != nil || got != g.Text {
-			t.Errorf("%s:%d: Decode(%v) = %q, %v; want %q", goldenFile, line, g.IDs, got, err, g.Text)
+		if want == nil {
+			t.Fatalf("%s:%d: neither text nor decoded", goldenFile, line)
+		}
+		if got, err := tk.Decode(g.IDs); err != nil || got != *want {
+			t.Errorf("%s:%d: Decode(%v) = %q, %v; want %q", goldenFile, line, g.IDs, got, err, *want)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d goldens", n)
+	t.Logf("%d texts", n)
 }
 
 // FuzzRoundTrip checks that decoding undoes encoding, and that both ways of
