@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -330,5 +331,43 @@ func TestLongPiece(t *testing.T) {
 	s := strings.Repeat("天地玄黄宇宙洪荒日月盈昃辰宿列张", 1<<16/3)
 	if got, err := tk.Decode(tk.Encode(s)); err != nil || got != s {
 		t.Errorf("a %d-byte piece does not round-trip: %v", len(s), err)
+	}
+}
+
+// TestConcurrent encodes from several goroutines at once, for the race
+// detector: the piece cache is the only state a Tokenizer changes.
+func TestConcurrent(t *testing.T) {
+	tk := loadQwen(t)
+	want := make([][]int, len(corpus))
+	for i, s := range corpus {
+		want[i] = tk.Encode(s)
+	}
+	tk.cache.mu.Lock()
+	tk.cache.m = nil // so that the goroutines fill it
+	tk.cache.mu.Unlock()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range corpus {
+				k := (i + g*7) % len(corpus)
+				if got := tk.Encode(corpus[k]); !slices.Equal(got, want[k]) {
+					t.Errorf("goroutine %d: Encode(%q) differs", g, corpus[k])
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestStdOnly keeps the package on the standard library alone.
+func TestStdOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for dep := range strings.FieldsSeq(string(out)) {
+		if dep != "github.com/moepolicy/moec/tokenizer" {
+			t.Errorf("tokenizer depends on %s", dep)
+		}
 	}
 }
