@@ -130,9 +130,6 @@ func Load(data []byte, opts Options) (*Tokenizer, error) {
 	if isSet(f.Truncation) || isSet(f.Padding) {
 		return nil, fmt.Errorf("truncation and padding are not supported")
 	}
-	if t.split == nil {
-		return nil, fmt.Errorf("pre_tokenizer: no Split with a known pattern")
-	}
 	return t, nil
 }
 
