@@ -62,7 +62,9 @@ func (t *Tokenizer) IsSpecial(id int) bool {
 }
 
 // Encode returns the ids of text. Added tokens in the text, special or not,
-// become their ids, as Hugging Face's encode does.
+// become their ids, as Hugging Face's encode does. Bytes that are not valid
+// UTF-8 (which Hugging Face cannot be given) are encoded as they are, and
+// Decode turns them into U+FFFD.
 func (t *Tokenizer) Encode(text string) []int {
 	ids := make([]int, 0, len(text)/3+1)
 	for len(text) > 0 {
