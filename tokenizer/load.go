@@ -275,11 +275,11 @@ func (t *Tokenizer) loadPreTokenizer(c *component) error {
 		return fmt.Errorf("first step: want Split with a Regex pattern, have %q", split.Type)
 	}
 	if split.Behavior != "Isolated" || split.Invert {
-		return fmt.Errorf("Split: behavior %q, invert %v are not supported (only Isolated, not inverted)", split.Behavior, split.Invert)
+		return fmt.Errorf("the Split step: behavior %q, invert %v are not supported (only Isolated, not inverted)", split.Behavior, split.Invert)
 	}
 	sp, ok := knownPatterns[*split.Pattern.Regex]
 	if !ok {
-		return fmt.Errorf("Split: unknown pattern %q (known: those of Qwen2 and Llama-3)", *split.Pattern.Regex)
+		return fmt.Errorf("the Split step: unknown pattern %q (known: those of Qwen2 and Llama-3)", *split.Pattern.Regex)
 	}
 	if bl.Type != "ByteLevel" || bl.AddPrefixSpace || bl.UseRegex == nil || *bl.UseRegex {
 		return fmt.Errorf("second step: want ByteLevel without add_prefix_space and use_regex")
