@@ -18,6 +18,7 @@
 //	sweep       measure policies over a range of cache capacities
 //	trace       generate, convert and measure routing traces
 //	run         generate tokens with a Hugging Face MoE checkpoint
+//	tokenize    turn text into token ids and back
 //	version     print moec's version
 //
 // Use "moec help <command>" for more information about a command.
@@ -710,6 +711,37 @@
 // under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
 // "kv_bytes", "workspace_bytes", "expert_bytes", "slots", "capacity",
 // "store_slots"}.
+//
+// # Turn text into token ids and back
+//
+// Usage:
+//
+//	moec tokenize -tokenizer file [-decode] [file]
+//
+// Tokenize encodes text into token ids with a Hugging Face tokenizer.json,
+// as the tokenizers library does, and prints them on standard output as one
+// JSON array on one line:
+//
+//	moec tokenize -tokenizer tokenizer.json prompt.txt
+//
+// The text is the named file, or standard input when the file is "-" or
+// left out. Every byte counts: a final newline is encoded too, and added
+// tokens written in the text, such as <|im_start|>, become their ids.
+//
+// -tokenizer names the tokenizer.json, or a gzip-compressed copy whose name
+// ends in .gz. The tokenizers are the byte-level BPE of Qwen1.5, Qwen2 and
+// Qwen3; a file of another form is refused, naming what it lacks.
+//
+// -decode reads a JSON array of token ids instead and prints their text,
+// exactly, with no newline added: special tokens are written out, and
+// bytes that do not form UTF-8 become U+FFFD, as Hugging Face's decode
+// writes them. So "moec tokenize -decode" gives back the text that "moec
+// tokenize" read, when that is UTF-8 in Unicode's NFC form, the form the
+// tokenizer normalizes text to (almost all text is in it).
+//
+// A tokenizer file or input that cannot be read, a malformed tokenizer
+// file or array, or an id outside the vocabulary is an error that names
+// the file, with exit status 1.
 //
 // # Print moec's version
 //

@@ -64,7 +64,7 @@ type env struct {
 // It is built by a function rather than held in a package variable,
 // because help's run function reads it.
 func commands() []*command {
-	return []*command{checkCommand, fmtCommand, showCommand, buildCommand, autoCommand, replayCommand, tuneCommand, sweepCommand, traceCommand, runCommand, versionCommand, helpCommand}
+	return []*command{checkCommand, fmtCommand, showCommand, buildCommand, autoCommand, replayCommand, tuneCommand, sweepCommand, traceCommand, runCommand, tokenizeCommand, versionCommand, helpCommand}
 }
 
 // run is moec with its arguments (without the program name) and streams;

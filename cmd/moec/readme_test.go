@@ -12,9 +12,9 @@ import (
 // says of them, cannot go stale. A code block whose lines start with
 // "$ " is a session: "$ cat FILE" shows FILE, whose text (up to the next
 // "$ " line) is written for the commands after it; "$ moec ARGS" is run
-// in the repository's testdata and examples, and its standard output and
-// error must be the lines up to the next "$ " line, or up to a line "..."
-// where the README leaves the rest out.
+// beside the repository's testdata, examples and tokenizer folders, and
+// its standard output and error must be the lines up to the next "$ "
+// line, or up to a line "..." where the README leaves the rest out.
 func TestREADME(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
@@ -25,7 +25,7 @@ func TestREADME(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"testdata", "examples"} {
+	for _, name := range []string{"testdata", "examples", "tokenizer"} {
 		abs, err := filepath.Abs(filepath.Join("..", "..", name))
 		if err != nil {
 			t.Fatal(err)

@@ -32,16 +32,22 @@ func TestMain(m *testing.M) {
 //	                   is no longer backdated
 //	perm FILE MODE     fail unless FILE's permission bits are MODE, in octal
 //
-// and the variable $MODELS, the folder of the tiny checkpoints in
-// testdata/models.
+// and the variables $MODELS, the folder of the tiny checkpoints in
+// testdata/models, and $TOKENIZERS, the folder of the tokenizer files in
+// tokenizer/testdata.
 func TestScript(t *testing.T) {
 	models, err := filepath.Abs("../../testdata/models")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenizers, err := filepath.Abs("../../tokenizer/testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
 	testscript.Run(t, testscript.Params{
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("MODELS", models)
+			env.Setenv("TOKENIZERS", tokenizers)
 			return nil
 		},
 		Dir:                 "../../testdata/script",
@@ -113,6 +119,9 @@ func TestExitStatus(t *testing.T) {
 	invalid := write("invalid.moe", "policy p {\n    cache {\n        capacity = 0\n    }\n}\n")
 	broken := write("broken.moe", "policy p { cache { capacity = } }\n")
 	missing := dir + "/missing.moe"
+	qwen3 := "../../tokenizer/testdata/qwen3-tokenizer.json.gz"
+	ids := write("ids.json", "[14990, 1879]\n")
+	outside := write("outside.json", "[151669]\n")
 
 	tests := []struct {
 		args []string
@@ -160,6 +169,15 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"show", invalid}, exitError},
 		{[]string{"show", missing}, exitError},
 		{[]string{"show"}, exitUsage},
+		{[]string{"tokenize", "-tokenizer", qwen3, good}, exitOK},
+		{[]string{"tokenize", "-tokenizer", qwen3, "-decode", ids}, exitOK},
+		{[]string{"tokenize", "-tokenizer", qwen3, "-decode", outside}, exitError},
+		{[]string{"tokenize", "-tokenizer", qwen3, "-decode", good}, exitError},
+		{[]string{"tokenize", "-tokenizer", qwen3, missing}, exitError},
+		{[]string{"tokenize", "-tokenizer", good, ids}, exitError},
+		{[]string{"tokenize", "-tokenizer", missing, ids}, exitError},
+		{[]string{"tokenize", good}, exitUsage},
+		{[]string{"tokenize", "-tokenizer", qwen3, good, ids}, exitUsage},
 		{[]string{"version"}, exitOK},
 		{[]string{"version", "extra"}, exitUsage},
 		{[]string{"help"}, exitOK},
