@@ -236,6 +236,22 @@ func rate(n int, d time.Duration) float64 {
 
 // Generate runs prompt and then n new tokens chosen by s.
 func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
+	return m.GenerateFunc(prompt, n, s, nil)
+}
+
+// GenerateFunc is Generate calling fn, when not nil, with each generated
+// token in order as soon as it is chosen, so that a caller can print the
+// text as it is written. An error from fn stops the generation and is
+// returned. The CUDA path's greedy generation runs all its tokens in one
+// loop on the GPU, with no round trip per token: there fn is called
+// after the loop, for each token in order.
+func (m *Model) GenerateFunc(prompt []int, n int, s Sampling, fn func(id int) error) (*Result, error) {
+	emit := func(id int) error {
+		if fn == nil {
+			return nil
+		}
+		return fn(id)
+	}
 	if len(prompt) == 0 {
 		return nil, errors.New("engine: the prompt is empty")
 	}
@@ -261,6 +277,11 @@ func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
 		}
 		r.Generated, r.Prefill, r.Decode = toks, pre, dec
 		r.Policy = m.Policy()
+		for _, id := range toks {
+			if err := emit(id); err != nil {
+				return nil, err
+			}
+		}
 		return r, nil
 	}
 	if err := m.b.start(len(prompt) + n); err != nil {
@@ -278,6 +299,9 @@ func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
 	next := s.choose(logits, rng)
 	r.Generated = append(r.Generated, next)
 	r.Prefill = time.Since(t0)
+	if err := emit(next); err != nil {
+		return nil, err
+	}
 	t1 := time.Now()
 	for len(r.Generated) < n {
 		if logits, err = m.b.step(next); err != nil {
@@ -285,6 +309,9 @@ func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
 		}
 		next = s.choose(logits, rng)
 		r.Generated = append(r.Generated, next)
+		if err := emit(next); err != nil {
+			return nil, err
+		}
 	}
 	r.Decode = time.Since(t1)
 	r.Policy = m.Policy()
