@@ -147,3 +147,26 @@ func TestGenerateFunc(t *testing.T) {
 		t.Errorf("after the callback's error at the 3rd token: %d calls, error %v", calls, err)
 	}
 }
+
+// TestGenerateStop checks that ErrStop from the callback ends the
+// generation with the tokens up to the one it was given.
+func TestGenerateStop(t *testing.T) {
+	m := openTiny(t, "olmoe")
+	all, err := m.Generate([]int{1, 2, 3}, 8, Sampling{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	r, err := m.GenerateFunc([]int{1, 2, 3}, 8, Sampling{}, func(int) error {
+		if calls++; calls == 3 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Generated, all.Generated[:3]) {
+		t.Errorf("stopped at the 3rd token: generated %v, want %v", r.Generated, all.Generated[:3])
+	}
+}

@@ -646,7 +646,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -668,6 +668,13 @@
 // text comes when it ends); the summary line goes to standard error, so
 // that standard output holds only the text. -ids prints the
 // generated ids and the summary as for -prompt-ids instead of the text.
+//
+// -chat wraps the text prompt in the chat format of the model's family,
+// as its chat template writes one user message and the start of the
+// answer: ChatML for Qwen (Qwen1.5 and Qwen2 with their default system
+// turn, Qwen3 without), "<s>[INST] text [/INST]" for Mixtral; generation
+// stops at the end-of-turn token (<|im_end|>, </s>), which is not printed.
+// The prompt's text in -json is the wrapped one.
 //
 // -device cpu runs engine/cpu, the pure-Go reference forward pass (fp32
 // arithmetic), in every build; -device cuda runs the CUDA path, all

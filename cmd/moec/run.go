@@ -21,7 +21,7 @@ import (
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -43,6 +43,13 @@ last byte), and a newline after it (with -device cuda and no
 text comes when it ends); the summary line goes to standard error, so
 that standard output holds only the text. -ids prints the
 generated ids and the summary as for -prompt-ids instead of the text.
+
+-chat wraps the text prompt in the chat format of the model's family,
+as its chat template writes one user message and the start of the
+answer: ChatML for Qwen (Qwen1.5 and Qwen2 with their default system
+turn, Qwen3 without), "<s>[INST] text [/INST]" for Mixtral; generation
+stops at the end-of-turn token (<|im_end|>, </s>), which is not printed.
+The prompt's text in -json is the wrapped one.
 
 -device cpu runs engine/cpu, the pure-Go reference forward pass (fp32
 arithmetic), in every build; -device cuda runs the CUDA path, all
@@ -111,6 +118,7 @@ func runRun(e *env, c *command, args []string) int {
 	promptText := fs.String("prompt", "", "the prompt as `text`, encoded with the checkpoint's tokenizer.json")
 	promptFile := fs.String("prompt-file", "", "read the prompt text from `file` (- for standard input)")
 	printIDs := fs.Bool("ids", false, "with a text prompt, print the generated ids instead of their text")
+	chat := fs.Bool("chat", false, "wrap the text prompt in the model's chat format and stop at its end of turn")
 	n := fs.Int("n", 64, "how many `tokens` to generate")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	temp := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy")
@@ -134,7 +142,12 @@ func runRun(e *env, c *command, args []string) int {
 		e.errorf("give the prompt once: -prompt, -prompt-file or -prompt-ids")
 		return exitUsage
 	}
+	if *chat && !set["prompt"] && !set["prompt-file"] {
+		e.errorf("-chat wraps a text prompt: give -prompt or -prompt-file")
+		return exitUsage
+	}
 	var tk *tokenizer.Tokenizer
+	endOfTurn := -1  // the id that ends a -chat answer
 	var text *string // the prompt's text; nil for -prompt-ids
 	var prompt []int
 	var err error
@@ -151,6 +164,12 @@ func runRun(e *env, c *command, args []string) int {
 				return exitError
 			}
 			s = string(b)
+		}
+		if *chat {
+			if s, endOfTurn, err = chatPrompt(*dir, tk, s); err != nil {
+				e.errorf("-chat: %v", err)
+				return exitError
+			}
 		}
 		text, prompt = &s, tk.Encode(s)
 	} else if prompt, err = parseIDs(*ids); err != nil {
@@ -211,11 +230,19 @@ func runRun(e *env, c *command, args []string) int {
 	defer m.Close()
 	// A text prompt streams its answer unless the ids or JSON are asked for.
 	stream := text != nil && !*printIDs && !*asJSON
-	var onToken func(int) error
 	var dec *tokenizer.StreamDecoder
 	if stream {
 		dec = tk.NewStreamDecoder()
+	}
+	var onToken func(int) error
+	if stream || endOfTurn >= 0 {
 		onToken = func(id int) error {
+			if id == endOfTurn {
+				return engine.ErrStop
+			}
+			if dec == nil {
+				return nil
+			}
 			s, err := dec.Next(id)
 			if err == nil && s != "" {
 				_, err = io.WriteString(e.stdout, s)
@@ -246,7 +273,7 @@ func runRun(e *env, c *command, args []string) int {
 	if *asJSON {
 		var answer *string
 		if text != nil {
-			s, err := tk.Decode(r.Generated)
+			s, err := tk.Decode(answerIDs(r.Generated, endOfTurn))
 			if err != nil {
 				e.errorf("%v", err)
 				return exitError
@@ -320,6 +347,32 @@ func summary(r *engine.Result) string {
 	}
 	sb.WriteByte('\n')
 	return sb.String()
+}
+
+// chatPrompt wraps prompt in the chat format of the checkpoint in dir and
+// returns it with the id of the end-of-turn token in tk.
+func chatPrompt(dir string, tk *tokenizer.Tokenizer, prompt string) (string, int, error) {
+	cfg, err := model.ReadConfig(model.ConfigPath(dir))
+	if err != nil {
+		return "", 0, err
+	}
+	ch, ok := cfg.Chat()
+	if !ok {
+		return "", 0, fmt.Errorf("moec knows no chat format for %s models", cfg.Family())
+	}
+	id, ok := tk.TokenID(ch.EndOfTurn)
+	if !ok {
+		return "", 0, fmt.Errorf("%s: no %q token, the end of a turn in %s", filepath.Join(dir, "tokenizer.json"), ch.EndOfTurn, ch.Name)
+	}
+	return ch.Wrap(prompt), id, nil
+}
+
+// answerIDs returns generated without a final end-of-turn token.
+func answerIDs(generated []int, endOfTurn int) []int {
+	if n := len(generated); n > 0 && generated[n-1] == endOfTurn {
+		return generated[:n-1]
+	}
+	return generated
 }
 
 // checkpointTokenizer loads the tokenizer.json of the checkpoint in dir.
