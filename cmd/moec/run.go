@@ -235,6 +235,7 @@ func runRun(e *env, c *command, args []string) int {
 		dec = tk.NewStreamDecoder()
 	}
 	var onToken func(int) error
+	streamed := false // whether some text was written
 	if stream || endOfTurn >= 0 {
 		onToken = func(id int) error {
 			if id == endOfTurn {
@@ -245,13 +246,14 @@ func runRun(e *env, c *command, args []string) int {
 			}
 			s, err := dec.Next(id)
 			if err == nil && s != "" {
+				streamed = true
 				_, err = io.WriteString(e.stdout, s)
 			}
 			return err
 		}
 	}
 	r, err := m.GenerateFunc(prompt, *n, engine.Sampling{Temperature: *temp, TopP: *topP, Seed: *seed}, onToken)
-	if stream {
+	if stream && (err == nil || streamed) { // end the line begun, if any
 		if _, werr := io.WriteString(e.stdout, dec.Flush()+"\n"); err == nil {
 			err = werr
 		}
