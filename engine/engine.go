@@ -236,6 +236,27 @@ func rate(n int, d time.Duration) float64 {
 
 // Generate runs prompt and then n new tokens chosen by s.
 func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
+	return m.GenerateFunc(prompt, n, s, nil)
+}
+
+// ErrStop, returned by GenerateFunc's callback, ends the generation
+// without an error: the token it was given is the last one generated.
+var ErrStop = errors.New("engine: stop")
+
+// GenerateFunc is Generate calling fn, when not nil, with each generated
+// token in order as soon as it is chosen, so that a caller can print the
+// text as it is written. fn returning ErrStop ends the generation there
+// (at an end-of-turn token); any other error from fn stops it and is
+// returned. The CUDA path's greedy generation runs all its tokens in one
+// loop on the GPU, with no round trip per token: there fn is called
+// after the loop, for each token in order.
+func (m *Model) GenerateFunc(prompt []int, n int, s Sampling, fn func(id int) error) (*Result, error) {
+	emit := func(id int) error {
+		if fn == nil {
+			return nil
+		}
+		return fn(id)
+	}
 	if len(prompt) == 0 {
 		return nil, errors.New("engine: the prompt is empty")
 	}
@@ -261,6 +282,14 @@ func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
 		}
 		r.Generated, r.Prefill, r.Decode = toks, pre, dec
 		r.Policy = m.Policy()
+		for i, id := range toks {
+			if err := emit(id); err == ErrStop {
+				r.Generated = toks[:i+1]
+				break
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		return r, nil
 	}
 	if err := m.b.start(len(prompt) + n); err != nil {
@@ -278,13 +307,18 @@ func (m *Model) Generate(prompt []int, n int, s Sampling) (*Result, error) {
 	next := s.choose(logits, rng)
 	r.Generated = append(r.Generated, next)
 	r.Prefill = time.Since(t0)
+	err = emit(next)
 	t1 := time.Now()
-	for len(r.Generated) < n {
+	for err == nil && len(r.Generated) < n {
 		if logits, err = m.b.step(next); err != nil {
 			return nil, err
 		}
 		next = s.choose(logits, rng)
 		r.Generated = append(r.Generated, next)
+		err = emit(next)
+	}
+	if err != nil && err != ErrStop {
+		return nil, err
 	}
 	r.Decode = time.Since(t1)
 	r.Policy = m.Policy()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -113,5 +114,59 @@ func TestChoose(t *testing.T) {
 	}
 	if f := float64(counts[1]) / 20000; f < 0.73 || f > 0.77 {
 		t.Errorf("p(1) = %.3f, want 0.75", f)
+	}
+}
+
+// TestGenerateFunc checks that GenerateFunc hands over each generated
+// token, in order, and stops at the callback's first error.
+func TestGenerateFunc(t *testing.T) {
+	m := openTiny(t, "olmoe")
+	for _, s := range []Sampling{{}, {Temperature: 0.8, TopP: 0.9, Seed: 7}} {
+		var got []int
+		r, err := m.GenerateFunc([]int{1, 2, 3}, 8, s, func(id int) error {
+			got = append(got, id)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, r.Generated) {
+			t.Errorf("%+v: the callback had %v, the result %v", s, got, r.Generated)
+		}
+	}
+	stop := errors.New("stop")
+	calls := 0
+	_, err := m.GenerateFunc([]int{1, 2, 3}, 8, Sampling{}, func(int) error {
+		calls++
+		if calls == 3 {
+			return stop
+		}
+		return nil
+	})
+	if err != stop || calls != 3 {
+		t.Errorf("after the callback's error at the 3rd token: %d calls, error %v", calls, err)
+	}
+}
+
+// TestGenerateStop checks that ErrStop from the callback ends the
+// generation with the tokens up to the one it was given.
+func TestGenerateStop(t *testing.T) {
+	m := openTiny(t, "olmoe")
+	all, err := m.Generate([]int{1, 2, 3}, 8, Sampling{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	r, err := m.GenerateFunc([]int{1, 2, 3}, 8, Sampling{}, func(int) error {
+		if calls++; calls == 3 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Generated, all.Generated[:3]) {
+		t.Errorf("stopped at the 3rd token: generated %v, want %v", r.Generated, all.Generated[:3])
 	}
 }

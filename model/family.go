@@ -18,6 +18,9 @@ type family struct {
 	read func(r *reader, c *Config)
 	// layer returns decoder layer i of c.
 	layer func(c *Config, i int) Layer
+	// chat is the chat format of the family's instruct models; nil when
+	// moec knows none.
+	chat *Chat
 }
 
 // families maps each model_type to its family. DeepSeek-V2 and V3 share

@@ -9,7 +9,7 @@ package model
 //	y = Σ_{e ∈ topk(p)} p_e / Σ_{topk} p · Expert_e(x)
 //
 // Its experts are block_sparse_moe.experts.E.{w1, w3, w2}: gate, up, down.
-var mixtral = family{name: "Mixtral", rmsEps: 1e-5, ropeTheta: 1e6, read: readMixtral, layer: mixtralLayer}
+var mixtral = family{name: "Mixtral", rmsEps: 1e-5, ropeTheta: 1e6, read: readMixtral, layer: mixtralLayer, chat: &inst}
 
 func readMixtral(r *reader, c *Config) {
 	c.moe(r, "intermediate_size", "num_local_experts")

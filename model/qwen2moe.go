@@ -11,7 +11,7 @@ package model
 // with w = p, or p / Σ_{topk} p when norm_topk_prob. Layer i is sparse
 // unless it is in mlp_only_layers or i+1 is not a multiple of
 // decoder_sparse_step.
-var qwen2MoE = family{name: "Qwen2-MoE", rmsEps: 1e-6, ropeTheta: 10000, read: readQwen2MoE, layer: qwen2MoELayer}
+var qwen2MoE = family{name: "Qwen2-MoE", rmsEps: 1e-6, ropeTheta: 10000, read: readQwen2MoE, layer: qwen2MoELayer, chat: &chatMLSystem}
 
 func readQwen2MoE(r *reader, c *Config) {
 	c.moe(r, "moe_intermediate_size", "num_experts")

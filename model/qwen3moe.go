@@ -9,7 +9,7 @@ package model
 //	y = Σ_{e ∈ topk(p)} w_e Expert_e(x),  p = softmax(Router x)
 //
 // with w = p, or p / Σ_{topk} p when norm_topk_prob.
-var qwen3MoE = family{name: "Qwen3-MoE", rmsEps: 1e-6, ropeTheta: 10000, read: readQwen3MoE, layer: qwen3MoELayer}
+var qwen3MoE = family{name: "Qwen3-MoE", rmsEps: 1e-6, ropeTheta: 10000, read: readQwen3MoE, layer: qwen3MoELayer, chat: &chatML}
 
 func readQwen3MoE(r *reader, c *Config) {
 	// The published configs say num_experts; transformers 5.x writes the

@@ -646,7 +646,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -655,6 +655,26 @@
 // second and the GPU memory the model holds.
 //
 //	moec run -model dir [-device cpu|cuda] [-prompt-ids 9707,11,1879] [-n 64]
+//
+// -prompt text gives the prompt as text instead, and -prompt-file file
+// reads it from the file, or from standard input when the file is "-"
+// (every byte counts, a final newline too). The text is encoded with the
+// tokenizer.json in the checkpoint folder, as moec tokenize encodes it; a
+// folder without one is an error that names the path. Then run writes the
+// generated text on standard output as the tokens are generated, only
+// whole UTF-8 characters (a character split between tokens waits for its
+// last byte), and a newline after it (with -device cuda and no
+// -temperature, the tokens are generated in one loop on the GPU, and the
+// text comes when it ends); the summary line goes to standard error, so
+// that standard output holds only the text. -ids prints the
+// generated ids and the summary as for -prompt-ids instead of the text.
+//
+// -chat wraps the text prompt in the chat format of the model's family,
+// as its chat template writes one user message and the start of the
+// answer: ChatML for Qwen (Qwen1.5 and Qwen2 with their default system
+// turn, Qwen3 without), "<s>[INST] text [/INST]" for Mixtral; generation
+// stops at the end-of-turn token (<|im_end|>, </s>), which is not printed.
+// The prompt's text in -json is the wrapped one.
 //
 // -device cpu runs engine/cpu, the pure-Go reference forward pass (fp32
 // arithmetic), in every build; -device cuda runs the CUDA path, all
@@ -703,7 +723,8 @@
 // its rows start over when they run out.
 //
 // With -json, run prints one JSON object instead: {"prompt": [...],
-// "generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
+// "generated": [...], with a text prompt "prompt_text" and "text" (the
+// generated text), "prefill_tok_s": x, "decode_tok_s": y, "device":
 // "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
 // {"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
 // "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",

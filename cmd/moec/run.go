@@ -2,8 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -11,11 +16,12 @@ import (
 	"github.com/moepolicy/moec/engine"
 	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/tokenizer"
 )
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt-ids ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -24,6 +30,26 @@ token ids on one line and a summary line: prefill and decode tokens per
 second and the GPU memory the model holds.
 
 	moec run -model dir [-device cpu|cuda] [-prompt-ids 9707,11,1879] [-n 64]
+
+-prompt text gives the prompt as text instead, and -prompt-file file
+reads it from the file, or from standard input when the file is "-"
+(every byte counts, a final newline too). The text is encoded with the
+tokenizer.json in the checkpoint folder, as moec tokenize encodes it; a
+folder without one is an error that names the path. Then run writes the
+generated text on standard output as the tokens are generated, only
+whole UTF-8 characters (a character split between tokens waits for its
+last byte), and a newline after it (with -device cuda and no
+-temperature, the tokens are generated in one loop on the GPU, and the
+text comes when it ends); the summary line goes to standard error, so
+that standard output holds only the text. -ids prints the
+generated ids and the summary as for -prompt-ids instead of the text.
+
+-chat wraps the text prompt in the chat format of the model's family,
+as its chat template writes one user message and the start of the
+answer: ChatML for Qwen (Qwen1.5 and Qwen2 with their default system
+turn, Qwen3 without), "<s>[INST] text [/INST]" for Mixtral; generation
+stops at the end-of-turn token (<|im_end|>, </s>), which is not printed.
+The prompt's text in -json is the wrapped one.
 
 -device cpu runs engine/cpu, the pure-Go reference forward pass (fp32
 arithmetic), in every build; -device cuda runs the CUDA path, all
@@ -72,7 +98,8 @@ expert ids (docs/ENGINE.md); the trace's top_k must be the model's, and
 its rows start over when they run out.
 
 With -json, run prints one JSON object instead: {"prompt": [...],
-"generated": [...], "prefill_tok_s": x, "decode_tok_s": y, "device":
+"generated": [...], with a text prompt "prompt_text" and "text" (the
+generated text), "prefill_tok_s": x, "decode_tok_s": y, "device":
 "cpu"|"cuda", "gpu_memory_bytes": n, ...}, and under -policy "policy":
 {"name", "hit_rate", "hits", "misses", "demand": {"copies", "bytes"},
 "prefetch": {"copies", "bytes"}, "loads", "prefetches", "evictions",
@@ -88,6 +115,10 @@ func runRun(e *env, c *command, args []string) int {
 	dir := fs.String("model", "", "the checkpoint `folder`")
 	device := fs.String("device", "cpu", "cpu or cuda")
 	ids := fs.String("prompt-ids", "1", "the prompt as comma-separated token `ids`")
+	promptText := fs.String("prompt", "", "the prompt as `text`, encoded with the checkpoint's tokenizer.json")
+	promptFile := fs.String("prompt-file", "", "read the prompt text from `file` (- for standard input)")
+	printIDs := fs.Bool("ids", false, "with a text prompt, print the generated ids instead of their text")
+	chat := fs.Bool("chat", false, "wrap the text prompt in the model's chat format and stop at its end of turn")
 	n := fs.Int("n", 64, "how many `tokens` to generate")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	temp := fs.Float64("temperature", 0, "sampling temperature; 0 is greedy")
@@ -105,8 +136,43 @@ func runRun(e *env, c *command, args []string) int {
 	if *dir == "" || fs.NArg() != 0 {
 		return e.usageError(c)
 	}
-	prompt, err := parseIDs(*ids)
-	if err != nil {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["prompt"] && set["prompt-file"] || (set["prompt"] || set["prompt-file"]) && set["prompt-ids"] {
+		e.errorf("give the prompt once: -prompt, -prompt-file or -prompt-ids")
+		return exitUsage
+	}
+	if *chat && !set["prompt"] && !set["prompt-file"] {
+		e.errorf("-chat wraps a text prompt: give -prompt or -prompt-file")
+		return exitUsage
+	}
+	var tk *tokenizer.Tokenizer
+	endOfTurn := -1  // the id that ends a -chat answer
+	var text *string // the prompt's text; nil for -prompt-ids
+	var prompt []int
+	var err error
+	if set["prompt"] || set["prompt-file"] {
+		if tk, err = checkpointTokenizer(*dir); err != nil {
+			e.errorf("%v", err)
+			return exitError
+		}
+		s := *promptText
+		if set["prompt-file"] {
+			b, err := e.readInput(*promptFile)
+			if err != nil {
+				e.errorf("%v", err)
+				return exitError
+			}
+			s = string(b)
+		}
+		if *chat {
+			if s, endOfTurn, err = chatPrompt(*dir, tk, s); err != nil {
+				e.errorf("-chat: %v", err)
+				return exitError
+			}
+		}
+		text, prompt = &s, tk.Encode(s)
+	} else if prompt, err = parseIDs(*ids); err != nil {
 		e.errorf("-prompt-ids: %v", err)
 		return exitUsage
 	}
@@ -162,7 +228,36 @@ func runRun(e *env, c *command, args []string) int {
 		return exitError
 	}
 	defer m.Close()
-	r, err := m.Generate(prompt, *n, engine.Sampling{Temperature: *temp, TopP: *topP, Seed: *seed})
+	// A text prompt streams its answer unless the ids or JSON are asked for.
+	stream := text != nil && !*printIDs && !*asJSON
+	var dec *tokenizer.StreamDecoder
+	if stream {
+		dec = tk.NewStreamDecoder()
+	}
+	var onToken func(int) error
+	streamed := false // whether some text was written
+	if stream || endOfTurn >= 0 {
+		onToken = func(id int) error {
+			if id == endOfTurn {
+				return engine.ErrStop
+			}
+			if dec == nil {
+				return nil
+			}
+			s, err := dec.Next(id)
+			if err == nil && s != "" {
+				streamed = true
+				_, err = io.WriteString(e.stdout, s)
+			}
+			return err
+		}
+	}
+	r, err := m.GenerateFunc(prompt, *n, engine.Sampling{Temperature: *temp, TopP: *topP, Seed: *seed}, onToken)
+	if stream && (err == nil || streamed) { // end the line begun, if any
+		if _, werr := io.WriteString(e.stdout, dec.Flush()+"\n"); err == nil {
+			err = werr
+		}
+	}
 	if err != nil {
 		e.errorf("%v", err)
 		return exitError
@@ -178,24 +273,41 @@ func runRun(e *env, c *command, args []string) int {
 		}
 	}
 	if *asJSON {
+		var answer *string
+		if text != nil {
+			s, err := tk.Decode(answerIDs(r.Generated, endOfTurn))
+			if err != nil {
+				e.errorf("%v", err)
+				return exitError
+			}
+			answer = &s
+		}
 		out := struct {
 			Model       string        `json:"model"`
 			Family      string        `json:"family"`
 			Device      string        `json:"device"`
 			Prompt      []int         `json:"prompt"`
 			Generated   []int         `json:"generated"`
+			PromptText  *string       `json:"prompt_text,omitempty"`
+			Text        *string       `json:"text,omitempty"`
 			PrefillTokS float64       `json:"prefill_tok_s"`
 			DecodeTokS  float64       `json:"decode_tok_s"`
 			PrefillMS   float64       `json:"prefill_ms"`
 			DecodeMS    float64       `json:"decode_ms"`
 			GPUMemory   int64         `json:"gpu_memory_bytes"`
 			Policy      *policyReport `json:"policy,omitempty"`
-		}{*dir, m.Config.Type, r.Device, r.Prompt, r.Generated, r.PrefillTokensPerSecond(), r.DecodeTokensPerSecond(),
+		}{*dir, m.Config.Type, r.Device, r.Prompt, r.Generated, text, answer, r.PrefillTokensPerSecond(), r.DecodeTokensPerSecond(),
 			ms(r.Prefill), ms(r.Decode), r.DeviceMemory, newPolicyReport(r.Policy)}
 		b, _ := json.Marshal(out)
 		b = append(b, '\n')
 		if _, err := e.stdout.Write(b); err != nil {
 			e.errorf("%v", err)
+			return exitError
+		}
+		return exitOK
+	}
+	if stream {
+		if !e.writeAll(e.stderr, []byte(summary(r))) {
 			return exitError
 		}
 		return exitOK
@@ -207,7 +319,20 @@ func runRun(e *env, c *command, args []string) int {
 		}
 		sb.WriteString(strconv.Itoa(id))
 	}
-	fmt.Fprintf(&sb, "\nprefill %.1f tok/s (%d tokens), decode %.1f tok/s (%d tokens) on %s", r.PrefillTokensPerSecond(), len(r.Prompt),
+	sb.WriteByte('\n')
+	sb.WriteString(summary(r))
+	if _, err := fmt.Fprint(e.stdout, sb.String()); err != nil {
+		e.errorf("%v", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// summary is run's summary line, with its newline: the speeds, the GPU
+// memory, and what a policy did.
+func summary(r *engine.Result) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "prefill %.1f tok/s (%d tokens), decode %.1f tok/s (%d tokens) on %s", r.PrefillTokensPerSecond(), len(r.Prompt),
 		r.DecodeTokensPerSecond(), len(r.Generated), r.Device)
 	if r.DeviceMemory > 0 {
 		fmt.Fprintf(&sb, ", %s of GPU memory", formatBytes(r.DeviceMemory))
@@ -223,11 +348,42 @@ func runRun(e *env, c *command, args []string) int {
 		}
 	}
 	sb.WriteByte('\n')
-	if _, err := fmt.Fprint(e.stdout, sb.String()); err != nil {
-		e.errorf("%v", err)
-		return exitError
+	return sb.String()
+}
+
+// chatPrompt wraps prompt in the chat format of the checkpoint in dir and
+// returns it with the id of the end-of-turn token in tk.
+func chatPrompt(dir string, tk *tokenizer.Tokenizer, prompt string) (string, int, error) {
+	cfg, err := model.ReadConfig(model.ConfigPath(dir))
+	if err != nil {
+		return "", 0, err
 	}
-	return exitOK
+	ch, ok := cfg.Chat()
+	if !ok {
+		return "", 0, fmt.Errorf("moec knows no chat format for %s models", cfg.Family())
+	}
+	id, ok := tk.TokenID(ch.EndOfTurn)
+	if !ok {
+		return "", 0, fmt.Errorf("%s: no %q token, the end of a turn in %s", filepath.Join(dir, "tokenizer.json"), ch.EndOfTurn, ch.Name)
+	}
+	return ch.Wrap(prompt), id, nil
+}
+
+// answerIDs returns generated without a final end-of-turn token.
+func answerIDs(generated []int, endOfTurn int) []int {
+	if n := len(generated); n > 0 && generated[n-1] == endOfTurn {
+		return generated[:n-1]
+	}
+	return generated
+}
+
+// checkpointTokenizer loads the tokenizer.json of the checkpoint in dir.
+func checkpointTokenizer(dir string) (*tokenizer.Tokenizer, error) {
+	name := filepath.Join(dir, "tokenizer.json")
+	if _, err := os.Stat(name); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no tokenizer in the checkpoint folder to encode a text prompt; give -prompt-ids", name)
+	}
+	return loadTokenizer(name)
 }
 
 // parseIDs reads comma-separated token ids.

@@ -27,11 +27,16 @@ type golden struct {
 	Logits       [][]float64 `json:"logits"`
 }
 
-// goldenDirs returns the tiny checkpoints of testdata/models.
+// goldenDirs returns the tiny checkpoints of testdata/models: its folders
+// with a config.json (the folder also holds their README and tokenizer).
 func goldenDirs(t *testing.T) []string {
-	dirs, err := filepath.Glob("../../testdata/models/*")
-	if err != nil || len(dirs) == 0 {
+	configs, err := filepath.Glob("../../testdata/models/*/config.json")
+	if err != nil || len(configs) == 0 {
 		t.Fatalf("no tiny checkpoints in testdata/models (%v)", err)
+	}
+	dirs := make([]string, len(configs))
+	for i, c := range configs {
+		dirs[i] = filepath.Dir(c)
 	}
 	return dirs
 }

@@ -85,11 +85,12 @@ type tinyGolden struct {
 // then generates greedily and, for the checkpoint stored in bf16, compares
 // the tokens with transformers'.
 func TestTinyCheckpoints(t *testing.T) {
-	dirs, _ := filepath.Glob("../../testdata/models/*")
-	if len(dirs) == 0 {
+	configs, _ := filepath.Glob("../../testdata/models/*/config.json") // the checkpoints' folders, not the README or tokenizer
+	if len(configs) == 0 {
 		t.Fatal("no tiny checkpoints")
 	}
-	for _, dir := range dirs {
+	for _, config := range configs {
+		dir := filepath.Dir(config)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			var g tinyGolden
 			b, err := os.ReadFile(filepath.Join(dir, "golden.json"))
