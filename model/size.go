@@ -41,6 +41,13 @@ func (p Params) Total() int64 {
 // experts.
 func (c *Config) NonExpertParams() Params { return c.params }
 
+// TotalParams returns every parameter of the model, routed experts
+// included. ParseConfig bounds it by maxParams, so it fits an int64 with
+// room for bytes per parameter.
+func (c *Config) TotalParams() int64 {
+	return c.params.Total() + int64(c.Slots())*c.ExpertParams()
+}
+
 // countParams counts the parameters of every tensor Layer and the
 // top-level weights describe, and reports false when the model, routed
 // experts included, has more than maxParams. Each shape's dimensions are

@@ -145,7 +145,7 @@ func (l *loader) mlp(m model.MLP, inter int) MLP {
 // float32 fit in the memory the kernel says is available: the reference
 // widens every weight, so it is for small checkpoints.
 func Fits(cfg *model.Config) error {
-	need := 4 * (cfg.NonExpertParams().Total() + int64(cfg.Slots())*cfg.ExpertParams())
+	need := 4 * cfg.TotalParams()
 	if avail, ok := memAvailable(); ok && need > avail {
 		return fmt.Errorf("cpu: %s needs %.1f GiB of memory in float32, but %.1f GiB is available; the CPU reference is for small checkpoints (-device cuda runs large ones)",
 			cfg.Type, float64(need)/(1<<30), float64(avail)/(1<<30))

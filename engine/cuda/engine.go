@@ -108,12 +108,12 @@ func Open(cfg *model.Config, ck *model.Checkpoint, o Options) (*Engine, error) {
 // failing halfway.
 func (e *Engine) fits() error {
 	cfg := e.cfg
-	weights := 2 * (cfg.NonExpertParams().Total() + int64(cfg.Slots())*cfg.ExpertParams())
-	elem := int64(2)
-	if e.o.KVFloat32 {
-		elem = 4
+	weights := 2 * cfg.TotalParams()
+	kv, err := cfg.KVBytes(int64(e.o.MaxContext)) // 16-bit entries
+	if err != nil {
+		return fmt.Errorf("cuda: %v", err)
 	}
-	kv := int64(cfg.Layers) * 2 * int64(e.o.MaxContext) * int64(cfg.KVHeads*cfg.HeadDim) * elem
+	kv = kv / 2 * e.kvElem()
 	free, _, err := e.d.freeMem()
 	if err != nil {
 		return err
