@@ -302,6 +302,19 @@ func TestProfile(t *testing.T) {
 	for _, k := range ks {
 		total += k.Millis
 		bytes += k.Bytes
+		if k.Launches%steps != 0 || !(k.Millis > 0) {
+			t.Errorf("%s: %d launches in %d steps, %.3f ms", k.Name, k.Launches, steps, k.Millis)
+		}
+	}
+	// A step reads at least every weight but the experts not chosen and
+	// the embedding's other rows (when lm_head is not the embedding).
+	p := cfg.NonExpertParams()
+	read := p.Total()
+	if !cfg.TiedEmbeddings {
+		read -= p.Embedding
+	}
+	if floor := 2 * (read + int64(len(cfg.MoELayers)*cfg.TopK)*cfg.ExpertParams()); bytes/steps < floor {
+		t.Errorf("the profile counts %d bytes a step, less than the %d the weights it reads hold", bytes/steps, floor)
 	}
 	t.Logf("%d-layer %s, position %d, %d steps profiled kernel by kernel:", cfg.Layers, cfg.Type, prompt, steps)
 	t.Logf("| kernel | launches per step | µs per step | share | MB per step | GB/s |")

@@ -45,7 +45,14 @@ func (e *Engine) begin(prompt []int, total int) error {
 	if err := e.d.upload(e.prompt, b); err != nil {
 		return err
 	}
-	st := C.StepState{pos: 0, token: C.int(prompt[0]), prompt_len: C.int(len(prompt))}
+	return e.reset(prompt[0], len(prompt))
+}
+
+// reset sets the step state to position 0, running token first, with a
+// prompt of promptLen tokens on the device; the caller has synchronised.
+func (e *Engine) reset(first, promptLen int) error {
+	st := C.StepState{pos: 0, token: C.int(first), prompt_len: C.int(promptLen)}
+	e.pos = 0
 	return e.d.upload(e.state, unsafe.Slice((*byte)(unsafe.Pointer(&st)), unsafe.Sizeof(st)))
 }
 
@@ -98,6 +105,7 @@ func (e *Engine) Generate(prompt []int, n int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.pos = len(prompt) + n - 1
 	out := make([]byte, 4*(len(prompt)+n))
 	if err := e.d.download(out, e.out); err != nil {
 		return nil, err
@@ -134,6 +142,7 @@ func (e *Engine) TeacherForced(tokens []int, fn func(pos int, logits []float32, 
 		if err := e.d.run(e.step); err != nil {
 			return err
 		}
+		e.pos++
 		if err := e.d.download(lb, e.logits); err != nil {
 			return err
 		}
@@ -190,9 +199,7 @@ func (e *Engine) Start(n int) error {
 	if err := e.d.sync(); err != nil {
 		return err
 	}
-	st := C.StepState{pos: 0, token: 0, prompt_len: 0}
-	e.pos = 0
-	return e.d.upload(e.state, unsafe.Slice((*byte)(unsafe.Pointer(&st)), unsafe.Sizeof(st)))
+	return e.reset(0, 0)
 }
 
 // Step runs token id at the next position and returns the logits of the
