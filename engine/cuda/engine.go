@@ -138,10 +138,10 @@ func supported(cfg *model.Config) error {
 		return fmt.Errorf("cuda: %s's clamped SwiGLU is not on the GPU path yet", cfg.Type)
 	case cfg.Rope.Type != "default" || cfg.Rope.Interleaved:
 		return fmt.Errorf("cuda: rope scaling %q is not on the GPU path yet", cfg.Rope.Type)
-	case cfg.HeadDim > 256 || cfg.HeadDim%2 != 0:
-		return fmt.Errorf("cuda: head_dim %d (the attention kernel takes even sizes up to 256)", cfg.HeadDim)
-	case cfg.Experts > 256 || cfg.TopK > 16:
-		return fmt.Errorf("cuda: %d experts, top-%d (the router kernel takes up to 256, top-16)", cfg.Experts, cfg.TopK)
+	case cfg.HeadDim > C.MAX_HEAD_DIM || cfg.HeadDim%2 != 0:
+		return fmt.Errorf("cuda: head_dim %d (the attention kernel takes even sizes up to %d)", cfg.HeadDim, C.MAX_HEAD_DIM)
+	case cfg.Experts > C.MAX_EXPERTS || cfg.TopK > C.MAX_TOPK:
+		return fmt.Errorf("cuda: %d experts, top-%d (the router kernel takes up to %d, top-%d)", cfg.Experts, cfg.TopK, C.MAX_EXPERTS, C.MAX_TOPK)
 	case cfg.ClipQKV() != 0:
 		return fmt.Errorf("cuda: clip_qkv is not on the GPU path yet")
 	}
@@ -217,7 +217,7 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	// shares, so that long contexts spread over the GPU's 132 SMs (a block
 	// walking 128 positions alone took 24 µs a layer on the H200); a
 	// share's scores live in shared memory (at most 8192 floats, 32 KB).
-	e.splits = max(1, min(32, (e.o.MaxContext+63)/64))
+	e.splits = max(1, min(32, (e.o.MaxContext+C.ATTN_SHARE-1)/C.ATTN_SHARE))
 	for (e.o.MaxContext+e.splits-1)/e.splits > 8192 {
 		e.splits *= 2
 	}
@@ -463,7 +463,7 @@ func (e *Engine) launchStep() error {
 		if nparts > 0 {
 			np.parts, np.nparts = dp(e.parts), C.int(nparts)
 		}
-		try(launch(d, "add_norm", [2]int{1, 1}, 256, 0, &np, int64(e.hidden)*int64(14+4*nparts)))
+		try(launch(d, "add_norm", [2]int{1, 1}, C.NORM_THREADS, 0, &np, int64(e.hidden)*int64(14+4*nparts)))
 	}
 	qkNorm := 0
 	if a := cfg.Layer(0).Attention; a.QNorm.Present() {
@@ -481,12 +481,12 @@ func (e *Engine) launchStep() error {
 		rp := C.RopeParams{state: dp(e.state), qkv: dp(e.qkv), q_out: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), inv_freq: dp(e.invFreq),
 			qnorm: dp(l.qNorm), knorm: dp(l.kNorm), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim),
 			max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(qkNorm), eps: eps, attn_scale: 1}
-		try(launch(d, e.kernel("rope"), [2]int{cfg.Heads + 2*cfg.KVHeads, 1}, 128, 0, &rp, int64(rows)*4+int64(e.qDim)*4+int64(e.kvDim)*4))
+		try(launch(d, e.kernel("rope"), [2]int{cfg.Heads + 2*cfg.KVHeads, 1}, C.ROPE_THREADS, 0, &rp, int64(rows)*4+int64(e.qDim)*4+int64(e.kvDim)*4))
 		ap := C.AttnParams{state: dp(e.state), q: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), part_out: dp(e.partOut), part_ml: dp(e.partML),
 			out: dp(e.att), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim), max_ctx: C.int(e.o.MaxContext),
 			splits: C.int(e.splits), scale: C.float(1 / math.Sqrt(float64(e.headDim)))}
-		try(launch(d, e.kernel("attn"), [2]int{cfg.Heads, e.splits}, 128, e.attnSmem(), &ap, e.kvBytesRead()))
-		try(launch(d, "attn_combine", [2]int{cfg.Heads, 1}, 128, 0, &ap, int64(cfg.Heads*e.splits*(e.headDim+2)*4+e.qDim*4)))
+		try(launch(d, e.kernel("attn"), [2]int{cfg.Heads, e.splits}, C.ATTN_THREADS, e.attnSmem(), &ap, e.kvBytesRead()))
+		try(launch(d, "attn_combine", [2]int{cfg.Heads, 1}, C.ATTN_THREADS, 0, &ap, int64(cfg.Heads*e.splits*(e.headDim+2)*4+e.qDim*4)))
 		try(gemv(d, &C.GemvParams{w: dp(l.o), x: dp(e.att), y: dp(e.x), rows: C.int(e.hidden), cols: C.int(e.qDim), accumulate: 1}))
 		norm(l.postNorm, 0)
 
@@ -520,9 +520,8 @@ func (e *Engine) launchStep() error {
 		if !l.sparse {
 			width = int64(l.sharedInter)
 		}
-		// MOE_UP_ROWS and MOE_DOWN_ROWS rows a block.
-		try(launch(d, "moe_up", [2]int{(up + 1) / 2, n}, 128, 0, &mp, 4*width*int64(e.hidden)))
-		try(launch(d, "moe_down", [2]int{(e.hidden + 3) / 4, n}, 128, 0, &mp, 2*width*int64(e.hidden)))
+		try(launch(d, "moe_up", [2]int{(up + C.MOE_UP_ROWS - 1) / C.MOE_UP_ROWS, n}, C.MOE_THREADS, 0, &mp, 4*width*int64(e.hidden)))
+		try(launch(d, "moe_down", [2]int{(e.hidden + C.MOE_DOWN_ROWS - 1) / C.MOE_DOWN_ROWS, n}, C.MOE_THREADS, 0, &mp, 2*width*int64(e.hidden)))
 		pending = n
 		if e.o.RecordHidden {
 			norm(l.postNorm, pending) // adds the experts' outputs; its xn is not used
@@ -533,7 +532,7 @@ func (e *Engine) launchStep() error {
 	norm(e.finalNorm, pending)
 	try(gemv(d, &C.GemvParams{w: dp(e.lmHead), x: dp(e.xn), y: dp(e.logits), rows: C.int(cfg.Vocab), cols: C.int(e.hidden)}))
 	am := C.ArgmaxParams{state: dp(e.state), logits: dp(e.logits), prompt: dp(e.prompt), out: dp(e.out), vocab: C.int(cfg.Vocab)}
-	try(launch(d, "argmax", [2]int{1, 1}, 1024, 0, &am, int64(cfg.Vocab)*4))
+	try(launch(d, "argmax", [2]int{1, 1}, C.ARGMAX_THREADS, 0, &am, int64(cfg.Vocab)*4))
 	return errors.Join(errs...)
 }
 
@@ -551,7 +550,7 @@ func gemv(d *device, p *C.GemvParams) error {
 	for r > 1 && (rows+r-1)/r < 1024 {
 		r /= 2
 	}
-	return launch(d, "gemv"+strconv.Itoa(r), [2]int{(rows + r - 1) / r, 1}, 128, 0, p, int64(rows)*int64(p.cols)*2)
+	return launch(d, "gemv"+strconv.Itoa(r), [2]int{(rows + r - 1) / r, 1}, C.GEMV_THREADS, 0, p, int64(rows)*int64(p.cols)*2)
 }
 
 func putF32(b []byte, i int, v float32) {

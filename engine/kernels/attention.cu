@@ -3,10 +3,6 @@
 // read by many blocks at once (flash-decoding), then merged.
 #include "common.cuh"
 
-#define ROPE_THREADS 128
-#define ATTN_THREADS 128
-#define MAX_HEAD_DIM 256
-
 // The key/value cache holds bf16 (half the bytes a long context reads
 // each step) or float32 (exactly what was computed): kv_store and kv_load
 // convert for either.

@@ -10,8 +10,6 @@
 // 151936-row lm_head 18992 of R = 8). Products accumulate in float32.
 #include "common.cuh"
 
-#define GEMV_THREADS 128
-
 template <int R>
 __device__ void gemv_rows(const GemvParams &p) {
 	__shared__ float red[32 * R];
@@ -39,7 +37,7 @@ extern "C" __global__ void __launch_bounds__(GEMV_THREADS) gemv8(const GemvParam
 // add_norm: one block of 256 threads, 4 floats a load (n is a multiple
 // of 8). x += the parts in order (a fixed order, so a run is reproducible
 // to the bit), then xn = x / sqrt(mean(x^2) + eps) * weight.
-extern "C" __global__ void __launch_bounds__(256) add_norm(const NormParams p) {
+extern "C" __global__ void __launch_bounds__(NORM_THREADS) add_norm(const NormParams p) {
 	__shared__ float red[32];
 	float4 *x = reinterpret_cast<float4 *>(p.x);
 	const float4 *parts = reinterpret_cast<const float4 *>(p.parts);
@@ -77,7 +75,7 @@ extern "C" __global__ void embed(const EmbedParams p) {
 // argmax picks the next token: the prompt's while it lasts, else the
 // largest logit (the lowest index among equals, as torch.argmax), and
 // advances the step state. One block.
-extern "C" __global__ void __launch_bounds__(1024) argmax(const ArgmaxParams p) {
+extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS) argmax(const ArgmaxParams p) {
 	__shared__ float bv[32];
 	__shared__ int bi[32];
 	const float *l = reinterpret_cast<const float *>(p.logits);

@@ -12,12 +12,6 @@
 // valid wherever the experts live.
 #include "common.cuh"
 
-#define MAX_EXPERTS 256
-#define MAX_TOPK 16
-#define MOE_THREADS 128
-#define MOE_UP_ROWS 2  // rows of gate and of up per block: 4 loads in flight per step
-#define MOE_DOWN_ROWS 4
-
 // router: one warp. Softmax over all experts in float32, top-k (ties to
 // the lower id), weights renormalised when norm_topk is set. The logits
 // come from a gemv over many blocks: one block reading the router's

@@ -7,6 +7,22 @@
 
 typedef unsigned long long dptr;
 
+// Launch geometry and limits, the one place both sides read them: the
+// kernels' block sizes (__launch_bounds__) and tiles, and the sizes the
+// kernels' fixed arrays allow, which the host checks before it launches.
+#define GEMV_THREADS 128     // four warps split a gemv block's columns
+#define NORM_THREADS 256     // add_norm: one block, 4 floats a load
+#define ROPE_THREADS 128
+#define ATTN_THREADS 128
+#define ARGMAX_THREADS 1024
+#define MOE_THREADS 128
+#define MOE_UP_ROWS 2        // rows of gate and of up per block: 4 loads in flight per step
+#define MOE_DOWN_ROWS 4
+#define ATTN_SHARE 64        // positions of the context per attention block, at most
+#define MAX_HEAD_DIM 256
+#define MAX_EXPERTS 256
+#define MAX_TOPK 16
+
 // The state of a decode step, in device memory: the position of the
 // token being run, its id, and the length of the prompt, whose tokens are
 // taken in turn before any is chosen. The last kernel of a step advances
