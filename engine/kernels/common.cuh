@@ -37,41 +37,43 @@ __device__ __forceinline__ float dot8(uint4 w, const float *x) {
 	return s;
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
+// Sum and Max are the reductions the warp and block helpers take.
+struct Sum {
+	static __device__ __forceinline__ float id() { return 0.f; }
+	static __device__ __forceinline__ float op(float a, float b) { return a + b; }
+};
+struct Max {
+	static __device__ __forceinline__ float id() { return -INFINITY; }
+	static __device__ __forceinline__ float op(float a, float b) { return fmaxf(a, b); }
+};
+
+// warp_reduce combines v over the warp; every lane gets the result.
+template <typename Op>
+__device__ __forceinline__ float warp_reduce(float v) {
 #pragma unroll
-	for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+	for (int o = 16; o > 0; o >>= 1) v = Op::op(v, __shfl_xor_sync(0xffffffffu, v, o));
 	return v;
 }
 
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-	for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-	return v;
-}
+__device__ __forceinline__ float warp_sum(float v) { return warp_reduce<Sum>(v); }
+__device__ __forceinline__ float warp_max(float v) { return warp_reduce<Max>(v); }
 
-// block_sum returns the sum of v over the block (at most 1024 threads);
-// every thread gets it. red is shared scratch of 32 floats.
-__device__ __forceinline__ float block_sum(float v, float *red) {
+// block_reduce combines v over the block (at most 1024 threads); every
+// thread gets the result. red is shared scratch of 32 floats.
+template <typename Op>
+__device__ __forceinline__ float block_reduce(float v, float *red) {
 	int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-	v = warp_sum(v);
+	v = warp_reduce<Op>(v);
 	__syncthreads();
 	if (lane == 0) red[warp] = v;
 	__syncthreads();
 	int nw = (blockDim.x + WARP - 1) / WARP;
-	v = lane < nw ? red[lane] : 0.f;
-	return warp_sum(v);
+	v = lane < nw ? red[lane] : Op::id();
+	return warp_reduce<Op>(v);
 }
 
-__device__ __forceinline__ float block_max(float v, float *red) {
-	int lane = threadIdx.x % WARP, warp = threadIdx.x / WARP;
-	v = warp_max(v);
-	__syncthreads();
-	if (lane == 0) red[warp] = v;
-	__syncthreads();
-	int nw = (blockDim.x + WARP - 1) / WARP;
-	v = lane < nw ? red[lane] : -INFINITY;
-	return warp_max(v);
-}
+__device__ __forceinline__ float block_sum(float v, float *red) { return block_reduce<Sum>(v, red); }
+__device__ __forceinline__ float block_max(float v, float *red) { return block_reduce<Max>(v, red); }
 
 // rms_scale returns 1/sqrt(mean(x^2) + eps) over n floats, for the whole
 // block, as transformers' RMSNorm computes it in float32.
