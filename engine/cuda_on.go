@@ -3,21 +3,88 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 
+	"gorgonia.org/cu"
+
+	"github.com/moepolicy/moec/cudart"
+	"github.com/moepolicy/moec/engine/cpu"
 	"github.com/moepolicy/moec/engine/cuda"
 	"github.com/moepolicy/moec/model"
+	"github.com/moepolicy/moec/rt"
 )
 
-// cudaBackend is engine/cuda's graph-captured decode step.
-type cudaBackend struct{ e *cuda.Engine }
+// cudaBackend is engine/cuda's decode step: one captured graph, or, under
+// a policy or a forced routing, graph segments with the host between
+// them.
+type cudaBackend struct {
+	e     *cuda.Engine
+	stall []time.Duration // by decoder layer, since Open
+	host  time.Duration
+}
 
-func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options) (backend, error) {
-	e, err := cuda.Open(cfg, ck, cuda.Options{Device: o.GPU, MaxContext: o.MaxContext, KVFloat32: o.KVFloat32})
-	if err != nil {
-		return nil, err
+// openCUDA loads the model onto the GPU. Under o.Policy the routed
+// experts stay in a cudart.Store's pinned arena and gpuPlacer places them
+// each layer; with route, each MoE layer's choice is forced from it.
+func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTrace) (backend, *placer, error) {
+	co := cuda.Options{Device: o.GPU, MaxContext: o.MaxContext, KVFloat32: o.KVFloat32}
+	first := -1 // the first MoE layer: a new token starts there
+	if len(cfg.MoELayers) > 0 {
+		first = cfg.MoELayers[0]
 	}
-	return &cudaBackend{e}, nil
+	if route != nil {
+		ids := make([]int, cfg.TopK)
+		co.Route = func(layer int, experts []int32, weights []float32) error {
+			if layer == first {
+				route.token++
+			}
+			for i, e := range experts {
+				ids[i] = int(e)
+			}
+			route.route(route.moe[layer], ids, weights)
+			for i, e := range ids {
+				experts[i] = int32(e)
+			}
+			return nil
+		}
+	}
+	var gp *gpuPlacer
+	if o.Policy != nil {
+		pl, err := newPlacer(cfg, ck, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		if pl.x.DType != "BF16" {
+			return nil, nil, fmt.Errorf("engine: the GPU path runs a policy's experts from the bytes the store copies, which must be bf16; this checkpoint's experts are %s", pl.x.DType)
+		}
+		gp = &gpuPlacer{placer: pl, first: first, hidden: cfg.Hidden}
+		inter := int(pl.x.Gate[0])
+		gp.mlp = cpu.MLP{Inter: inter, Gate: make([]float32, inter*cfg.Hidden), Up: make([]float32, inter*cfg.Hidden), Down: make([]float32, cfg.Hidden*inter)}
+		gp.gate, gp.up = make([]float32, inter), make([]float32, inter)
+		co.Experts = gp
+	}
+	e, err := cuda.Open(cfg, ck, co)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &cudaBackend{e: e}
+	if gp == nil {
+		return b, nil, nil
+	}
+	// The store after the engine, on the engine's thread and context.
+	store, err := cudart.Open(gp.so)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	if err := cudart.Pack(gp.x, store.Host); err != nil {
+		store.Close()
+		e.Close()
+		return nil, nil, err
+	}
+	gp.store, gp.s, gp.stream = store, store, e.Stream()
+	return b, gp.placer, nil
 }
 
 func (b *cudaBackend) start(n int) error              { return b.e.Start(n) }
@@ -36,3 +103,71 @@ func (b *cudaBackend) greedy(prompt []int, n int) ([]int, time.Duration, time.Du
 	}
 	return r.Tokens, r.Prefill, r.Decode, nil
 }
+
+func (b *cudaBackend) stalls() ([]time.Duration, time.Duration, error) {
+	stall, host, err := b.e.Stalls()
+	if err != nil || stall == nil {
+		return nil, 0, err
+	}
+	if b.stall == nil {
+		b.stall = make([]time.Duration, len(stall))
+	}
+	for i, d := range stall {
+		b.stall[i] += d
+	}
+	b.host += host
+	return b.stall, b.host, nil
+}
+
+// gpuPlacer places a policy's experts for engine/cuda (cuda.Experts):
+// Place runs the plan on a cudart.Store and gives the engine each GPU
+// expert's slot after making the compute stream wait for its copy; Host
+// runs a CPU expert from the store's pinned arena through engine/cpu.
+type gpuPlacer struct {
+	*placer
+	s      *cudart.Store
+	stream cu.Stream
+	first  int // the first MoE layer
+	hidden int
+
+	mlp      cpu.MLP // the host expert's weights, widened
+	gate, up []float32
+}
+
+func (gp *gpuPlacer) Place(layer int, ids []int32, weights []float32, dev []uint64) error {
+	if layer == gp.first {
+		gp.token++
+	}
+	p, l, err := gp.dispatch(layer, ids, weights)
+	if err != nil {
+		return err
+	}
+	for i, e := range ids {
+		dev[i] = 0
+		if p.Device[i] != rt.GPU {
+			continue
+		}
+		k := rt.Key{Layer: l, Expert: e}
+		ptr, ready, ok := gp.s.Ptr(k)
+		if !ok {
+			return fmt.Errorf("engine: policy %s runs expert %v on the GPU, but no slot holds it", gp.p.Name(), k)
+		}
+		if err := gp.stream.Wait(ready, 0); err != nil {
+			return fmt.Errorf("engine: waiting for expert %v's copy: %w", k, err)
+		}
+		dev[i] = uint64(ptr)
+	}
+	return nil
+}
+
+func (gp *gpuPlacer) Host(layer int, id int32, x, out []float32) error {
+	l := gp.moe[layer]
+	m := &gp.mlp
+	if err := gp.x.Unpack(gp.s.Host(rt.Key{Layer: int32(l), Expert: id}), m.Gate, m.Up, m.Down); err != nil {
+		return err
+	}
+	m.Apply(out, x, gp.gate, gp.up)
+	return nil
+}
+
+func (gp *gpuPlacer) Launched(int) error { return gp.s.Used(gp.stream) }

@@ -37,11 +37,15 @@ type Options struct {
 	// Policy, when set, places every routed expert: each sparse layer's
 	// top-k experts and router weights (rounded as a trace records them,
 	// trace.RoundScore) go to Policy.Dispatch, the plan is executed by a
-	// store that holds every expert (on the CPU, cudart.HostStore, filled
-	// by cudart.Pack), and each expert runs from the bytes the plan says:
-	// its slot when it runs on the GPU, the store's arena when on the
-	// CPU. Build the policy for ExpertShape(dir): rt.New(spec, shape) or a
-	// type moec build generated. The CUDA path does not run policies yet.
+	// store that holds every expert in its arena, filled by cudart.Pack
+	// (on the GPU, cudart.Store: pinned host memory and slots on the
+	// device; on the CPU, cudart.HostStore), and each expert runs from
+	// the bytes the plan says: its slot when it runs on the GPU, the
+	// store's arena when on the CPU (through engine/cpu). Build the policy
+	// for ExpertShape(dir): rt.New(spec, shape) or a type moec build
+	// generated. On the GPU the experts must be bf16 in the checkpoint
+	// (the store copies them as they are), and the rest of the model is
+	// resident.
 	Policy rt.Policy
 	// Store says what the policy's store holds: Capacity and Pinned, which
 	// cudart.OptionsFor(spec, shape) gives for the policy's spec. Open
@@ -133,27 +137,22 @@ func Open(dir string, o Options) (*Model, error) {
 	switch o.Device {
 	case "", "cpu":
 		m.o.Device = "cpu"
+		var hp *hostPlacer
 		if o.Policy != nil {
-			m.pl, err = newPlacer(cfg, ck, m.o)
+			if hp, err = newHostPlacer(cfg, ck, m.o); err == nil {
+				m.pl = hp.placer
+			}
 		}
 		if err == nil {
-			m.b, err = openCPU(cfg, ck, m.pl, m.route)
+			m.b, err = openCPU(cfg, ck, hp, m.route)
 		}
 	case "cuda":
-		if o.Policy != nil {
-			err = errors.New("engine: the GPU path does not run experts under a policy yet (issue 14); run the policy with -device cpu, on the host store")
-			break
-		}
-		if o.RouteTrace != "" {
-			err = errors.New("engine: the GPU path does not force routing from a trace yet (issue 14); use -device cpu")
-			break
-		}
-		m.b, err = openCUDA(cfg, ck, m.o)
+		m.b, m.pl, err = openCUDA(cfg, ck, m.o, m.route)
 	default:
 		err = fmt.Errorf("engine: unknown device %q (want cpu or cuda)", o.Device)
 	}
 	if err != nil {
-		if m.pl != nil {
+		if m.pl != nil && m.pl.store != nil {
 			m.pl.store.Close()
 		}
 		ck.Close()
@@ -164,10 +163,10 @@ func Open(dir string, o Options) (*Model, error) {
 
 // Close releases the device and the checkpoint.
 func (m *Model) Close() error {
-	m.b.close()
 	if m.pl != nil {
 		m.pl.store.Close()
 	}
+	m.b.close()
 	return m.ck.Close()
 }
 
@@ -176,7 +175,27 @@ func (m *Model) Policy() *PolicyResult {
 	if m.pl == nil {
 		return nil
 	}
-	return m.pl.result()
+	r := m.pl.result()
+	if s, ok := m.b.(stallReporter); ok {
+		stall, host, err := s.stalls()
+		if err == nil {
+			r.Host = host
+			for i, l := range m.pl.moe {
+				if l >= 0 && i < len(stall) {
+					r.Layers[l].Stall = stall[i]
+					r.Stall += stall[i]
+				}
+			}
+		}
+	}
+	return r
+}
+
+// stallReporter is a backend that measures how long its compute stood
+// still at each layer (by decoder layer) and the host's share, summed
+// since Open.
+type stallReporter interface {
+	stalls() (byLayer []time.Duration, host time.Duration, err error)
 }
 
 // WriteTrace writes the routing of every dispatch since Open, in moec's
@@ -406,11 +425,11 @@ func (s Sampling) choose(logits []float32, rng *rand.Rand) int {
 type cpuBackend struct {
 	w     *cpu.Weights
 	s     *cpu.Session
-	pl    *placer
+	pl    *hostPlacer
 	route *routeTrace
 }
 
-func openCPU(cfg *model.Config, ck *model.Checkpoint, pl *placer, route *routeTrace) (backend, error) {
+func openCPU(cfg *model.Config, ck *model.Checkpoint, pl *hostPlacer, route *routeTrace) (backend, error) {
 	load := cpu.Load
 	if pl != nil {
 		load = cpu.LoadSkeleton // the experts run from the store

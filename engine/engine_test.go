@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"flag"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -10,9 +11,18 @@ import (
 	"testing"
 )
 
+// The policy tests run on the CPU in go test, and on the GPU with
+// -engine.device cuda (a test binary built with -tags cuda; docs/GPU.md).
+var testDevice = flag.String("engine.device", "cpu", "the `device` the policy tests run on: cpu or cuda")
+
 func openTiny(t *testing.T, name string) *Model {
 	t.Helper()
-	m, err := Open(filepath.Join("..", "testdata", "models", name), Options{MaxContext: 64})
+	return openModel(t, filepath.Join("..", "testdata", "models", name))
+}
+
+func openModel(t *testing.T, dir string) *Model {
+	t.Helper()
+	m, err := Open(dir, Options{MaxContext: 64, Device: *testDevice})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/moepolicy/moec/cudart"
 	"github.com/moepolicy/moec/engine/cpu"
@@ -42,11 +43,22 @@ type PolicyResult struct {
 	// counts them (rt/replay's Result): a run and a replay of its
 	// recorded routing count the same.
 	Plans PlanCounts
+	// Layers are the hits and misses by MoE layer (rt.Key.Layer).
+	Layers []LayerCounts
 	// Store counts the copies the store made, by stream, and their bytes.
 	Store cudart.Counters
 	// Memory is how Options.GPUMem was spent; nil without it.
 	Memory *MemoryPlan
+	// Stall is, on the GPU, how long the compute stood still between the
+	// MoE layers' routers and their experts, summed: the host's decision
+	// (Host) and the copies the compute did not hide (Stall - Host).
+	// Both are 0 on the CPU.
+	Stall, Host time.Duration
 }
+
+// Exposed returns the transfer time the compute did not hide: Stall less
+// the host's share, at least 0.
+func (r *PolicyResult) Exposed() time.Duration { return max(r.Stall-r.Host, 0) }
 
 // PlanCounts count what plans said.
 type PlanCounts struct {
@@ -59,30 +71,41 @@ type PlanCounts struct {
 }
 
 // HitRate returns hits over selected experts, 0 when none were.
-func (c PlanCounts) HitRate() float64 {
-	if n := c.Hits + c.Misses; n > 0 {
-		return float64(c.Hits) / float64(n)
+func (c PlanCounts) HitRate() float64 { return hitRate(c.Hits, c.Misses) }
+
+// LayerCounts are one MoE layer's hits and misses, and on the GPU how
+// long its compute stood still (PolicyResult.Stall).
+type LayerCounts struct {
+	Hits, Misses int64
+	Stall        time.Duration
+}
+
+// HitRate returns hits over selected experts, 0 when none were.
+func (c LayerCounts) HitRate() float64 { return hitRate(c.Hits, c.Misses) }
+
+func hitRate(hits, misses int64) float64 {
+	if n := hits + misses; n > 0 {
+		return float64(hits) / float64(n)
 	}
 	return 0
 }
 
-// placer runs each sparse layer's experts where a policy places them: it
-// is the CPU session's ExpertSource. Per layer it passes the router's
-// top-k to Dispatch, executes the plan on a HostStore and hands the
-// session each expert widened from the bytes the plan says it runs from:
-// its slot for the GPU, the arena for the CPU.
+// A placer runs a policy over each sparse layer's routing for either
+// backend: it passes the top-k to Dispatch, has the store execute the
+// plan, counts what the plans said and records the routing. The CPU's
+// hostPlacer and the GPU's gpuPlacer (build tag cuda) then run each
+// expert from where the plan says.
 type placer struct {
 	p      rt.Policy
-	store  *cudart.HostStore
+	store  cudart.Mechanism
 	x      *model.Experts
 	shape  rt.Shape
-	moe    []int // by decoder layer: its MoE layer (rt.Key.Layer), -1 when dense
+	so     cudart.Options // the store's, Shape set
+	moe    []int          // by decoder layer: its MoE layer (rt.Key.Layer), -1 when dense
 	plan   rt.Plan
-	ids    []int32
 	scores []float32
-	mlps   []cpu.MLP // TopK experts' float32 weights, reused
-	out    []*cpu.MLP
 	counts PlanCounts
+	layers []LayerCounts
 	mem    *MemoryPlan
 
 	record bool
@@ -90,67 +113,47 @@ type placer struct {
 	rows   []trace.Row
 }
 
-// newPlacer packs the checkpoint's experts into a HostStore for p.
+// newPlacer finds the checkpoint's experts and sizes the store for
+// o.Policy (and o.GPUMem); the caller opens the store and packs it.
 func newPlacer(cfg *model.Config, ck *model.Checkpoint, o Options) (*placer, error) {
-	p, so, record := o.Policy, o.Store, o.RecordRouting
 	x, err := ck.Experts(cfg)
 	if err != nil {
 		return nil, err
 	}
+	so := o.Store
 	shape := cudart.ExpertShape(x, cfg.TopK)
 	if so.Shape != (rt.Shape{}) && so.Shape != shape {
 		return nil, fmt.Errorf("engine: the store's shape %+v is not the checkpoint's %+v (engine.ExpertShape)", so.Shape, shape)
 	}
-	so.Shape = shape
-	var mem *MemoryPlan
+	so.Shape, so.Device = shape, o.GPU
+	pl := &placer{p: o.Policy, x: x, shape: shape, so: so, record: o.RecordRouting, token: -1,
+		moe: make([]int, cfg.Layers), scores: make([]float32, cfg.TopK), layers: make([]LayerCounts, shape.Layers)}
 	if o.GPUMem > 0 {
-		if mem, err = planMemory(cfg, o, so); err != nil {
+		if pl.mem, err = planMemory(cfg, o, so); err != nil {
 			return nil, err
 		}
 	}
-	store, err := cudart.OpenHost(so)
-	if err != nil {
-		return nil, err
-	}
-	if err := cudart.Pack(x, store.Host); err != nil {
-		store.Close()
-		return nil, err
-	}
-	pl := &placer{p: p, store: store, x: x, shape: shape, mem: mem, record: record, token: -1,
-		moe: make([]int, cfg.Layers), ids: make([]int32, cfg.TopK), scores: make([]float32, cfg.TopK),
-		mlps: make([]cpu.MLP, cfg.TopK), out: make([]*cpu.MLP, cfg.TopK)}
 	for i := range pl.moe {
 		pl.moe[i] = -1
 	}
 	for l, i := range x.Layers {
 		pl.moe[i] = l
 	}
-	inter := int(x.Gate[0])
-	for i := range pl.mlps {
-		m := &pl.mlps[i]
-		m.Inter = inter
-		m.Gate = make([]float32, inter*cfg.Hidden)
-		m.Up = make([]float32, inter*cfg.Hidden)
-		m.Down = make([]float32, cfg.Hidden*inter)
-		pl.out[i] = m
-	}
 	return pl, nil
 }
 
-// Experts dispatches layer's routing, applies the plan and unpacks each
-// selected expert from where the plan runs it.
-func (pl *placer) Experts(layer int, r cpu.Routing) ([]*cpu.MLP, error) {
+// dispatch runs the policy over decoder layer's routing, has the store
+// execute the plan and counts it; it returns the plan and the MoE layer.
+func (pl *placer) dispatch(layer int, ids []int32, weights []float32) (*rt.Plan, int32, error) {
 	l := pl.moe[layer]
 	if l < 0 {
-		return nil, fmt.Errorf("engine: layer %d is routed, but the checkpoint has no experts there", layer)
+		return nil, 0, fmt.Errorf("engine: layer %d is routed, but the checkpoint has no experts there", layer)
 	}
-	n := len(r.Experts)
-	ids, scores := pl.ids[:n], pl.scores[:n]
-	for i, e := range r.Experts {
-		ids[i] = int32(e)
+	scores := pl.scores[:len(ids)]
+	for i, w := range weights[:len(ids)] {
 		// The policy sees the scores a recorded trace keeps, so a replay
 		// of the trace decides as the run did.
-		scores[i] = trace.RoundScore(r.Weights[i])
+		scores[i] = trace.RoundScore(w)
 	}
 	if pl.record {
 		pl.rows = append(pl.rows, trace.Row{Token: pl.token, Layer: l, Experts: slices.Clone(ids), Scores: slices.Clone(scores)})
@@ -158,45 +161,109 @@ func (pl *placer) Experts(layer int, r cpu.Routing) ([]*cpu.MLP, error) {
 	p := &pl.plan
 	pl.p.Dispatch(l, ids, scores, p)
 	if err := pl.store.Apply(p); err != nil {
-		return nil, fmt.Errorf("engine: policy %s at layer %d: %w", pl.p.Name(), layer, err)
+		return nil, 0, fmt.Errorf("engine: policy %s at layer %d: %w", pl.p.Name(), layer, err)
 	}
-	c := &pl.counts
+	c, lc := &pl.counts, &pl.layers[l]
 	c.Dispatches++
 	c.Loads += int64(len(p.Load))
 	c.Prefetches += int64(len(p.Prefetch))
 	c.Evictions += int64(len(p.Evict))
-	for i, e := range ids {
-		k := rt.Key{Layer: int32(l), Expert: e}
+	for i := range ids {
 		if p.Hit[i] {
 			c.Hits++
+			lc.Hits++
 		} else {
 			c.Misses++
+			lc.Misses++
 		}
-		var b []byte
 		if p.Device[i] == rt.GPU {
 			c.GPU++
-			var ok bool
-			if b, ok = pl.store.Ptr(k); !ok {
-				return nil, fmt.Errorf("engine: policy %s runs expert %v on the GPU, but no slot holds it", pl.p.Name(), k)
-			}
 		} else {
 			c.CPU++
-			b = pl.store.Host(k)
 		}
-		m := &pl.mlps[i]
-		if err := pl.x.Unpack(b, m.Gate, m.Up, m.Down); err != nil {
+	}
+	return p, int32(l), nil
+}
+
+func (pl *placer) result() *PolicyResult {
+	return &PolicyResult{Name: pl.p.Name(), Stats: pl.p.Stats(), Plans: pl.counts, Layers: slices.Clone(pl.layers),
+		Store: pl.store.Counters(), Memory: pl.mem}
+}
+
+// hostPlacer is the CPU session's ExpertSource: the plans run on a
+// HostStore, and each selected expert is widened from the bytes the plan
+// says it runs from: its slot for the GPU, the arena for the CPU.
+type hostPlacer struct {
+	*placer
+	host *cudart.HostStore
+	mlps []cpu.MLP // TopK experts' float32 weights, reused
+	out  []*cpu.MLP
+	ids  []int32
+}
+
+// newHostPlacer packs the checkpoint's experts into a HostStore for
+// o.Policy.
+func newHostPlacer(cfg *model.Config, ck *model.Checkpoint, o Options) (*hostPlacer, error) {
+	pl, err := newPlacer(cfg, ck, o)
+	if err != nil {
+		return nil, err
+	}
+	store, err := cudart.OpenHost(pl.so)
+	if err != nil {
+		return nil, err
+	}
+	if err := cudart.Pack(pl.x, store.Host); err != nil {
+		store.Close()
+		return nil, err
+	}
+	pl.store = store
+	hp := &hostPlacer{placer: pl, host: store, ids: make([]int32, cfg.TopK),
+		mlps: make([]cpu.MLP, cfg.TopK), out: make([]*cpu.MLP, cfg.TopK)}
+	inter := int(pl.x.Gate[0])
+	for i := range hp.mlps {
+		m := &hp.mlps[i]
+		m.Inter = inter
+		m.Gate = make([]float32, inter*cfg.Hidden)
+		m.Up = make([]float32, inter*cfg.Hidden)
+		m.Down = make([]float32, cfg.Hidden*inter)
+		hp.out[i] = m
+	}
+	return hp, nil
+}
+
+// Experts dispatches layer's routing, applies the plan and unpacks each
+// selected expert from where the plan runs it.
+func (hp *hostPlacer) Experts(layer int, r cpu.Routing) ([]*cpu.MLP, error) {
+	n := len(r.Experts)
+	ids := hp.ids[:n]
+	for i, e := range r.Experts {
+		ids[i] = int32(e)
+	}
+	p, l, err := hp.dispatch(layer, ids, r.Weights)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range ids {
+		k := rt.Key{Layer: l, Expert: e}
+		var b []byte
+		if p.Device[i] == rt.GPU {
+			var ok bool
+			if b, ok = hp.host.Ptr(k); !ok {
+				return nil, fmt.Errorf("engine: policy %s runs expert %v on the GPU, but no slot holds it", hp.p.Name(), k)
+			}
+		} else {
+			b = hp.host.Host(k)
+		}
+		m := &hp.mlps[i]
+		if err := hp.x.Unpack(b, m.Gate, m.Up, m.Down); err != nil {
 			return nil, err
 		}
 	}
-	return pl.out[:n], nil
+	return hp.out[:n], nil
 }
 
 // Done releases the slots the layer's plan keeps until its experts ran.
-func (pl *placer) Done(int) error { return pl.store.Used() }
-
-func (pl *placer) result() *PolicyResult {
-	return &PolicyResult{Name: pl.p.Name(), Stats: pl.p.Stats(), Plans: pl.counts, Store: pl.store.Counters(), Memory: pl.mem}
-}
+func (hp *hostPlacer) Done(int) error { return hp.host.Used() }
 
 // writeTrace writes the recorded routing as a trace of model name.
 func (pl *placer) writeTrace(w io.Writer, name string) error {

@@ -5,6 +5,8 @@
 #
 #	.gpu/cudart.test   the cuda-tagged tests of package cudart
 #	.gpu/cuda.test     the cuda-tagged tests of package engine/cuda
+#	.gpu/engine.test   package engine's tests, cuda-tagged (-engine.device cuda
+#	                   runs the policy tests on the GPU)
 #	.gpu/moec          moec built with -tags cuda
 #
 # The binary links against the driver's libcuda.so.1, found at run time
@@ -29,5 +31,9 @@ CGO_ENABLED=1 GOOS=linux GOARCH=amd64 \
 CGO_ENABLED=1 GOOS=linux GOARCH=amd64 \
 	CGO_CFLAGS="-I$inc" \
 	CGO_LDFLAGS="-L$stubs -Wl,-rpath,$rpath" \
+	go test -c -tags cuda -o .gpu/engine.test ./engine
+CGO_ENABLED=1 GOOS=linux GOARCH=amd64 \
+	CGO_CFLAGS="-I$inc" \
+	CGO_LDFLAGS="-L$stubs -Wl,-rpath,$rpath" \
 	go build -tags cuda -o .gpu/moec ./cmd/moec
-echo "gpu-build: wrote .gpu/cudart.test, .gpu/cuda.test and .gpu/moec ($(du -ch .gpu/* | tail -1 | cut -f1)); run them as docs/GPU.md says"
+echo "gpu-build: wrote .gpu/cudart.test, .gpu/cuda.test, .gpu/engine.test and .gpu/moec ($(du -ch .gpu/* | tail -1 | cut -f1)); run them as docs/GPU.md says"

@@ -333,7 +333,13 @@ func (s *Session) mlp(dst []float32, m *MLP, x []float32) {
 	if m.Inter > len(s.gate) { // an ExpertSource's expert wider than the session's MLPs
 		s.gate, s.up = make([]float32, m.Inter), make([]float32, m.Inter)
 	}
-	g, u := s.gate[:m.Inter], s.up[:m.Inter]
+	m.Apply(dst, x, s.gate, s.up)
+}
+
+// Apply sets dst = down(silu(gate x) * up x), using gate and up (at least
+// Inter long each) as scratch.
+func (m *MLP) Apply(dst, x, gate, up []float32) {
+	g, u := gate[:m.Inter], up[:m.Inter]
 	matVec(g, m.Gate, x, nil)
 	matVec(u, m.Up, x, nil)
 	for j := range g {

@@ -43,6 +43,8 @@ import (
 	"runtime"
 	"unsafe"
 
+	"gorgonia.org/cu"
+
 	"github.com/moepolicy/moec/engine/kernels"
 )
 
@@ -61,10 +63,12 @@ type device struct {
 	dev    C.CUdevice
 	ctx    C.CUcontext
 	mod    C.CUmodule
-	stream C.CUstream
+	cs     cu.Stream  // the stream, for cudart's store to order its events on
+	stream C.CUstream // the same stream, for this package's cgo
 	fn     map[string]C.CUfunction
 	name   string
 	allocs []C.CUdeviceptr
+	pinned []unsafe.Pointer // page-locked host memory, freed by close
 	bytes  int64
 	prof   *profiler // when set, each launch is timed
 }
@@ -132,7 +136,15 @@ func (d *device) open(ordinal int) error {
 		}
 		d.fn[k] = f
 	}
-	return check("cuStreamCreate", C.cuStreamCreate(&d.stream, C.CU_STREAM_NON_BLOCKING))
+	// The stream is made through gorgonia.org/cu so that a cudart.Store
+	// can record its slots' use events on it and make it wait for their
+	// copies (Engine.Stream).
+	cs, err := cu.MakeStream(cu.NonBlocking)
+	if err != nil {
+		return fmt.Errorf("cuda: cuStreamCreate: %w", err)
+	}
+	d.cs, d.stream = cs, C.CUstream(unsafe.Pointer(cs.C()))
+	return nil
 }
 
 // close frees everything and unlocks the thread.
@@ -142,6 +154,10 @@ func (d *device) close() {
 			C.cuMemFree(p)
 		}
 		d.allocs = nil
+		for _, p := range d.pinned {
+			C.cuMemFreeHost(p)
+		}
+		d.pinned = nil
 		if d.stream != nil {
 			C.cuStreamDestroy(d.stream)
 		}
@@ -168,6 +184,17 @@ func (d *device) alloc(n int64) (C.CUdeviceptr, error) {
 	if err := check("cuMemsetD8", C.cuMemsetD8(p, 0, C.size_t(n))); err != nil {
 		return 0, err
 	}
+	return p, nil
+}
+
+// pin returns n bytes of page-locked host memory, zeroed, freed by close.
+func (d *device) pin(n int64) (unsafe.Pointer, error) {
+	var p unsafe.Pointer
+	if err := check(fmt.Sprintf("cuMemHostAlloc(%d bytes)", n), C.cuMemHostAlloc(&p, C.size_t(n), 0)); err != nil {
+		return nil, err
+	}
+	d.pinned = append(d.pinned, p)
+	clear(unsafe.Slice((*byte)(p), n))
 	return p, nil
 }
 
@@ -290,24 +317,37 @@ type graph struct {
 
 // capture records what fn launches on the stream into a graph.
 func (d *device) capture(fn func() error) (*graph, error) {
-	if err := check("cuStreamBeginCapture", C.beginCapture(d.stream)); err != nil {
+	if err := d.beginCapture(); err != nil {
 		return nil, err
 	}
 	ferr := fn()
-	g := &graph{}
-	err := check("cuStreamEndCapture", C.cuStreamEndCapture(d.stream, &g.g))
+	g, err := d.endCapture()
 	if ferr != nil {
+		g.destroy()
+		return nil, ferr
+	}
+	return g, err
+}
+
+// beginCapture starts recording the stream's launches into a graph.
+func (d *device) beginCapture() error {
+	return check("cuStreamBeginCapture", C.beginCapture(d.stream))
+}
+
+// endCapture ends the recording beginCapture started and instantiates
+// the graph. The graph it returns on error holds nothing, and destroying
+// it is harmless.
+func (d *device) endCapture() (*graph, error) {
+	g := &graph{}
+	if err := check("cuStreamEndCapture", C.cuStreamEndCapture(d.stream, &g.g)); err != nil {
 		if g.g != nil {
 			C.cuGraphDestroy(g.g)
 		}
-		return nil, ferr
-	}
-	if err != nil {
-		return nil, err
+		return &graph{}, err
 	}
 	if err := check("cuGraphInstantiate", C.instantiate(&g.exec, g.g)); err != nil {
 		C.cuGraphDestroy(g.g)
-		return nil, err
+		return &graph{}, err
 	}
 	return g, nil
 }
@@ -318,6 +358,9 @@ func (d *device) run(g *graph) error {
 }
 
 func (g *graph) destroy() {
+	if g == nil {
+		return
+	}
 	if g.exec != nil {
 		C.cuGraphExecDestroy(g.exec)
 	}

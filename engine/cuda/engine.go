@@ -28,6 +28,16 @@ type Options struct {
 	// RecordHidden keeps the residual stream after every layer of the
 	// last step, for validation (TeacherForced).
 	RecordHidden bool
+
+	// Experts, when set, places the routed experts: they are not
+	// uploaded, and each step runs on the host loop (see Experts).
+	Experts Experts
+	// Route, when set, is given each sparse layer's top-k choice (the
+	// layer, the expert ids and their combine weights) after the router
+	// ran on the GPU, and may overwrite it: routing forced from a trace.
+	// The step then runs on the host loop, the experts resident unless
+	// Experts places them.
+	Route func(layer int, ids []int32, weights []float32) error
 }
 
 // An Engine is a model with every weight resident on one GPU, running a
@@ -52,7 +62,8 @@ type Engine struct {
 	layers                          []layerBufs
 	weightBytes, kvBytes, workBytes int64
 
-	step *graph
+	step *graph   // the decode step, one graph; nil on the host loop
+	h    *hostLoop // the decode step in segments; nil when step is one graph
 
 	// Step's state.
 	pos      int
@@ -67,6 +78,7 @@ type layerBufs struct {
 	kc, vc                                        C.CUdeviceptr
 	router                                        C.CUdeviceptr // [experts (+1 shared gate row)][hidden]
 	gateTab, upTab, downTab                       C.CUdeviceptr
+	experts                                       []C.CUdeviceptr // each resident expert's gate, up and down, contiguous
 	sharedG, sharedU, sharedD                     C.CUdeviceptr
 	sharedInter                                   int
 	sparse, sharedGate                            bool
@@ -95,8 +107,13 @@ func Open(cfg *model.Config, ck *model.Checkpoint, o Options) (*Engine, error) {
 		d.close()
 		return nil, err
 	}
-	if err := e.capture(); err != nil {
-		d.close()
+	if o.Experts != nil || o.Route != nil {
+		err = e.openHostLoop()
+	} else {
+		err = e.capture()
+	}
+	if err != nil {
+		e.Close()
 		return nil, err
 	}
 	return e, nil
@@ -109,6 +126,11 @@ func Open(cfg *model.Config, ck *model.Checkpoint, o Options) (*Engine, error) {
 func (e *Engine) fits() error {
 	cfg := e.cfg
 	weights := 2 * cfg.TotalParams()
+	what := "weights"
+	if e.o.Experts != nil {
+		weights = 2 * cfg.NonExpertParams().Total()
+		what = "weights but the routed experts"
+	}
 	kv, err := cfg.KVBytes(int64(e.o.MaxContext)) // 16-bit entries
 	if err != nil {
 		return fmt.Errorf("cuda: %v", err)
@@ -119,8 +141,8 @@ func (e *Engine) fits() error {
 		return err
 	}
 	if need := weights + kv; need > free {
-		return fmt.Errorf("cuda: %s needs %.2f GiB of GPU memory (weights %.2f GiB in bf16, key/value cache for %d tokens %.2f GiB), but the %s has %.2f GiB free",
-			cfg.Type, gib(need), gib(weights), e.o.MaxContext, gib(kv), e.d.name, gib(free))
+		return fmt.Errorf("cuda: %s needs %.2f GiB of GPU memory (%s %.2f GiB in bf16, key/value cache for %d tokens %.2f GiB), but the %s has %.2f GiB free",
+			cfg.Type, gib(need), what, gib(weights), e.o.MaxContext, gib(kv), e.d.name, gib(free))
 	}
 	return nil
 }
@@ -160,8 +182,12 @@ func supported(cfg *model.Config) error {
 
 // Close frees the GPU memory and unlocks the thread.
 func (e *Engine) Close() {
-	if e.step != nil {
-		e.step.destroy()
+	e.step.destroy()
+	if e.h != nil {
+		for _, g := range e.h.segs {
+			g.destroy()
+		}
+		e.h.destroyEvents()
 	}
 	e.d.close()
 }
@@ -402,15 +428,31 @@ func (e *Engine) loadLayer(ck *model.Checkpoint, i int) (err error) {
 			return err
 		}
 	}
+	if e.o.Experts != nil {
+		return nil // placed each layer by Experts
+	}
+	// Each expert's gate, up and down in one allocation, as a store's
+	// slot holds them, so the host loop can name an expert by one address.
 	tabs := [3][]byte{}
 	for x := range cfg.Experts {
 		mlp := m.Expert(x)
-		var g, u, d C.CUdeviceptr
-		if err := e.loadMLP(ck, mlp, &g, &u, &d); err != nil {
+		var b []byte
+		var at [3]int
+		for j, w := range []model.Weight{mlp.Gate, mlp.Up, mlp.Down} {
+			wb, err := ck.BFloat16(w)
+			if err != nil {
+				return err
+			}
+			at[j] = len(b)
+			b = append(b, wb...)
+		}
+		p, err := e.uploadBytes(b, &e.weightBytes)
+		if err != nil {
 			return err
 		}
-		for j, p := range []C.CUdeviceptr{g, u, d} {
-			tabs[j] = appendPtr(tabs[j], p)
+		l.experts = append(l.experts, p)
+		for j := range tabs {
+			tabs[j] = appendPtr(tabs[j], p+C.CUdeviceptr(at[j]))
 		}
 	}
 	for j, p := range []*C.CUdeviceptr{&l.gateTab, &l.upTab, &l.downTab} {
@@ -434,7 +476,7 @@ func (e *Engine) loadMLP(ck *model.Checkpoint, m model.MLP, g, u, d *C.CUdevicep
 
 // capture records one decode step into a graph.
 func (e *Engine) capture() error {
-	g, err := e.d.capture(e.launchStep)
+	g, err := e.d.capture(func() error { return e.launchStep(nil) })
 	if err != nil {
 		return err
 	}
@@ -449,7 +491,10 @@ func dp(p C.CUdeviceptr) C.dptr { return C.dptr(p) }
 // the residual stream), q/k/v, rope, attention, o_proj (added to the
 // residual stream), the MLP norm, the router, and the experts' two
 // launches; then the final norm, lm_head and the choice of the next token.
-func (e *Engine) launchStep() error {
+// cut, when not nil, is called at each sparse layer after its router
+// (experts false) and after its experts (experts true): the host loop's
+// segment boundaries.
+func (e *Engine) launchStep(cut func(layer int, experts bool) error) error {
 	cfg := e.cfg
 	d := e.d
 	eps := C.float(cfg.RMSNormEps)
@@ -508,6 +553,13 @@ func (e *Engine) launchStep() error {
 			mp.sel, mp.weights = dp(e.sel), dp(e.weights)
 			mp.gate_tab, mp.up_tab, mp.down_tab = dp(l.gateTab), dp(l.upTab), dp(l.downTab)
 			mp.inter, mp.topk = C.int(cfg.ExpertIntermediate), C.int(e.topk)
+			if cut != nil {
+				try(cut(i, false))
+			}
+			if e.h != nil {
+				tab := e.h.table(i)
+				mp.slots, mp.weights = dp(tab), dp(tab+C.CUdeviceptr(3*8*e.topk))
+			}
 		} else {
 			mp.weights = dp(e.ones) // the dense MLP is entry 0, of weight 1
 		}
@@ -522,6 +574,9 @@ func (e *Engine) launchStep() error {
 		}
 		try(launch(d, "moe_up", [2]int{(up + C.MOE_UP_ROWS - 1) / C.MOE_UP_ROWS, n}, C.MOE_THREADS, 0, &mp, 4*width*int64(e.hidden)))
 		try(launch(d, "moe_down", [2]int{(e.hidden + C.MOE_DOWN_ROWS - 1) / C.MOE_DOWN_ROWS, n}, C.MOE_THREADS, 0, &mp, 2*width*int64(e.hidden)))
+		if cut != nil && l.sparse {
+			try(cut(i, true))
+		}
 		pending = n
 		if e.o.RecordHidden {
 			norm(l.postNorm, pending) // adds the experts' outputs; its xn is not used

@@ -79,7 +79,7 @@ func (e *Engine) Generate(prompt []int, n int) (*Result, error) {
 		return nil, err
 	}
 	for range prompt {
-		if err := e.d.run(e.step); err != nil {
+		if err := e.runStep(); err != nil {
 			return nil, err
 		}
 	}
@@ -90,7 +90,7 @@ func (e *Engine) Generate(prompt []int, n int) (*Result, error) {
 		return nil, err
 	}
 	for range n - 1 {
-		if err := e.d.run(e.step); err != nil {
+		if err := e.runStep(); err != nil {
 			return nil, err
 		}
 	}
@@ -139,7 +139,7 @@ func (e *Engine) TeacherForced(tokens []int, fn func(pos int, logits []float32, 
 		}
 	}
 	for pos := range tokens {
-		if err := e.d.run(e.step); err != nil {
+		if err := e.runStep(); err != nil {
 			return err
 		}
 		e.pos++
@@ -221,7 +221,7 @@ func (e *Engine) Step(id int) ([]float32, error) {
 	if err := e.d.upload(e.state+C.CUdeviceptr(unsafe.Offsetof(C.StepState{}.token)), b[:]); err != nil {
 		return nil, err
 	}
-	if err := e.d.run(e.step); err != nil {
+	if err := e.runStep(); err != nil {
 		return nil, err
 	}
 	e.pos++
@@ -244,6 +244,9 @@ func (e *Engine) Profile(steps int) ([]KernelTime, error) {
 	if e.pos+steps > e.o.MaxContext {
 		return nil, fmt.Errorf("cuda: %d steps from position %d do not fit the context of %d", steps, e.pos, e.o.MaxContext)
 	}
+	if e.h != nil {
+		return nil, fmt.Errorf("cuda: Profile times the step as one graph; this engine runs it on the host loop (Options.Experts, Options.Route)")
+	}
 	if err := e.d.sync(); err != nil {
 		return nil, err
 	}
@@ -254,7 +257,7 @@ func (e *Engine) Profile(steps int) ([]KernelTime, error) {
 	}()
 	for range steps {
 		e.profPos = e.pos
-		if err := e.launchStep(); err != nil {
+		if err := e.launchStep(nil); err != nil {
 			return nil, err
 		}
 		e.pos++

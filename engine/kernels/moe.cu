@@ -8,8 +8,10 @@
 // projections, each scaled by its combine weight into its own slice of
 // parts, which the next add_norm sums in a fixed order: no atomics, the
 // same bits every run). Expert weights are found through a per-layer table
-// of device pointers indexed by expert id, so the captured graph stays
-// valid wherever the experts live.
+// of device pointers indexed by expert id, or, under a policy, through a
+// table of the selected experts' addresses that the host writes for each
+// layer: either way the captured graph stays valid wherever the experts
+// live.
 #include "common.cuh"
 
 // router: one warp. Softmax over all experts in float32, top-k (ties to
@@ -63,7 +65,13 @@ extern "C" __global__ void __launch_bounds__(WARP) router(const RouterParams p) 
 // expert returns the weights and width of entry k of the layer's list:
 // a selected expert, or (k == topk) the shared expert or dense MLP.
 __device__ __forceinline__ void expert(const MoEParams &p, int k, const bf16 **g, const bf16 **u, const bf16 **d, int *inter) {
-	if (k < p.topk) {
+	if (k < p.topk && p.slots) {
+		const dptr *t = reinterpret_cast<const dptr *>(p.slots) + 3 * k;
+		*g = reinterpret_cast<const bf16 *>(t[0]);
+		*u = reinterpret_cast<const bf16 *>(t[1]);
+		*d = reinterpret_cast<const bf16 *>(t[2]);
+		*inter = p.inter;
+	} else if (k < p.topk) {
 		int e = reinterpret_cast<const int *>(p.sel)[k];
 		*g = reinterpret_cast<const bf16 *const *>(p.gate_tab)[e];
 		*u = reinterpret_cast<const bf16 *const *>(p.up_tab)[e];
@@ -86,7 +94,7 @@ extern "C" __global__ void __launch_bounds__(MOE_THREADS) moe_up(const MoEParams
 	int k = blockIdx.y;
 	expert(p, k, &gw, &uw, &dw, &inter);
 	int row0 = blockIdx.x * MOE_UP_ROWS;
-	if (row0 >= inter) return;  // the shared expert is wider: its tiles set the grid
+	if (row0 >= inter || !gw) return;  // !gw: the host runs this expert  // the shared expert is wider: its tiles set the grid
 	const bf16 *rows[2 * MOE_UP_ROWS];  // gate rows, then up rows
 #pragma unroll
 	for (int r = 0; r < MOE_UP_ROWS; r++) {
@@ -112,6 +120,7 @@ extern "C" __global__ void __launch_bounds__(MOE_THREADS) moe_down(const MoEPara
 	int inter;
 	int k = blockIdx.y;
 	expert(p, k, &gw, &uw, &dw, &inter);
+	if (!gw) return;  // the host runs this expert and writes its part
 	int row0 = blockIdx.x * MOE_DOWN_ROWS;
 	const bf16 *rows[MOE_DOWN_ROWS];
 #pragma unroll

@@ -130,6 +130,12 @@ typedef struct {
 	dptr gate_tab;  // dptr [experts]: each expert's gate_proj (inter x hidden)
 	dptr up_tab;
 	dptr down_tab;  // (hidden x inter)
+	// slots, when not 0, replaces sel and the tables: dptr [topk][3], the
+	// gate, up and down of entry k wherever its expert is (a store's
+	// slot, under a policy), written by the host each layer; an entry
+	// whose gate is 0 runs elsewhere (on the host), and its slice of
+	// parts is left as the host wrote it.
+	dptr slots;
 	dptr shared_gate_w;  // or 0
 	dptr shared_up_w;
 	dptr shared_down_w;
