@@ -20,6 +20,7 @@ import (
 // them.
 type cudaBackend struct {
 	e     *cuda.Engine
+	store int64           // the bytes of the store's slots
 	stall []time.Duration // by decoder layer, since Open
 	host  time.Duration
 }
@@ -84,6 +85,7 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 		return nil, nil, err
 	}
 	gp.store, gp.s, gp.stream = store, store, e.Stream()
+	b.store = int64(gp.so.Slots()) * gp.so.Shape.ExpertBytes
 	return b, gp.placer, nil
 }
 
@@ -93,7 +95,7 @@ func (b *cudaBackend) close()                         { b.e.Close() }
 
 func (b *cudaBackend) memory() int64 {
 	w, kv, work := b.e.Memory()
-	return w + kv + work
+	return w + kv + work + b.store
 }
 
 func (b *cudaBackend) greedy(prompt []int, n int) ([]int, time.Duration, time.Duration, error) {

@@ -341,10 +341,18 @@ func summary(r *engine.Result) string {
 		fmt.Fprintf(&sb, "; policy %s: hit rate %.4f (%d hits, %d misses), moved %s on demand (%d copies) and %s ahead (%d copies)",
 			p.Name, p.Plans.HitRate(), p.Plans.Hits, p.Plans.Misses, formatBytes(p.Store.Demand.Bytes), p.Store.Demand.Copies,
 			formatBytes(p.Store.Prefetch.Bytes), p.Store.Prefetch.Copies)
+		if p.Stall > 0 {
+			fmt.Fprintf(&sb, "; the GPU waited %.1f ms at the MoE layers (host %.1f ms, transfers not hidden %.1f ms)",
+				ms(p.Stall), ms(p.Host), ms(p.Exposed()))
+		}
 		if mp := p.Memory; mp != nil {
 			fmt.Fprintf(&sb, "; GPU memory %s: skeleton %s, KV cache %s, workspace %s, capacity %d of %d slots of %s",
 				formatBytes(mp.GPUMem), formatBytes(mp.Skeleton), formatBytes(mp.KV), formatBytes(mp.Workspace),
 				mp.Capacity, mp.Slots, formatBytes(mp.ExpertBytes))
+		}
+		sb.WriteString("; hit rate by MoE layer:")
+		for _, l := range p.Layers {
+			fmt.Fprintf(&sb, " %.2f", l.HitRate())
 		}
 	}
 	sb.WriteByte('\n')
@@ -490,6 +498,22 @@ type policyReport struct {
 	CPU        int64         `json:"cpu"`
 	Stats      rt.Stats      `json:"stats"`
 	Memory     *memoryReport `json:"memory,omitempty"`
+	// On the GPU: how long the compute stood still between the MoE
+	// layers' routers and their experts, the host's share, and the rest:
+	// the transfer time the compute did not hide.
+	StallMS   float64 `json:"stall_ms"`
+	HostMS    float64 `json:"host_ms"`
+	ExposedMS float64 `json:"exposed_transfer_ms"`
+	// By MoE layer.
+	Layers []layerReport `json:"layers"`
+}
+
+// layerReport is one MoE layer's share of -json's "policy".
+type layerReport struct {
+	Hits    int64   `json:"hits"`
+	Misses  int64   `json:"misses"`
+	HitRate float64 `json:"hit_rate"`
+	StallMS float64 `json:"stall_ms"`
 }
 
 // memoryReport is -json's "policy"."memory", how -gpu-mem was spent.
@@ -518,8 +542,13 @@ func newPolicyReport(p *engine.PolicyResult) *policyReport {
 	if m := p.Memory; m != nil {
 		mem = &memoryReport{m.GPUMem, m.Skeleton, m.KV, m.Workspace, m.ExpertBytes, m.Slots, m.Capacity, m.StoreSlots}
 	}
+	layers := make([]layerReport, len(p.Layers))
+	for i, l := range p.Layers {
+		layers[i] = layerReport{l.Hits, l.Misses, l.HitRate(), ms(l.Stall)}
+	}
 	return &policyReport{Memory: mem, Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
 		Demand:   transfers{p.Store.Demand.Copies, p.Store.Demand.Bytes},
 		Prefetch: transfers{p.Store.Prefetch.Copies, p.Store.Prefetch.Bytes},
-		Loads:    c.Loads, Prefetches: c.Prefetches, Evictions: c.Evictions, GPU: c.GPU, CPU: c.CPU, Stats: p.Stats}
+		Loads:    c.Loads, Prefetches: c.Prefetches, Evictions: c.Evictions, GPU: c.GPU, CPU: c.CPU, Stats: p.Stats,
+		StallMS: ms(p.Stall), HostMS: ms(p.Host), ExposedMS: ms(p.Exposed()), Layers: layers}
 }
