@@ -26,6 +26,9 @@ import (
 // from there. It needs every expert resident; Options.StepPrefill turns it
 // off.
 
+// chunkTokens is the most prompt tokens a chunk runs.
+const chunkTokens = C.PREFILL_T
+
 // prefillBufs is a chunk's workspace, PREFILL_T rows of each.
 type prefillBufs struct {
 	x, xn, qkv, q, att C.CUdeviceptr // [T][hidden], [T][hidden], [T][q+k+v], [T][q], [T][q]

@@ -348,6 +348,8 @@ __device__ void gemm_body(const GemmParams &p) {
 					nu = __ldg(ua + cn / 8);
 					nv = __ldg(ub + cn / 8);
 				}
+			} else {
+				na = nb = nu = nv = zero;  // past k: multiplied by zeros, but never stale
 			}
 			bool in = c < p.k;
 #pragma unroll

@@ -5,7 +5,7 @@ package kernels
 // sourcesSHA256 is the SHA-256 of the CUDA sources (*.cu, *.cuh, *.h in
 // byte order of their names, concatenated) that kernels.fatbin was built
 // from.
-const sourcesSHA256 = "c92f91b660662300ed73c0c6730b85d551bb2f948328e2889059cc6b2ab6eb17"
+const sourcesSHA256 = "5a0958a5bc59df9ffbc9ac9feed9683d3aa85482fff7da6d8a11d756098211c5"
 
 // flagsSHA256 is the SHA-256 of the nvcc flags it was built with.
 const flagsSHA256 = "937bb661ac0e86ea1e65006f6d08249c111ccea35209a3f5c6169d7998848a98"
