@@ -38,6 +38,11 @@ type Options struct {
 	// The step then runs on the host loop, the experts resident unless
 	// Experts places them.
 	Route func(layer int, ids []int32, weights []float32) error
+	// StepPrefill runs a prompt through the decode step one token at a
+	// time, as a policy that places the experts token by token needs,
+	// instead of in chunks of batched products (prefill.go), and leaves
+	// the chunks' workspace unallocated.
+	StepPrefill bool
 }
 
 // An Engine is a model with every weight resident on one GPU, running a
@@ -62,8 +67,9 @@ type Engine struct {
 	layers                          []layerBufs
 	weightBytes, kvBytes, workBytes int64
 
-	step *graph   // the decode step, one graph; nil on the host loop
-	h    *hostLoop // the decode step in segments; nil when step is one graph
+	step *graph       // the decode step, one graph; nil on the host loop
+	h    *hostLoop    // the decode step in segments; nil when step is one graph
+	pre  *prefillBufs // the chunked prefill's workspace; nil under StepPrefill and on the host loop
 
 	// Step's state.
 	pos      int
@@ -321,6 +327,11 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	if err := e.d.upload(e.invFreq, ib); err != nil {
 		return err
 	}
+	if !e.o.StepPrefill && e.o.Experts == nil && e.o.Route == nil { // the host loop runs prompts step by step
+		if err := e.allocPrefill(); err != nil {
+			return err
+		}
+	}
 	return e.d.setMaxSmem(e.kernel("attn"), e.attnSmem())
 }
 
@@ -510,13 +521,7 @@ func (e *Engine) launchStep(cut func(layer int, experts bool) error) error {
 		}
 		try(launch(d, "add_norm", [2]int{1, 1}, C.NORM_THREADS, 0, &np, int64(e.hidden)*int64(14+4*nparts)))
 	}
-	qkNorm := 0
-	if a := cfg.Layer(0).Attention; a.QNorm.Present() {
-		qkNorm = 2
-		if a.QNorm.Elems() != int64(e.headDim) {
-			qkNorm = 1
-		}
-	}
+	qkNorm := e.qkNorm()
 	pending := 0 // expert outputs not yet added to the residual stream
 	for i := range e.layers {
 		l := &e.layers[i]
@@ -589,6 +594,19 @@ func (e *Engine) launchStep(cut func(layer int, experts bool) error) error {
 	am := C.ArgmaxParams{state: dp(e.state), logits: dp(e.logits), prompt: dp(e.prompt), out: dp(e.out), vocab: C.int(cfg.Vocab)}
 	try(launch(d, "argmax", [2]int{1, 1}, C.ARGMAX_THREADS, 0, &am, int64(cfg.Vocab)*4))
 	return errors.Join(errs...)
+}
+
+// qkNorm is RopeParams.qk_norm for the model: 0 without q/k norms, 1
+// over every head (OLMoE), 2 per head (Qwen3-MoE).
+func (e *Engine) qkNorm() int {
+	a := e.cfg.Layer(0).Attention
+	switch {
+	case !a.QNorm.Present():
+		return 0
+	case a.QNorm.Elems() != int64(e.headDim):
+		return 1
+	}
+	return 2
 }
 
 // kvBytesRead is what a step's attention reads of one layer's cache, for

@@ -78,10 +78,8 @@ func (e *Engine) Generate(prompt []int, n int) (*Result, error) {
 	if err := e.d.mark(t0.start); err != nil {
 		return nil, err
 	}
-	for range prompt {
-		if err := e.runStep(); err != nil {
-			return nil, err
-		}
+	if err := e.runPrompt(prompt); err != nil {
+		return nil, err
 	}
 	if err := e.d.mark(t0.stop); err != nil {
 		return nil, err

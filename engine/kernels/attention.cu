@@ -16,13 +16,13 @@ __device__ __forceinline__ float kv_load(const float *p) { return *p; }
 // head pairs with the second), q written to q_out (never in place: with a
 // full-width norm every block reads all of q) and k, v appended to the
 // cache at the token's position (bf16 or float32: rope and rope_f32).
+// The token's q, k, v are at qkv, its rotated q goes to q_out (rope_rows
+// in prefill.cu runs it for many tokens).
 template <typename KV>
-__device__ void rope_kv(const RopeParams &p) {
+__device__ void rope_kv(const RopeParams &p, int pos, const float *qkv, float *q_out) {
 	__shared__ float red[32];
-	int pos = reinterpret_cast<const StepState *>(p.state)->pos;
 	int hd = p.head_dim, half = hd / 2;
 	int b = blockIdx.x;
-	float *qkv = reinterpret_cast<float *>(p.qkv);
 	int kvw = p.kv_heads * hd;
 	size_t row = (size_t)pos * kvw;
 	if (b >= p.heads + p.kv_heads) {  // v: copy to the cache
@@ -55,7 +55,7 @@ __device__ void rope_kv(const RopeParams &p) {
 		float c = cosf(a) * p.attn_scale, s = sinf(a) * p.attn_scale;
 		float r1 = x1 * c - x2 * s, r2 = x2 * c + x1 * s;
 		if (isq) {
-			float *qo = reinterpret_cast<float *>(p.q_out) + b * hd;
+			float *qo = q_out + b * hd;
 			qo[i] = r1;
 			qo[i + half] = r2;
 		} else {
@@ -143,8 +143,13 @@ __device__ void attn_kv(const AttnParams &p) {
 	if (threadIdx.x == 0) { pml[0] = m; pml[1] = sum; }
 }
 
-extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope(const RopeParams p) { rope_kv<bf16>(p); }
-extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope_f32(const RopeParams p) { rope_kv<float>(p); }
+__device__ __forceinline__ int step_pos(const RopeParams &p) { return reinterpret_cast<const StepState *>(p.state)->pos; }
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope(const RopeParams p) {
+	rope_kv<bf16>(p, step_pos(p), reinterpret_cast<const float *>(p.qkv), reinterpret_cast<float *>(p.q_out));
+}
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope_f32(const RopeParams p) {
+	rope_kv<float>(p, step_pos(p), reinterpret_cast<const float *>(p.qkv), reinterpret_cast<float *>(p.q_out));
+}
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn(const AttnParams p) { attn_kv<bf16>(p); }
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_f32(const AttnParams p) { attn_kv<float>(p); }
 

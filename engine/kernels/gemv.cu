@@ -37,10 +37,12 @@ extern "C" __global__ void __launch_bounds__(GEMV_THREADS) gemv8(const GemvParam
 // add_norm: one block of 256 threads, 4 floats a load (n is a multiple
 // of 8). x += the parts in order (a fixed order, so a run is reproducible
 // to the bit), then xn = x / sqrt(mean(x^2) + eps) * weight.
-extern "C" __global__ void __launch_bounds__(NORM_THREADS) add_norm(const NormParams p) {
+// norm_row is its body for one row, which add_norm_rows (prefill.cu)
+// runs on many.
+__device__ __forceinline__ void norm_row(const NormParams &p, float *xrow, const float *partsrow, float *xnrow) {
 	__shared__ float red[32];
-	float4 *x = reinterpret_cast<float4 *>(p.x);
-	const float4 *parts = reinterpret_cast<const float4 *>(p.parts);
+	float4 *x = reinterpret_cast<float4 *>(xrow);
+	const float4 *parts = reinterpret_cast<const float4 *>(partsrow);
 	int n4 = p.n / 4;
 	float ss = 0.f;
 	for (int i = threadIdx.x; i < n4; i += blockDim.x) {
@@ -54,12 +56,16 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS) add_norm(const NormPa
 	}
 	float scale = rsqrtf(block_sum(ss, red) / p.n + p.eps);
 	const bf16 *w = reinterpret_cast<const bf16 *>(p.weight);
-	float4 *xn = reinterpret_cast<float4 *>(p.xn);
+	float4 *xn = reinterpret_cast<float4 *>(xnrow);
 	for (int i = threadIdx.x; i < n4; i += blockDim.x) {
 		float4 v = x[i];
 		xn[i] = make_float4(v.x * scale * bf2f(w[4 * i]), v.y * scale * bf2f(w[4 * i + 1]),
 		                    v.z * scale * bf2f(w[4 * i + 2]), v.w * scale * bf2f(w[4 * i + 3]));
 	}
+}
+
+extern "C" __global__ void __launch_bounds__(NORM_THREADS) add_norm(const NormParams p) {
+	norm_row(p, reinterpret_cast<float *>(p.x), reinterpret_cast<const float *>(p.parts), reinterpret_cast<float *>(p.xn));
 }
 
 // embed copies the current token's embedding row into x.

@@ -158,4 +158,113 @@ typedef struct {
 	int vocab;
 } ArgmaxParams;
 
+// ---- Prefill (prefill.cu): the prompt run in chunks of PREFILL_T tokens,
+// each weight read once per chunk rather than once per token. ----
+
+#define PREFILL_T 128      // tokens per chunk: every expert is read about once a chunk (see prefill.cu)
+#define GEMM_THREADS 128   // four warps, 16 output rows each (the mma's M)
+#define GEMM_ROWS 64       // output rows per block
+#define GEMM_TOKENS 32     // tokens per pass of a block: four tiles of 8 (the mma's N)
+#define GROUP_THREADS MAX_EXPERTS  // group_experts: a thread per expert
+
+// embed_rows: x[t] = the embedding row of the prompt's token at pos0 + t,
+// and out[pos0 + t] = that token, for t < rows.
+typedef struct {
+	dptr prompt;   // int [prompt_len]
+	dptr out;      // int [max_ctx+1]
+	dptr table;    // bf16 [vocab][hidden]
+	dptr x;        // float [rows][hidden]
+	int hidden;
+	int vocab;
+	int pos0;
+	int rows;
+} EmbedRowsParams;
+
+// add_norm_rows: add_norm on each of rows rows: row t's x and xn start
+// t*n floats after norm.x and norm.xn, its parts (norm.nparts of them, n
+// floats each) parts_stride floats after norm.parts.
+typedef struct {
+	NormParams norm;
+	int rows;
+	int parts_stride;
+} NormRowsParams;
+
+// rope_rows: rope for rows tokens at positions pos0.., the q/k/v of token
+// t at row t of rope.qkv ((heads + 2 kv_heads) * head_dim floats a row),
+// its rotated q at row t of rope.q_out (heads * head_dim floats a row).
+// rope.state is not read.
+typedef struct {
+	RopeParams rope;
+	int pos0;
+	int rows;
+} RopeRowsParams;
+
+// attn_rows: causal attention of rows queries, token t at position
+// pos0 + t over the cache's positions 0..pos0 + t.
+typedef struct {
+	dptr q;         // float [rows][heads*hd], rotated
+	dptr kcache;
+	dptr vcache;
+	dptr out;       // float [rows][heads*hd]
+	int heads;
+	int kv_heads;
+	int head_dim;   // at most MAX_HEAD_DIM
+	int pos0;
+	int rows;
+	float scale;
+} AttnRowsParams;
+
+// router_rows: the router of rows tokens: token t's logits at
+// router.logits + t*ld, its choice at router.sel + t*topk, its weights at
+// router.weights + t*(topk+1), its trace row at position pos0 + t.
+// router.state is not read.
+typedef struct {
+	RouterParams router;
+	int ld;
+	int pos0;
+	int rows;
+} RouterRowsParams;
+
+// group_experts: the (token, k) slots s = t*topk + k of a chunk grouped by
+// expert: list[offsets[e]..offsets[e+1]) are the slots that chose e, in
+// ascending order. One block.
+typedef struct {
+	dptr sel;       // int [rows][topk]
+	dptr offsets;   // int [experts+1] out
+	dptr list;      // int [rows*topk] out
+	int rows;       // at most PREFILL_T
+	int topk;
+	int experts;
+} GroupParams;
+
+// gemm, gemm_gated: for each item s, output row r(s) = (s / odiv) * omul
+// + s % odiv + oadd gets y[r(s)][j] = sum_c W[j][c] x[in(s)][c] for j < n,
+// where in(s) = r(s) when in_mapped, else s / odiv. gemm stores (+ bias,
+// times scale[r(s)] when scale is set) or accumulates; gemm_gated takes a
+// second matrix (up) and stores silu(gate row) * up row. The items are
+// 0..rows-1 (w, w2), or, when offsets is set, group g = blockIdx.y's
+// list[offsets[g]..offsets[g+1]) with its matrices from w_tab[g], w2_tab[g].
+typedef struct {
+	dptr w;         // bf16 [n][k]
+	dptr w2;
+	dptr w_tab;     // dptr [groups]
+	dptr w2_tab;
+	dptr bias;      // bf16 [n] or 0
+	dptr scale;     // float, indexed by r(s), or 0
+	dptr offsets;   // int [groups+1] or 0
+	dptr list;      // int: the items, by group
+	dptr x;         // float, rows ldx floats apart
+	dptr y;         // float, rows ldy floats apart
+	int n;
+	int k;          // a multiple of 8
+	int rows;
+	int ldx;        // a multiple of 4
+	int ldy;
+	int odiv;
+	int omul;
+	int oadd;
+	int in_mapped;
+	int accumulate;
+} GemmParams;
+
 #endif
