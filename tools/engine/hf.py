@@ -11,10 +11,11 @@
         output); topk_fp32 [layers, T, k] i32 (each sparse layer's experts,
         -1 rows for dense layers) and topk_bf16 (the same in the bf16
         run), f32 unless said.
-    python3 tools/engine/hf.py bench DIR [--prompt P] [--new N] [--impl I,...]
+    python3 tools/engine/hf.py bench DIR [--prompt P] [--new N] [--impl I,...] [--max-memory M]
         transformers generate, all weights resident, greedy: prefill and
         decode tokens per second for each experts implementation, one JSON
-        object per line.
+        object per line. With --max-memory (16GiB), device_map="auto" with
+        that much of the GPU: the rest of the weights stay on the CPU.
 """
 
 import argparse
@@ -98,7 +99,11 @@ def ref(a):
 
 def bench(a):
     for impl in a.impl.split(","):
-        model = AutoModelForCausalLM.from_pretrained(a.dir, dtype=torch.bfloat16, device_map="cuda")
+        if a.max_memory:  # what does not fit the cap stays on the CPU, moved to the GPU layer by layer
+            model = AutoModelForCausalLM.from_pretrained(a.dir, dtype=torch.bfloat16, device_map="auto",
+                                                         max_memory={0: a.max_memory, "cpu": "200GiB"})
+        else:
+            model = AutoModelForCausalLM.from_pretrained(a.dir, dtype=torch.bfloat16, device_map="cuda")
         model.eval()
         try:
             model.set_experts_implementation(impl)
@@ -110,7 +115,8 @@ def bench(a):
         kw = dict(do_sample=False, eos_token_id=None, pad_token_id=0)
         model.generation_config.eos_token_id = None
         with torch.no_grad():
-            model.generate(ids, max_new_tokens=8, min_new_tokens=8, **kw)  # warm up
+            warm = 1 if a.max_memory else 8  # offloaded, a token takes seconds
+            model.generate(ids, max_new_tokens=warm, min_new_tokens=warm, **kw)  # warm up
             torch.cuda.synchronize()
             t = time.time()
             model(ids)
@@ -125,6 +131,7 @@ def bench(a):
         print(json.dumps({"impl": impl, "prompt": a.prompt, "new": n, "prefill_s": pre,
                           "prefill_tok_s": a.prompt / pre, "decode_tok_s": (n - 1) / dec,
                           "total_s": total, "gpu_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+                          "max_memory": a.max_memory or None,
                           "transformers": transformers.__version__}), flush=True)
         del model
         torch.cuda.empty_cache()
@@ -148,6 +155,7 @@ def main():
     b.add_argument("--prompt", type=int, default=128)
     b.add_argument("--new", type=int, default=256)
     b.add_argument("--impl", default="batched_mm,grouped_mm,eager")
+    b.add_argument("--max-memory", default="", help="device_map=auto with this much of GPU 0 (16GiB), the rest on the CPU")
     a = p.parse_args()
     {"make": make, "ref": ref, "bench": bench}[a.cmd](a)
 
