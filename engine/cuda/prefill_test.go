@@ -125,7 +125,9 @@ func prefillTolerance(full, kvF32 bool) float64 {
 // (equal on the golden prompts; on random ones equal unless the step
 // path's two best logits are closer than the paths' logits differ), the
 // logits of the first generated token, each layer's keys and values at
-// the prompt's positions, and the routing (equal on the tiny checkpoints);
+// the prompt's positions, and the routing (equal on the golden prompts, on
+// 99% of (layer, position) pairs on random ones, 98% on -model, whose
+// random routers are near ties everywhere);
 // and that group_experts grouped the last chunk's slots as promised.
 func TestPrefill(t *testing.T) {
 	configs, _ := filepath.Glob("../../testdata/models/*/config.json")
@@ -174,7 +176,14 @@ func TestPrefill(t *testing.T) {
 						checkLastGrouping(t, e, len(prompt))
 					}
 					stepped := runPrompt(t, e, prompt, gen, true)
-					comparePrefill(t, cfg, fmt.Sprintf("prompt of %d", len(prompt)), chunked, stepped, tol, pi < golden, !full)
+					// Equal routing on the golden prompts, whose routers'
+					// margins are clear; on random prompts the paths'
+					// different summation orders break near ties apart.
+					agree := 1.0
+					if pi >= golden {
+						agree = map[bool]float64{false: 0.99, true: 0.98}[full]
+					}
+					comparePrefill(t, cfg, fmt.Sprintf("prompt of %d", len(prompt)), chunked, stepped, tol, pi < golden, agree)
 				}
 			})
 		}
@@ -200,7 +209,7 @@ func checkLastGrouping(t *testing.T, e *Engine, n int) {
 	}
 }
 
-func comparePrefill(t *testing.T, cfg *model.Config, what string, got, want *prefillRun, tol float64, clear, sameRoutes bool) {
+func comparePrefill(t *testing.T, cfg *model.Config, what string, got, want *prefillRun, tol float64, clear bool, minAgree float64) {
 	t.Helper()
 	le := rel(got.logits, want.logits)
 	worstK, worstV := 0.0, 0.0
@@ -228,8 +237,8 @@ func comparePrefill(t *testing.T, cfg *model.Config, what string, got, want *pre
 	if le > tol || worstK > tol || worstV > tol {
 		t.Errorf("%s: the prefill differs from the decode steps by more than %.0e", what, tol)
 	}
-	if sameRoutes && agree != total {
-		t.Errorf("%s: the prefill routed %d of %d (layer, position) pairs differently", what, total-agree, total)
+	if float64(agree) < minAgree*float64(total) {
+		t.Errorf("%s: the prefill routed %d of %d (layer, position) pairs differently, more than %.0f%%", what, total-agree, total, 100*(1-minAgree))
 	}
 	if clear {
 		if same != len(want.tokens) {
