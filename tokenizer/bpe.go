@@ -18,7 +18,8 @@ func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b
 const noRank = int32(1<<31 - 1)
 
 // bpe appends the ids of one piece to ids. It starts from the piece's bytes,
-// one token each, and merges the adjacent pair of lowest rank, the leftmost
+// one token each (in a SentencePiece file, from its characters; see
+// charSymbols), and merges the adjacent pair of lowest rank, the leftmost
 // one among equals, until no pair has a merge: what tokenizers' BPE model
 // does (without dropout).
 func (t *Tokenizer) bpe(piece string, ids []int) []int {
@@ -29,7 +30,7 @@ func (t *Tokenizer) bpe(piece string, ids []int) []int {
 			return append(ids, int(id))
 		}
 	}
-	if len(piece) == 1 {
+	if t.byteLevel && len(piece) == 1 {
 		return append(ids, int(t.byteID[piece[0]]))
 	}
 	if cached, ok := t.cache.get(piece); ok {
@@ -41,12 +42,18 @@ func (t *Tokenizer) bpe(piece string, ids []int) []int {
 
 	var symBuf [32]int32
 	syms := symBuf[:0]
-	for i := 0; i < len(piece); i++ {
-		syms = append(syms, t.byteID[piece[i]])
-	}
-	if len(syms) <= longPiece {
-		syms = t.mergeScan(syms)
+	if t.byteLevel {
+		for i := 0; i < len(piece); i++ {
+			syms = append(syms, t.byteID[piece[i]])
+		}
 	} else {
+		syms = t.charSymbols(piece, syms)
+	}
+	switch {
+	case len(syms) < 2:
+	case len(syms) <= longPiece:
+		syms = t.mergeScan(syms)
+	default:
 		syms = t.mergeHeap(syms)
 	}
 
