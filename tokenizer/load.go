@@ -258,7 +258,7 @@ func (t *Tokenizer) loadModel(m *modelJSON) error {
 		t.unk = int32(id)
 	}
 
-	t.merges = make(map[uint64]merge, len(m.Merges))
+	t.merges = newMergeTable(len(m.Merges))
 	t.cutWords = !t.byteLevel
 	for rank, raw := range m.Merges {
 		// A merge is "a b" in older files and ["a", "b"] in newer ones.
@@ -283,10 +283,7 @@ func (t *Tokenizer) loadModel(m *modelJSON) error {
 		if !okA || !okB || !okAB {
 			return fmt.Errorf("model: merge %d: %q, %q or %q is not in the vocab", rank, pair[0], pair[1], pair[0]+pair[1])
 		}
-		k := pairKey(int32(a), int32(b))
-		if _, dup := t.merges[k]; !dup { // the first of duplicate merges counts, as in tokenizers
-			t.merges[k] = merge{rank: int32(rank), id: int32(ab)}
-		}
+		t.merges.add(pairKey(int32(a), int32(b)), merge{rank: int32(rank), id: int32(ab)})
 		if crossesWord(pair[0], pair[1]) {
 			t.cutWords = false
 		}

@@ -17,10 +17,10 @@ type Tokenizer struct {
 	vocab        map[string]int32 // a model token's key to its id: its bytes if byteLevel, else its text
 	byteID       [256]int32       // each byte's token: the byte's own if byteLevel, else its <0xNN> token or -1
 	asciiID      [utf8.RuneSelf]int32
-	byteFallback bool             // a character not in the vocabulary becomes its bytes' <0xNN> tokens
-	unk          int32            // the token of a character that is not, or -1
-	fuseUnk      bool             // consecutive such characters make one unk
-	merges       map[uint64]merge // by pairKey of the ids merged
+	byteFallback bool       // a character not in the vocabulary becomes its bytes' <0xNN> tokens
+	unk          int32      // the token of a character that is not, or -1
+	fuseUnk      bool       // consecutive such characters make one unk
+	merges       mergeTable // by pairKey of the ids merged
 	ignoreMerges bool
 	added        []addedToken // longest content first
 	addedFirst   [256]bool    // whether some added token starts with this byte
