@@ -308,3 +308,41 @@ func TestSentencePieceStream(t *testing.T) {
 		t.Errorf("streamed %q, want %q", got, want)
 	}
 }
+
+// FuzzSentencePieceTiny checks that small SentencePiece files, with byte
+// fallback or unk tokens, fused or not, or neither, encode as tokenizers
+// does, merging each run between added tokens whole (encodeWhole), and
+// decode without error.
+func FuzzSentencePieceTiny(f *testing.F) {
+	for _, s := range []string{"ab ab", "a  b\tc", "aéüb c", "é a<s>b ", "▁a▁ b", "\xffa b\xe4", ""} {
+		f.Add(s)
+	}
+	var tks []*Tokenizer
+	for _, edit := range []func(m map[string]any){
+		func(m map[string]any) {},
+		func(m map[string]any) { m["byte_fallback"] = false },
+		func(m map[string]any) { m["byte_fallback"], m["fuse_unk"] = false, false },
+		func(m map[string]any) { m["byte_fallback"], m["unk_token"] = false, nil },
+	} {
+		for _, merges := range [][]string{{"▁ a", "a b", "▁a b", "b c"}, {"▁ a", "b ▁", "b▁ c", "▁ ▁"}} {
+			file := tinySPFile(merges...)
+			edit(file["model"].(map[string]any))
+			data, _ := json.Marshal(file)
+			tk, err := Load(data, Options{})
+			if err != nil {
+				f.Fatal(err)
+			}
+			tks = append(tks, tk)
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i, tk := range tks {
+			if got, want := tk.EncodePlain(s), encodeWhole(tk, s); !slices.Equal(got, want) {
+				t.Fatalf("tokenizer %d: EncodePlain(%q) = %v, merged whole %v", i, s, got, want)
+			}
+			if _, err := tk.Decode(tk.Encode(s)); err != nil {
+				t.Fatalf("tokenizer %d: %v", i, err)
+			}
+		}
+	})
+}

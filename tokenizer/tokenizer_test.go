@@ -142,6 +142,34 @@ func checkRoundTrip(t *testing.T, name string, tk *Tokenizer, s string) {
 	if all, want := tk.Encode(s), slices.Concat(tk.prefix, ids, tk.suffix); !slices.Equal(all, want) {
 		t.Errorf("%s: Encode(%q) = %v, want %v", name, s, all, want)
 	}
+	if !tk.byteLevel {
+		if whole := encodeWhole(tk, s); !slices.Equal(ids, whole) {
+			t.Errorf("%s: EncodePlain(%q) = %v, but the text merged whole, as tokenizers merges it, gives %v", name, s, ids, whole)
+		}
+	}
+}
+
+// encodeWhole encodes s with a SentencePiece file as tokenizers does: each
+// run between added tokens merged whole, without cutting it into words and
+// without the piece cache.
+func encodeWhole(tk *Tokenizer, s string) []int {
+	var ids []int
+	for len(s) > 0 {
+		at, a := tk.nextAdded(s)
+		if syms := tk.charSymbols(tk.normalized(s[:at]), nil); len(syms) > 1 {
+			for _, id := range tk.mergeHeap(syms) {
+				ids = append(ids, int(id))
+			}
+		} else if len(syms) == 1 {
+			ids = append(ids, int(syms[0]))
+		}
+		if a == nil {
+			break
+		}
+		ids = append(ids, int(a.id))
+		s = s[at+len(a.content):]
+	}
+	return ids
 }
 
 // TestEncodeExact checks encodings that follow from the vocabulary and the
