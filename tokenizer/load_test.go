@@ -115,7 +115,6 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"no model", func(f map[string]any) { delete(f, "model") }, "no model"},
 		{"wordpiece", func(f map[string]any) { model(f)["type"] = "WordPiece" }, `model type "WordPiece" is not supported`},
-		{"byte fallback", func(f map[string]any) { model(f)["byte_fallback"] = true }, "byte_fallback"},
 		{"dropout", func(f map[string]any) { model(f)["dropout"] = 0.1 }, "dropout"},
 		{"missing byte", func(f map[string]any) { delete(model(f)["vocab"].(map[string]any), "Ġ") }, "lacks the token for byte 0x20"},
 		{"not byte-level", func(f map[string]any) { model(f)["vocab"].(map[string]any)["▁x"] = 300 }, "byte-level alphabet"},
@@ -124,16 +123,28 @@ func TestLoadErrors(t *testing.T) {
 		{"merge unknown", func(f map[string]any) { model(f)["merges"] = []any{"a zz"} }, `merge 0: "a", "zz" or "azz" is not in the vocab`},
 		{"merge not pair", func(f map[string]any) { model(f)["merges"] = []any{"a b c"} }, "is not a pair"},
 		{"merge number", func(f map[string]any) { model(f)["merges"] = []any{7} }, "not a string or a pair"},
-		{"normalizer", func(f map[string]any) { f["normalizer"] = map[string]any{"type": "NFKC"} }, `normalizer: type "NFKC" is not supported`},
+		{"normalizer", func(f map[string]any) { f["normalizer"] = map[string]any{"type": "NFKC"} }, `normalizer: step 1: type "NFKC" is not supported`},
 		{"unknown pattern", func(f map[string]any) {
 			f["pre_tokenizer"].(map[string]any)["pretokenizers"].([]any)[0].(map[string]any)["pattern"] = map[string]any{"Regex": `\w+|\s+`}
 		}, `unknown pattern "\\w+|\\s+"`},
-		{"no pre-tokenizer", func(f map[string]any) { f["pre_tokenizer"] = nil }, "pre_tokenizer: not supported"},
+		{"no pre-tokenizer", func(f map[string]any) { f["pre_tokenizer"] = nil }, "decoder: ByteLevel needs the pre-tokenizer of a byte-level file"},
 		{"gpt-2 byte level", func(f map[string]any) {
 			f["pre_tokenizer"] = map[string]any{"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}
 		}, "pre_tokenizer: not supported"},
 		{"decoder", func(f map[string]any) { f["decoder"] = map[string]any{"type": "Metaspace"} }, "decoder: not supported"},
-		{"post-processor", func(f map[string]any) { f["post_processor"] = map[string]any{"type": "TemplateProcessing"} }, `post_processor: type "TemplateProcessing"`},
+		{"post-processor", func(f map[string]any) { f["post_processor"] = map[string]any{"type": "RobertaProcessing"} }, `post_processor: type "RobertaProcessing" is not supported`},
+		{"template without text", func(f map[string]any) { f["post_processor"] = map[string]any{"type": "TemplateProcessing"} }, `post_processor: TemplateProcessing: single: no Sequence A`},
+		{"template unknown token", func(f map[string]any) {
+			f["post_processor"] = template([]any{special("<x>"), sequence("A")}, map[string]any{})
+		}, `single: piece 1: special token "<x>" is not in special_tokens`},
+		{"template bad id", func(f map[string]any) {
+			f["post_processor"] = template([]any{special("<x>"), sequence("A")}, map[string]any{"<x>": map[string]any{"id": "<x>", "ids": []int{9999}}})
+		}, `special token "<x>": id 9999 is not in the vocabulary`},
+		{"template pair", func(f map[string]any) {
+			f["post_processor"] = template([]any{sequence("A"), sequence("B")}, map[string]any{})
+		}, `single: piece 2: want one Sequence A, have Sequence "B"`},
+		{"byte fallback in byte-level", func(f map[string]any) { model(f)["byte_fallback"] = true }, "byte_fallback with a byte-level pre-tokenizer"},
+		{"normalized added", func(f map[string]any) { f["added_tokens"].([]any)[0].(map[string]any)["normalized"] = true }, "normalized added tokens"},
 		{"lstrip", func(f map[string]any) { f["added_tokens"].([]any)[0].(map[string]any)["lstrip"] = true }, "lstrip"},
 		{"added id taken", func(f map[string]any) { f["added_tokens"].([]any)[0].(map[string]any)["id"] = 97 }, `id 97 is already "a"`},
 		{"added no id", func(f map[string]any) { delete(f["added_tokens"].([]any)[0].(map[string]any), "id") }, "missing or invalid id"},

@@ -35,12 +35,20 @@ func byteTokens(tk *Tokenizer, s string) []int {
 }
 
 func TestStreamDecoder(t *testing.T) {
-	tk := loadQwen(t)
-	for _, s := range corpus {
-		if got := streamDecode(t, tk, tk.Encode(s)); got != s {
-			t.Errorf("streamed %q, want %q", got, s)
+	for _, tc := range tokenizers {
+		tk := tc.load(t)
+		for _, s := range corpus {
+			ids := tk.Encode(s)
+			want, err := tk.Decode(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := streamDecode(t, tk, ids); got != want {
+				t.Errorf("%s: streamed %q, want %q", tc.name, got, want)
+			}
 		}
 	}
+	tk := loadQwen(t)
 	// A character cut into its bytes comes out whole, once.
 	d := tk.NewStreamDecoder()
 	var outs []string

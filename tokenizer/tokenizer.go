@@ -9,23 +9,40 @@ import (
 // A Tokenizer encodes text to ids and decodes ids to text. It is immutable
 // after Load but for a bounded cache, and safe for concurrent use.
 type Tokenizer struct {
-	tokens       []token          // by id; unset entries are holes in the id space
-	vocab        map[string]int32 // a model token's bytes to its id
-	byteID       [256]int32       // the id of each single byte
-	merges       map[uint64]merge // by pairKey of the ids merged
+	tokens []token // by id; unset entries are holes in the id space
+	// byteLevel is the form of Qwen and Llama-3 (a split pattern, BPE on
+	// bytes); otherwise the file has the SentencePiece form of Llama-2
+	// and Mixtral (BPE on characters, with byte fallback).
+	byteLevel    bool
+	vocab        map[string]int32 // a model token's key to its id: its bytes if byteLevel, else its text
+	byteID       [256]int32       // each byte's token: the byte's own if byteLevel, else its <0xNN> token or -1
+	asciiID      [utf8.RuneSelf]int32
+	byteFallback bool       // a character not in the vocabulary becomes its bytes' <0xNN> tokens
+	unk          int32      // the token of a character that is not, or -1
+	fuseUnk      bool       // consecutive such characters make one unk
+	merges       mergeTable // by pairKey of the ids merged
 	ignoreMerges bool
 	added        []addedToken // longest content first
 	addedFirst   [256]bool    // whether some added token starts with this byte
-	nfc          bool         // the file asks for NFC
+	norm         []normStep
 	normalize    func(string) string
-	split        *splitter
-	cache        pieceCache
+	split        *splitter // the pre-tokenizer, if byteLevel
+	// cutWords says that BPE may take the text of a SentencePiece file a
+	// word at a time, cut before each "▁" that follows another rune: no
+	// merge joins a rune to a "▁" after it, so the ids are those of the
+	// whole text taken at once, as tokenizers takes it.
+	cutWords       bool
+	prefix, suffix []int // the post-processor's special tokens around a text
+	dec            spDecoder
+	cache          pieceCache
 }
 
 type token struct {
 	set     bool
 	text    string // as the file writes it
-	bytes   string // what it decodes to
+	bytes   string // what it decodes to (a SentencePiece token: after the decoder's Replace steps)
+	isByte  bool   // a byte-fallback token, such as <0x0A>, that the decoder reads as a byte
+	byteVal byte
 	added   bool
 	special bool
 }
@@ -35,24 +52,42 @@ type addedToken struct {
 	id      int32
 }
 
+// A normStep is one step of the normalizer, which runs on the text between
+// added tokens.
+type normStep struct {
+	op       uint8
+	from, to string
+}
+
+const (
+	normNFC     = iota // Options.Normalize, if given
+	normPrepend        // to before non-empty text
+	normReplace        // every from with to
+)
+
 // VocabSize returns one more than the largest id, which is the number of
 // rows a model's embedding needs at least.
 func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
 
-// TokenID returns the id of an added token (such as "<|im_end|>") or of a
-// vocabulary token as the file writes it ("Ġworld").
+// TokenID returns the id of an added token (such as "<|im_end|>" or
+// "</s>") or of a vocabulary token as the file writes it ("Ġworld",
+// "▁world").
 func (t *Tokenizer) TokenID(text string) (int, bool) {
 	for _, a := range t.added {
 		if a.content == text {
 			return int(a.id), true
 		}
 	}
-	if b, ok := unByteLevel(text); ok {
-		if id, ok := t.vocab[string(b)]; ok {
-			return int(id), true
+	key := text
+	if t.byteLevel {
+		b, ok := unByteLevel(text)
+		if !ok {
+			return 0, false
 		}
+		key = string(b)
 	}
-	return 0, false
+	id, ok := t.vocab[key]
+	return int(id), ok
 }
 
 // IsSpecial reports whether id is a special added token, one that
@@ -61,20 +96,32 @@ func (t *Tokenizer) IsSpecial(id int) bool {
 	return id >= 0 && id < len(t.tokens) && t.tokens[id].special
 }
 
-// Encode returns the ids of text. Added tokens in the text, special or not,
-// become their ids, as Hugging Face's encode does. Bytes that are not valid
-// UTF-8 (which Hugging Face cannot be given) are encoded as they are, and
-// Decode turns them into U+FFFD.
+// Encode returns the ids of text as Hugging Face's encode(text) does, with
+// its default add_special_tokens=True: the post-processor's special tokens
+// (Llama-2's <s>) go around the text's ids. Added tokens in the text,
+// special or not, become their ids. Bytes that are not valid UTF-8 (which
+// Hugging Face cannot be given) are encoded as they are, as byte tokens,
+// and Decode turns them into U+FFFD.
 func (t *Tokenizer) Encode(text string) []int {
-	ids := make([]int, 0, len(text)/3+1)
+	ids := make([]int, 0, len(text)/3+1+len(t.prefix)+len(t.suffix))
+	ids = append(ids, t.prefix...)
+	ids = t.encode(text, ids)
+	return append(ids, t.suffix...)
+}
+
+// EncodePlain returns the ids of text without the post-processor's special
+// tokens, as Hugging Face's encode(text, add_special_tokens=False) does:
+// what a chat template's text is encoded with, since the template writes
+// them itself. For a file whose post-processor adds none (Qwen's), it is
+// Encode.
+func (t *Tokenizer) EncodePlain(text string) []int {
+	return t.encode(text, make([]int, 0, len(text)/3+1))
+}
+
+func (t *Tokenizer) encode(text string, ids []int) []int {
 	for len(text) > 0 {
 		at, a := t.nextAdded(text)
-		plain := t.normalized(text[:at])
-		for i := 0; i < len(plain); {
-			n := t.split.match(plain, i)
-			ids = t.bpe(plain[i:i+n], ids)
-			i += n
-		}
+		ids = t.encodeText(t.normalized(text[:at]), ids)
 		if a == nil {
 			break
 		}
@@ -84,10 +131,34 @@ func (t *Tokenizer) Encode(text string) []int {
 	return ids
 }
 
+// encodeText appends the ids of normalized text that holds no added token.
+func (t *Tokenizer) encodeText(s string, ids []int) []int {
+	if !t.byteLevel {
+		return t.encodeSentencePiece(s, ids)
+	}
+	for i := 0; i < len(s); {
+		n := t.split.match(s, i)
+		ids = t.bpe(s[i:i+n], ids)
+		i += n
+	}
+	return ids
+}
+
 // normalized returns text as the file's normalizer leaves it.
 func (t *Tokenizer) normalized(text string) string {
-	if t.nfc && t.normalize != nil && !isASCII(text) { // ASCII is NFC
-		return t.normalize(text)
+	for _, st := range t.norm {
+		switch st.op {
+		case normNFC:
+			if t.normalize != nil && !isASCII(text) { // ASCII is NFC
+				text = t.normalize(text)
+			}
+		case normPrepend:
+			if text != "" {
+				text = st.to + text
+			}
+		case normReplace:
+			text = strings.ReplaceAll(text, st.from, st.to)
+		}
 	}
 	return text
 }
@@ -121,11 +192,28 @@ func isASCII(s string) bool {
 	return true
 }
 
-// Decode returns the text of ids, special tokens included. Bytes that do
-// not form valid UTF-8 (a character cut between ids, or ids that make no
-// character) become U+FFFD, one for each maximal invalid sequence, as
-// Rust's String::from_utf8_lossy writes them.
+// Decode returns the text of ids, special tokens included, as Hugging
+// Face's decode(ids, skip_special_tokens=False) does. In a byte-level file,
+// bytes that do not form valid UTF-8 (a character cut between ids, or ids
+// that make no character) become U+FFFD, one for each maximal invalid
+// sequence, as Rust's String::from_utf8_lossy writes them. In a
+// SentencePiece file, "▁" becomes a space, a run of byte tokens (<0xE4>)
+// that is not valid UTF-8 becomes one U+FFFD for each byte, and the
+// decoder's Strip takes the text's first space away.
 func (t *Tokenizer) Decode(ids []int) (string, error) {
+	if !t.byteLevel {
+		d := t.NewStreamDecoder()
+		var sb strings.Builder
+		for _, id := range ids {
+			s, err := d.Next(id)
+			if err != nil {
+				return "", err
+			}
+			sb.WriteString(s)
+		}
+		sb.WriteString(d.Flush())
+		return sb.String(), nil
+	}
 	var b []byte
 	for _, id := range ids {
 		var err error
@@ -136,13 +224,26 @@ func (t *Tokenizer) Decode(ids []int) (string, error) {
 	return lossyUTF8(b), nil
 }
 
-// AppendBytes appends the bytes of token id to b. A streaming caller uses it
-// to print only whole characters.
+// AppendBytes appends the bytes of token id to b: in a byte-level file,
+// what Decode makes text of; in a SentencePiece file, the byte of a byte
+// token and the text of another, "▁" as a space.
 func (t *Tokenizer) AppendBytes(b []byte, id int) ([]byte, error) {
-	if id < 0 || id >= len(t.tokens) || !t.tokens[id].set {
-		return b, fmt.Errorf("token id %d is not in the vocabulary (size %d)", id, len(t.tokens))
+	tk, err := t.token(id)
+	if err != nil {
+		return b, err
 	}
-	return append(b, t.tokens[id].bytes...), nil
+	if tk.isByte {
+		return append(b, tk.byteVal), nil
+	}
+	return append(b, tk.bytes...), nil
+}
+
+// token returns the token of id, or an error if id has none.
+func (t *Tokenizer) token(id int) (*token, error) {
+	if id < 0 || id >= len(t.tokens) || !t.tokens[id].set {
+		return nil, fmt.Errorf("token id %d is not in the vocabulary (size %d)", id, len(t.tokens))
+	}
+	return &t.tokens[id], nil
 }
 
 // lossyUTF8 is Rust's String::from_utf8_lossy: each maximal prefix of a

@@ -659,8 +659,9 @@
 // -prompt text gives the prompt as text instead, and -prompt-file file
 // reads it from the file, or from standard input when the file is "-"
 // (every byte counts, a final newline too). The text is encoded with the
-// tokenizer.json in the checkpoint folder, as moec tokenize encodes it; a
-// folder without one is an error that names the path. Then run writes the
+// tokenizer.json in the checkpoint folder, as moec tokenize encodes it
+// (with the special tokens its post-processor adds, such as Mixtral's <s>
+// first); a folder without one is an error that names the path. Then run writes the
 // generated text on standard output as the tokens are generated, only
 // whole UTF-8 characters (a character split between tokens waits for its
 // last byte), and a newline after it (with -device cuda and no
@@ -674,7 +675,13 @@
 // answer: ChatML for Qwen (Qwen1.5 and Qwen2 with their default system
 // turn, Qwen3 without), "<s>[INST] text [/INST]" for Mixtral; generation
 // stops at the end-of-turn token (<|im_end|>, </s>), which is not printed.
-// The prompt's text in -json is the wrapped one.
+// When the folder has a tokenizer_config.json with a chat_template, the
+// format is the one that template writes, recognised by its marks
+// (<|im_start|> for ChatML, [INST]) rather than run, so that a fine-tune
+// chatting in another format than its family's is prompted right; a
+// template of another format is an error. The wrapped text is encoded
+// without the post-processor's special tokens, since the format writes
+// its own. The prompt's text in -json is the wrapped one.
 //
 // -device cpu runs engine/cpu, the pure-Go reference forward pass (fp32
 // arithmetic), in every build; -device cuda runs the CUDA path, all
@@ -737,7 +744,7 @@
 //
 // Usage:
 //
-//	moec tokenize -tokenizer file [-decode] [file]
+//	moec tokenize -tokenizer file [-decode | -plain] [file]
 //
 // Tokenize encodes text into token ids with a Hugging Face tokenizer.json,
 // as the tokenizers library does, and prints them on standard output as one
@@ -747,18 +754,26 @@
 //
 // The text is the named file, or standard input when the file is "-" or
 // left out. Every byte counts: a final newline is encoded too, and added
-// tokens written in the text, such as <|im_start|>, become their ids.
+// tokens written in the text, such as <|im_start|>, become their ids. The
+// special tokens that the tokenizer's post-processor adds come too, as
+// Hugging Face's encode adds them by default (Mixtral's <s> first); -plain
+// leaves them out (add_special_tokens=False), as for the text of a chat
+// template.
 //
 // -tokenizer names the tokenizer.json, or a gzip-compressed copy whose name
-// ends in .gz. The tokenizers are the byte-level BPE of Qwen1.5, Qwen2 and
-// Qwen3; a file of another form is refused, naming what it lacks.
+// ends in .gz. The tokenizers are the byte-level BPE of Qwen1.5, Qwen2,
+// Qwen3 and Llama-3, and the SentencePiece-style BPE with byte fallback of
+// Mixtral and Llama-2; a file of another form is refused, naming what it
+// lacks.
 //
 // -decode reads a JSON array of token ids instead and prints their text,
 // exactly, with no newline added: special tokens are written out, and
 // bytes that do not form UTF-8 become U+FFFD, as Hugging Face's decode
 // writes them. So "moec tokenize -decode" gives back the text that "moec
-// tokenize" read, when that is UTF-8 in Unicode's NFC form, the form the
-// tokenizer normalizes text to (almost all text is in it).
+// tokenize" read, when that is UTF-8 in Unicode's NFC form, the form
+// Qwen's tokenizer normalizes text to (almost all text is in it). Mixtral's
+// tokenizer normalizes more: the decoded text has the <s> that encoding
+// added, and a space after each added token that text follows.
 //
 // A tokenizer file or input that cannot be read, a malformed tokenizer
 // file or array, or an id outside the vocabulary is an error that names

@@ -34,8 +34,9 @@ second and the GPU memory the model holds.
 -prompt text gives the prompt as text instead, and -prompt-file file
 reads it from the file, or from standard input when the file is "-"
 (every byte counts, a final newline too). The text is encoded with the
-tokenizer.json in the checkpoint folder, as moec tokenize encodes it; a
-folder without one is an error that names the path. Then run writes the
+tokenizer.json in the checkpoint folder, as moec tokenize encodes it
+(with the special tokens its post-processor adds, such as Mixtral's <s>
+first); a folder without one is an error that names the path. Then run writes the
 generated text on standard output as the tokens are generated, only
 whole UTF-8 characters (a character split between tokens waits for its
 last byte), and a newline after it (with -device cuda and no
@@ -49,7 +50,13 @@ as its chat template writes one user message and the start of the
 answer: ChatML for Qwen (Qwen1.5 and Qwen2 with their default system
 turn, Qwen3 without), "<s>[INST] text [/INST]" for Mixtral; generation
 stops at the end-of-turn token (<|im_end|>, </s>), which is not printed.
-The prompt's text in -json is the wrapped one.
+When the folder has a tokenizer_config.json with a chat_template, the
+format is the one that template writes, recognised by its marks
+(<|im_start|> for ChatML, [INST]) rather than run, so that a fine-tune
+chatting in another format than its family's is prompted right; a
+template of another format is an error. The wrapped text is encoded
+without the post-processor's special tokens, since the format writes
+its own. The prompt's text in -json is the wrapped one.
 
 -device cpu runs engine/cpu, the pure-Go reference forward pass (fp32
 arithmetic), in every build; -device cuda runs the CUDA path, all
@@ -171,7 +178,13 @@ func runRun(e *env, c *command, args []string) int {
 				return exitError
 			}
 		}
+		// A chat format writes its own special tokens (Mixtral's <s>), as
+		// a chat template does, so the tokenizer's post-processor adds
+		// none; a plain prompt gets them, as Hugging Face's encode gives.
 		text, prompt = &s, tk.Encode(s)
+		if *chat {
+			prompt = tk.EncodePlain(s)
+		}
 	} else if prompt, err = parseIDs(*ids); err != nil {
 		e.errorf("-prompt-ids: %v", err)
 		return exitUsage
@@ -366,7 +379,19 @@ func chatPrompt(dir string, tk *tokenizer.Tokenizer, prompt string) (string, int
 	if err != nil {
 		return "", 0, err
 	}
+	// The checkpoint's chat template, when it has one, says the format (a
+	// fine-tune may chat in another than its family's); else the family.
 	ch, ok := cfg.Chat()
+	name := filepath.Join(dir, model.TokenizerConfigName)
+	template, found, err := model.ReadChatTemplate(name)
+	if err != nil {
+		return "", 0, err
+	}
+	if found {
+		if ch, ok = model.TemplateChat(template); !ok {
+			return "", 0, fmt.Errorf("%s: moec does not know the chat format of its chat_template (it knows ChatML and [INST])", name)
+		}
+	}
 	if !ok {
 		return "", 0, fmt.Errorf("moec knows no chat format for %s models", cfg.Family())
 	}

@@ -14,7 +14,7 @@ import (
 
 var tokenizeCommand = &command{
 	name:      "tokenize",
-	usageLine: "-tokenizer file [-decode] [file]",
+	usageLine: "-tokenizer file [-decode | -plain] [file]",
 	short:     "turn text into token ids and back",
 	long: `Tokenize encodes text into token ids with a Hugging Face tokenizer.json,
 as the tokenizers library does, and prints them on standard output as one
@@ -24,18 +24,26 @@ JSON array on one line:
 
 The text is the named file, or standard input when the file is "-" or
 left out. Every byte counts: a final newline is encoded too, and added
-tokens written in the text, such as <|im_start|>, become their ids.
+tokens written in the text, such as <|im_start|>, become their ids. The
+special tokens that the tokenizer's post-processor adds come too, as
+Hugging Face's encode adds them by default (Mixtral's <s> first); -plain
+leaves them out (add_special_tokens=False), as for the text of a chat
+template.
 
 -tokenizer names the tokenizer.json, or a gzip-compressed copy whose name
-ends in .gz. The tokenizers are the byte-level BPE of Qwen1.5, Qwen2 and
-Qwen3; a file of another form is refused, naming what it lacks.
+ends in .gz. The tokenizers are the byte-level BPE of Qwen1.5, Qwen2,
+Qwen3 and Llama-3, and the SentencePiece-style BPE with byte fallback of
+Mixtral and Llama-2; a file of another form is refused, naming what it
+lacks.
 
 -decode reads a JSON array of token ids instead and prints their text,
 exactly, with no newline added: special tokens are written out, and
 bytes that do not form UTF-8 become U+FFFD, as Hugging Face's decode
 writes them. So "moec tokenize -decode" gives back the text that "moec
-tokenize" read, when that is UTF-8 in Unicode's NFC form, the form the
-tokenizer normalizes text to (almost all text is in it).
+tokenize" read, when that is UTF-8 in Unicode's NFC form, the form
+Qwen's tokenizer normalizes text to (almost all text is in it). Mixtral's
+tokenizer normalizes more: the decoded text has the <s> that encoding
+added, and a space after each added token that text follows.
 
 A tokenizer file or input that cannot be read, a malformed tokenizer
 file or array, or an id outside the vocabulary is an error that names
@@ -47,10 +55,11 @@ func runTokenize(e *env, c *command, args []string) int {
 	fs := e.flagSet(c)
 	file := fs.String("tokenizer", "", "the tokenizer.json `file` (or .json.gz)")
 	decode := fs.Bool("decode", false, "read a JSON array of ids and print their text")
+	plain := fs.Bool("plain", false, "leave out the special tokens the tokenizer's post-processor adds")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if *file == "" || fs.NArg() > 1 {
+	if *file == "" || fs.NArg() > 1 || *plain && *decode {
 		return e.usageError(c)
 	}
 	in := "-"
@@ -68,7 +77,11 @@ func runTokenize(e *env, c *command, args []string) int {
 		return exitError
 	}
 	if !*decode {
-		b, _ := json.Marshal(tk.Encode(string(src))) // a []int always marshals
+		encode := tk.Encode
+		if *plain {
+			encode = tk.EncodePlain
+		}
+		b, _ := json.Marshal(encode(string(src))) // a []int always marshals
 		return e.printBytes(append(b, '\n'))
 	}
 	ids, err := parseIDArray(src)
