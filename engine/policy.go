@@ -11,6 +11,7 @@ import (
 	"github.com/moepolicy/moec/engine/cpu"
 	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/replay"
 	"github.com/moepolicy/moec/rt/trace"
 )
 
@@ -45,6 +46,12 @@ type PolicyResult struct {
 	Plans PlanCounts
 	// Layers are the hits and misses by MoE layer (rt.Key.Layer).
 	Layers []LayerCounts
+	// Shape is the routed experts' (ExpertShape), the shape the policy
+	// was built for.
+	Shape rt.Shape
+	// Tokens counts the tokens whose routing reached the policy, as moec
+	// replay counts the tokens of the trace they make.
+	Tokens int64
 	// Store counts the copies the store made, by stream, and their bytes.
 	Store cudart.Counters
 	// Memory is how Options.GPUMem was spent; nil without it.
@@ -59,6 +66,38 @@ type PolicyResult struct {
 // Exposed returns the transfer time the compute did not hide: Stall less
 // the host's share, at least 0.
 func (r *PolicyResult) Exposed() time.Duration { return max(r.Stall-r.Host, 0) }
+
+// Calibration returns what r measured that moec replay's cost model needs
+// to predict such runs (replay.Calibration, whose fields say how each
+// figure is derived): the step's GPU time outside the stalls per token,
+// the host's time per dispatch, and the rate of the demand copies the
+// compute waited for. It is nil where the stalls were not measured: with
+// no policy, on the CPU (whose stall is 0: its experts are never waited
+// for), before any token ran, and where the stalls exceed r's time (the
+// two come from clocks that then disagree). The policy's counts and
+// stalls run since Open while r's times are its own, so the figures hold
+// for the first generation after Open, as moec run makes it.
+func (r *Result) Calibration() *replay.Calibration {
+	p := r.Policy
+	if p == nil || p.Stall <= 0 || p.Tokens < 1 || p.Plans.Dispatches < 1 {
+		return nil
+	}
+	msOf := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	c := &replay.Calibration{
+		GPUTokenMS:  msOf(r.Prefill+r.Decode-p.Stall) / float64(p.Tokens),
+		HostLayerMS: msOf(p.Host) / float64(p.Plans.Dispatches),
+		ExpertBytes: p.Shape.ExpertBytes,
+		MoELayers:   p.Shape.Layers,
+		Tokens:      p.Tokens,
+	}
+	if ex := p.Exposed(); ex > 0 && p.Store.Demand.Bytes > 0 {
+		c.CopyGBps = float64(p.Store.Demand.Bytes) / float64(ex) // bytes per ns = GB/s
+	}
+	if c.GPUTokenMS <= 0 {
+		return nil
+	}
+	return c
+}
 
 // PlanCounts count what plans said.
 type PlanCounts struct {
@@ -187,7 +226,7 @@ func (pl *placer) dispatch(layer int, ids []int32, weights []float32) (*rt.Plan,
 
 func (pl *placer) result() *PolicyResult {
 	return &PolicyResult{Name: pl.p.Name(), Stats: pl.p.Stats(), Plans: pl.counts, Layers: slices.Clone(pl.layers),
-		Store: pl.store.Counters(), Memory: pl.mem}
+		Shape: pl.shape, Tokens: int64(pl.token + 1), Store: pl.store.Counters(), Memory: pl.mem}
 }
 
 // hostPlacer is the CPU session's ExpertSource: the plans run on a

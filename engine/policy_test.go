@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/moepolicy/moec/cudart"
 	"github.com/moepolicy/moec/model"
@@ -289,6 +292,9 @@ func TestPolicyTraceReplays(t *testing.T) {
 				if run.Plans != want {
 					t.Errorf("the run's plans %+v, the replay's %+v", run.Plans, want)
 				}
+				if run.Tokens != res.Tokens || run.Shape != res.Shape {
+					t.Errorf("the run counted %d tokens of shape %+v, the replay %d of %+v", run.Tokens, run.Shape, res.Tokens, res.Shape)
+				}
 				if got, want := run.Store, storeReplay(t, spec, shape, rows); !sameCopies(got, want) {
 					t.Errorf("the run's store counted %+v, a store replaying the trace %+v", got, want)
 				}
@@ -361,5 +367,93 @@ func TestPolicyErrors(t *testing.T) {
 	m = openPolicy(t, dir, spec, shape, false)
 	if err := m.WriteTrace(&bytes.Buffer{}); err == nil {
 		t.Error("WriteTrace without RecordRouting: no error")
+	}
+}
+
+// TestCalibrationFigures works out a calibration by hand, with the
+// figures of a run on the H200 rounded: 4 s for 250 tokens of 24 MoE
+// layers, 3 s of them stalled, 240 ms of that the host's.
+func TestCalibrationFigures(t *testing.T) {
+	shape := rt.Shape{Layers: 24, Experts: 60, TopK: 4, ExpertBytes: 17301504}
+	p := &PolicyResult{Shape: shape, Tokens: 250, Plans: PlanCounts{Dispatches: 250 * 24},
+		Stall: 3 * time.Second, Host: 240 * time.Millisecond}
+	p.Store.Demand.Bytes = 138e9 // over the 2.76 s not the host's: 50 GB/s
+	r := &Result{Prefill: 2200 * time.Millisecond, Decode: 1800 * time.Millisecond, Policy: p}
+	want := &replay.Calibration{
+		GPUTokenMS:  4,    // (4000 - 3000) ms / 250 tokens
+		HostLayerMS: 0.04, // 240 ms / 6000 dispatches
+		CopyGBps:    50,   // 138e9 bytes / 2.76e9 ns
+		ExpertBytes: 17301504, MoELayers: 24, Tokens: 250,
+	}
+	got := r.Calibration()
+	if got == nil {
+		t.Fatal("Calibration = nil")
+	}
+	approx := cmp.Comparer(func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(math.Abs(a), math.Abs(b)) })
+	if diff := cmp.Diff(want, got, approx); diff != "" {
+		t.Errorf("Calibration (-want +got):\n%s", diff)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+
+	// No copy waited for beyond the host's share: no rate.
+	p.Host = p.Stall
+	if got := r.Calibration(); got == nil || got.CopyGBps != 0 {
+		t.Errorf("Calibration with nothing exposed = %+v, want no copy_gbps", got)
+	}
+	// Nothing measured, or nothing that adds up: none.
+	for name, r := range map[string]*Result{
+		"no policy":            {Prefill: time.Second},
+		"no stall":             {Prefill: time.Second, Policy: &PolicyResult{Tokens: 1, Plans: PlanCounts{Dispatches: 1}}},
+		"no token":             {Prefill: time.Second, Policy: &PolicyResult{Stall: time.Millisecond}},
+		"stall beyond the run": {Prefill: time.Millisecond, Policy: &PolicyResult{Tokens: 1, Plans: PlanCounts{Dispatches: 1}, Stall: time.Second}},
+	} {
+		if c := r.Calibration(); c != nil {
+			t.Errorf("%s: Calibration = %+v, want nil", name, c)
+		}
+	}
+}
+
+// TestCalibrationOfRun runs a policy: on the CPU, whose experts are never
+// waited for, the run has no calibration; on the GPU (-engine.device
+// cuda) it has one, for the tokens the run stepped.
+func TestCalibrationOfRun(t *testing.T) {
+	dir := modelDirs(t, []string{"qwen2_moe_bf16"})[0]
+	shape, err := ExpertShape(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := exampleSpec(t, "lru_policy")
+	shrink(t, spec, shape)
+	m := openPolicy(t, dir, spec, shape, false)
+	prompt := []int{3, 1, 4, 1, 5}
+	const n = 6
+	r, err := m.Generate(prompt, n, Sampling{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The prompt's tokens, then each generated one but the last.
+	if want := int64(len(prompt) + n - 1); r.Policy.Tokens != want {
+		t.Errorf("the policy saw %d tokens, want %d", r.Policy.Tokens, want)
+	}
+	c := r.Calibration()
+	if *testDevice != "cuda" {
+		if c != nil {
+			t.Errorf("Calibration on the CPU = %+v, want nil", c)
+		}
+		return
+	}
+	if c == nil {
+		t.Fatalf("Calibration on the GPU = nil (stall %v)", r.Policy.Stall)
+	}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
+	if err := c.Check(shape); err != nil {
+		t.Error(err)
+	}
+	if c.Tokens != r.Policy.Tokens {
+		t.Errorf("calibrated over %d tokens, the run stepped %d", c.Tokens, r.Policy.Tokens)
 	}
 }

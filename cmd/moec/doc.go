@@ -292,7 +292,7 @@
 //
 // Usage:
 //
-//	moec replay [-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d] policy.moe
+//	moec replay [-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d] [-calibration run.json] [-gpu-token d] [-host-layer d] policy.moe
 //
 // Replay runs a policy over a routing trace, the way it would run beside a
 // model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -369,6 +369,25 @@
 //		The time of one expert for one token on the GPU, which hides
 //		background copies (76us by default). Times take a unit: ns,
 //		us, ms or s, as in 2.6us or 2.1ms.
+//	-calibration run.json
+//		Price the run too, with the figures moec run -json measured
+//		on the GPU under a policy (its "calibration" object): its
+//		gpu_token_ms fills -gpu-token, its host_layer_ms fills
+//		-host-layer, and demand copies are priced at its copy_gbps
+//		with no fixed cost a copy (the rate includes it), instead of
+//		the policy's pcie_gbps and the default. A flag given
+//		explicitly wins over the file: -gpu-token, -host-layer,
+//		-pcie-gbps (then copies are priced as without -calibration),
+//		-copy-latency. The run must be of the trace's model: the
+//		same MoE layers and expert size.
+//	-gpu-token d, -host-layer d
+//		The model's compute of one token on the GPU outside the
+//		waits at its MoE layers, and the host's time at each MoE
+//		layer of a token while the GPU waits (reading the routing,
+//		the policy's decision, starting the copies). Each is added
+//		to the modeled time: tokens x -gpu-token + dispatches x
+//		-host-layer. 0 by default: left out. The table's "engine"
+//		line, and -json's "engine", say where each figure came from.
 //
 // # Search a grid of policies for the best on a trace
 //
@@ -738,7 +757,11 @@
 // "gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
 // under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
 // "kv_bytes", "workspace_bytes", "expert_bytes", "slots", "capacity",
-// "store_slots"}.
+// "store_slots"}. Under -policy on the GPU, "calibration" holds what moec
+// replay -calibration takes from the run to predict such runs:
+// {"gpu_token_ms", "host_layer_ms", "copy_gbps", "expert_bytes",
+// "moe_layers", "tokens"} (docs/RUNTIME.md, "Calibrating replay from the
+// engine"); it is absent on the CPU, where the GPU never waits.
 //
 // # Turn text into token ids and back
 //

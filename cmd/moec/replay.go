@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/moepolicy/moec/internal/progress"
@@ -13,7 +15,7 @@ import (
 
 var replayCommand = &command{
 	name:      "replay",
-	usageLine: "[-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " policy.moe",
+	usageLine: "[-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " [-calibration run.json] [-gpu-token d] [-host-layer d] policy.moe",
 	short:     "replay routing through a policy and measure it",
 	long: `Replay runs a policy over a routing trace, the way it would run beside a
 model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -75,7 +77,26 @@ The flags are:
 		a cache that always evicts the expert used furthest in the future.
 		It needs the whole future, so it holds every expert access in
 		memory, 12 bytes each, at most 2^31-2 of them.
-` + hardwareHelp,
+` + hardwareHelp + `
+	-calibration run.json
+		Price the run too, with the figures moec run -json measured
+		on the GPU under a policy (its "calibration" object): its
+		gpu_token_ms fills -gpu-token, its host_layer_ms fills
+		-host-layer, and demand copies are priced at its copy_gbps
+		with no fixed cost a copy (the rate includes it), instead of
+		the policy's pcie_gbps and the default. A flag given
+		explicitly wins over the file: -gpu-token, -host-layer,
+		-pcie-gbps (then copies are priced as without -calibration),
+		-copy-latency. The run must be of the trace's model: the
+		same MoE layers and expert size.
+	-gpu-token d, -host-layer d
+		The model's compute of one token on the GPU outside the
+		waits at its MoE layers, and the host's time at each MoE
+		layer of a token while the GPU waits (reading the routing,
+		the policy's decision, starting the copies). Each is added
+		to the modeled time: tokens x -gpu-token + dispatches x
+		-host-layer. 0 by default: left out. The table's "engine"
+		line, and -json's "engine", say where each figure came from.`,
 	run: runReplay,
 }
 
@@ -101,8 +122,31 @@ type replayReport struct {
 		PrefetchBytes int64 `json:"prefetch_bytes"`
 	} `json:"replay"`
 	CostModel  costModelJSON `json:"cost_model"`
+	Engine     *engineJSON   `json:"engine,omitempty"`
 	MsPerToken float64       `json:"modeled_ms_per_token"`
 	Opt        *optReport    `json:"opt,omitempty"`
+}
+
+// engineJSON is -json's "engine": the engine's figures, where each came
+// from (a flag, the -calibration file, "policy" for its pcie_gbps,
+// "default"), and the parts of the modeled time they price.
+type engineJSON struct {
+	GPUTokenMs    float64 `json:"gpu_token_ms"`
+	GPUTokenFrom  string  `json:"gpu_token_from"`
+	HostLayerMs   float64 `json:"host_layer_ms"`
+	HostLayerFrom string  `json:"host_layer_from"`
+	CopyGBps      float64 `json:"copy_gbps"`
+	CopyFrom      string  `json:"copy_from"`
+	ComputeMs     float64 `json:"compute_ms"`
+	HostMs        float64 `json:"host_ms"`
+}
+
+// engineSources says where the engine's figures of a replay came from: a
+// flag's name, the -calibration file's, "policy" or "default". Nil when
+// none of them was given, so the report is as without them.
+type engineSources struct {
+	gpuToken, hostLayer, copy string
+	calibratedCopy            bool // copies are priced at the calibration's rate
 }
 
 type optReport struct {
@@ -122,9 +166,14 @@ func runReplay(e *env, c *command, args []string) int {
 	decisions := fs.String("decisions", "", "write every plan to this file")
 	opt := fs.Bool("opt", false, "compute Belady's optimum")
 	flagModel := hardwareFlags(fs.FlagSet)
+	calibration := fs.String("calibration", "", "price the run with the figures of moec run -json in `run.json`")
+	fs.Var(durationFlag{&flagModel.GPUToken, 0}, "gpu-token", "one token's compute on the GPU outside the MoE layers' waits")
+	fs.Var(durationFlag{&flagModel.HostLayer, 0}, "host-layer", "the host's time at one MoE layer of a token")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if fs.NArg() != 1 || (*tracePath == "") == (*synthetic == "") {
 		if fs.NArg() == 1 {
 			fmt.Fprintln(e.stderr, "moec replay: give one of -trace and -synthetic")
@@ -215,6 +264,10 @@ func runReplay(e *env, c *command, args []string) int {
 		fmt.Fprintf(e.stderr, "moec replay: %v\n", err)
 		return exitUsage
 	}
+	model, sources, status := e.engineModel(flagModel.ForPolicy(spec), *flagModel, set, *calibration, shape)
+	if status != exitOK {
+		return status
+	}
 	p, err := rt.New(spec, shape)
 	if err != nil {
 		e.errorf("%s: %v", fs.Arg(0), err)
@@ -253,17 +306,78 @@ func runReplay(e *env, c *command, args []string) int {
 			return exitError
 		}
 	}
-	model := flagModel.ForPolicy(spec)
 	cost := model.Cost(res)
 	if *jsonOut {
-		return e.printReplayJSON(spec, name, shape, res, model, cost, best)
+		return e.printReplayJSON(spec, name, shape, res, model, cost, sources, best)
+	}
+	textFlags := *flagModel // the figures hardwareText marks as the policy's where model differs
+	if sources != nil && sources.calibratedCopy {
+		textFlags.PCIeGBps = model.PCIeGBps
 	}
 	return e.printTo(func(w io.Writer) {
-		printReplayTable(w, spec, name, shape, res, cost, hardwareText(model, *flagModel, shape.ExpertBytes), best)
+		printReplayTable(w, spec, name, shape, res, model, cost, hardwareText(model, textFlags, shape.ExpertBytes), sources, best)
 	})
 }
 
-func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, cost replay.Cost, hardware string, best *replay.OptResult) {
+// engineModel returns model with the engine's figures: those of the
+// -calibration file, where given, unless a flag in set gives them
+// explicitly, and the sources of each. The calibration's copy rate
+// replaces model's (the policy's pcie_gbps or the default) unless
+// -pcie-gbps was given, with no fixed cost a copy unless -copy-latency
+// was. flags is the model of the flags alone. On failure it reports and
+// returns the exit status.
+func (e *env) engineModel(model, flags replay.CostModel, set map[string]bool, calibration string, shape rt.Shape) (replay.CostModel, *engineSources, int) {
+	if calibration == "" && !set["gpu-token"] && !set["host-layer"] {
+		return model, nil, exitOK
+	}
+	src := &engineSources{gpuToken: "default", hostLayer: "default", copy: "default"}
+	if set["gpu-token"] {
+		src.gpuToken = "-gpu-token"
+	}
+	if set["host-layer"] {
+		src.hostLayer = "-host-layer"
+	}
+	switch {
+	case model.PCIeGBps != flags.PCIeGBps:
+		src.copy = "policy"
+	case set["pcie-gbps"]:
+		src.copy = "-pcie-gbps"
+	}
+	if calibration == "" {
+		return model, src, exitOK
+	}
+	f, err := openFile(calibration)
+	if err != nil {
+		e.errorf("-calibration: %v", err)
+		return model, nil, exitError
+	}
+	defer f.Close()
+	c, err := replay.ReadCalibration(f, calibration)
+	if err == nil {
+		if err = c.Check(shape); err != nil {
+			err = fmt.Errorf("%s: %v", calibration, err)
+		}
+	}
+	if err != nil {
+		e.errorf("-calibration: %v", err)
+		return model, nil, exitError
+	}
+	if !set["gpu-token"] {
+		model.GPUToken, src.gpuToken = c.GPUToken(), calibration
+	}
+	if !set["host-layer"] {
+		model.HostLayer, src.hostLayer = c.HostLayer(), calibration
+	}
+	if !set["pcie-gbps"] && c.CopyGBps > 0 {
+		model.PCIeGBps, src.copy, src.calibratedCopy = c.CopyGBps, calibration, true
+		if !set["copy-latency"] {
+			model.CopyLatency = 0
+		}
+	}
+	return model, src, exitOK
+}
+
+func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, model replay.CostModel, cost replay.Cost, hardware string, src *engineSources, best *replay.OptResult) {
 	s := res.Stats
 	fmt.Fprintf(w, "policy    %s\n", spec.Name)
 	fmt.Fprintf(w, "trace     %s: %d dispatches, %d tokens; %s\n", traceName, res.Dispatches, res.Tokens, shapeText(shape))
@@ -282,9 +396,18 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 	if s.Adapt != nil {
 		fmt.Fprintf(w, "adapt     %d swaps, %d skipped\n", s.Adapt.Adaptations, s.Adapt.Skipped)
 	}
-	fmt.Fprintf(w, "time      %.3f ms/token modeled (demand %.1f ms, CPU %.1f ms, prefetch exposed %.1f ms, hidden %.1f ms)\n",
+	fmt.Fprintf(w, "time      %.3f ms/token modeled (demand %.1f ms, CPU %.1f ms, prefetch exposed %.1f ms, hidden %.1f ms",
 		ms(cost.PerToken), ms(cost.Demand), ms(cost.CPU), ms(cost.Exposed), ms(cost.Hidden))
+	if src != nil {
+		fmt.Fprintf(w, ", compute %.1f ms, host %.1f ms", ms(cost.Compute), ms(cost.Host))
+	}
+	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "hardware  %s\n", hardware)
+	if src != nil {
+		fmt.Fprintf(w, "engine    GPU %.3f ms a token (%s), host %.4f ms a MoE layer (%s), copies at %s GB/s (%s)\n",
+			ms(model.GPUToken), src.gpuToken, ms(model.HostLayer), src.hostLayer,
+			strconv.FormatFloat(model.PCIeGBps, 'g', 4, 64), src.copy)
+	}
 	fmt.Fprintln(w)
 	header := "layer  hit rate"
 	if best != nil {
@@ -308,7 +431,7 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, model replay.CostModel, cost replay.Cost, best *replay.OptResult) int {
+func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, res *replay.Result, model replay.CostModel, cost replay.Cost, src *engineSources, best *replay.OptResult) int {
 	var r replayReport
 	r.Policy, r.Trace = spec.Name, traceName
 	r.Shape = newShapeJSON(shape)
@@ -317,6 +440,10 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 	r.Replay.Loads, r.Replay.Prefetches, r.Replay.SlotsReleased = res.Loads, res.Prefetches, res.Evictions
 	r.Replay.DemandBytes, r.Replay.PrefetchBytes = res.DemandBytes, res.PrefetchBytes
 	r.CostModel, r.MsPerToken = newCostModelJSON(model, shape.ExpertBytes), ms(cost.PerToken)
+	if src != nil {
+		r.Engine = &engineJSON{GPUTokenMs: ms(model.GPUToken), GPUTokenFrom: src.gpuToken, HostLayerMs: ms(model.HostLayer), HostLayerFrom: src.hostLayer,
+			CopyGBps: model.PCIeGBps, CopyFrom: src.copy, ComputeMs: ms(cost.Compute), HostMs: ms(cost.Host)}
+	}
 	if best != nil {
 		r.Opt = &optReport{HitRate: best.Count.HitRate(), Layers: make([]float64, 0, len(best.Layers))}
 		for _, l := range best.Layers {

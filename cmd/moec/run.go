@@ -16,6 +16,7 @@ import (
 	"github.com/moepolicy/moec/engine"
 	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
+	"github.com/moepolicy/moec/rt/replay"
 	"github.com/moepolicy/moec/tokenizer"
 )
 
@@ -113,7 +114,11 @@ generated text), "prefill_tok_s": x, "decode_tok_s": y, "device":
 "gpu", "cpu", "stats"} (stats as moec replay -json prints them), and
 under -gpu-mem its "memory": {"gpu_bytes", "skeleton_bytes",
 "kv_bytes", "workspace_bytes", "expert_bytes", "slots", "capacity",
-"store_slots"}.`,
+"store_slots"}. Under -policy on the GPU, "calibration" holds what moec
+replay -calibration takes from the run to predict such runs:
+{"gpu_token_ms", "host_layer_ms", "copy_gbps", "expert_bytes",
+"moe_layers", "tokens"} (docs/RUNTIME.md, "Calibrating replay from the
+engine"); it is absent on the CPU, where the GPU never waits.`,
 	run: runRun,
 }
 
@@ -296,21 +301,22 @@ func runRun(e *env, c *command, args []string) int {
 			answer = &s
 		}
 		out := struct {
-			Model       string        `json:"model"`
-			Family      string        `json:"family"`
-			Device      string        `json:"device"`
-			Prompt      []int         `json:"prompt"`
-			Generated   []int         `json:"generated"`
-			PromptText  *string       `json:"prompt_text,omitempty"`
-			Text        *string       `json:"text,omitempty"`
-			PrefillTokS float64       `json:"prefill_tok_s"`
-			DecodeTokS  float64       `json:"decode_tok_s"`
-			PrefillMS   float64       `json:"prefill_ms"`
-			DecodeMS    float64       `json:"decode_ms"`
-			GPUMemory   int64         `json:"gpu_memory_bytes"`
-			Policy      *policyReport `json:"policy,omitempty"`
+			Model       string              `json:"model"`
+			Family      string              `json:"family"`
+			Device      string              `json:"device"`
+			Prompt      []int               `json:"prompt"`
+			Generated   []int               `json:"generated"`
+			PromptText  *string             `json:"prompt_text,omitempty"`
+			Text        *string             `json:"text,omitempty"`
+			PrefillTokS float64             `json:"prefill_tok_s"`
+			DecodeTokS  float64             `json:"decode_tok_s"`
+			PrefillMS   float64             `json:"prefill_ms"`
+			DecodeMS    float64             `json:"decode_ms"`
+			GPUMemory   int64               `json:"gpu_memory_bytes"`
+			Policy      *policyReport       `json:"policy,omitempty"`
+			Calibration *replay.Calibration `json:"calibration,omitempty"`
 		}{*dir, m.Config.Type, r.Device, r.Prompt, r.Generated, text, answer, r.PrefillTokensPerSecond(), r.DecodeTokensPerSecond(),
-			ms(r.Prefill), ms(r.Decode), r.DeviceMemory, newPolicyReport(r.Policy)}
+			ms(r.Prefill), ms(r.Decode), r.DeviceMemory, newPolicyReport(r.Policy), r.Calibration()}
 		b, _ := json.Marshal(out)
 		b = append(b, '\n')
 		if _, err := e.stdout.Write(b); err != nil {

@@ -27,6 +27,16 @@ type CostModel struct {
 	// GPUExpert is the time of one expert for one token on the GPU: the
 	// compute that background copies can hide behind.
 	GPUExpert time.Duration
+	// GPUToken is the time of one token's whole forward pass on the GPU
+	// outside the MoE layers' waits for the host and the copies: the
+	// model's own compute, which every policy pays alike. 0, the default,
+	// leaves it out, so that the modeled time is what the plans cost
+	// (Calibration measures it on the engine).
+	GPUToken time.Duration
+	// HostLayer is the host's time for one dispatch while the GPU waits:
+	// reading the router's choice, the policy's decision, starting the
+	// copies and launching the experts. 0, the default, leaves it out.
+	HostLayer time.Duration
 }
 
 // qwenExpertBytes is the size of one Qwen1.5-MoE expert in bf16
@@ -61,7 +71,8 @@ func (m CostModel) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"copy latency", m.CopyLatency}, {"CPU time of an expert", m.CPUExpert}, {"GPU time of an expert", m.GPUExpert}} {
+	}{{"copy latency", m.CopyLatency}, {"CPU time of an expert", m.CPUExpert}, {"GPU time of an expert", m.GPUExpert},
+		{"GPU time of a token", m.GPUToken}, {"host time of a dispatch", m.HostLayer}} {
 		if d.v < 0 {
 			return fmt.Errorf("%s %v: want 0 or more", d.name, d.v)
 		}
@@ -128,16 +139,20 @@ type Cost struct {
 	// Exposed is the part of the prefetch copies' time that the
 	// dispatch's GPU compute does not hide; Hidden is the rest.
 	Exposed, Hidden time.Duration
-	// Total is Demand + CPU + Exposed; PerToken is Total / Tokens (0 when
-	// no token was replayed).
+	// Compute is the model's own GPU compute: Tokens x GPUToken.
+	Compute time.Duration
+	// Host is the host's share of the dispatches: Dispatches x HostLayer.
+	Host time.Duration
+	// Total is Demand + CPU + Exposed + Compute + Host; PerToken is Total
+	// / Tokens (0 when no token was replayed).
 	Total, PerToken time.Duration
 }
 
 // PerToken returns the modeled time per token of r: Cost(r).PerToken.
 func (m CostModel) PerToken(r *Result) time.Duration { return m.Cost(r).PerToken }
 
-// Cost models the time r's plans cost beyond the GPU compute that every
-// policy pays, under these assumptions:
+// Cost models the time r's plans cost, and with GPUToken and HostLayer
+// the time of the whole run that made them, under these assumptions:
 //
 //   - Every entry of Load and Prefetch is a copy, even one a mechanism could
 //     skip (an expert evicted and loaded again by the same plan).
@@ -153,10 +168,14 @@ func (m CostModel) PerToken(r *Result) time.Duration { return m.Cost(r).PerToken
 //     compute of its own experts run on the GPU (GPUExpert each), and
 //     nothing later: per dispatch, max(0, prefetches x Copy(ExpertBytes) -
 //     GPU experts x GPUExpert) is exposed.
-//   - GPU compute (GPU x GPUExpert) is not counted, so an expert run on the
-//     CPU costs its CPU time in full, not that less GPUExpert: the model
-//     overcharges CPU execution by the GPU time it saves (76 of 2,100 µs
-//     with the defaults for Qwen1.5-MoE).
+//   - The model's GPU compute is GPUToken a token, whatever the plans
+//     (0 by default: then only what the plans cost is counted); the
+//     experts' compute (GPU x GPUExpert) is not counted apart from it, so
+//     an expert run on the CPU costs its CPU time in full, not that less
+//     GPUExpert: the model overcharges CPU execution by the GPU time it
+//     saves (76 of 2,100 µs with the defaults for Qwen1.5-MoE).
+//   - Each dispatch costs HostLayer of the host's time during which the
+//     GPU waits (0 by default), besides its copies.
 //   - Prefetch copy time not hidden by its own dispatch is exposed, even
 //     where the next dispatch's compute could have hidden it: a
 //     conservative bound.
@@ -171,16 +190,20 @@ func (m CostModel) Cost(r *Result) Cost {
 		exposed += ex * float64(o.Dispatches)
 		hidden += (pre - ex) * float64(o.Dispatches)
 	}
+	compute := float64(r.Tokens) * float64(m.GPUToken)
+	host := float64(r.Dispatches) * float64(m.HostLayer)
 	c := Cost{
 		Tokens:  r.Tokens,
 		Demand:  ns(float64(r.Loads) * cp),
 		CPU:     ns(float64(r.CPU) * cpu),
 		Exposed: ns(exposed),
 		Hidden:  ns(hidden),
+		Compute: ns(compute),
+		Host:    ns(host),
 	}
-	c.Total = c.Demand + c.CPU + c.Exposed
+	c.Total = c.Demand + c.CPU + c.Exposed + c.Compute + c.Host
 	if r.Tokens > 0 {
-		c.PerToken = ns((float64(r.Loads)*cp + float64(r.CPU)*cpu + exposed) / float64(r.Tokens))
+		c.PerToken = ns((float64(r.Loads)*cp + float64(r.CPU)*cpu + exposed + compute + host) / float64(r.Tokens))
 	}
 	return c
 }

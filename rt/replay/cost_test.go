@@ -166,3 +166,69 @@ func TestCostModelValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestCostWithEngineTerms adds the model's GPU compute and the host's
+// dispatches to TestCostHandComputed's worked example: 2 tokens of 3 ms,
+// 10 dispatches of 40 µs.
+func TestCostWithEngineTerms(t *testing.T) {
+	m := replay.CostModel{PCIeGBps: 50, CopyLatency: 5 * time.Microsecond, CPUExpert: time.Millisecond, GPUExpert: 30 * time.Microsecond,
+		GPUToken: 3 * time.Millisecond, HostLayer: 40 * time.Microsecond}
+	r := &replay.Result{
+		Shape:  rt.Shape{Layers: 1, Experts: 8, TopK: 4, ExpertBytes: 1e6},
+		Tokens: 2, Dispatches: 10, Loads: 4, CPU: 2,
+		Overlap: []replay.Overlap{
+			{Prefetches: 2, GPU: 1, Dispatches: 3},
+			{Prefetches: 1, GPU: 4, Dispatches: 2},
+			{Prefetches: 0, GPU: 2, Dispatches: 5},
+		},
+	}
+	want := replay.Cost{
+		Tokens:   2,
+		Demand:   100 * time.Microsecond,
+		CPU:      2 * time.Millisecond,
+		Exposed:  60 * time.Microsecond,
+		Hidden:   140 * time.Microsecond,
+		Compute:  6 * time.Millisecond,   // 2 x 3 ms
+		Host:     400 * time.Microsecond, // 10 x 40 µs
+		Total:    8560 * time.Microsecond,
+		PerToken: 4280 * time.Microsecond, // 1,080 µs as before + 3 ms + 5 x 40 µs
+	}
+	if diff := cmp.Diff(want, m.Cost(r)); diff != "" {
+		t.Errorf("Cost (-want +got):\n%s", diff)
+	}
+}
+
+// TestCostPredictsCalibratedRun prices the plans of the run a calibration
+// was measured on (the H200's LRU run at 16 GiB: 255 tokens of 24 MoE
+// layers in 4,417 ms, 3,731 ms of it stalled, 265 ms of that the host's,
+// 10,973 demand copies of 189.8 GB) with that calibration: the model's
+// parts are the run's parts, so it gives back the run's time.
+func TestCostPredictsCalibratedRun(t *testing.T) {
+	const (
+		tokens, layers = 255, 24
+		runMS          = 4417.0
+		stallMS        = 3731.0
+		hostMS         = 265.0
+		copies         = 10973
+		expertBytes    = 3 * 2048 * 1408 * 2
+		bytes          = copies * expertBytes
+	)
+	c := replay.Calibration{
+		GPUTokenMS:  (runMS - stallMS) / tokens,
+		HostLayerMS: hostMS / (tokens * layers),
+		CopyGBps:    bytes / ((stallMS - hostMS) * 1e6),
+		ExpertBytes: expertBytes, MoELayers: layers, Tokens: tokens,
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	m := replay.CostModel{PCIeGBps: c.CopyGBps, GPUToken: c.GPUToken(), HostLayer: c.HostLayer()}
+	r := &replay.Result{Shape: rt.Shape{Layers: layers, Experts: 60, TopK: 4, ExpertBytes: c.ExpertBytes},
+		Tokens: tokens, Dispatches: tokens * layers, Loads: copies}
+	got := ms(m.Cost(r).PerToken)
+	if want := runMS / tokens; math.Abs(got-want) > 1e-3*want {
+		t.Errorf("modeled %.4f ms a token, the run %.4f", got, want)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
