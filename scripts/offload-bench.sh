@@ -6,10 +6,12 @@
 # the binaries first (bash scripts/gpu-build.sh), then run from the
 # repository root there, carrying .gpu:
 #
-#	CAPS="16 12 8" HFCAPS="16" bash scripts/offload-bench.sh
+#	CAPS="16 12 8" HFCAPS="16" POLICIES="tuned lfu composed" bash scripts/offload-bench.sh
 #
-# (SKIP_RESIDENT=1 skips the all-resident runs, for a second call on the
-# same checkpoint; MODEL=dir, PROMPT and NEW change the defaults.)
+# (SKIP_RESIDENT=1 skips the all-resident run, for a second call on the
+# same checkpoint; ROUTE_RESIDENT=1 adds one all resident with the routing
+# forced, through the host loop; MODEL=dir, PROMPT and NEW change the
+# defaults.)
 #
 # Per cap: the capacity moec auto gives for the cap and the context; LRU
 # (recording the routing), moec tune's winner on that routing, LFU with
@@ -55,8 +57,10 @@ run() {
 	timeout 120 "$moec" run -model "$dir" -device cuda -prompt-ids "$ids" -n "$new" -json "$@" >"$out/$name.json" 2>"$out/$name.err"
 	el "$name exit $? $(python3 tools/engine/bench-summary.py line "$out/$name.json")"
 }
-if [ -z "${SKIP_RESIDENT:-}" ]; then # the all-resident runs, once per checkpoint
+if [ -z "${SKIP_RESIDENT:-}" ]; then # the all-resident run, once per checkpoint
 	run resident
+fi
+if [ -n "${ROUTE_RESIDENT:-}" ]; then # all resident through the host loop
 	run resident-route -route-trace "$tr"
 fi
 mkdir -p /tmp/pol
@@ -65,16 +69,22 @@ for cap in ${CAPS:-16 12 8}; do
 	for p in lru_policy lfu_policy composed_policy; do
 		sed -e "0,/capacity = [0-9]*/s//capacity = $c/" -e "s/mode = [a-z_]*/mode = gpu_only/" "examples/$p.moe" >"/tmp/pol/$p-$cap.moe"
 	done
+	# LRU first: it records the routing the tuner and Belady read.
 	run "lru-$cap" -policy "/tmp/pol/lru_policy-$cap.moe" -gpu-mem "${cap}GiB" -route-trace "$tr" -record-trace "$out/routing-$cap.jsonl"
-	# The CPU experts are pure Go for now (part 3): price them so that
-	# the tuner does not choose them.
-	timeout 60 "$moec" tune -trace "$out/routing-$cap.jsonl" -config "$dir/config.json" -vram "${cap}GiB" -context "$ctx" -cpu-expert 50ms \
-		-name tuned -o "/tmp/pol/tuned-$cap.moe" >"$out/tune-$cap.log" 2>&1
-	cp "/tmp/pol/tuned-$cap.moe" "$out/" 2>/dev/null
 	"$moec" replay -opt -json -trace "$out/routing-$cap.jsonl" "/tmp/pol/lru_policy-$cap.moe" >"$out/replay-lru-$cap.json" 2>&1
-	run "tuned-$cap" -policy "/tmp/pol/tuned-$cap.moe" -gpu-mem "${cap}GiB" -route-trace "$tr"
-	run "lfu-$cap" -policy "/tmp/pol/lfu_policy-$cap.moe" -gpu-mem "${cap}GiB" -route-trace "$tr"
-	run "composed-$cap" -policy "/tmp/pol/composed_policy-$cap.moe" -gpu-mem "${cap}GiB" -route-trace "$tr"
+	for p in ${POLICIES:-tuned lfu composed}; do
+		case $p in
+		tuned)
+			# The CPU experts are pure Go for now (part 3): price them
+			# so that the tuner does not choose them.
+			timeout 60 "$moec" tune -trace "$out/routing-$cap.jsonl" -config "$dir/config.json" -vram "${cap}GiB" -context "$ctx" \
+				-cpu-expert 50ms -name tuned -o "/tmp/pol/tuned-$cap.moe" >"$out/tune-$cap.log" 2>&1
+			cp "/tmp/pol/tuned-$cap.moe" "$out/" 2>/dev/null
+			run "tuned-$cap" -policy "/tmp/pol/tuned-$cap.moe" -gpu-mem "${cap}GiB" -route-trace "$tr"
+			;;
+		*) run "$p-$cap" -policy "/tmp/pol/${p}_policy-$cap.moe" -gpu-mem "${cap}GiB" -route-trace "$tr" ;;
+		esac
+	done
 done
 for cap in ${HFCAPS:-}; do
 	timeout 240 python3 tools/engine/hf.py bench "$dir" --prompt "$prompt" --new 4 --impl batched_mm --max-memory "${cap}GiB" >"$out/hf-auto-$cap.json" 2>"$out/hf-auto-$cap.err"
