@@ -378,8 +378,11 @@
 //		the policy's pcie_gbps and the default. A flag given
 //		explicitly wins over the file: -gpu-token, -host-layer,
 //		-pcie-gbps (then copies are priced as without -calibration),
-//		-copy-latency. The run must be of the trace's model: the
-//		same MoE layers and expert size.
+//		-copy-latency, -gpu-expert. Prefetch copies hide behind the
+//		run's GPU time of a token spread over its MoE layers'
+//		selected experts (gpu_token_ms / (MoE layers x top-k)),
+//		which replaces -gpu-expert's default. The run must be of the
+//		trace's model: the same MoE layers and expert size.
 //	-gpu-token d, -host-layer d
 //		The model's compute of one token on the GPU outside the
 //		waits at its MoE layers, and the host's time at each MoE

@@ -87,8 +87,11 @@ The flags are:
 		the policy's pcie_gbps and the default. A flag given
 		explicitly wins over the file: -gpu-token, -host-layer,
 		-pcie-gbps (then copies are priced as without -calibration),
-		-copy-latency. The run must be of the trace's model: the
-		same MoE layers and expert size.
+		-copy-latency, -gpu-expert. Prefetch copies hide behind the
+		run's GPU time of a token spread over its MoE layers'
+		selected experts (gpu_token_ms / (MoE layers x top-k)),
+		which replaces -gpu-expert's default. The run must be of the
+		trace's model: the same MoE layers and expert size.
 	-gpu-token d, -host-layer d
 		The model's compute of one token on the GPU outside the
 		waits at its MoE layers, and the host's time at each MoE
@@ -137,6 +140,8 @@ type engineJSON struct {
 	HostLayerFrom string  `json:"host_layer_from"`
 	CopyGBps      float64 `json:"copy_gbps"`
 	CopyFrom      string  `json:"copy_from"`
+	GPUExpertUs   float64 `json:"gpu_expert_us"`
+	GPUExpertFrom string  `json:"gpu_expert_from"`
 	ComputeMs     float64 `json:"compute_ms"`
 	HostMs        float64 `json:"host_ms"`
 }
@@ -145,7 +150,7 @@ type engineJSON struct {
 // flag's name, the -calibration file's, "policy" or "default". Nil when
 // none of them was given, so the report is as without them.
 type engineSources struct {
-	gpuToken, hostLayer, copy string
+	gpuToken, hostLayer, copy, gpuExpert string
 	calibratedCopy            bool // copies are priced at the calibration's rate
 }
 
@@ -330,9 +335,12 @@ func (e *env) engineModel(model, flags replay.CostModel, set map[string]bool, ca
 	if calibration == "" && !set["gpu-token"] && !set["host-layer"] {
 		return model, nil, exitOK
 	}
-	src := &engineSources{gpuToken: "default", hostLayer: "default", copy: "default"}
+	src := &engineSources{gpuToken: "default", hostLayer: "default", copy: "default", gpuExpert: "default"}
 	if set["gpu-token"] {
 		src.gpuToken = "-gpu-token"
+	}
+	if set["gpu-expert"] {
+		src.gpuExpert = "-gpu-expert"
 	}
 	if set["host-layer"] {
 		src.hostLayer = "-host-layer"
@@ -367,6 +375,11 @@ func (e *env) engineModel(model, flags replay.CostModel, set map[string]bool, ca
 	}
 	if !set["host-layer"] {
 		model.HostLayer, src.hostLayer = c.HostLayer(), calibration
+	}
+	if !set["gpu-expert"] && shape.TopK > 0 {
+		// The compute a prefetch copy hides behind: the run's GPU time
+		// of a token spread over its MoE layers' selected experts.
+		model.GPUExpert, src.gpuExpert = model.GPUToken/time.Duration(c.MoELayers*shape.TopK), calibration
 	}
 	if !set["pcie-gbps"] && c.CopyGBps > 0 {
 		model.PCIeGBps, src.copy, src.calibratedCopy = c.CopyGBps, calibration, true
@@ -404,9 +417,9 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "hardware  %s\n", hardware)
 	if src != nil {
-		fmt.Fprintf(w, "engine    GPU %.3f ms a token (%s), host %.4f ms a MoE layer (%s), copies at %s GB/s (%s)\n",
+		fmt.Fprintf(w, "engine    GPU %.3f ms a token (%s), host %.4f ms a MoE layer (%s), copies at %s GB/s (%s), prefetches hidden behind %.1f us an expert (%s)\n",
 			ms(model.GPUToken), src.gpuToken, ms(model.HostLayer), src.hostLayer,
-			strconv.FormatFloat(model.PCIeGBps, 'g', 4, 64), src.copy)
+			strconv.FormatFloat(model.PCIeGBps, 'g', 4, 64), src.copy, float64(model.GPUExpert)/1e3, src.gpuExpert)
 	}
 	fmt.Fprintln(w)
 	header := "layer  hit rate"
@@ -442,7 +455,8 @@ func (e *env) printReplayJSON(spec *rt.Spec, traceName string, shape rt.Shape, r
 	r.CostModel, r.MsPerToken = newCostModelJSON(model, shape.ExpertBytes), ms(cost.PerToken)
 	if src != nil {
 		r.Engine = &engineJSON{GPUTokenMs: ms(model.GPUToken), GPUTokenFrom: src.gpuToken, HostLayerMs: ms(model.HostLayer), HostLayerFrom: src.hostLayer,
-			CopyGBps: model.PCIeGBps, CopyFrom: src.copy, ComputeMs: ms(cost.Compute), HostMs: ms(cost.Host)}
+			CopyGBps: model.PCIeGBps, CopyFrom: src.copy, GPUExpertUs: float64(model.GPUExpert) / 1e3, GPUExpertFrom: src.gpuExpert,
+			ComputeMs: ms(cost.Compute), HostMs: ms(cost.Host)}
 	}
 	if best != nil {
 		r.Opt = &optReport{HitRate: best.Count.HitRate(), Layers: make([]float64, 0, len(best.Layers))}
