@@ -74,11 +74,16 @@ tokens whose probability reaches it, the same for the same -seed.
 only policy, or the one :name names): each MoE layer's top-k experts
 and router weights, rounded to 4 decimals as a trace records them, go to
 the policy, whose plan a store executes, and each expert runs from where
-the plan puts it. With -device cpu the store is in host memory (experts
-copied between the arena and the slots), so the tokens are those of the
-run without a policy; the summary adds the policy's hit rate, as moec
-replay prints it, and the bytes the store moved on demand and ahead of
-need. The GPU path does not run policies yet. -record-trace file writes
+the plan puts it. With -device cuda the experts stay in pinned host
+memory and the store copies them into slots on the GPU (the checkpoint's
+experts must be bf16); with -device cpu the store is in host memory
+(experts copied between the arena and the slots). Either way the tokens
+are those of the run without a policy while every expert runs on the
+GPU. The summary adds the policy's hit rate, as moec replay prints it,
+the bytes the store moved on demand and ahead of need, on the GPU how
+long it waited at the MoE layers (the host's share, and the transfers
+the compute did not hide), and the hit rate of each MoE layer; -json
+adds a "calibration" object for moec replay -calibration. -record-trace file writes
 the routing the policy was given in moec's trace format ("moec help
 trace"): moec replay of the same policy over it counts the same hits,
 misses and copies.
