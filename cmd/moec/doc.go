@@ -668,7 +668,7 @@
 //
 // Usage:
 //
-//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
+//	moec run -model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-tokenizer file] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]
 //
 // Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 // config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -683,7 +683,9 @@
 // (every byte counts, a final newline too). The text is encoded with the
 // tokenizer.json in the checkpoint folder, as moec tokenize encodes it
 // (with the special tokens its post-processor adds, such as Mixtral's <s>
-// first); a folder without one is an error that names the path. Then run writes the
+// first); a folder without one is an error that names the path.
+// -tokenizer file takes the tokenizer.json (or its .gz) in file instead,
+// for a checkpoint folder without one. Then run writes the
 // generated text on standard output as the tokens are generated, only
 // whole UTF-8 characters (a character split between tokens waits for its
 // last byte), and a newline after it (with -device cuda and no

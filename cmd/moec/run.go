@@ -22,7 +22,7 @@ import (
 
 var runCommand = &command{
 	name:      "run",
-	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
+	usageLine: "-model dir [-device cpu|cuda] [-policy policy.moe[:name]|auto [-gpu-mem size] [-record-trace file]] [-route-trace file] [-prompt text | -prompt-file file | -prompt-ids ids] [-tokenizer file] [-chat] [-ids] [-n tokens] [-json] [-temperature t -top-p p -seed s] [-context n] [-kv bf16|f32]",
 	short:     "generate tokens with a Hugging Face MoE checkpoint",
 	long: `Run loads a Hugging Face Mixture-of-Experts checkpoint (a folder with
 config.json and its safetensors files, sharded or not, in fp32, fp16 or
@@ -37,7 +37,9 @@ reads it from the file, or from standard input when the file is "-"
 (every byte counts, a final newline too). The text is encoded with the
 tokenizer.json in the checkpoint folder, as moec tokenize encodes it
 (with the special tokens its post-processor adds, such as Mixtral's <s>
-first); a folder without one is an error that names the path. Then run writes the
+first); a folder without one is an error that names the path.
+-tokenizer file takes the tokenizer.json (or its .gz) in file instead,
+for a checkpoint folder without one. Then run writes the
 generated text on standard output as the tokens are generated, only
 whole UTF-8 characters (a character split between tokens waits for its
 last byte), and a newline after it (with -device cuda and no
@@ -133,6 +135,7 @@ func runRun(e *env, c *command, args []string) int {
 	device := fs.String("device", "cpu", "cpu or cuda")
 	ids := fs.String("prompt-ids", "1", "the prompt as comma-separated token `ids`")
 	promptText := fs.String("prompt", "", "the prompt as `text`, encoded with the checkpoint's tokenizer.json")
+	tokFile := fs.String("tokenizer", "", "encode the text prompt with the tokenizer.json in `file` instead of the checkpoint's")
 	promptFile := fs.String("prompt-file", "", "read the prompt text from `file` (- for standard input)")
 	printIDs := fs.Bool("ids", false, "with a text prompt, print the generated ids instead of their text")
 	chat := fs.Bool("chat", false, "wrap the text prompt in the model's chat format and stop at its end of turn")
@@ -159,6 +162,10 @@ func runRun(e *env, c *command, args []string) int {
 		e.errorf("give the prompt once: -prompt, -prompt-file or -prompt-ids")
 		return exitUsage
 	}
+	if set["tokenizer"] && !set["prompt"] && !set["prompt-file"] {
+		e.errorf("-tokenizer encodes a text prompt: give -prompt or -prompt-file")
+		return exitUsage
+	}
 	if *chat && !set["prompt"] && !set["prompt-file"] {
 		e.errorf("-chat wraps a text prompt: give -prompt or -prompt-file")
 		return exitUsage
@@ -169,7 +176,12 @@ func runRun(e *env, c *command, args []string) int {
 	var prompt []int
 	var err error
 	if set["prompt"] || set["prompt-file"] {
-		if tk, err = checkpointTokenizer(*dir); err != nil {
+		if *tokFile != "" {
+			tk, err = loadTokenizer(*tokFile)
+		} else {
+			tk, err = checkpointTokenizer(*dir)
+		}
+		if err != nil {
 			e.errorf("%v", err)
 			return exitError
 		}
