@@ -151,7 +151,7 @@ type engineJSON struct {
 // none of them was given, so the report is as without them.
 type engineSources struct {
 	gpuToken, hostLayer, copy, gpuExpert string
-	calibratedCopy            bool // copies are priced at the calibration's rate
+	calibratedCopy                       bool // copies are priced at the calibration's rate
 }
 
 type optReport struct {
