@@ -14,12 +14,14 @@
 // live.
 #include "common.cuh"
 
-// router: one warp. Softmax over all experts in float32, top-k (ties to
-// the lower id), weights renormalised when norm_topk is set. The logits
-// come from a gemv over many blocks: one block reading the router's
-// matrix alone took 29 µs a layer on the H200.
-extern "C" __global__ void __launch_bounds__(WARP) router(const RouterParams p) {
-	const float *logit = reinterpret_cast<const float *>(p.logits);
+// route is the router's work for one token on one warp: the softmax of
+// logit over p.experts, the top-k into sel and their weights into wt
+// (then the shared expert's), and, when p.trace is set, the choice in the
+// trace's row at position pos() (called only then). router runs it for
+// the decode step's token, router_rows (prefill.cu) for each row of a
+// chunk.
+template <typename Pos>
+__device__ __forceinline__ void route(const RouterParams &p, const float *logit, int *sel, float *wt, Pos pos) {
 	int lane = threadIdx.x;
 	// Each lane holds experts lane, lane + 32, ...; each round the warp
 	// finds the largest logit not yet taken (ties to the lower id, as
@@ -30,8 +32,6 @@ extern "C" __global__ void __launch_bounds__(WARP) router(const RouterParams p) 
 	float sum = 0.f;
 	for (int e = lane; e < p.experts; e += WARP) sum += __expf(logit[e] - m);
 	sum = warp_sum(sum);
-	int *sel = reinterpret_cast<int *>(p.sel);
-	float *wt = reinterpret_cast<float *>(p.weights);
 	unsigned taken = 0;  // bit j: expert lane + 32 j is chosen (MAX_EXPERTS / 32 = 8 bits)
 	float ksum = 0.f;
 	for (int k = 0; k < p.topk; k++) {
@@ -56,10 +56,18 @@ extern "C" __global__ void __launch_bounds__(WARP) router(const RouterParams p) 
 	}
 	wt[p.topk] = p.shared_gate ? 1.f / (1.f + __expf(-logit[p.experts])) : 1.f;  // an ungated shared expert counts once
 	if (p.trace) {
-		int pos = reinterpret_cast<const StepState *>(p.state)->pos;
-		int *tr = reinterpret_cast<int *>(p.trace) + (size_t)pos * p.topk;
+		int *tr = reinterpret_cast<int *>(p.trace) + (size_t)pos() * p.topk;
 		for (int k = 0; k < p.topk; k++) tr[k] = sel[k];
 	}
+}
+
+// router: one warp. Softmax over all experts in float32, top-k (ties to
+// the lower id), weights renormalised when norm_topk is set. The logits
+// come from a gemv over many blocks: one block reading the router's
+// matrix alone took 29 µs a layer on the H200.
+extern "C" __global__ void __launch_bounds__(WARP) router(const RouterParams p) {
+	route(p, reinterpret_cast<const float *>(p.logits), reinterpret_cast<int *>(p.sel), reinterpret_cast<float *>(p.weights),
+	      [&] { return reinterpret_cast<const StepState *>(p.state)->pos; });
 }
 
 // expert returns the weights and width of entry k of the layer's list:

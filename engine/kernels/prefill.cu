@@ -145,50 +145,14 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_rows(const AttnR
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_rows_f32(const AttnRowsParams p) { attn_rows_kv<float>(p); }
 
 // router_rows: a warp per token, computing what router (moe.cu) computes
-// for one: the same softmax, top-k order, ties and weights. (A copy of
-// router's body with the rows' strides: moe.cu is being changed for
-// expert offloading; the two should become one device function then.)
+// for one, by the same route: the same softmax, top-k order, ties and
+// weights.
 extern "C" __global__ void __launch_bounds__(WARP) router_rows(const RouterRowsParams rp) {
 	int t = blockIdx.x;
 	if (t >= rp.rows) return;
 	const RouterParams &p = rp.router;
-	const float *logit = reinterpret_cast<const float *>(p.logits) + (size_t)t * rp.ld;
-	int lane = threadIdx.x;
-	float m = -INFINITY;
-	for (int e = lane; e < p.experts; e += WARP) m = fmaxf(m, logit[e]);
-	m = warp_max(m);
-	float sum = 0.f;
-	for (int e = lane; e < p.experts; e += WARP) sum += __expf(logit[e] - m);
-	sum = warp_sum(sum);
-	int *sel = reinterpret_cast<int *>(p.sel) + (size_t)t * p.topk;
-	float *wt = reinterpret_cast<float *>(p.weights) + (size_t)t * (p.topk + 1);
-	unsigned taken = 0;  // bit j: expert lane + 32 j is chosen (MAX_EXPERTS / 32 = 8 bits)
-	float ksum = 0.f;
-	for (int k = 0; k < p.topk; k++) {
-		float bv = -INFINITY;
-		int bi = 0x7fffffff;
-		for (int j = 0, e = lane; e < p.experts; j++, e += WARP) {
-			if (!((taken >> j) & 1u) && (logit[e] > bv || bi == 0x7fffffff)) { bv = logit[e]; bi = e; }
-		}
-		for (int o = 16; o > 0; o >>= 1) {
-			float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-			int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-			if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
-		}
-		if (bi % WARP == lane) taken |= 1u << (bi / WARP);
-		float w = __expf(bv - m) / sum;
-		ksum += w;
-		if (lane == 0) { sel[k] = bi; wt[k] = w; }
-	}
-	if (lane != 0) return;
-	if (p.norm_topk) {
-		for (int k = 0; k < p.topk; k++) wt[k] /= ksum;
-	}
-	wt[p.topk] = p.shared_gate ? 1.f / (1.f + __expf(-logit[p.experts])) : 1.f;
-	if (p.trace) {
-		int *tr = reinterpret_cast<int *>(p.trace) + (size_t)(rp.pos0 + t) * p.topk;
-		for (int k = 0; k < p.topk; k++) tr[k] = sel[k];
-	}
+	route(p, reinterpret_cast<const float *>(p.logits) + (size_t)t * rp.ld, reinterpret_cast<int *>(p.sel) + (size_t)t * p.topk,
+	      reinterpret_cast<float *>(p.weights) + (size_t)t * (p.topk + 1), [&] { return rp.pos0 + t; });
 }
 
 // group_experts: one block, a thread per expert. Each thread counts and

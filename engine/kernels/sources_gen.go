@@ -5,7 +5,7 @@ package kernels
 // sourcesSHA256 is the SHA-256 of the CUDA sources (*.cu, *.cuh, *.h in
 // byte order of their names, concatenated) that kernels.fatbin was built
 // from.
-const sourcesSHA256 = "96d9e2521ecb95fec1c8b393810921e84730c54ea2b26728fa32b3df45b2f391"
+const sourcesSHA256 = "301d9126d6c40c738526b97994584412b28bcc4d67e0b9b6a132609cc4992d13"
 
 // flagsSHA256 is the SHA-256 of the nvcc flags it was built with.
 const flagsSHA256 = "937bb661ac0e86ea1e65006f6d08249c111ccea35209a3f5c6169d7998848a98"
