@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/moepolicy/moec/engine/cpu"
 	"github.com/moepolicy/moec/model"
@@ -147,8 +146,8 @@ func Run(dst, x []float32, packed []byte, dtype model.DType, hidden, inter int, 
 	*c = call{path: ws.path, dt: dt, hidden: hidden, inter: inter,
 		gate: packed[:proj], up: packed[proj : 2*proj], down: packed[2*proj:],
 		x: x, dst: dst, g: ws.g[:inter], u: ws.u[:inter]}
-	ws.t.run(ws.workers, gateUp, inter)
-	ws.t.run(ws.workers, down, hidden)
+	ws.t.run(ws.workers, gateUp, inter, 2*hidden*size)
+	ws.t.run(ws.workers, down, hidden, inter*size)
 	*c = call{} // drop the caller's slices
 	// ws must outlive the phases: its cleanup would stop the workers
 	// under them.
@@ -212,74 +211,6 @@ func matVec(p path, dt dtype, w []byte, x, y []float32, cols, lo, hi int) {
 		default:
 			y[r] = dotF32(row, x)
 		}
-	}
-}
-
-// A team is a Workspace's workers: the caller runs the first share of a
-// phase's rows and the workers the others, each share a multiple of
-// rowBlock rows.
-type team struct {
-	c    call
-	jobs chan job // nil while no worker runs
-	wg   sync.WaitGroup
-	mu   sync.Mutex // guards jobs against stop from a cleanup
-}
-
-type job struct {
-	ph     phase
-	lo, hi int
-}
-
-// rowBlock is the rows kernels.c computes together, sharing each load of
-// x; a share of rows that is a multiple of it leaves no single rows but at
-// the end.
-const rowBlock = 4
-
-// run runs phase ph over rows with n workers and waits for them.
-func (t *team) run(n int, ph phase, rows int) {
-	blocks := (rows + rowBlock - 1) / rowBlock
-	n = min(n, blocks)
-	if n > 1 && t.jobs == nil {
-		t.start(n - 1)
-	}
-	first := 0
-	for i := range n {
-		lo, hi := min(blocks*i/n*rowBlock, rows), min(blocks*(i+1)/n*rowBlock, rows)
-		if i == 0 {
-			first = hi
-			continue
-		}
-		t.wg.Add(1)
-		t.jobs <- job{ph, lo, hi}
-	}
-	t.c.do(ph, 0, first)
-	t.wg.Wait()
-}
-
-// start starts n workers.
-func (t *team) start(n int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.jobs = make(chan job, n)
-	for range n {
-		go t.work(t.jobs)
-	}
-}
-
-func (t *team) work(jobs <-chan job) {
-	for j := range jobs {
-		t.c.do(j.ph, j.lo, j.hi)
-		t.wg.Done()
-	}
-}
-
-// stop ends the workers, if any run.
-func (t *team) stop() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.jobs != nil {
-		close(t.jobs)
-		t.jobs = nil
 	}
 }
 
