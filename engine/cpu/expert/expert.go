@@ -8,7 +8,7 @@
 //
 //	out = down · (silu(gate · x) * (up · x))
 //
-// without widening them first: each worker reads its share of the rows,
+// without widening them first: each worker claims chunks of the rows,
 // widens sixteen elements at a time in registers and sums in float32, gate
 // and up first, then down once every worker is past the barrier. At batch 1
 // the expert's bytes are read once and used once, so Run is bound by the

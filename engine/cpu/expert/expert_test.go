@@ -204,7 +204,7 @@ func TestPathsOffered(t *testing.T) {
 // TestNoAlloc checks that a Run on a warm Workspace allocates nothing.
 func TestNoAlloc(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	const hidden, inter = 64, 40
+	const hidden, inter = 256, 512 // several chunks a phase, so the workers run
 	b := randomWeights(rng, "BF16", 3*hidden*inter)
 	in, out := randomVector(rng, hidden), make([]float32, hidden)
 	ws := NewWorkspace(4)
