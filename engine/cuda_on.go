@@ -9,7 +9,7 @@ import (
 	"gorgonia.org/cu"
 
 	"github.com/moepolicy/moec/cudart"
-	"github.com/moepolicy/moec/engine/cpu"
+	"github.com/moepolicy/moec/engine/cpu/expert"
 	"github.com/moepolicy/moec/engine/cuda"
 	"github.com/moepolicy/moec/model"
 	"github.com/moepolicy/moec/rt"
@@ -23,6 +23,7 @@ type cudaBackend struct {
 	store int64           // the bytes of the store's slots
 	stall []time.Duration // by decoder layer, since Open
 	host  time.Duration
+	ws    *expert.Workspace // gpuPlacer's, nil without a policy
 }
 
 // openCUDA loads the model onto the GPU. Under o.Policy the routed
@@ -59,29 +60,30 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 		if pl.x.DType != "BF16" {
 			return nil, nil, fmt.Errorf("engine: the GPU path runs a policy's experts from the bytes the store copies, which must be bf16; this checkpoint's experts are %s", pl.x.DType)
 		}
-		gp = &gpuPlacer{placer: pl, first: first, hidden: cfg.Hidden}
-		inter := int(pl.x.Gate[0])
-		gp.mlp = cpu.MLP{Inter: inter, Gate: make([]float32, inter*cfg.Hidden), Up: make([]float32, inter*cfg.Hidden), Down: make([]float32, cfg.Hidden*inter)}
-		gp.gate, gp.up = make([]float32, inter), make([]float32, inter)
+		gp = &gpuPlacer{placer: pl, first: first, hidden: cfg.Hidden, inter: int(pl.x.Gate[0]), ws: expert.NewWorkspace(0)}
 		co.Experts = gp
 	}
 	e, err := cuda.Open(cfg, ck, co)
 	if err != nil {
+		if gp != nil {
+			gp.ws.Close()
+		}
 		return nil, nil, err
 	}
 	b := &cudaBackend{e: e}
 	if gp == nil {
 		return b, nil, nil
 	}
+	b.ws = gp.ws
 	// The store after the engine, on the engine's thread and context.
 	store, err := cudart.Open(gp.so)
 	if err != nil {
-		e.Close()
+		b.close()
 		return nil, nil, err
 	}
 	if err := cudart.Pack(gp.x, store.Host); err != nil {
 		store.Close()
-		e.Close()
+		b.close()
 		return nil, nil, err
 	}
 	gp.store, gp.s, gp.stream = store, store, e.Stream()
@@ -91,7 +93,13 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 
 func (b *cudaBackend) start(n int) error              { return b.e.Start(n) }
 func (b *cudaBackend) step(id int) ([]float32, error) { return b.e.Step(id) }
-func (b *cudaBackend) close()                         { b.e.Close() }
+
+func (b *cudaBackend) close() {
+	if b.ws != nil {
+		b.ws.Close()
+	}
+	b.e.Close()
+}
 
 func (b *cudaBackend) memory() int64 {
 	w, kv, work := b.e.Memory()
@@ -124,16 +132,16 @@ func (b *cudaBackend) stalls() ([]time.Duration, time.Duration, error) {
 // gpuPlacer places a policy's experts for engine/cuda (cuda.Experts):
 // Place runs the plan on a cudart.Store and gives the engine each GPU
 // expert's slot after making the compute stream wait for its copy; Host
-// runs a CPU expert from the store's pinned arena through engine/cpu.
+// runs a CPU expert straight from the store's pinned arena on all cores
+// (package expert: float32 sums, not engine/cpu's float64 ones; see
+// docs/ENGINE.md).
 type gpuPlacer struct {
 	*placer
-	s      *cudart.Store
-	stream cu.Stream
-	first  int // the first MoE layer
-	hidden int
-
-	mlp      cpu.MLP // the host expert's weights, widened
-	gate, up []float32
+	s             *cudart.Store
+	stream        cu.Stream
+	first         int // the first MoE layer
+	hidden, inter int
+	ws            *expert.Workspace
 }
 
 func (gp *gpuPlacer) Place(layer int, ids []int32, weights []float32, dev []uint64) error {
@@ -164,12 +172,7 @@ func (gp *gpuPlacer) Place(layer int, ids []int32, weights []float32, dev []uint
 
 func (gp *gpuPlacer) Host(layer int, id int32, x, out []float32) error {
 	l := gp.moe[layer]
-	m := &gp.mlp
-	if err := gp.x.Unpack(gp.s.Host(rt.Key{Layer: int32(l), Expert: id}), m.Gate, m.Up, m.Down); err != nil {
-		return err
-	}
-	m.Apply(out, x, gp.gate, gp.up)
-	return nil
+	return expert.Run(out, x, gp.s.Host(rt.Key{Layer: int32(l), Expert: id}), gp.x.DType, gp.hidden, gp.inter, gp.ws)
 }
 
 func (gp *gpuPlacer) Launched(int) error { return gp.s.Used(gp.stream) }

@@ -231,7 +231,10 @@ func (pl *placer) result() *PolicyResult {
 
 // hostPlacer is the CPU session's ExpertSource: the plans run on a
 // HostStore, and each selected expert is widened from the bytes the plan
-// says it runs from: its slot for the GPU, the arena for the CPU.
+// says it runs from: its slot for the GPU, the arena for the CPU. Both
+// are widened and run by engine/cpu, never by package expert's fast
+// path, whose float32 sums would make the logits differ from the run
+// without a policy (TestPolicySameTokens wants them bit-identical).
 type hostPlacer struct {
 	*placer
 	host *cudart.HostStore

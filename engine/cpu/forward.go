@@ -343,7 +343,7 @@ func (m *MLP) Apply(dst, x, gate, up []float32) {
 	matVec(g, m.Gate, x, nil)
 	matVec(u, m.Up, x, nil)
 	for j := range g {
-		g[j] = silu(g[j]) * u[j]
+		g[j] = SiLU(g[j]) * u[j]
 	}
 	matVec(dst, m.Down, g, nil)
 }

@@ -96,8 +96,10 @@ func topK(idx []int, x []float32) {
 	}
 }
 
-// silu returns x * sigmoid(x) in float32, as torch's F.silu.
-func silu(x float32) float32 {
+// SiLU returns x * sigmoid(x) in float32, as torch's F.silu: the
+// activation of every SwiGLU MLP here and of package expert's fast path,
+// which calls it so that the two differ only in their sums.
+func SiLU(x float32) float32 {
 	return float32(float64(x) / (1 + math.Exp(-float64(x))))
 }
 
