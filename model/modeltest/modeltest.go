@@ -6,8 +6,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/moepolicy/moec/model"
@@ -120,4 +123,44 @@ func Open(t testing.TB, ts []Tensor) *model.Checkpoint {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// Random returns every weight cfg describes (Config.Weights) as a float32
+// tensor of random values drawn from seed, scaled so that a forward pass
+// stays in range: a vector (a norm's weight, a bias) 1 + N(0, 0.1^2) when
+// its name says norm and N(0, 0.1^2) otherwise, a matrix N(0, 1/in).
+func Random(cfg *model.Config, seed uint64) []Tensor {
+	rng := rand.New(rand.NewPCG(seed, 0x6d6f6563))
+	var ts []Tensor
+	for _, w := range cfg.Weights() {
+		n := w.Elems()
+		mean, std := 0.0, 0.1
+		switch {
+		case len(w.Shape) >= 2:
+			std = 1 / math.Sqrt(float64(w.Shape[len(w.Shape)-1]))
+		case strings.Contains(w.Name, "norm"):
+			mean = 1
+		}
+		b := make([]byte, 4*n)
+		for i := range n {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(float32(mean+std*rng.NormFloat64())))
+		}
+		ts = append(ts, Tensor{Name: w.Name, DType: "F32", Shape: w.Shape, Data: b})
+	}
+	return ts
+}
+
+// WriteModel writes a checkpoint folder: config, a config.json, and
+// model.safetensors holding Random(cfg, seed), where cfg is what config
+// parses to. It returns the parsed config.
+func WriteModel(dir string, config []byte, seed uint64) (*model.Config, error) {
+	path := filepath.Join(dir, "config.json")
+	cfg, err := model.ParseConfig(path, config)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFile(path, config); err != nil {
+		return nil, err
+	}
+	return cfg, WriteFile(filepath.Join(dir, "model.safetensors"), Encode(Random(cfg, seed)))
 }
