@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"encoding/json"
 	"math"
 	"math/cmplx"
 	"slices"
@@ -12,32 +11,10 @@ import (
 	"github.com/moepolicy/moec/model/modeltest"
 )
 
-// deepseekConfig returns a tiny DeepSeek-V2 config.json, as transformers
-// 5.x saves one, with the keys of set replaced (nil deletes one).
+// deepseekConfig returns modeltest.DeepSeekV2(set).
 func deepseekConfig(t *testing.T, set map[string]any) []byte {
 	t.Helper()
-	keys := map[string]any{
-		"model_type": "deepseek_v2", "vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 3,
-		"num_attention_heads": 4, "num_key_value_heads": 4, "intermediate_size": 48,
-		"max_position_embeddings": 512, "rms_norm_eps": 1e-6, "tie_word_embeddings": false,
-		"kv_lora_rank": 16, "q_lora_rank": nil, "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 12,
-		"n_routed_experts": 8, "num_experts_per_tok": 2, "n_shared_experts": 2, "moe_intermediate_size": 16,
-		"first_k_dense_replace": 1, "topk_method": "greedy", "norm_topk_prob": false, "routed_scaling_factor": 1.0,
-		"rope_parameters": map[string]any{"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
-			"original_max_position_embeddings": 128, "beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.707},
-	}
-	for k, v := range set {
-		if v == nil {
-			delete(keys, k)
-		} else {
-			keys[k] = v
-		}
-	}
-	b, err := json.Marshal(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return modeltest.DeepSeekV2(set)
 }
 
 // writeDeepSeek writes a random DeepSeek-V2 checkpoint of deepseekConfig(set)
