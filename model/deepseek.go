@@ -18,7 +18,10 @@ import "math"
 //	y = Σ_{e chosen} w_e Expert_e(x) + Shared(x)
 //
 // with w = s, divided by its sum over the chosen when norm_topk_prob,
-// times routed_scaling_factor.
+// times routed_scaling_factor. The attention's softmax scale and its
+// norms' epsilon are in MLA (SoftmaxScale, NormEps); transformers 5.x
+// makes every layer from first_k_dense_replace on sparse, ignoring
+// moe_layer_freq, which is 1 in every published config.
 var (
 	deepseekV2 = family{name: "DeepSeek-V2", rmsEps: 1e-6, ropeTheta: 10000, read: readDeepSeek, layer: deepseekLayer}
 	deepseekV3 = family{name: "DeepSeek-V3", rmsEps: 1e-6, ropeTheta: 10000, read: readDeepSeek, layer: deepseekLayer}
