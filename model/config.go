@@ -67,6 +67,16 @@ type MLA struct {
 	QKRope     int // qk_rope_head_dim
 	QKNope     int // qk_nope_head_dim
 	VHead      int // v_head_dim
+	// NormEps is the epsilon of q_a_layernorm and kv_a_layernorm: both
+	// are DeepseekV2RMSNorm(rank), whose default 1e-6 holds whatever
+	// rms_norm_eps says (in DeepSeek's code and in transformers').
+	NormEps float64
+	// SoftmaxScale multiplies q . k before the softmax:
+	// (QKNope + QKRope)^-0.5, times YarnMScale(factor, mscale_all_dim)^2
+	// when the rope is scaled and mscale_all_dim is set, as DeepSeek's
+	// code computes it and transformers since its PR #47435 (July 2026;
+	// its DeepSeek-V3 always did).
+	SoftmaxScale float64
 }
 
 // A Router is how a sparse layer turns its router's logits into TopK

@@ -1,5 +1,7 @@
 package model
 
+import "math"
+
 // DeepSeek-V2 and V3 (model_type "deepseek_v2", "deepseek_v3") follow
 // DeepseekV2/V3DecoderLayer: multi-head latent attention (MLA), whose
 // cache keeps kv_lora_rank + qk_rope_head_dim values a token, with rope
@@ -16,7 +18,10 @@ package model
 //	y = Σ_{e chosen} w_e Expert_e(x) + Shared(x)
 //
 // with w = s, divided by its sum over the chosen when norm_topk_prob,
-// times routed_scaling_factor.
+// times routed_scaling_factor. The attention's softmax scale and its
+// norms' epsilon are in MLA (SoftmaxScale, NormEps); transformers 5.x
+// makes every layer from first_k_dense_replace on sparse, ignoring
+// moe_layer_freq, which is 1 in every published config.
 var (
 	deepseekV2 = family{name: "DeepSeek-V2", rmsEps: 1e-6, ropeTheta: 10000, read: readDeepSeek, layer: deepseekLayer}
 	deepseekV3 = family{name: "DeepSeek-V3", rmsEps: 1e-6, ropeTheta: 10000, read: readDeepSeek, layer: deepseekLayer}
@@ -37,7 +42,14 @@ func readDeepSeek(r *reader, c *Config) {
 	if r.bool("attention_bias", false) {
 		r.fail("%s config has \"attention_bias\": true, which no published DeepSeek model has and moec does not read", c.Type)
 	}
-	c.Rope.Dim = c.MLA.QKRope
+	m := c.MLA
+	m.NormEps = 1e-6
+	m.SoftmaxScale = math.Pow(float64(m.QKNope+m.QKRope), -0.5)
+	if c.Rope.Type != "default" && c.Rope.MScaleAllDim != 0 {
+		s := YarnMScale(c.Rope.Factor, c.Rope.MScaleAllDim)
+		m.SoftmaxScale = m.SoftmaxScale * s * s
+	}
+	c.Rope.Dim = m.QKRope
 	c.Rope.Interleaved = !v3 || r.bool("rope_interleave", true)
 
 	x := &c.Router

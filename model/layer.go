@@ -1,6 +1,9 @@
 package model
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // A Weight is one tensor a forward pass reads: its name in the checkpoint
 // and the shape the config gives it, in the order safetensors stores it
@@ -196,4 +199,31 @@ func (c *Config) sparseMoE(i int, n expertNames) *MoE {
 		gate:    []int64{int64(c.ExpertIntermediate), int64(c.Hidden)},
 		down:    []int64{int64(c.Hidden), int64(c.ExpertIntermediate)},
 	}
+}
+
+// Weights returns every tensor the model's checkpoint holds, as the
+// config describes them: the embedding, the final norm and the LM head
+// (unless tied), then each layer's norms, attention, and MLP or router,
+// shared expert and routed experts.
+func (c *Config) Weights() []Weight {
+	ws := []Weight{c.Embedding(), c.FinalNorm()}
+	if !c.TiedEmbeddings {
+		ws = append(ws, c.LMHead())
+	}
+	for i := range c.Layers {
+		l := c.Layer(i)
+		ws = append(ws, l.InputNorm, l.PostAttentionNorm)
+		ws = append(ws, l.Attention.weights()...)
+		ws = append(ws, l.MLP.Gate, l.MLP.Up, l.MLP.Down)
+		if m := l.MoE; m != nil {
+			ws = append(ws, m.Router, m.RouterBias, m.SharedGate, m.Shared.Gate, m.Shared.Up, m.Shared.Down)
+			f := m.Fused
+			ws = append(ws, f.GateUp, f.GateUpBias, f.Down, f.DownBias)
+			for e := range c.Experts {
+				x := m.Expert(e)
+				ws = append(ws, x.Gate, x.Up, x.Down)
+			}
+		}
+	}
+	return slices.DeleteFunc(ws, func(w Weight) bool { return !w.Present() })
 }

@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/moepolicy/moec/model"
 )
@@ -21,9 +22,37 @@ type Dims struct {
 	Hidden, Heads, KVHeads, HeadDim, Vocab int
 	Eps                                    float32 // RMSNorm epsilon
 	RopeTheta                              float64
-	QKNorm                                 QKNorm
-	TopK                                   int  // experts per token
-	NormTopK                               bool // renormalise the top-k weights to sum to 1
+	// InvFreq and RopeScale are the rotation's inverse frequencies and
+	// the factor on its cos and sin (model.Rope.Frequencies: YaRN's for
+	// DeepSeek). When InvFreq is nil the rotation is plain RoPE of
+	// RopeTheta over HeadDim, scaled by 1.
+	InvFreq   []float32
+	RopeScale float32
+	QKNorm    QKNorm
+	// MLA is set for DeepSeek's multi-head latent attention, which
+	// replaces grouped-query attention (KVHeads and HeadDim are then
+	// unused).
+	MLA      *MLADims
+	TopK     int  // experts per token
+	NormTopK bool // renormalise the top-k weights to sum to 1
+	// RouteScale multiplies the top-k weights, after NormTopK
+	// (DeepSeek's routed_scaling_factor); 0 leaves them as they are.
+	RouteScale float32
+	// Groups and GroupsKept choose the top-k among the GroupsKept best
+	// of Groups equal groups of experts, each scored by its best
+	// probability (DeepSeek-V2's group_limited_greedy); Groups <= 1
+	// chooses among all.
+	Groups, GroupsKept int
+}
+
+// MLADims are the sizes of DeepSeek's multi-head latent attention
+// (model.MLA). Each head's query is QKNope dimensions without rotation and
+// QKRope with; its key the same, the rotated part shared by every head;
+// its value VHead.
+type MLADims struct {
+	KVLoraRank, QLoraRank, QKNope, QKRope, VHead int
+	NormEps                                      float32 // of q_a_layernorm and kv_a_layernorm
+	Scale                                        float32 // the softmax scale
 }
 
 // An MLP is a SwiGLU feed-forward block, down(silu(gate x) * up x): a
@@ -43,11 +72,16 @@ type Layer struct {
 	Q, K, V, O          []float32
 	QBias, KBias, VBias []float32 // nil when the family has none
 	QNorm, KNorm        []float32 // nil for NoQKNorm
-	Router              []float32 // Experts x Hidden
-	Experts             []MLP
-	Shared              *MLP
-	SharedGate          []float32 // 1 x Hidden
-	Dense               *MLP
+	// Multi-head latent attention (Dims.MLA), in place of K and V: the
+	// query is Q x, or QB(QANorm(QA x)) when QA is set (Q nil then);
+	// [c, k_rope] = KVA x; [k_nope, v] per head = KVB(KVANorm(c)).
+	QA, QANorm, QB    []float32
+	KVA, KVANorm, KVB []float32
+	Router            []float32 // Experts x Hidden
+	Experts           []MLP
+	Shared            *MLP
+	SharedGate        []float32 // 1 x Hidden
+	Dense             *MLP
 }
 
 // Weights is a whole model in float32.
@@ -66,26 +100,38 @@ type Routing struct {
 }
 
 // A Session runs the model over one sequence, token by token, keeping the
-// key/value cache. It is not safe for concurrent use.
+// key/value cache: per layer and position, the keys and values of every
+// key/value head as transformers' cache holds them (for MLA, each head's
+// k_nope with the shared rotated k_rope, and its value: what the
+// compressed latent expands to, computed once per token).
 type Session struct {
-	w        *Weights
-	invFreq  []float32
-	pos      int
-	maxPos   int
-	kc, vc   [][]float32 // per layer: maxPos rows of KVHeads*HeadDim
-	x, h     []float32
-	q, k, v  []float32
-	att, tmp []float32
-	cos, sin []float32
-	scores   []float32
-	logits   []float32
-	gate, up []float32
-	moe      []float64
-	probs    []float32
-	topIdx   []int
-	routes   []Routing // per layer, the last token's routing (nil Experts when dense)
-	src      ExpertSource
-	force    RoutingForcer
+	w         *Weights
+	invFreq   []float32
+	ropeScale float32
+	pos       int
+	maxPos    int
+	kRow      int         // a cache row of keys: KVHeads*HeadDim, or Heads*(QKNope+QKRope)
+	vRow      int         // of values: KVHeads*HeadDim, or Heads*VHead
+	kc, vc    [][]float32 // per layer: maxPos rows
+	x, h      []float32
+	q, k, v   []float32
+	att, tmp  []float32
+	qa        []float32 // MLA: q_a_proj's output (QLoraRank)
+	ckv       []float32 // MLA: kv_a_proj_with_mqa's output (KVLoraRank + QKRope)
+	kvb       []float32 // MLA: kv_b_proj's output (Heads*(QKNope+VHead))
+	cos, sin  []float32
+	scores    []float32
+	logits    []float32
+	gate, up  []float32
+	moe       []float64
+	probs     []float32
+	masked    []float32 // group_limited_greedy: probs outside the kept groups zeroed
+	groups    []float32 // the groups' scores
+	groupIdx  []int
+	topIdx    []int
+	routes    []Routing // per layer, the last token's routing (nil Experts when dense)
+	src       ExpertSource
+	force     RoutingForcer
 }
 
 // An ExpertSource supplies the weights of the experts a sparse layer
@@ -119,32 +165,55 @@ func (s *Session) UseExperts(src ExpertSource) { s.src = src }
 // tokens.
 func NewSession(w *Weights, maxPos int) (*Session, error) {
 	d := w.Dims
-	if d.Hidden <= 0 || d.Heads <= 0 || d.KVHeads <= 0 || d.HeadDim <= 0 || d.HeadDim%2 != 0 || d.Heads%d.KVHeads != 0 || d.Vocab <= 0 {
+	if d.Hidden <= 0 || d.Heads <= 0 || d.Vocab <= 0 || d.TopK < 0 {
 		return nil, fmt.Errorf("cpu: invalid dims %+v", d)
 	}
 	if maxPos <= 0 {
 		return nil, fmt.Errorf("cpu: context of %d tokens", maxPos)
 	}
-	kv := d.KVHeads * d.HeadDim
 	s := &Session{
-		w:       w,
-		invFreq: model.Rope{Theta: d.RopeTheta, Dim: d.HeadDim}.InvFreq(),
-		maxPos:  maxPos,
-		x:       make([]float32, d.Hidden),
-		h:       make([]float32, d.Hidden),
-		q:       make([]float32, d.Heads*d.HeadDim),
-		k:       make([]float32, kv),
-		v:       make([]float32, kv),
-		att:     make([]float32, d.Heads*d.HeadDim),
-		tmp:     make([]float32, d.Hidden),
-		cos:     make([]float32, d.HeadDim/2),
-		sin:     make([]float32, d.HeadDim/2),
-		scores:  make([]float32, maxPos),
-		logits:  make([]float32, d.Vocab),
-		moe:     make([]float64, d.Hidden),
-		topIdx:  make([]int, max(d.TopK, 1)),
-		routes:  make([]Routing, len(w.Layers)),
+		w:         w,
+		invFreq:   d.InvFreq,
+		ropeScale: d.RopeScale,
+		maxPos:    maxPos,
+		x:         make([]float32, d.Hidden),
+		h:         make([]float32, d.Hidden),
+		tmp:       make([]float32, d.Hidden),
+		scores:    make([]float32, maxPos),
+		logits:    make([]float32, d.Vocab),
+		moe:       make([]float64, d.Hidden),
+		topIdx:    make([]int, max(d.TopK, 1)),
+		routes:    make([]Routing, len(w.Layers)),
 	}
+	rotated := d.HeadDim
+	if m := d.MLA; m != nil {
+		if m.KVLoraRank <= 0 || m.QLoraRank < 0 || m.QKNope <= 0 || m.QKRope <= 0 || m.QKRope%2 != 0 || m.VHead <= 0 {
+			return nil, fmt.Errorf("cpu: invalid latent attention dims %+v", *m)
+		}
+		rotated = m.QKRope
+		qk := m.QKNope + m.QKRope
+		s.kRow, s.vRow = d.Heads*qk, d.Heads*m.VHead
+		s.q = make([]float32, d.Heads*qk)
+		s.att = make([]float32, d.Heads*m.VHead)
+		s.qa = make([]float32, m.QLoraRank)
+		s.ckv = make([]float32, m.KVLoraRank+m.QKRope)
+		s.kvb = make([]float32, d.Heads*(m.QKNope+m.VHead))
+	} else {
+		if d.KVHeads <= 0 || d.HeadDim <= 0 || d.HeadDim%2 != 0 || d.Heads%d.KVHeads != 0 {
+			return nil, fmt.Errorf("cpu: invalid dims %+v", d)
+		}
+		s.kRow, s.vRow = d.KVHeads*d.HeadDim, d.KVHeads*d.HeadDim
+		s.q = make([]float32, d.Heads*d.HeadDim)
+		s.att = make([]float32, d.Heads*d.HeadDim)
+	}
+	s.k, s.v = make([]float32, s.kRow), make([]float32, s.vRow)
+	if s.invFreq == nil {
+		s.invFreq, s.ropeScale = model.Rope{Theta: d.RopeTheta, Dim: rotated}.InvFreq(), 1
+	}
+	if len(s.invFreq) != rotated/2 {
+		return nil, fmt.Errorf("cpu: %d rope frequencies for %d rotated dimensions", len(s.invFreq), rotated)
+	}
+	s.cos, s.sin = make([]float32, rotated/2), make([]float32, rotated/2)
 	maxInter := 0
 	for i := range w.Layers {
 		l := &w.Layers[i]
@@ -152,8 +221,19 @@ func NewSession(w *Weights, maxPos int) (*Session, error) {
 			maxInter = max(maxInter, m.Inter)
 		}
 		if n := l.experts(d.Hidden); n > 0 {
+			if d.TopK == 0 || d.TopK > n {
+				return nil, fmt.Errorf("cpu: top-%d of %d experts", d.TopK, n)
+			}
 			s.probs = make([]float32, max(len(s.probs), n))
 			s.routes[i] = Routing{Experts: make([]int, d.TopK), Weights: make([]float32, d.TopK)}
+			if d.Groups > 1 {
+				if n%d.Groups != 0 || d.GroupsKept < 1 || d.GroupsKept > d.Groups || d.TopK > d.GroupsKept*(n/d.Groups) {
+					return nil, fmt.Errorf("cpu: top-%d of %d experts in %d groups, %d kept", d.TopK, n, d.Groups, d.GroupsKept)
+				}
+				s.masked = make([]float32, max(len(s.masked), n))
+				s.groups = make([]float32, d.Groups)
+				s.groupIdx = make([]int, d.GroupsKept)
+			}
 		}
 	}
 	s.gate = make([]float32, maxInter)
@@ -161,8 +241,8 @@ func NewSession(w *Weights, maxPos int) (*Session, error) {
 	s.kc = make([][]float32, len(w.Layers))
 	s.vc = make([][]float32, len(w.Layers))
 	for i := range w.Layers {
-		s.kc[i] = make([]float32, maxPos*kv)
-		s.vc[i] = make([]float32, maxPos*kv)
+		s.kc[i] = make([]float32, maxPos*s.kRow)
+		s.vc[i] = make([]float32, maxPos*s.vRow)
 	}
 	return s, nil
 }
@@ -211,7 +291,7 @@ func (s *Session) Step(id int) ([]float32, error) {
 		return nil, fmt.Errorf("cpu: the context of %d tokens is full", s.maxPos)
 	}
 	copy(s.x, s.w.Embed[id*d.Hidden:(id+1)*d.Hidden])
-	ropeAngles(s.cos, s.sin, s.invFreq, s.pos, 1)
+	ropeAngles(s.cos, s.sin, s.invFreq, s.pos, s.ropeScale)
 	for i := range s.w.Layers {
 		if err := s.layer(i); err != nil {
 			return nil, err
@@ -227,31 +307,14 @@ func (s *Session) Step(id int) ([]float32, error) {
 func (s *Session) layer(i int) error {
 	d := s.w.Dims
 	l := &s.w.Layers[i]
-	kv := d.KVHeads * d.HeadDim
 
 	// Attention.
 	rmsNorm(s.h, s.x, l.AttnNorm, d.Eps)
-	matVec(s.q, l.Q, s.h, l.QBias)
-	matVec(s.k, l.K, s.h, l.KBias)
-	matVec(s.v, l.V, s.h, l.VBias)
-	switch d.QKNorm {
-	case FullQKNorm:
-		rmsNorm(s.q, s.q, l.QNorm, d.Eps)
-		rmsNorm(s.k, s.k, l.KNorm, d.Eps)
-	case PerHeadQKNorm:
-		for h := 0; h < len(s.q); h += d.HeadDim {
-			rmsNorm(s.q[h:h+d.HeadDim], s.q[h:h+d.HeadDim], l.QNorm, d.Eps)
-		}
-		for h := 0; h < len(s.k); h += d.HeadDim {
-			rmsNorm(s.k[h:h+d.HeadDim], s.k[h:h+d.HeadDim], l.KNorm, d.Eps)
-		}
+	if d.MLA != nil {
+		s.latentAttention(i, l)
+	} else {
+		s.groupedAttention(i, l)
 	}
-	ropeNeoX(s.q, d.HeadDim, s.cos, s.sin)
-	ropeNeoX(s.k, d.HeadDim, s.cos, s.sin)
-	copy(s.kc[i][s.pos*kv:], s.k)
-	copy(s.vc[i][s.pos*kv:], s.v)
-	scale := float32(1 / math.Sqrt(float64(d.HeadDim)))
-	attention(s.att, s.q, s.kc[i], s.vc[i], s.scores, d.Heads, d.KVHeads, d.HeadDim, s.pos+1, scale)
 	matVec(s.tmp, l.O, s.att, nil)
 	for j := range s.x {
 		s.x[j] += s.tmp[j]
@@ -270,7 +333,11 @@ func (s *Session) layer(i int) error {
 	probs := s.probs[:l.experts(d.Hidden)]
 	matVec(probs, l.Router, s.h, nil)
 	softmax(probs)
-	topK(s.topIdx[:d.TopK], probs)
+	choose := probs
+	if d.Groups > 1 {
+		choose = s.keepGroups(probs)
+	}
+	topK(s.topIdx[:d.TopK], choose)
 	var sum float64
 	for j, e := range s.topIdx[:d.TopK] {
 		r.Experts[j] = e
@@ -280,6 +347,11 @@ func (s *Session) layer(i int) error {
 	if d.NormTopK {
 		for j := range r.Weights {
 			r.Weights[j] = float32(float64(r.Weights[j]) / sum)
+		}
+	}
+	if d.RouteScale != 0 {
+		for j := range r.Weights {
+			r.Weights[j] *= d.RouteScale // a float32 product, as torch's
 		}
 	}
 	if s.force != nil {
@@ -326,6 +398,53 @@ func (s *Session) layer(i int) error {
 		return s.src.Done(i)
 	}
 	return nil
+}
+
+// groupedAttention sets s.att to the attention output of decoder layer i
+// for the normalised token s.h: grouped-query attention with q/k norms
+// where the family has them and NeoX RoPE.
+func (s *Session) groupedAttention(i int, l *Layer) {
+	d := s.w.Dims
+	matVec(s.q, l.Q, s.h, l.QBias)
+	matVec(s.k, l.K, s.h, l.KBias)
+	matVec(s.v, l.V, s.h, l.VBias)
+	switch d.QKNorm {
+	case FullQKNorm:
+		rmsNorm(s.q, s.q, l.QNorm, d.Eps)
+		rmsNorm(s.k, s.k, l.KNorm, d.Eps)
+	case PerHeadQKNorm:
+		for h := 0; h < len(s.q); h += d.HeadDim {
+			rmsNorm(s.q[h:h+d.HeadDim], s.q[h:h+d.HeadDim], l.QNorm, d.Eps)
+		}
+		for h := 0; h < len(s.k); h += d.HeadDim {
+			rmsNorm(s.k[h:h+d.HeadDim], s.k[h:h+d.HeadDim], l.KNorm, d.Eps)
+		}
+	}
+	ropeNeoX(s.q, d.HeadDim, s.cos, s.sin)
+	ropeNeoX(s.k, d.HeadDim, s.cos, s.sin)
+	copy(s.kc[i][s.pos*s.kRow:], s.k)
+	copy(s.vc[i][s.pos*s.vRow:], s.v)
+	scale := float32(1 / math.Sqrt(float64(d.HeadDim)))
+	attention(s.att, s.q, s.kc[i], s.vc[i], s.scores, d.Heads, d.KVHeads, d.HeadDim, d.HeadDim, s.pos+1, scale)
+}
+
+// keepGroups returns probs with every expert outside the GroupsKept
+// groups of the best scores (a group's score is its best probability)
+// set to 0, as DeepSeek-V2's group_limited_greedy masks them before its
+// top-k.
+func (s *Session) keepGroups(probs []float32) []float32 {
+	d := s.w.Dims
+	size := len(probs) / d.Groups
+	for g := range s.groups {
+		s.groups[g] = slices.Max(probs[g*size : (g+1)*size])
+	}
+	topK(s.groupIdx, s.groups)
+	masked := s.masked[:len(probs)]
+	clear(masked)
+	for _, g := range s.groupIdx {
+		copy(masked[g*size:(g+1)*size], probs[g*size:(g+1)*size])
+	}
+	return masked
 }
 
 // mlp sets dst = down(silu(gate x) * up x).

@@ -11,11 +11,12 @@ import (
 
 // Supported returns why the reference cannot run cfg, or nil. It runs the
 // families of grouped-query attention with plain RoPE and a softmax
-// router: Qwen2-MoE, OLMoE, Qwen3-MoE and Mixtral.
+// router (Qwen2-MoE, OLMoE, Qwen3-MoE and Mixtral) and DeepSeek-V2.
 func Supported(cfg *model.Config) error {
+	if cfg.MLA != nil {
+		return supportedMLA(cfg)
+	}
 	switch {
-	case cfg.MLA != nil:
-		return fmt.Errorf("%s uses multi-head latent attention, which the CPU reference does not run yet", cfg.Type)
 	case cfg.Router.Scoring != model.Softmax || cfg.Router.Groups > 1 || cfg.Router.Scale != 1:
 		return fmt.Errorf("%s's router is not a plain softmax top-k, which is all the CPU reference runs yet", cfg.Type)
 	case cfg.Activation() != (model.SwiGLU{}):
@@ -27,6 +28,52 @@ func Supported(cfg *model.Config) error {
 	case cfg.HeadDim%2 != 0:
 		return fmt.Errorf("head_dim %d is odd", cfg.HeadDim)
 	}
+	return noWindows(cfg)
+}
+
+// supportedMLA says why the reference cannot run cfg, a model of
+// DeepSeek's multi-head latent attention, or nil. It runs DeepSeek-V2 as
+// transformers does, which sets the rules: every query head has its own
+// key and value head (repeat_kv cannot share kv_b_proj's heads), and
+// norm_topk_prob is refused because transformers' DeepseekV2Moe ignores
+// it while DeepSeek's own code divides by the sum instead of scaling (no
+// published V2 sets it).
+func supportedMLA(cfg *model.Config) error {
+	r := cfg.Router
+	switch {
+	case cfg.Type != "deepseek_v2":
+		return fmt.Errorf("%s's multi-head latent attention with a %s router is not in the CPU reference yet (it runs deepseek_v2)", cfg.Type, scoringName(r.Scoring))
+	case r.Scoring != model.Softmax || r.GroupScore != model.GroupMax:
+		return fmt.Errorf("%s's router is not a softmax top-k, which is what the CPU reference runs for it", cfg.Type)
+	case r.NormTopK:
+		return fmt.Errorf("%s config has \"norm_topk_prob\": true, which transformers ignores and DeepSeek's code applies in place of routed_scaling_factor; the CPU reference runs neither reading", cfg.Type)
+	case cfg.KVHeads != cfg.Heads:
+		return fmt.Errorf("%s config has %d key/value heads for %d attention heads; multi-head latent attention has one a head", cfg.Type, cfg.KVHeads, cfg.Heads)
+	case cfg.Rope.Type != "default" && cfg.Rope.Type != "yarn" || !cfg.Rope.Interleaved:
+		return fmt.Errorf("%s's rope %q is not in the CPU reference yet", cfg.Type, cfg.Rope.Type)
+	case cfg.MLA.QKRope%2 != 0:
+		return fmt.Errorf("qk_rope_head_dim %d is odd", cfg.MLA.QKRope)
+	}
+	if _, _, err := cfg.Rope.Frequencies(cfg.MaxPositions); err != nil {
+		return err
+	}
+	return noWindows(cfg)
+}
+
+// scoringName names a router's scoring as DeepSeek's scoring_func does.
+func scoringName(s model.Scoring) string {
+	switch s {
+	case model.Sigmoid:
+		return "sigmoid"
+	case model.TopKSoftmax:
+		return "top-k softmax"
+	}
+	return "softmax"
+}
+
+// noWindows says which layer attends over a sliding window, which the
+// reference does not run.
+func noWindows(cfg *model.Config) error {
 	for i := range cfg.Layers {
 		if w := cfg.Layer(i).Attention.Window; w != 0 {
 			return fmt.Errorf("layer %d attends over a sliding window of %d, which the CPU reference does not run yet", i, w)
@@ -53,10 +100,25 @@ func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weight
 	if err := Fits(cfg); err != nil {
 		return nil, err
 	}
+	inv, ropeScale, err := cfg.Rope.Frequencies(cfg.MaxPositions)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %w", err)
+	}
 	w := &Weights{Dims: Dims{
 		Hidden: cfg.Hidden, Heads: cfg.Heads, KVHeads: cfg.KVHeads, HeadDim: cfg.HeadDim, Vocab: cfg.Vocab,
-		Eps: float32(cfg.RMSNormEps), RopeTheta: cfg.Rope.Theta, TopK: cfg.TopK, NormTopK: cfg.Router.NormTopK,
+		Eps: float32(cfg.RMSNormEps), RopeTheta: cfg.Rope.Theta, InvFreq: inv, RopeScale: ropeScale,
+		TopK: cfg.TopK, NormTopK: cfg.Router.NormTopK,
+		Groups: cfg.Router.Groups, GroupsKept: cfg.Router.GroupsKept,
 	}}
+	if cfg.Router.Scale != 1 {
+		w.Dims.RouteScale = float32(cfg.Router.Scale) // torch multiplies by the float32 of the Python float
+	}
+	if m := cfg.MLA; m != nil {
+		w.Dims.MLA = &MLADims{
+			KVLoraRank: m.KVLoraRank, QLoraRank: m.QLoraRank, QKNope: m.QKNope, QKRope: m.QKRope, VHead: m.VHead,
+			NormEps: float32(m.NormEps), Scale: float32(m.SoftmaxScale),
+		}
+	}
 	l := loader{ck: ck}
 	w.Embed = l.get(cfg.Embedding())
 	w.FinalNorm = l.get(cfg.FinalNorm())
@@ -77,11 +139,14 @@ func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weight
 		if a.OBias.Present() || a.Sinks.Present() {
 			return nil, fmt.Errorf("cpu: layer %d has an o_proj bias or attention sinks, which the CPU reference does not run yet", i)
 		}
-		lw := Layer{
-			AttnNorm: l.get(ly.InputNorm), MLPNorm: l.get(ly.PostAttentionNorm),
-			Q: l.get(a.Q), K: l.get(a.K), V: l.get(a.V), O: l.get(a.O),
-			QBias: l.opt(a.QBias), KBias: l.opt(a.KBias), VBias: l.opt(a.VBias),
-			QNorm: l.opt(a.QNorm), KNorm: l.opt(a.KNorm),
+		lw := Layer{AttnNorm: l.get(ly.InputNorm), MLPNorm: l.get(ly.PostAttentionNorm), O: l.get(a.O)}
+		if cfg.MLA != nil {
+			lw.Q, lw.QA, lw.QANorm, lw.QB = l.opt(a.Q), l.opt(a.QA), l.opt(a.QANorm), l.opt(a.QB)
+			lw.KVA, lw.KVANorm, lw.KVB = l.get(a.KVA), l.get(a.KVANorm), l.get(a.KVB)
+		} else {
+			lw.Q, lw.K, lw.V = l.get(a.Q), l.get(a.K), l.get(a.V)
+			lw.QBias, lw.KBias, lw.VBias = l.opt(a.QBias), l.opt(a.KBias), l.opt(a.VBias)
+			lw.QNorm, lw.KNorm = l.opt(a.QNorm), l.opt(a.KNorm)
 		}
 		if m := ly.MoE; m != nil {
 			if m.RouterBias.Present() {

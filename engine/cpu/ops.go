@@ -139,29 +139,44 @@ func ropeNeoX(x []float32, headDim int, cos, sin []float32) {
 	}
 }
 
-// attention computes one token's attention output into out (heads x
-// headDim) from its queries q (heads x headDim) and the first n rows of the
-// key and value caches (each row kvHeads x headDim), which include the
-// token itself: grouped-query attention, each query head reading key/value
-// head h / (heads/kvHeads), softmax(q.k * scale) over the n positions
-// (causal by construction: the cache holds no later token). scores is
-// scratch of at least n entries.
-func attention(out, q, kc, vc, scores []float32, heads, kvHeads, headDim, n int, scale float32) {
+// ropeInterleaved rotates x (one head's rotated part, 2 x len(cos)
+// values) in place by the angles in cos and sin, DeepSeek-V2 style: pairs
+// (x[2i], x[2i+1]) are complex numbers times cos + i sin, as transformers'
+// apply_rotary_emb computes them (view_as_complex, a complex64 product).
+func ropeInterleaved(x, cos, sin []float32) {
+	for i := range cos {
+		re, im := x[2*i], x[2*i+1]
+		// Each product is rounded before the sum, as complex64's
+		// (a+bi)(c+di) = (ac - bd) + (ad + bc)i; the conversions keep
+		// the compiler from fusing them.
+		x[2*i] = float32(re*cos[i]) - float32(im*sin[i])
+		x[2*i+1] = float32(re*sin[i]) + float32(im*cos[i])
+	}
+}
+
+// attention computes one token's attention output into out (heads x vDim)
+// from its queries q (heads x kDim) and the first n rows of the key cache
+// (each row kvHeads x kDim) and value cache (kvHeads x vDim), which
+// include the token itself: grouped-query attention, each query head
+// reading key/value head h / (heads/kvHeads), softmax(q.k * scale) over
+// the n positions (causal by construction: the cache holds no later
+// token). scores is scratch of at least n entries.
+func attention(out, q, kc, vc, scores []float32, heads, kvHeads, kDim, vDim, n int, scale float32) {
 	group := heads / kvHeads
-	row := kvHeads * headDim
+	kRow, vRow := kvHeads*kDim, kvHeads*vDim
 	scores = scores[:n]
 	for h := range heads {
-		qh := q[h*headDim : (h+1)*headDim]
-		kvOff := (h / group) * headDim
+		qh := q[h*kDim : (h+1)*kDim]
+		kOff, vOff := (h/group)*kDim, (h/group)*vDim
 		for t := range n {
-			scores[t] = float32(dot(qh, kc[t*row+kvOff:t*row+kvOff+headDim])) * scale
+			scores[t] = float32(dot(qh, kc[t*kRow+kOff:t*kRow+kOff+kDim])) * scale
 		}
 		softmax(scores)
-		oh := out[h*headDim : (h+1)*headDim]
+		oh := out[h*vDim : (h+1)*vDim]
 		for d := range oh {
 			var s float64
 			for t := range n {
-				s += float64(scores[t]) * float64(vc[t*row+kvOff+d])
+				s += float64(scores[t]) * float64(vc[t*vRow+vOff+d])
 			}
 			oh[d] = float32(s)
 		}

@@ -19,9 +19,16 @@ second by LOGIT_GAP: then an fp32 implementation that agrees with HF to
 Variants with bf16 or fp16 weights are saved in that dtype; their goldens
 come from HF running in fp32 on the same rounded weights, which is what
 moec's CPU reference computes (weights widened to fp32, fp32 arithmetic).
+
+DeepSeek-V2's softmax scale is qk_head_dim^-0.5 * get_mscale(factor,
+mscale_all_dim)^2 under YaRN, as DeepSeek's own code has it; transformers
+added the mscale factor in PR #47435 (July 2026). With a transformers
+that predates it, the script sets each attention's `scaling` to that value
+before it runs the model, and golden.json says so ("softmax_scale_patched").
 """
 
 import json
+import math
 import os
 import sys
 
@@ -84,6 +91,37 @@ FAMILIES = {
         num_hidden_layers=2, num_key_value_heads=2, num_local_experts=8,
         num_experts_per_tok=2, intermediate_size=64, rope_theta=1000000.0,
         sliding_window=None, tie_word_embeddings=True), torch.float32),
+    # DeepSeek-V2-Lite's rules: multi-head latent attention with q_proj
+    # (q_lora_rank null), YaRN (mscale = mscale_all_dim, so cos and sin
+    # are unscaled and the softmax scale takes get_mscale^2), a dense
+    # first layer, 2 shared experts, greedy top-k not renormalised.
+    "deepseek_v2": ("deepseek_v2", dict(
+        num_hidden_layers=3, num_key_value_heads=4, first_k_dense_replace=1,
+        intermediate_size=96, kv_lora_rank=32, q_lora_rank=None,
+        qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16,
+        n_routed_experts=12, num_experts_per_tok=3, n_shared_experts=2,
+        moe_intermediate_size=16, topk_method="greedy", norm_topk_prob=False,
+        routed_scaling_factor=1.0, tie_word_embeddings=False,
+        rope_parameters=dict(rope_type="yarn", rope_theta=10000.0, factor=4.0,
+                             original_max_position_embeddings=128, beta_fast=32,
+                             beta_slow=1, mscale=0.707, mscale_all_dim=0.707)),
+        torch.float32),
+    # DeepSeek-V2's other rules: q_a_proj / q_a_layernorm / q_b_proj,
+    # group_limited_greedy (the top-k among the 2 best of 4 groups),
+    # routed_scaling_factor, YaRN with mscale apart from mscale_all_dim
+    # (cos and sin scaled too); stored as bf16.
+    "deepseek_v2_qlora": ("deepseek_v2", dict(
+        num_hidden_layers=3, num_key_value_heads=4, first_k_dense_replace=1,
+        intermediate_size=96, kv_lora_rank=32, q_lora_rank=24,
+        qk_rope_head_dim=8, qk_nope_head_dim=16, v_head_dim=16,
+        n_routed_experts=16, num_experts_per_tok=2, n_shared_experts=1,
+        moe_intermediate_size=16, topk_method="group_limited_greedy", n_group=4,
+        topk_group=2, norm_topk_prob=False, routed_scaling_factor=1.5,
+        tie_word_embeddings=False,
+        rope_parameters=dict(rope_type="yarn", rope_theta=10000.0, factor=4.0,
+                             original_max_position_embeddings=128, beta_fast=32,
+                             beta_slow=1, mscale=1.0, mscale_all_dim=0.8)),
+        torch.bfloat16),
 }
 
 
@@ -94,6 +132,60 @@ def router_modules(model):
         if name.endswith("mlp.gate") or name.endswith("block_sparse_moe.gate"):
             out.append((name, mod))
     return out
+
+
+def capture_routers(model, routers, captured):
+    """Hooks that record each router's input. DeepSeek-V2's MoE block calls
+    F.linear on its gate's weight rather than the gate module, so the hook
+    is a pre-hook on the block that holds the gate (the same input in
+    every family)."""
+    hooks = []
+    for name, gate in routers:
+        block = model.get_submodule(name.rsplit(".", 1)[0])
+        hooks.append(block.register_forward_pre_hook(
+            lambda mod, args, gate=gate: captured.append((gate, args[0]))))
+    return hooks
+
+
+def choose(cfg, p, k):
+    """The experts the router picks from probabilities p, best first, and
+    the smallest margin that makes the choice exact in meaning: the k-th
+    probability over the (k+1)-th and, for DeepSeek-V2's
+    group_limited_greedy, the kept groups' scores over the next group's."""
+    gap = 1.0
+    if getattr(cfg, "topk_method", None) == "group_limited_greedy":
+        n, groups, kept = p.shape[0], cfg.n_group, cfg.topk_group
+        scores = p.view(n, groups, -1).max(dim=-1).values
+        s = torch.sort(scores, dim=-1, descending=True).values
+        gap = float((s[:, kept - 1] - s[:, kept]).min())
+        keep = torch.zeros_like(scores)
+        keep.scatter_(1, torch.topk(scores, kept, dim=-1).indices, 1)
+        p = p.masked_fill(~keep.repeat_interleave(p.shape[1] // groups, dim=1).bool(), 0.0)
+    s = torch.sort(p, dim=-1, descending=True).values
+    gap = min(gap, float((s[:, k - 1] - s[:, k]).min()))
+    return torch.topk(p, k, dim=-1).indices.tolist(), gap
+
+
+def get_mscale(scale, mscale):
+    return 1.0 if scale <= 1 else 0.1 * mscale * math.log(scale) + 1.0
+
+
+def fix_mla_scaling(model, cfg):
+    """Sets DeepSeek-V2's softmax scale to qk_head_dim^-0.5 *
+    get_mscale(factor, mscale_all_dim)^2 where the installed transformers
+    (before PR #47435) left it out. Returns the scale and whether it was
+    set, or (None, False) for a model without it."""
+    rp = getattr(cfg, "rope_parameters", None) or {}
+    if cfg.model_type != "deepseek_v2" or rp.get("rope_type", "default") == "default" or not rp.get("mscale_all_dim"):
+        return None, False
+    m = get_mscale(rp["factor"], rp["mscale_all_dim"])
+    want = (cfg.qk_nope_head_dim + cfg.qk_rope_head_dim) ** (-0.5) * m * m
+    patched = False
+    for layer in model.model.layers:
+        if not math.isclose(layer.self_attn.scaling, want, rel_tol=1e-12):
+            layer.self_attn.scaling = want
+            patched = True
+    return want, patched
 
 
 def probs_of(router, hidden):
@@ -116,10 +208,11 @@ def run(name, model_type, overrides, dtype, seed, out_dir):
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(p.to(dtype).to(torch.float32))
+    scale, patched = fix_mla_scaling(model, cfg)
     k = cfg.num_experts_per_tok
     routers = router_modules(model)
     captured = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: captured.append((mod, inp[0]))) for _, m in routers]
+    hooks = capture_routers(model, routers, captured)
 
     ids = torch.tensor([PROMPT])
     with torch.no_grad():
@@ -139,10 +232,9 @@ def run(name, model_type, overrides, dtype, seed, out_dir):
     router_gap = 1.0
     experts = []
     for mod, hidden in captured:
-        p = probs_of(mod, hidden)
-        s = torch.sort(p, dim=-1, descending=True)
-        router_gap = min(router_gap, float((s.values[:, k - 1] - s.values[:, k]).min()))
-        experts.append(torch.topk(p, k, dim=-1).indices.tolist())
+        chosen, gap = choose(cfg, probs_of(mod, hidden), k)
+        router_gap = min(router_gap, gap)
+        experts.append(chosen)
     # Greedy continuation agrees with teacher forcing (the KV cache path
     # and the full pass pick the same tokens).
     tf = logits.argmax(-1)[len(PROMPT) - 1:-1].tolist()
@@ -167,6 +259,9 @@ def run(name, model_type, overrides, dtype, seed, out_dir):
         "min_logit_gap": logit_gap,
         "logits": [[float(x) for x in row] for row in logits],
     }
+    if scale is not None:
+        golden["softmax_scale"] = scale
+        golden["softmax_scale_patched"] = patched
     with open(os.path.join(d, "golden.json"), "w") as f:
         json.dump(golden, f, separators=(",", ":"))
         f.write("\n")
