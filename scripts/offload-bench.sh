@@ -17,14 +17,19 @@
 # (recording the routing), moec tune's winner on that routing, LFU with
 # history prefetch and the composed example, each with that capacity and
 # schedule gpu_only (the CPU experts are part 3's: pure Go for now).
-# Results land under $OUT as JSON, one file per run; bench-summary.py
-# (tools/engine) turns them into the tables of docs/PERFORMANCE.md.
+# Results land under $RESULTS (/tmp/offload-bench) as JSON, one file per
+# run, packed into $OUT/offload-bench.tgz; bench-summary.py (tools/engine)
+# turns them into the tables of docs/PERFORMANCE.md, written beside it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
-out=${OUT:-/tmp/offload-bench}
-mkdir -p "$out"
+# The results gather in one folder, packed at the end into
+# $OUT/offload-bench.tgz beside the summary (a device call returns only a
+# few files of $OUT).
+dest=${OUT:-/tmp}
+out=${RESULTS:-/tmp/offload-bench}
+mkdir -p "$out" "$dest"
 root=$PWD
 moec=$root/.gpu/moec
 cfg=$root/model/testdata/qwen1.5-moe-a2.7b.json
@@ -90,4 +95,6 @@ for cap in ${HFCAPS:-}; do
 	timeout 240 python3 tools/engine/hf.py bench "$dir" --prompt "$prompt" --new 4 --impl batched_mm --max-memory "${cap}GiB" >"$out/hf-auto-$cap.json" 2>"$out/hf-auto-$cap.err"
 	el "transformers device_map=auto at ${cap}GiB: $(cat "$out/hf-auto-$cap.json")"
 done
+python3 tools/engine/bench-summary.py table "$out" >"$dest/offload-bench-summary.md" 2>&1
+tar czf "$dest/offload-bench.tgz" -C "$out" .
 el done
