@@ -72,16 +72,6 @@ func widen64(x []float32) []float64 {
 	return out
 }
 
-func relErr64(got []float32, want []float64) float64 {
-	var num, den float64
-	for i, w := range want {
-		d := float64(got[i]) - w
-		num += d * d
-		den += w * w
-	}
-	return math.Sqrt(num / den)
-}
-
 // TestLatentAttention checks one sparse DeepSeek-V2 layer (q_lora_rank
 // set, YaRN with mscale apart from mscale_all_dim, group_limited_greedy,
 // routed_scaling_factor 2.5) against a direct float64 computation of
@@ -161,7 +151,7 @@ func TestLatentAttention(t *testing.T) {
 			}
 		}
 	}
-	if e := relErr64(s.att, att); e > 1e-5 {
+	if e := relErr(s.att, att); e > 1e-5 {
 		t.Errorf("attention output differs from the direct computation by %.2e (relative)", e)
 	}
 
