@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -25,9 +26,10 @@ import (
 // A step then runs on the host loop: the GPU runs each sparse layer up to
 // its router, whose choice reaches the host through pinned memory; the
 // host calls Options.Route and Place, writes the addresses Place gave into
-// the layer's table (one small copy on the stream), runs the experts the
-// plan sends to the host, and launches the layer's expert kernels, which
-// read the table; then it calls Launched. The kernels are captured graph
+// the layer's table (one small copy on the stream), launches the layer's
+// expert kernels, which read the table, runs the experts the plan sends to
+// the host meanwhile (their outputs copied on the stream after the
+// kernels), and calls Launched. The kernels are captured graph
 // segments, valid whichever slots the experts occupy.
 type Experts interface {
 	// Place is called at each sparse layer of each step with the layer's
@@ -230,7 +232,8 @@ func (h *hostLoop) step(e *Engine) error {
 			return err
 		}
 		h.marked[j][par] = true
-		if err := h.hostExperts(e, layer, b); err != nil {
+		host, err := h.fetchX(e)
+		if err != nil {
 			return err
 		}
 		// The table, staged in the pinned block: this layer's copy of the
@@ -253,6 +256,11 @@ func (h *hostLoop) step(e *Engine) error {
 			return err
 		}
 		h.host += time.Since(t0)
+		if host { // while the GPU runs the layer's other experts
+			if err := h.hostExperts(e, layer, b); err != nil {
+				return err
+			}
+		}
 		if e.o.Experts != nil {
 			if err := e.o.Experts.Launched(layer); err != nil {
 				return err
@@ -262,21 +270,27 @@ func (h *hostLoop) step(e *Engine) error {
 	return d.run(h.segs[len(h.segs)-1])
 }
 
-// hostExperts runs the entries Place sent to the host: each one's part,
-// weighted, goes to its slice of parts before the layer's expert kernels,
-// which leave it alone.
+// fetchX copies the layer's normalised input to the host when Place sent
+// an entry there, and says whether it did. The router's segment is done,
+// so xn is final until the next segment's norm, which the host launches
+// after hostExperts.
+func (h *hostLoop) fetchX(e *Engine) (bool, error) {
+	if !slices.Contains(h.dev, 0) {
+		return false, nil
+	}
+	err := check("cuMemcpyDtoH", C.cuMemcpyDtoH(unsafe.Pointer(&h.x[0]), e.xn, C.size_t(4*len(h.x))))
+	return err == nil, err
+}
+
+// hostExperts runs the entries Place sent to the host, once the layer's
+// expert kernels are launched, so that the CPU and the GPU work at once:
+// each entry's part, weighted, is copied on the stream to its slice of
+// parts, which the kernels leave alone, before the next segment's norm
+// adds the parts up.
 func (h *hostLoop) hostExperts(e *Engine, layer int, b unsafe.Pointer) error {
-	xn := false
 	for k, p := range h.dev {
 		if p != 0 {
 			continue
-		}
-		if !xn { // the router's segment is done, so xn is final
-			xb := unsafe.Slice((*byte)(unsafe.Pointer(&h.x[0])), 4*len(h.x))
-			if err := check("cuMemcpyDtoH", C.cuMemcpyDtoH(unsafe.Pointer(&xb[0]), e.xn, C.size_t(len(xb)))); err != nil {
-				return err
-			}
-			xn = true
 		}
 		if err := e.o.Experts.Host(layer, h.ids[k], h.x, h.out); err != nil {
 			return err
