@@ -36,18 +36,11 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 		first = cfg.MoELayers[0]
 	}
 	if route != nil {
-		ids := make([]int, cfg.TopK)
 		co.Route = func(layer int, experts []int32, weights []float32) error {
 			if layer == first {
 				route.token++
 			}
-			for i, e := range experts {
-				ids[i] = int(e)
-			}
-			route.route(route.moe[layer], ids, weights)
-			for i, e := range ids {
-				experts[i] = int32(e)
-			}
+			forceRoute(route, route.moe[layer], experts, weights)
 			return nil
 		}
 	}

@@ -129,12 +129,13 @@ func openRouteTrace(file string, cfg *model.Config) (*routeTrace, error) {
 
 // Force is route for the CPU session, which names decoder layers.
 func (t *routeTrace) Force(layer int, r cpu.Routing) {
-	t.route(t.moe[layer], r.Experts, r.Weights)
+	forceRoute(t, t.moe[layer], r.Experts, r.Weights)
 }
 
-// route overwrites experts and weights, MoE layer moe's top-k choice,
-// with the trace's for the current token.
-func (t *routeTrace) route(moe int, experts []int, weights []float32) {
+// forceRoute overwrites experts and weights, MoE layer moe's top-k
+// choice, with t's for the current token: the CPU session's ids are ints,
+// the GPU's int32s.
+func forceRoute[ID int | int32](t *routeTrace, moe int, experts []ID, weights []float32) {
 	m := t.maps[moe]
 	rows := len(t.experts[m.Layer]) / t.topK
 	i := max(t.token, 0) % rows * t.topK
@@ -143,7 +144,7 @@ func (t *routeTrace) route(moe int, experts []int, weights []float32) {
 		if m.Perm != nil {
 			e = m.Perm[e]
 		}
-		experts[j] = int(e)
+		experts[j] = ID(e)
 		weights[j] = t.scores[m.Layer][i+j]
 	}
 }
