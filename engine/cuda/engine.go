@@ -190,10 +190,7 @@ func supported(cfg *model.Config) error {
 func (e *Engine) Close() {
 	e.step.destroy()
 	if e.h != nil {
-		for _, g := range e.h.segs {
-			g.destroy()
-		}
-		e.h.destroyEvents()
+		e.h.close()
 	}
 	e.d.close()
 }
@@ -563,7 +560,7 @@ func (e *Engine) launchStep(cut func(layer int, experts bool) error) error {
 			}
 			if e.h != nil {
 				tab := e.h.table(i)
-				mp.slots, mp.weights = dp(tab), dp(tab+C.CUdeviceptr(3*8*e.topk))
+				mp.slots, mp.weights = dp(tab), dp(tab+C.CUdeviceptr(e.h.tabWeights))
 			}
 		} else {
 			mp.weights = dp(e.ones) // the dense MLP is entry 0, of weight 1

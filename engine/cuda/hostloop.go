@@ -67,6 +67,7 @@ type hostLoop struct {
 	// experts the host runs (float [topk][hidden]).
 	tabs                      C.CUdeviceptr
 	tabStride, tabBytes       int
+	tabWeights                int // where a table's combine weights start
 	pin                       unsafe.Pointer
 	per, stageAt, partsAt     int
 	topk, hidden, inter, nexp int
@@ -103,7 +104,8 @@ func (e *Engine) openHostLoop() error {
 		}
 	}
 	n := len(h.sparse)
-	h.tabBytes = 3*8*h.topk + 4*(h.topk+1)
+	h.tabWeights = 3 * 8 * h.topk
+	h.tabBytes = h.tabWeights + 4*(h.topk+1)
 	h.tabStride = align16(h.tabBytes)
 	h.stageAt = align16(4 * (2*h.topk + 1))
 	h.partsAt = h.stageAt + h.tabStride
@@ -165,7 +167,12 @@ func (h *hostLoop) table(layer int) C.CUdeviceptr {
 	return h.tabs + C.CUdeviceptr(h.index[layer]*h.tabStride)
 }
 
-func (h *hostLoop) destroyEvents() {
+// close destroys the segments and the events; the device frees the
+// memory.
+func (h *hostLoop) close() {
+	for _, g := range h.segs {
+		g.destroy()
+	}
 	for _, p := range h.ev {
 		for _, q := range p {
 			for _, ev := range q {
@@ -248,7 +255,7 @@ func (h *hostLoop) step(e *Engine) error {
 			}
 			ptrs[3*k], ptrs[3*k+1], ptrs[3*k+2] = p, p+proj, p+2*proj
 		}
-		copy(unsafe.Slice((*float32)(unsafe.Add(stage, 3*8*h.topk)), h.topk+1), h.w)
+		copy(unsafe.Slice((*float32)(unsafe.Add(stage, h.tabWeights)), h.topk+1), h.w)
 		if err := check("cuMemcpyHtoDAsync", C.cuMemcpyHtoDAsync(h.table(layer), stage, C.size_t(h.tabBytes), d.stream)); err != nil {
 			return err
 		}
