@@ -21,7 +21,7 @@ var (
 	validateRef   = flag.String("ref", "", "transformers' outputs for -model (tools/engine/hf.py ref)")
 )
 
-func open(t *testing.T, dir string, o Options) (*model.Config, *model.Checkpoint, *Engine) {
+func open(t testing.TB, dir string, o Options) (*model.Config, *model.Checkpoint, *Engine) {
 	t.Helper()
 	cfg, ck, err := model.OpenDir(dir)
 	if err != nil {

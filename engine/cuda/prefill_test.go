@@ -266,15 +266,18 @@ func comparePrefill(t *testing.T, cfg *model.Config, what string, got, want *pre
 	}
 }
 
-// TestPrefillSpeed prints the prefill's tokens per second on -model for
-// prompts of 128 and 512 tokens, beside the decode steps' on the same
-// prompt and engine (the table of docs/PERFORMANCE.md).
-func TestPrefillSpeed(t *testing.T) {
+// BenchmarkPrefill measures the prefill on -model for prompts of 128 and
+// 512 tokens, chunked and step by step on the same engine (the table of
+// docs/PERFORMANCE.md), reporting the prompt's tokens per second of GPU
+// time:
+//
+//	cuda.test -test.run '^$' -test.bench Prefill -model DIR
+func BenchmarkPrefill(b *testing.B) {
 	if *validateModel == "" {
-		t.Skip("needs -model")
+		b.Skip("needs -model")
 	}
 	const most = 512
-	cfg, ck, e := open(t, *validateModel, Options{MaxContext: most + 1})
+	cfg, ck, e := open(b, *validateModel, Options{MaxContext: most + 1})
 	defer ck.Close()
 	defer e.Close()
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -283,22 +286,26 @@ func TestPrefillSpeed(t *testing.T) {
 		for i := range prompt {
 			prompt[i] = rng.IntN(cfg.Vocab)
 		}
-		var took [2]time.Duration
-		for j, step := range []bool{false, true} {
-			e.o.StepPrefill = step
-			best := time.Duration(math.MaxInt64)
-			for range 3 { // the first warms up
-				r, err := e.Generate(prompt, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				best = min(best, r.Prefill)
+		for _, step := range []bool{false, true} {
+			name := fmt.Sprintf("tokens=%d/chunked", n)
+			if step {
+				name = fmt.Sprintf("tokens=%d/steps", n)
 			}
-			took[j] = best
+			b.Run(name, func(b *testing.B) {
+				e.o.StepPrefill = step
+				defer func() { e.o.StepPrefill = false }()
+				var gpu time.Duration
+				runs := 0
+				for b.Loop() {
+					runs++
+					r, err := e.Generate(prompt, 1)
+					if err != nil {
+						b.Fatal(err)
+					}
+					gpu += r.Prefill
+				}
+				b.ReportMetric(float64(n*runs)/gpu.Seconds(), "tok/s")
+			})
 		}
-		e.o.StepPrefill = false
-		tps := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
-		t.Logf("%s on %s, %d-token prompt: prefill %.1f tok/s (%v), step by step %.1f tok/s (%v), %.1fx",
-			cfg.Type, e.DeviceName(), n, tps(took[0]), took[0], tps(took[1]), took[1], took[1].Seconds()/took[0].Seconds())
 	}
 }
