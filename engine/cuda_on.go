@@ -84,8 +84,15 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 	return b, gp.placer, nil
 }
 
-func (b *cudaBackend) start(n int) error              { return b.e.Start(n) }
-func (b *cudaBackend) step(id int) ([]float32, error) { return b.e.Step(id) }
+func (b *cudaBackend) start(n int) error { return b.e.Start(n) }
+
+func (b *cudaBackend) step(id int) ([]float32, error) {
+	logits, err := b.e.Step(id)
+	if err == nil {
+		err = b.collect() // Step synchronised: the events are done
+	}
+	return logits, err
+}
 
 func (b *cudaBackend) close() {
 	if b.ws != nil {
@@ -101,16 +108,21 @@ func (b *cudaBackend) memory() int64 {
 
 func (b *cudaBackend) greedy(prompt []int, n int) ([]int, time.Duration, time.Duration, error) {
 	r, err := b.e.Generate(prompt, n)
+	if err == nil {
+		err = b.collect()
+	}
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	return r.Tokens, r.Prefill, r.Decode, nil
 }
 
-func (b *cudaBackend) stalls() ([]time.Duration, time.Duration, error) {
+// collect adds the stalls the host loop measured since the last call to
+// the backend's totals; nothing without the host loop.
+func (b *cudaBackend) collect() error {
 	stall, host, err := b.e.Stalls()
 	if err != nil || stall == nil {
-		return nil, 0, err
+		return err
 	}
 	if b.stall == nil {
 		b.stall = make([]time.Duration, len(stall))
@@ -119,8 +131,10 @@ func (b *cudaBackend) stalls() ([]time.Duration, time.Duration, error) {
 		b.stall[i] += d
 	}
 	b.host += host
-	return b.stall, b.host, nil
+	return nil
 }
+
+func (b *cudaBackend) stalls() ([]time.Duration, time.Duration) { return b.stall, b.host }
 
 // gpuPlacer places a policy's experts for engine/cuda (cuda.Experts):
 // Place runs the plan on a cudart.Store and gives the engine each GPU

@@ -177,14 +177,12 @@ func (m *Model) Policy() *PolicyResult {
 	}
 	r := m.pl.result()
 	if s, ok := m.b.(stallReporter); ok {
-		stall, host, err := s.stalls()
-		if err == nil {
-			r.Host = host
-			for i, l := range m.pl.moe {
-				if l >= 0 && i < len(stall) {
-					r.Layers[l].Stall = stall[i]
-					r.Stall += stall[i]
-				}
+		stall, host := s.stalls()
+		r.Host = host
+		for i, l := range m.pl.moe {
+			if l >= 0 && i < len(stall) {
+				r.Layers[l].Stall = stall[i]
+				r.Stall += stall[i]
 			}
 		}
 	}
@@ -193,9 +191,9 @@ func (m *Model) Policy() *PolicyResult {
 
 // stallReporter is a backend that measures how long its compute stood
 // still at each layer (by decoder layer) and the host's share, summed
-// since Open.
+// since Open, as of its last step or generation.
 type stallReporter interface {
-	stalls() (byLayer []time.Duration, host time.Duration, err error)
+	stalls() (byLayer []time.Duration, host time.Duration)
 }
 
 // WriteTrace writes the routing of every dispatch since Open, in moec's
