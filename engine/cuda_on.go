@@ -31,16 +31,9 @@ type cudaBackend struct {
 // each layer; with route, each MoE layer's choice is forced from it.
 func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTrace) (backend, *placer, error) {
 	co := cuda.Options{Device: o.GPU, MaxContext: o.MaxContext, KVFloat32: o.KVFloat32}
-	first := -1 // the first MoE layer: a new token starts there
-	if len(cfg.MoELayers) > 0 {
-		first = cfg.MoELayers[0]
-	}
 	if route != nil {
 		co.Route = func(layer int, experts []int32, weights []float32) error {
-			if layer == first {
-				route.token++
-			}
-			forceRoute(route, route.moe[layer], experts, weights)
+			forceRoute(route, layer, experts, weights)
 			return nil
 		}
 	}
@@ -53,7 +46,7 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 		if pl.x.DType != "BF16" {
 			return nil, nil, fmt.Errorf("engine: the GPU path runs a policy's experts from the bytes the store copies, which must be bf16; this checkpoint's experts are %s", pl.x.DType)
 		}
-		gp = &gpuPlacer{placer: pl, first: first, hidden: cfg.Hidden, inter: int(pl.x.Gate[0]), ws: expert.NewWorkspace(0)}
+		gp = &gpuPlacer{placer: pl, hidden: cfg.Hidden, inter: int(pl.x.Gate[0]), ws: expert.NewWorkspace(0)}
 		co.Experts = gp
 	}
 	e, err := cuda.Open(cfg, ck, co)
@@ -146,15 +139,11 @@ type gpuPlacer struct {
 	*placer
 	s             *cudart.Store
 	stream        cu.Stream
-	first         int // the first MoE layer
 	hidden, inter int
 	ws            *expert.Workspace
 }
 
 func (gp *gpuPlacer) Place(layer int, ids []int32, weights []float32, dev []uint64) error {
-	if layer == gp.first {
-		gp.token++
-	}
 	p, l, err := gp.dispatch(layer, ids, weights)
 	if err != nil {
 		return err

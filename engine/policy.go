@@ -188,6 +188,9 @@ func (pl *placer) dispatch(layer int, ids []int32, weights []float32) (*rt.Plan,
 	if l < 0 {
 		return nil, 0, fmt.Errorf("engine: layer %d is routed, but the checkpoint has no experts there", layer)
 	}
+	if l == 0 { // every token passes the MoE layers in order
+		pl.token++
+	}
 	scores := pl.scores[:len(ids)]
 	for i, w := range weights[:len(ids)] {
 		// The policy sees the scores a recorded trace keeps, so a replay

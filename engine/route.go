@@ -127,15 +127,18 @@ func openRouteTrace(file string, cfg *model.Config) (*routeTrace, error) {
 	return t, nil
 }
 
-// Force is route for the CPU session, which names decoder layers.
-func (t *routeTrace) Force(layer int, r cpu.Routing) {
-	forceRoute(t, t.moe[layer], r.Experts, r.Weights)
-}
+// Force is forceRoute for the CPU session.
+func (t *routeTrace) Force(layer int, r cpu.Routing) { forceRoute(t, layer, r.Experts, r.Weights) }
 
-// forceRoute overwrites experts and weights, MoE layer moe's top-k
-// choice, with t's for the current token: the CPU session's ids are ints,
-// the GPU's int32s.
-func forceRoute[ID int | int32](t *routeTrace, moe int, experts []ID, weights []float32) {
+// forceRoute overwrites experts and weights, decoder layer's top-k choice,
+// with t's for the current token: the CPU session's ids are ints, the
+// GPU's int32s. Every token passes the MoE layers in order, so the first
+// one starts the next token.
+func forceRoute[ID int | int32](t *routeTrace, layer int, experts []ID, weights []float32) {
+	moe := t.moe[layer]
+	if moe == 0 {
+		t.token++
+	}
 	m := t.maps[moe]
 	rows := len(t.experts[m.Layer]) / t.topK
 	i := max(t.token, 0) % rows * t.topK
