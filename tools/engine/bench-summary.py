@@ -79,8 +79,7 @@ def table(dirname):
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in ("line", "table"):
         sys.exit(__doc__)
-    print(line(sys.argv[2]) if sys.argv[1] == "line" else "", end="")
-    if sys.argv[1] == "table":
-        table(sys.argv[2])
+    if sys.argv[1] == "line":
+        print(line(sys.argv[2]))
     else:
-        print()
+        table(sys.argv[2])
