@@ -540,16 +540,8 @@ func (e *Engine) launchStep(cut func(layer int, experts bool) error) error {
 		mp := C.MoEParams{xn: dp(e.xn), act: dp(e.act), parts: dp(e.parts), hidden: C.int(e.hidden), act_stride: C.int(e.actStride),
 			shared_gate_w: dp(l.sharedG), shared_up_w: dp(l.sharedU), shared_down_w: dp(l.sharedD), shared_inter: C.int(l.sharedInter)}
 		if l.sparse {
-			rows := cfg.Experts
-			rt := C.RouterParams{state: dp(e.state), logits: dp(e.rlogits), sel: dp(e.sel), weights: dp(e.weights),
-				trace: dp(e.trace + C.CUdeviceptr(i*(e.o.MaxContext+1)*e.topk*4)), experts: C.int(cfg.Experts), topk: C.int(e.topk)}
-			if l.sharedGate {
-				rt.shared_gate = 1
-				rows++
-			}
-			if cfg.Router.NormTopK {
-				rt.norm_topk = 1
-			}
+			rt, rows := e.router(i, e.rlogits, e.sel, e.weights)
+			rt.state = dp(e.state)
 			try(gemv(d, &C.GemvParams{w: dp(l.router), x: dp(e.xn), y: dp(e.rlogits), rows: C.int(rows), cols: C.int(e.hidden)}))
 			try(launch(d, "router", [2]int{1, 1}, 32, 0, &rt, int64(rows)*4))
 			mp.sel, mp.weights = dp(e.sel), dp(e.weights)
@@ -604,6 +596,25 @@ func (e *Engine) qkNorm() int {
 		return 1
 	}
 	return 2
+}
+
+// router returns the router's parameters for sparse layer i, reading
+// its logits from logits and writing its choice to sel and weights (the
+// step's, or a prefill chunk's rows), and the rows of its logits: the
+// experts, and the shared expert's gate when the layer has one.
+func (e *Engine) router(i int, logits, sel, weights C.CUdeviceptr) (C.RouterParams, int) {
+	cfg := e.cfg
+	rows := cfg.Experts
+	rt := C.RouterParams{logits: dp(logits), sel: dp(sel), weights: dp(weights),
+		trace: dp(e.trace + C.CUdeviceptr(i*(e.o.MaxContext+1)*e.topk*4)), experts: C.int(cfg.Experts), topk: C.int(e.topk)}
+	if e.layers[i].sharedGate {
+		rt.shared_gate = 1
+		rows++
+	}
+	if cfg.Router.NormTopK {
+		rt.norm_topk = 1
+	}
+	return rt, rows
 }
 
 // kvBytesRead is what a step's attention reads of one layer's cache, for

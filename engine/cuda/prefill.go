@@ -161,17 +161,8 @@ func (e *Engine) prefillChunk(c0, rows int, try func(error)) int {
 
 		entries, shared := 0, 0 // the shared expert's (or dense MLP's) entry
 		if l.sparse {
-			rl := cfg.Experts
-			rt := C.RouterRowsParams{router: C.RouterParams{logits: dp(p.rlogits), sel: dp(p.sel), weights: dp(p.weights),
-				trace: dp(e.trace + C.CUdeviceptr(i*(e.o.MaxContext+1)*e.topk*4)), experts: C.int(cfg.Experts), topk: C.int(e.topk)},
-				ld: C.int(p.rld), pos0: C.int(c0), rows: C.int(rows)}
-			if l.sharedGate {
-				rt.router.shared_gate = 1
-				rl++
-			}
-			if cfg.Router.NormTopK {
-				rt.router.norm_topk = 1
-			}
+			router, rl := e.router(i, p.rlogits, p.sel, p.weights)
+			rt := C.RouterRowsParams{router: router, ld: C.int(p.rld), pos0: C.int(c0), rows: C.int(rows)}
 			try(gemm(d, &C.GemmParams{w: dp(l.router), x: dp(p.xn), y: dp(p.rlogits), n: C.int(rl), k: hidden, rows: C.int(rows),
 				ldx: hidden, ldy: C.int(p.rld)}, 0, n))
 			try(launch(d, "router_rows", [2]int{rows, 1}, 32, 0, &rt, n*int64(rl)*4))
