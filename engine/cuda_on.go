@@ -44,7 +44,7 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 			return nil, nil, err
 		}
 		if pl.x.DType != "BF16" {
-			return nil, nil, fmt.Errorf("engine: the GPU path runs a policy's experts from the bytes the store copies, which must be bf16; this checkpoint's experts are %s", pl.x.DType)
+			return nil, nil, fmt.Errorf("engine: %s: the experts are %s, but the GPU path runs a policy's experts from the bytes the store copies, which must be bf16", ck.Dir(), pl.x.DType)
 		}
 		gp = &gpuPlacer{placer: pl, hidden: cfg.Hidden, inter: int(pl.x.Gate[0]), ws: expert.NewWorkspace(0)}
 		co.Experts = gp
