@@ -337,7 +337,7 @@ func sameCopies(a, b cudart.Counters) bool {
 
 // TestPolicyErrors checks what Open refuses under a policy.
 func TestPolicyErrors(t *testing.T) {
-	dir := filepath.Join("..", "testdata", "models", "olmoe")
+	dir := filepath.Join("..", "testdata", "models", "qwen2_moe_bf16") // bf16, as the GPU path's store needs
 	shape, err := ExpertShape(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +360,7 @@ func TestPolicyErrors(t *testing.T) {
 			t.Errorf("%+v: error %v, want %q", c.o.Store, err, c.want)
 		}
 	}
-	m := openTiny(t, "olmoe")
+	m := openTiny(t, "qwen2_moe_bf16")
 	if err := m.WriteTrace(&bytes.Buffer{}); err == nil {
 		t.Error("WriteTrace without a policy: no error")
 	}

@@ -115,28 +115,6 @@ func TestGoldens(t *testing.T) {
 	}
 }
 
-// pendingGoldens are the tiny checkpoints tools/tiny/make_tiny.py makes
-// that are not committed yet: it needs torch, so they are made on the GPU
-// machine. TestGoldens runs each one found; this test says which are
-// missing and how to make them.
-var pendingGoldens = []string{"deepseek_v2", "deepseek_v2_qlora"}
-
-// TestPendingGoldens skips, naming the script, while a checkpoint of
-// pendingGoldens is missing from testdata/models.
-func TestPendingGoldens(t *testing.T) {
-	for _, name := range pendingGoldens {
-		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("..", "..", "testdata", "models", name)
-			if _, err := os.Stat(filepath.Join(dir, "golden.json")); err != nil {
-				t.Skipf("%s has no golden.json yet: make it on a machine with torch and transformers 5.x with python3 tools/tiny/make_tiny.py testdata/models %s", dir, name)
-			}
-			if !slices.Contains(goldenDirs(t), dir) {
-				t.Errorf("%s has a golden.json but no config.json", dir)
-			}
-		})
-	}
-}
-
 // TestStepErrors checks that a token outside the vocabulary and a full
 // context are errors, not panics.
 func TestStepErrors(t *testing.T) {
