@@ -249,12 +249,13 @@ func (g *gen) missConst() (cpu, ok bool) {
 	return mode == rt.CPUFallback, mode != rt.Hybrid
 }
 
-// missCPU is the expression of where a miss runs.
+// missCPU is the expression of where the access just made runs when it
+// missed (Account's argument cpu).
 func (g *gen) missCPU() jen.Code {
 	if cpu, ok := g.missConst(); ok {
 		return jen.Lit(cpu)
 	}
-	return jen.Id("p").Dot("missCPU")
+	return jen.Op("!").Id("hit").Op("&&").Id("p").Dot("misses").Dot("CPU").Call()
 }
 
 func (g *gen) budgetVaries() bool {
@@ -319,7 +320,9 @@ func (g *gen) policy(f *jen.File) error {
 		fields = append(fields, jen.Id("budget").Int())
 	}
 	if _, ok := g.missConst(); !ok {
-		fields = append(fields, jen.Id("missCPU").Bool())
+		fields = append(fields,
+			jen.Id("misses").Qual(rtPath, "MissRule"),
+			jen.Id("hw").Qual(rtPath, "Hardware").Comment("what Calibrate measured"))
 	}
 	if g.perLayer {
 		fields = append(fields, jen.Id("pl").Op("*").Qual(rtPath, "Budgets"))
@@ -352,6 +355,9 @@ func (g *gen) policy(f *jen.File) error {
 		if len(g.m.states) > 1 {
 			g.enter(f)
 		}
+	}
+	if _, ok := g.missConst(); !ok {
+		g.calibrate(f)
 	}
 	g.stats(f)
 	f.Commentf("Name returns %q.", s.Name)
@@ -420,7 +426,7 @@ func (g *gen) constructor(f *jen.File, evictions []rt.Eviction, strategies []rt.
 		body = append(body, jen.Id("p").Dot("budget").Op("=").Lit(s.Prefetch.Budget))
 	}
 	if _, ok := g.missConst(); !ok {
-		body = append(body, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Add(spec0.Clone()).Dot("Schedule"), expertGB.Clone()))
+		body = append(body, jen.Id("p").Dot("setMisses").Call(spec0.Clone()))
 	}
 	if len(s.Adapt.Rules) > 0 {
 		body = append(body, jen.For(jen.Id("i").Op(":=").Range().Id("p").Dot("lastFired")).Block(
@@ -463,6 +469,9 @@ func (g *gen) dispatch(f *jen.File) {
 		jen.Id("p").Dot("mu").Dot("Lock").Call(),
 		jen.Defer().Id("p").Dot("mu").Dot("Unlock").Call(),
 		jen.Id("p").Dot("l").Dot("Begin").Call(jen.Id("layer"), jen.Id("experts"), jen.Id("scores"), jen.Id("plan")),
+	}
+	if _, ok := g.missConst(); !ok {
+		body = append(body, jen.Id("p").Dot("misses").Dot("Begin").Call())
 	}
 	if g.perLayer {
 		body = append(body, jen.Id("p").Dot("pl").Dot("Record").Call(jen.Id("layer"), jen.Id("experts")))
@@ -885,11 +894,30 @@ func (g *gen) enter(f *jen.File) {
 		body = append(body, jen.Id("p").Dot("budget").Op("=").Add(next.Clone()).Dot("Prefetch").Dot("Budget"))
 	}
 	if _, ok := g.missConst(); !ok {
-		body = append(body, jen.Id("p").Dot("missCPU").Op("=").Qual(rtPath, "MissOnCPU").Call(jen.Op("&").Id("next").Dot("Schedule"),
-			jen.Qual(rtPath, "ExpertGB").Call(shape.Clone(), cacheSpec.Clone())))
+		body = append(body, jen.Id("p").Dot("setMisses").Call(jen.Id("next")))
 	}
 	f.Comment("enter swaps from the running configuration to state to, keeping the warm state.")
 	f.Func().Params(g.recv()).Id("enter").Params(jen.Id("to").Int(), jen.Id("plan").Op("*").Qual(rtPath, "Plan")).Block(body...)
+}
+
+// calibrate writes setMisses and Calibrate, for a policy whose misses
+// run where its schedule and the measured hardware say (hybrid).
+func (g *gen) calibrate(f *jen.File) {
+	f.Comment("setMisses sets where misses run from configuration s's schedule, calibrated by")
+	f.Comment("what the engine measured.")
+	f.Func().Params(g.recv()).Id("setMisses").Params(jen.Id("s").Op("*").Qual(rtPath, "Spec")).Block(
+		jen.Id("c").Op(":=").Id("s").Dot("Schedule").Dot("Calibrated").Call(jen.Id("p").Dot("hw")),
+		jen.Id("p").Dot("misses").Op("=").Qual(rtPath, "NewMissRule").Call(jen.Op("&").Id("c"),
+			jen.Qual(rtPath, "ExpertGB").Call(jen.Id("p").Dot("shape"), jen.Op("&").Id("s").Dot("Cache"))),
+	)
+	f.Var().Id("_").Qual(rtPath, "Calibrated").Op("=").Parens(jen.Op("*").Id(g.name)).Parens(jen.Nil())
+	f.Comment("Calibrate takes the figures the engine measured (rt.Calibrated).")
+	f.Func().Params(g.recv()).Id("Calibrate").Params(jen.Id("h").Qual(rtPath, "Hardware")).Block(
+		jen.Id("p").Dot("mu").Dot("Lock").Call(),
+		jen.Defer().Id("p").Dot("mu").Dot("Unlock").Call(),
+		jen.Id("p").Dot("hw").Op("=").Id("h"),
+		jen.Id("p").Dot("setMisses").Call(g.running()),
+	)
 }
 
 // stats writes Stats.

@@ -125,7 +125,7 @@ func (p *interp) swap(next *Spec, plan *Plan) {
 		p.configure()
 	}
 	p.budget = next.Prefetch.Budget
-	p.missCPU = MissOnCPU(&next.Schedule, p.expertGB())
+	p.setMisses(next)
 }
 
 // refit gives a store's cache the running kind and capacity slots.

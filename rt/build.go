@@ -101,22 +101,110 @@ func ExpertGB(shape Shape, c *CacheSpec) float64 {
 	return c.ExpertSizeGB
 }
 
-// MissOnCPU reports whether the schedule runs a miss on the CPU: always
-// for cpu_fallback; for hybrid when the estimated transfer time of an
-// expert of expertGB exceeds cpu_expert_ms if set, else
-// offload_threshold_ms.
-func MissOnCPU(s *ScheduleSpec, expertGB float64) bool {
+// Hardware is what an engine measured at start for a policy's schedule
+// (engine.Open on the GPU): the host-to-GPU bandwidth of copying one
+// expert and the CPU time of running one expert for one token. A zero
+// figure was not measured.
+type Hardware struct {
+	PCIeGBps    float64 // GB/s, 10^9 bytes per second
+	CPUExpertMS float64 // milliseconds
+}
+
+// A Calibrated policy takes the figures its engine measured: the
+// interpreter and generated code whose schedule can be hybrid implement
+// it. Calibrate is called before the first Dispatch.
+type Calibrated interface {
+	Calibrate(h Hardware)
+}
+
+// Calibrated returns s with the figures h measured where the policy
+// leaves them to the engine: pcie_gbps where it is the default,
+// DefaultPCIeGBps (a policy that writes 25 is taken as leaving it), and
+// cpu_expert_ms where it is unset. What the policy states is the user's
+// override and stays.
+func (s ScheduleSpec) Calibrated(h Hardware) ScheduleSpec {
+	if h.PCIeGBps > 0 && s.PCIeGBps == DefaultPCIeGBps {
+		s.PCIeGBps = h.PCIeGBps
+	}
+	if h.CPUExpertMS > 0 && s.CPUExpertMS == 0 {
+		s.CPUExpertMS = h.CPUExpertMS
+	}
+	return s
+}
+
+// A MissRule says where each miss of a dispatch runs, as the schedule
+// block states it:
+//
+//   - gpu_only: on the GPU; cpu_fallback: on the CPU.
+//   - hybrid without cpu_expert_ms (the reference's rule): every miss on
+//     the CPU when the estimated transfer time of one expert, expert
+//     bytes / pcie_gbps, exceeds offload_threshold_ms, else every miss
+//     on the GPU.
+//   - hybrid with cpu_expert_ms (written, or measured by the engine,
+//     ScheduleSpec.Calibrated): the dispatch's misses share the two
+//     queues. Copies cross the link one after another and the CPU runs
+//     its experts one after another on all its cores, so the n-th miss
+//     sent to the GPU is ready after n transfer times and the m-th sent
+//     to the CPU after m expert times; each miss, in top-k order, goes
+//     to the CPU exactly when its transfer would complete later than its
+//     CPU run would (strictly), so that the layer waits for the slower
+//     queue as little as the counts allow. The first miss of a dispatch
+//     follows the single-expert rule: CPU exactly when one transfer takes
+//     longer than cpu_expert_ms.
+//
+// Begin starts a dispatch; CPU decides the next miss.
+type MissRule struct {
+	always bool    // every miss on the CPU
+	copyMS float64 // hybrid with cpu_expert_ms: one transfer's estimate
+	cpuMS  float64 // and one CPU expert's time; 0 for the fixed rules
+	gpu    int     // this dispatch's misses sent to the GPU
+	cpu    int     // and to the CPU
+}
+
+// NewMissRule returns the rule of schedule s for experts of expertGB (see
+// ExpertGB).
+func NewMissRule(s *ScheduleSpec, expertGB float64) MissRule {
 	switch s.Mode {
 	case CPUFallback:
-		return true
+		return MissRule{always: true}
 	case Hybrid:
-		limit := s.OffloadThresholdMS
+		copyMS := expertGB / s.PCIeGBps * 1000
 		if s.CPUExpertMS > 0 {
-			limit = s.CPUExpertMS
+			return MissRule{copyMS: copyMS, cpuMS: s.CPUExpertMS}
 		}
-		return expertGB/s.PCIeGBps*1000 > limit
+		return MissRule{always: copyMS > s.OffloadThresholdMS}
 	}
+	return MissRule{}
+}
+
+// Begin starts a dispatch: no miss is queued on either side.
+func (r *MissRule) Begin() { r.gpu, r.cpu = 0, 0 }
+
+// CPU reports whether the next miss of the dispatch runs on the CPU, and
+// counts it on its side.
+func (r *MissRule) CPU() bool {
+	if r.cpuMS == 0 {
+		return r.always
+	}
+	if float64(r.gpu+1)*r.copyMS > float64(r.cpu+1)*r.cpuMS {
+		r.cpu++
+		return true
+	}
+	r.gpu++
 	return false
+}
+
+// Uniform reports whether the rule sends every miss of a dispatch of at
+// most topK misses to the same side, and whether that side is the CPU.
+func (r MissRule) Uniform(topK int) (cpu, ok bool) {
+	r.Begin()
+	first := r.CPU()
+	for range topK - 1 {
+		if r.CPU() != first {
+			return false, false
+		}
+	}
+	return first, true
 }
 
 // KindChanged reports whether a swap from old to next needs new caches:

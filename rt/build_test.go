@@ -74,3 +74,96 @@ func TestRebuildKeepsResidents(t *testing.T) {
 		t.Errorf("evicted %v, want %v", fx.Evicted, want)
 	}
 }
+
+// TestMissRule checks where each miss of a dispatch runs under each
+// schedule, for a Mixtral expert (352 MB): at 54 GB/s a copy takes 6.5
+// ms, and the CPU runs one in 4 ms.
+func TestMissRule(t *testing.T) {
+	const gb = 0.352
+	for _, c := range []struct {
+		name string
+		s    ScheduleSpec
+		want string // C or G for each of six misses
+	}{
+		{"gpu_only", ScheduleSpec{Mode: GPUOnly, PCIeGBps: 54, CPUExpertMS: 4}, "GGGGGG"},
+		{"cpu_fallback", ScheduleSpec{Mode: CPUFallback, PCIeGBps: 54}, "CCCCCC"},
+		// The reference's rule: one estimate against the threshold.
+		{"hybrid threshold over", ScheduleSpec{Mode: Hybrid, PCIeGBps: 54, OffloadThresholdMS: 5}, "CCCCCC"},
+		{"hybrid threshold under", ScheduleSpec{Mode: Hybrid, PCIeGBps: 54, OffloadThresholdMS: 50}, "GGGGGG"},
+		// Shared: the first miss to the CPU (6.5 > 4), the second to the
+		// link (6.5 < 8), the third to the CPU (13 > 8), the fourth too
+		// (13 > 12), the fifth to the link (13 < 16)...
+		{"hybrid shared", ScheduleSpec{Mode: Hybrid, PCIeGBps: 54, CPUExpertMS: 4}, "CGCCGC"},
+		// A fast link takes all the misses a layer has.
+		{"hybrid fast link", ScheduleSpec{Mode: Hybrid, PCIeGBps: 54, CPUExpertMS: 40}, "GGGGGG"},
+	} {
+		r := NewMissRule(&c.s, gb)
+		for range 2 { // Begin starts over
+			r.Begin()
+			var got []byte
+			for range len(c.want) {
+				got = append(got, "GC"[b2i(r.CPU())])
+			}
+			if string(got) != c.want {
+				t.Errorf("%s: misses run %s, want %s", c.name, got, c.want)
+			}
+		}
+	}
+	shared := NewMissRule(&ScheduleSpec{Mode: Hybrid, PCIeGBps: 54, CPUExpertMS: 4}, gb)
+	if _, ok := shared.Uniform(2); ok {
+		t.Error("Uniform(2) of the shared rule: ok, want not")
+	}
+	if cpu, ok := shared.Uniform(1); !ok || !cpu {
+		t.Errorf("Uniform(1) of the shared rule: %v, %v, want true, true", cpu, ok)
+	}
+	fast := NewMissRule(&ScheduleSpec{Mode: Hybrid, PCIeGBps: 54, CPUExpertMS: 40}, gb)
+	if cpu, ok := fast.Uniform(6); !ok || cpu {
+		t.Errorf("Uniform(6) with a fast link: %v, %v, want false, true", cpu, ok)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestCalibrated checks that measured figures fill only what the policy
+// leaves open, and that a calibrated interpreter decides with them.
+func TestCalibrated(t *testing.T) {
+	h := Hardware{PCIeGBps: 54, CPUExpertMS: 4}
+	open := ScheduleSpec{Mode: Hybrid, PCIeGBps: DefaultPCIeGBps}
+	if got := open.Calibrated(h); got.PCIeGBps != 54 || got.CPUExpertMS != 4 {
+		t.Errorf("open schedule calibrated: %+v", got)
+	}
+	stated := ScheduleSpec{Mode: Hybrid, PCIeGBps: 6, CPUExpertMS: 2.1}
+	if got := stated.Calibrated(h); got != stated {
+		t.Errorf("stated schedule calibrated: %+v, want it unchanged", got)
+	}
+	if got := open.Calibrated(Hardware{}); got != open {
+		t.Errorf("calibrated with nothing measured: %+v", got)
+	}
+
+	spec := NewSpec("hybrid", 4)
+	spec.Schedule.Mode = Hybrid // offload_threshold_ms 50: at 25 GB/s a 352 MB copy is 14 ms, under it
+	shape := Shape{Layers: 1, Experts: 8, TopK: 2, ExpertBytes: 352e6}
+	p, err := New(spec, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan Plan
+	next := int32(0)
+	devices := func() []Device { // two misses
+		p.Dispatch(0, []int32{next, next + 1}, nil, &plan)
+		next += 2
+		return slices.Clone(plan.Device)
+	}
+	if got := devices(); !slices.Equal(got, []Device{GPU, GPU}) {
+		t.Errorf("uncalibrated: %v, want both misses on the GPU", got)
+	}
+	p.(Calibrated).Calibrate(h)
+	if got := devices(); !slices.Equal(got, []Device{CPU, GPU}) {
+		t.Errorf("calibrated: %v, want the first miss on the CPU, the second on the GPU", got)
+	}
+}

@@ -30,7 +30,8 @@ type interp struct {
 	storeOf []*store // by layer
 	pf      prefetcher
 	budget  int
-	missCPU bool
+	misses  MissRule
+	hw      Hardware // what Calibrate measured
 	pl      *Budgets
 	ad      *adapter
 	l       *Ledger
@@ -97,8 +98,25 @@ func (p *interp) configure() {
 		p.pf = nil
 	}
 	p.budget = s.Prefetch.Budget
-	p.missCPU = MissOnCPU(&s.Schedule, p.expertGB())
+	p.setMisses(s)
 }
+
+// setMisses sets where misses run from configuration s's schedule,
+// calibrated by what the engine measured.
+func (p *interp) setMisses(s *Spec) {
+	c := s.Schedule.Calibrated(p.hw)
+	p.misses = NewMissRule(&c, ExpertGB(p.shape, &s.Cache))
+}
+
+// Calibrate takes the figures the engine measured (rt.Calibrated).
+func (p *interp) Calibrate(h Hardware) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hw = h
+	p.setMisses(p.spec)
+}
+
+var _ Calibrated = (*interp)(nil)
 
 func (p *interp) Name() string { return p.spec.Name }
 
@@ -111,6 +129,7 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 	defer p.mu.Unlock()
 	l := p.l
 	l.Begin(layer, experts, scores, plan)
+	p.misses.Begin()
 	st := p.storeOf[layer]
 	if p.pl != nil {
 		p.pl.Record(layer, experts)
@@ -121,7 +140,7 @@ func (p *interp) Dispatch(layer int, experts []int32, scores []float32, plan *Pl
 		if st.ttl != nil {
 			st.ttl.Access(k)
 		}
-		evicted := l.Account(plan, i, k, hit, hit || st.c.Contains(k), p.missCPU)
+		evicted := l.Account(plan, i, k, hit, hit || st.c.Contains(k), !hit && p.misses.CPU())
 		if st.mem != nil && st.mem.Pressed(st.c.Len()) {
 			Relieve(st.mem, st.c, l.Protect(), l.Effects())
 			evicted += l.Settle(plan)

@@ -59,11 +59,12 @@ the capacity is dropped. A configuration that the checker rejects
 counted.
 
 A hybrid configuration decides with the hardware figures below (its
-pcie_gbps and cpu_expert_ms are theirs), so it runs a miss on the CPU
-exactly when the CPU is faster than the copy: for the trace's expert
-size that is always or never, the plans of cpu_fallback or gpu_only.
-Where the grid has that mode, the hybrid configurations are skipped
-rather than listed twice.
+pcie_gbps and cpu_expert_ms are theirs): it shares a layer's misses
+between the link and the CPU, each going to whichever would finish it
+first. Where one is so much faster that every miss of a layer goes to
+it, hybrid plans as gpu_only or cpu_fallback does; where the grid has
+that mode, those hybrid configurations are skipped rather than listed
+twice.
 
 The grids:
 

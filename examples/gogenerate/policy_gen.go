@@ -221,7 +221,8 @@ type ScoreAffinity struct {
 	l        *rt.Ledger
 	score    *rt.ScoreCache
 	affinity *rt.AffinityPrefetcher
-	missCPU  bool
+	misses   rt.MissRule
+	hw       rt.Hardware // what Calibrate measured
 }
 
 var _ rt.Policy = (*ScoreAffinity)(nil)
@@ -238,7 +239,7 @@ func NewScoreAffinity(shape rt.Shape) (*ScoreAffinity, error) {
 	}
 	p.score = rt.NewScore(&scoreAffinityStates[0].Cache, shape, -1, 16) // capacity: policy.moe:37:20
 	p.affinity = rt.NewAffinityPrefetcher(shape, 0.3)                   // strategy: policy.moe:43:20
-	p.missCPU = rt.MissOnCPU(&scoreAffinityStates[0].Schedule, rt.ExpertGB(shape, &scoreAffinityStates[0].Cache))
+	p.setMisses(scoreAffinityStates[0])
 	return p, nil
 }
 
@@ -247,6 +248,7 @@ func (p *ScoreAffinity) Dispatch(layer int, experts []int32, scores []float32, p
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.l.Begin(layer, experts, scores, plan)
+	p.misses.Begin()
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -257,7 +259,7 @@ func (p *ScoreAffinity) dispatch0(layer int, experts []int32, scores []float32, 
 	for i, e := range experts {
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
-		l.Account(plan, i, k, hit, hit || c.Contains(k), p.missCPU)
+		l.Account(plan, i, k, hit, hit || c.Contains(k), !hit && p.misses.CPU())
 	}
 	// prefetch budget: policy.moe:45:18
 	for _, k := range p.affinity.Predict(layer, experts, 4, l.Predictions(4)) {
@@ -265,6 +267,23 @@ func (p *ScoreAffinity) dispatch0(layer int, experts []int32, scores []float32, 
 			l.Warmed(plan, k)
 		}
 	}
+}
+
+// setMisses sets where misses run from configuration s's schedule, calibrated by
+// what the engine measured.
+func (p *ScoreAffinity) setMisses(s *rt.Spec) {
+	c := s.Schedule.Calibrated(p.hw)
+	p.misses = rt.NewMissRule(&c, rt.ExpertGB(p.shape, &s.Cache))
+}
+
+var _ rt.Calibrated = (*ScoreAffinity)(nil)
+
+// Calibrate takes the figures the engine measured (rt.Calibrated).
+func (p *ScoreAffinity) Calibrate(h rt.Hardware) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hw = h
+	p.setMisses(scoreAffinityStates[0])
 }
 
 // Stats returns a snapshot of the counters; it is safe to call while Dispatch runs.
@@ -341,7 +360,8 @@ type ComposedShowcase struct {
 	ttl       *rt.TTLTrigger
 	mem       *rt.MemoryTrigger
 	lookahead *rt.LookaheadPrefetcher
-	missCPU   bool
+	misses    rt.MissRule
+	hw        rt.Hardware // what Calibrate measured
 }
 
 var _ rt.Policy = (*ComposedShowcase)(nil)
@@ -360,7 +380,7 @@ func NewComposedShowcase(shape rt.Shape) (*ComposedShowcase, error) {
 	p.ttl = rt.NewTTL(&composedShowcaseStates[0].Cache, shape, -1)
 	p.mem = rt.NewMemory(&composedShowcaseStates[0].Cache, rt.ExpertGB(shape, &composedShowcaseStates[0].Cache))
 	p.lookahead = rt.NewLookaheadPrefetcher(shape, 2, 40) // strategy: policy.moe:68:20
-	p.missCPU = rt.MissOnCPU(&composedShowcaseStates[0].Schedule, rt.ExpertGB(shape, &composedShowcaseStates[0].Cache))
+	p.setMisses(composedShowcaseStates[0])
 	return p, nil
 }
 
@@ -369,6 +389,7 @@ func (p *ComposedShowcase) Dispatch(layer int, experts []int32, scores []float32
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.l.Begin(layer, experts, scores, plan)
+	p.misses.Begin()
 	p.dispatch0(layer, experts, scores, plan)
 }
 
@@ -380,7 +401,7 @@ func (p *ComposedShowcase) dispatch0(layer int, experts []int32, scores []float3
 		k := rt.Key{Layer: int32(layer), Expert: e}
 		hit := c.Access(k, rt.ScoreAt(scores, i), l.Effects())
 		p.ttl.Access(k)
-		l.Account(plan, i, k, hit, hit || c.Contains(k), p.missCPU)
+		l.Account(plan, i, k, hit, hit || c.Contains(k), !hit && p.misses.CPU())
 		if p.mem.Pressed(c.Len()) {
 			rt.Relieve(p.mem, c, l.Protect(), l.Effects())
 			l.Settle(plan)
@@ -396,6 +417,23 @@ func (p *ComposedShowcase) dispatch0(layer int, experts []int32, scores []float3
 			l.Warmed(plan, k)
 		}
 	}
+}
+
+// setMisses sets where misses run from configuration s's schedule, calibrated by
+// what the engine measured.
+func (p *ComposedShowcase) setMisses(s *rt.Spec) {
+	c := s.Schedule.Calibrated(p.hw)
+	p.misses = rt.NewMissRule(&c, rt.ExpertGB(p.shape, &s.Cache))
+}
+
+var _ rt.Calibrated = (*ComposedShowcase)(nil)
+
+// Calibrate takes the figures the engine measured (rt.Calibrated).
+func (p *ComposedShowcase) Calibrate(h rt.Hardware) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hw = h
+	p.setMisses(composedShowcaseStates[0])
 }
 
 // Stats returns a snapshot of the counters; it is safe to call while Dispatch runs.

@@ -168,10 +168,10 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 }
 
 // hybridTwin returns why the hybrid configurations of g repeat others of
-// g, or "" when they do not. With the cost model's figures, hybrid runs a
-// miss on the CPU exactly when copying the shape's expert takes longer
-// than the CPU runs it: always or never, so it plans as cpu_fallback or
-// gpu_only does.
+// g, or "" when they do not. With the cost model's figures, hybrid shares
+// a dispatch's misses between the link and the CPU (rt.MissRule); where
+// the one is so much faster that every miss of a top-k dispatch goes to
+// it, hybrid plans as gpu_only or cpu_fallback does.
 func (r *Replayer) hybridTwin(g Grid) string {
 	if !slices.Contains(g.Mode, "hybrid") {
 		return ""
@@ -179,16 +179,21 @@ func (r *Replayer) hybridTwin(g Grid) string {
 	s := rt.NewSpec("", 1)
 	s.Schedule.Mode = rt.Hybrid
 	s.Schedule.PCIeGBps, s.Schedule.CPUExpertMS = r.Model.PCIeGBps, ms(r.Model.CPU(r.Shape.ExpertBytes))
+	rule := rt.NewMissRule(&s.Schedule, rt.ExpertGB(r.Shape, &s.Cache))
+	cpu, ok := rule.Uniform(r.Shape.TopK)
+	if !ok {
+		return ""
+	}
 	twin, where := "gpu_only", "GPU"
-	if rt.MissOnCPU(&s.Schedule, rt.ExpertGB(r.Shape, &s.Cache)) {
+	if cpu {
 		twin, where = "cpu_fallback", "CPU"
 	}
 	if !slices.Contains(g.Mode, twin) {
 		return ""
 	}
 	copyMS := rt.ExpertGB(r.Shape, &s.Cache) / s.Schedule.PCIeGBps * 1000
-	return fmt.Sprintf("hybrid runs every miss on the %s here (a copy takes %.3f ms at %s GB/s, the CPU %.3f ms), as %s does",
-		where, copyMS, rt.FormatNumber(s.Schedule.PCIeGBps), s.Schedule.CPUExpertMS, twin)
+	return fmt.Sprintf("hybrid runs every miss on the %s here (a copy takes %.3f ms at %s GB/s, the CPU %.3f ms, with up to %d misses a layer), as %s does",
+		where, copyMS, rt.FormatNumber(s.Schedule.PCIeGBps), s.Schedule.CPUExpertMS, r.Shape.TopK, twin)
 }
 
 // sortResults ranks results by the objective among those of the same

@@ -25,7 +25,7 @@ func TestTuneObjective(t *testing.T) {
 		if rep.Configurations != 120 || rep.Replayed != 60 || len(rep.Results) != 60 {
 			t.Fatalf("%s: %d configurations, %d replayed, %d results, want 120, 60, 60", objective, rep.Configurations, rep.Replayed, len(rep.Results))
 		}
-		wantSkip := []Skip{{"hybrid runs every miss on the GPU here (a copy takes 0.330 ms at 52.5 GB/s, the CPU 2.100 ms), as gpu_only does", 60}}
+		wantSkip := []Skip{{"hybrid runs every miss on the GPU here (a copy takes 0.330 ms at 52.5 GB/s, the CPU 2.100 ms, with up to 4 misses a layer), as gpu_only does", 60}}
 		if diff := cmp.Diff(wantSkip, rep.Skipped); diff != "" {
 			t.Errorf("%s: skipped (-want +got):\n%s", objective, diff)
 		}
@@ -99,7 +99,7 @@ func TestTuneHybrid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Replayed != 1 || len(rep.Skipped) != 1 || !strings.HasPrefix(rep.Skipped[0].Reason, "hybrid runs every miss on the CPU here (a copy takes 8.651 ms at 2 GB/s, the CPU 2.100 ms), as cpu_fallback does") {
+	if rep.Replayed != 1 || len(rep.Skipped) != 1 || !strings.HasPrefix(rep.Skipped[0].Reason, "hybrid runs every miss on the CPU here (a copy takes 8.651 ms at 2 GB/s, the CPU 2.100 ms, with up to 4 misses a layer), as cpu_fallback does") {
 		t.Errorf("beside cpu_fallback: %d replayed, skipped %+v", rep.Replayed, rep.Skipped)
 	}
 }
