@@ -392,6 +392,42 @@ func (s *Store) Sync() error {
 	return nil
 }
 
+// MeasureCopy returns the host-to-device bandwidth of the store's copies
+// in GB/s (10^9 bytes per second): it copies the arena's first expert
+// into the last slot n times on the demand stream, after one copy that is
+// not timed, and divides the bytes by the time the n took. It must run
+// before the first Apply, while no slot holds an expert, and copies
+// nothing the store counts. The figure is what a policy's hybrid schedule
+// decides with (rt.Hardware).
+func (s *Store) MeasureCopy(n int) (float64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("cudart: MeasureCopy(%d): need at least one copy", n)
+	}
+	if s.n.plans.Load() > 0 {
+		return 0, errors.New("cudart: MeasureCopy after Apply: the slots are in use")
+	}
+	dst := s.base + cu.DevicePtr(int64(len(s.ready)-1)*s.eb)
+	var start time.Time
+	for i := range n + 1 {
+		if i == 1 {
+			if err := s.demand.Synchronize(); err != nil {
+				return 0, s.fail(fmt.Errorf("cuStreamSynchronize (demand): %w", err))
+			}
+			start = time.Now()
+		}
+		if err := cu.MemcpyHtoDAsync(dst, s.host, s.eb, s.demand); err != nil {
+			return 0, s.fail(fmt.Errorf("cuMemcpyHtoDAsync (measuring): %w", err))
+		}
+	}
+	if err := s.demand.Synchronize(); err != nil {
+		return 0, s.fail(fmt.Errorf("cuStreamSynchronize (demand): %w", err))
+	}
+	return float64(int64(n)*s.eb) / float64(time.Since(start).Nanoseconds()), nil
+}
+
 // Streams returns the demand and prefetch streams, for callers that order
 // their own work after the copies.
 func (s *Store) Streams() (demand, prefetch cu.Stream) { return s.demand, s.prefetch }

@@ -9,6 +9,7 @@ package cudart
 // Store's owner must.
 
 import (
+	"bytes"
 	_ "embed"
 	"errors"
 	"math/rand/v2"
@@ -439,6 +440,50 @@ func TestGPUApplyAllocs(t *testing.T) {
 		}
 		if allocs := testing.AllocsPerRun(2000, step); allocs != 0 {
 			t.Errorf("%v allocations per Dispatch, Apply and Used", allocs)
+		}
+	})
+}
+
+// TestGPUMeasureCopy checks MeasureCopy: a rate that a PCIe link gives
+// (between 1 and 200 GB/s for 17 MB experts), the copied bytes in the last
+// slot, nothing counted, and a refusal once a plan ran.
+func TestGPUMeasureCopy(t *testing.T) {
+	shape := rt.Shape{Layers: 2, Experts: 8, TopK: 2, ExpertBytes: 17301504}
+	spec := rt.NewSpec("lru", 4)
+	withContext(t, func() {
+		pol, _ := rt.New(spec, shape)
+		o := OptionsFor(spec, shape)
+		s := openGPU(t, o)
+		defer s.Close()
+		if _, err := s.MeasureCopy(0); err == nil {
+			t.Error("MeasureCopy(0): no error")
+		}
+		gbps, err := s.MeasureCopy(4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("pinned copies of %d bytes: %.1f GB/s", shape.ExpertBytes, gbps)
+		if gbps < 1 || gbps > 200 {
+			t.Errorf("MeasureCopy: %.1f GB/s, not a PCIe link's rate", gbps)
+		}
+		got := make([]byte, shape.ExpertBytes)
+		last := s.base + cu.DevicePtr(int64(o.Slots()-1)*shape.ExpertBytes)
+		if err := cu.MemcpyDtoH(unsafe.Pointer(&got[0]), last, shape.ExpertBytes); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, s.Host(rt.Key{})) {
+			t.Error("the last slot does not hold the arena's first expert")
+		}
+		if c := s.Counters(); c.Demand.Copies != 0 || c.Plans != 0 {
+			t.Errorf("MeasureCopy counted %+v", c)
+		}
+		var plan rt.Plan
+		pol.Dispatch(0, []int32{1, 2}, nil, &plan)
+		if err := s.Apply(&plan); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.MeasureCopy(1); err == nil {
+			t.Error("MeasureCopy after Apply: no error")
 		}
 	})
 }

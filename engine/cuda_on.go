@@ -4,6 +4,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"gorgonia.org/cu"
@@ -74,7 +75,48 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 	}
 	gp.store, gp.s, gp.stream = store, store, e.Stream()
 	b.store = int64(gp.so.Slots()) * gp.so.Shape.ExpertBytes
+	if c, ok := o.Policy.(rt.Calibrated); ok {
+		if gp.hw, err = gp.measure(o.Hardware); err != nil {
+			store.Close()
+			b.close()
+			return nil, nil, err
+		}
+		c.Calibrate(gp.hw)
+	}
 	return b, gp.placer, nil
+}
+
+// measure returns h with the figures it leaves at 0 measured on the
+// checkpoint's first expert: the pinned copy bandwidth (four copies into
+// a free slot) and the CPU time of one expert for one token (the median of
+// five runs on the host's cores, after one that warms the workspace).
+func (gp *gpuPlacer) measure(h rt.Hardware) (rt.Hardware, error) {
+	if h.PCIeGBps == 0 {
+		gbps, err := gp.s.MeasureCopy(4)
+		if err != nil {
+			return h, fmt.Errorf("engine: measuring the pinned copies: %w", err)
+		}
+		h.PCIeGBps = gbps
+	}
+	if h.CPUExpertMS == 0 {
+		b := gp.s.Host(rt.Key{})
+		x, out := make([]float32, gp.hidden), make([]float32, gp.hidden)
+		for i := range x {
+			x[i] = float32(i%7) / 7
+		}
+		var times [6]time.Duration
+		for i := range times {
+			start := time.Now()
+			if err := expert.Run(out, x, b, gp.x.DType, gp.hidden, gp.inter, gp.ws); err != nil {
+				return h, fmt.Errorf("engine: measuring a CPU expert: %w", err)
+			}
+			times[i] = time.Since(start)
+		}
+		runs := times[1:]
+		slices.Sort(runs)
+		h.CPUExpertMS = float64(runs[len(runs)/2]) / float64(time.Millisecond)
+	}
+	return h, nil
 }
 
 func (b *cudaBackend) start(n int) error { return b.e.Start(n) }

@@ -56,6 +56,10 @@ type PolicyResult struct {
 	Store cudart.Counters
 	// Memory is how Options.GPUMem was spent; nil without it.
 	Memory *MemoryPlan
+	// Hardware is what the policy was calibrated with (Options.Hardware,
+	// filled in by the GPU's measurements); zero when the policy takes no
+	// calibration (rt.Calibrated) or ran on the CPU.
+	Hardware rt.Hardware
 	// Stall is, on the GPU, how long the compute stood still between the
 	// MoE layers' routers and their experts, summed: the host's decision
 	// (Host) and the copies the compute did not hide (Stall - Host).
@@ -146,6 +150,7 @@ type placer struct {
 	counts PlanCounts
 	layers []LayerCounts
 	mem    *MemoryPlan
+	hw     rt.Hardware // what the policy was calibrated with
 
 	record bool
 	token  int // the token being run, counted from Open
@@ -229,7 +234,7 @@ func (pl *placer) dispatch(layer int, ids []int32, weights []float32) (*rt.Plan,
 
 func (pl *placer) result() *PolicyResult {
 	return &PolicyResult{Name: pl.p.Name(), Stats: pl.p.Stats(), Plans: pl.counts, Layers: slices.Clone(pl.layers),
-		Shape: pl.shape, Tokens: int64(pl.token + 1), Store: pl.store.Counters(), Memory: pl.mem}
+		Shape: pl.shape, Tokens: int64(pl.token + 1), Store: pl.store.Counters(), Memory: pl.mem, Hardware: pl.hw}
 }
 
 // hostPlacer is the CPU session's ExpertSource: the plans run on a

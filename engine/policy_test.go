@@ -279,6 +279,9 @@ func TestPolicyTraceReplays(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Decide with the figures the run's policy was calibrated
+				// with on the GPU.
+				p.(rt.Calibrated).Calibrate(run.Hardware)
 				res, err := replay.Run(p, replay.NewSliceSource(rows), replay.Options{
 					Shape: shape, Slots: spec.MaxSlots(shape), Pinned: replay.PinnedKeys(shape.Layers, spec.Cache.Pin)})
 				if err != nil {
@@ -295,7 +298,7 @@ func TestPolicyTraceReplays(t *testing.T) {
 				if run.Tokens != res.Tokens || run.Shape != res.Shape {
 					t.Errorf("the run counted %d tokens of shape %+v, the replay %d of %+v", run.Tokens, run.Shape, res.Tokens, res.Shape)
 				}
-				if got, want := run.Store, storeReplay(t, spec, shape, rows); !sameCopies(got, want) {
+				if got, want := run.Store, storeReplay(t, spec, shape, run.Hardware, rows); !sameCopies(got, want) {
 					t.Errorf("the run's store counted %+v, a store replaying the trace %+v", got, want)
 				}
 			})
@@ -303,14 +306,15 @@ func TestPolicyTraceReplays(t *testing.T) {
 	}
 }
 
-// storeReplay executes spec's plans over rows on a HostStore, as a
-// serving loop would, and returns its counters.
-func storeReplay(t *testing.T, spec *rt.Spec, shape rt.Shape, rows []replay.Row) cudart.Counters {
+// storeReplay executes spec's plans, calibrated with hw, over rows on a
+// HostStore, as a serving loop would, and returns its counters.
+func storeReplay(t *testing.T, spec *rt.Spec, shape rt.Shape, hw rt.Hardware, rows []replay.Row) cudart.Counters {
 	t.Helper()
 	p, err := rt.New(spec, shape)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.(rt.Calibrated).Calibrate(hw)
 	s, err := cudart.OpenHost(cudart.OptionsFor(spec, shape))
 	if err != nil {
 		t.Fatal(err)

@@ -278,6 +278,9 @@ func runReplay(e *env, c *command, args []string) int {
 		e.errorf("%s: %v", fs.Arg(0), err)
 		return exitError
 	}
+	// The engine calibrates a policy with the figures it measures; the
+	// replay with the cost model's, so that it decides as such a run.
+	p.(rt.Calibrated).Calibrate(rt.Hardware{PCIeGBps: model.PCIeGBps, CPUExpertMS: ms(model.CPU(shape.ExpertBytes))})
 	opts := replay.Options{
 		Shape:  shape,
 		Slots:  spec.MaxSlots(shape),

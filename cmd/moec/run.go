@@ -381,6 +381,9 @@ func summary(r *engine.Result) string {
 			fmt.Fprintf(&sb, "; the GPU waited %.1f ms at the MoE layers (host %.1f ms, transfers not hidden %.1f ms)",
 				ms(p.Stall), ms(p.Host), ms(p.Exposed()))
 		}
+		if h := p.Hardware; h != (rt.Hardware{}) {
+			fmt.Fprintf(&sb, "; its schedule decided with %.1f GB/s pinned copies and %.3f ms a CPU expert", h.PCIeGBps, h.CPUExpertMS)
+		}
 		if mp := p.Memory; mp != nil {
 			fmt.Fprintf(&sb, "; GPU memory %s: skeleton %s, KV cache %s, workspace %s, capacity %d of %d slots of %s",
 				formatBytes(mp.GPUMem), formatBytes(mp.Skeleton), formatBytes(mp.KV), formatBytes(mp.Workspace),
@@ -552,8 +555,17 @@ type policyReport struct {
 	StallMS   float64 `json:"stall_ms"`
 	HostMS    float64 `json:"host_ms"`
 	ExposedMS float64 `json:"exposed_transfer_ms"`
+	// The figures the policy's hybrid schedule decided with
+	// (engine.PolicyResult.Hardware); absent when it took none.
+	Hardware *hardwareReport `json:"hardware,omitempty"`
 	// By MoE layer.
 	Layers []layerReport `json:"layers"`
+}
+
+// hardwareReport is -json's "policy"."hardware".
+type hardwareReport struct {
+	PCIeGBps    float64 `json:"pcie_gbps"`
+	CPUExpertMS float64 `json:"cpu_expert_ms"`
 }
 
 // layerReport is one MoE layer's share of -json's "policy".
@@ -594,7 +606,11 @@ func newPolicyReport(p *engine.PolicyResult) *policyReport {
 	for i, l := range p.Layers {
 		layers[i] = layerReport{l.Hits, l.Misses, l.HitRate(), ms(l.Stall)}
 	}
-	return &policyReport{Memory: mem, Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
+	var hw *hardwareReport
+	if h := p.Hardware; h != (rt.Hardware{}) {
+		hw = &hardwareReport{h.PCIeGBps, h.CPUExpertMS}
+	}
+	return &policyReport{Memory: mem, Hardware: hw, Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
 		Demand:   transfers{p.Store.Demand.Copies, p.Store.Demand.Bytes},
 		Prefetch: transfers{p.Store.Prefetch.Copies, p.Store.Prefetch.Bytes},
 		Loads:    c.Loads, Prefetches: c.Prefetches, Evictions: c.Evictions, GPU: c.GPU, CPU: c.CPU, Stats: p.Stats,
