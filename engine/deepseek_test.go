@@ -13,7 +13,9 @@ import (
 // generates the same tokens.
 func TestDeepSeekV2(t *testing.T) {
 	if *testDevice != "cpu" {
-		t.Skip("the GPU path does not run multi-head latent attention yet")
+		// The GPU path runs a policy's experts from bf16 bytes only:
+		// TestPolicySameTokens runs deepseek_v2_qlora there.
+		t.Skip("the random checkpoint's experts are float32, which the GPU path's policy store does not copy")
 	}
 	dir := t.TempDir()
 	if _, err := modeltest.WriteModel(dir, modeltest.DeepSeekV2(nil), 3); err != nil {

@@ -25,7 +25,7 @@ import (
 	"github.com/moepolicy/moec/sema"
 )
 
-var tinyModels = []string{"qwen2_moe", "qwen2_moe_bf16", "olmoe", "qwen3_moe", "mixtral"}
+var tinyModels = []string{"qwen2_moe", "qwen2_moe_bf16", "olmoe", "qwen3_moe", "mixtral", "deepseek_v2", "deepseek_v2_qlora"}
 
 // examplePolicies are examples/*.moe files (one policy each, or the
 // first) that cover the evictions, prefetchers and schedule modes.

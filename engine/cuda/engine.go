@@ -54,8 +54,13 @@ type Engine struct {
 	cfg *model.Config
 	o   Options
 
+	// headDim, qDim and kvDim are what the attention kernel sees: for
+	// multi-head latent attention, one key/value head of kv_lora_rank +
+	// qk_rope_head_dim (mla.go).
 	hidden, qDim, kvDim, headDim int
 	topk, splits, actStride      int
+	qkvRows                      int     // rows of a layer's first projection
+	ropeScale                    float32 // YaRN's attention factor on cos and sin; 1 otherwise
 
 	state, prompt, out, ones        C.CUdeviceptr
 	x, xn, qkv, q, att, logits      C.CUdeviceptr
@@ -63,6 +68,7 @@ type Engine struct {
 	sel, weights, act, trace, hid   C.CUdeviceptr
 	rlogits                         C.CUdeviceptr
 	partOut, partML, invFreq        C.CUdeviceptr
+	mq, qa, mv                      C.CUdeviceptr // MLA: q_b_proj's queries, q_a_layernorm's output, the heads' values
 	embed, finalNorm, lmHead        C.CUdeviceptr
 	layers                          []layerBufs
 	weightBytes, kvBytes, workBytes int64
@@ -81,7 +87,8 @@ type Engine struct {
 // layerBufs are one layer's weights and cache on the device.
 type layerBufs struct {
 	inNorm, postNorm, qkvW, qkvB, o, qNorm, kNorm C.CUdeviceptr
-	kc, vc                                        C.CUdeviceptr
+	kc, vc                                        C.CUdeviceptr // MLA: kc holds [c, k_pe] a position; no vc
+	qaNorm, qb, kvNorm, uk, uv                    C.CUdeviceptr // MLA (mla.go)
 	router                                        C.CUdeviceptr // [experts (+1 shared gate row)][hidden]
 	gateTab, upTab, downTab                       C.CUdeviceptr
 	experts                                       []C.CUdeviceptr // each resident expert's gate, up and down, contiguous
@@ -157,9 +164,10 @@ func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
 // supported says why the GPU path cannot run cfg, or nil.
 func supported(cfg *model.Config) error {
+	if cfg.MLA != nil {
+		return supportedMLA(cfg)
+	}
 	switch {
-	case cfg.MLA != nil:
-		return fmt.Errorf("cuda: %s uses multi-head latent attention, which the GPU path does not run yet", cfg.Type)
 	case cfg.Router.Scoring != model.Softmax || cfg.Router.Groups > 1:
 		return fmt.Errorf("cuda: %s's router is not a plain softmax top-k, which is all the GPU path runs yet", cfg.Type)
 	case cfg.Activation() != (model.SwiGLU{}):
@@ -239,6 +247,22 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	cfg := e.cfg
 	e.hidden, e.headDim = cfg.Hidden, cfg.HeadDim
 	e.qDim, e.kvDim = cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
+	e.qkvRows = e.qDim + 2*e.kvDim
+	var mq, qa, mv int // MLA's buffers, in floats
+	if m := cfg.MLA; m != nil {
+		e.headDim = m.KVLoraRank + m.QKRope
+		e.qDim, e.kvDim = cfg.Heads*e.headDim, e.headDim
+		mq, qa, mv = cfg.Heads*(m.QKNope+m.QKRope), m.QLoraRank, cfg.Heads*m.VHead
+		e.qkvRows = mq + e.kvDim
+		if m.QLoraRank > 0 {
+			e.qkvRows = m.QLoraRank + e.kvDim
+		}
+	}
+	inv, ropeScale, err := cfg.Rope.Frequencies(cfg.MaxPositions)
+	if err != nil {
+		return fmt.Errorf("cuda: %w", err)
+	}
+	e.ropeScale = ropeScale
 	e.topk = cfg.TopK
 	maxInter := max(cfg.ExpertIntermediate, cfg.SharedIntermediate*max(cfg.SharedExperts, 1), cfg.DenseIntermediate)
 	e.actStride = maxInter
@@ -275,10 +299,14 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 		if l.kc, err = e.d.alloc(int64(e.o.MaxContext) * kvRow); err != nil {
 			return err
 		}
+		e.kvBytes += int64(e.o.MaxContext) * kvRow
+		if cfg.MLA != nil {
+			continue // one cache of latents, keys and values alike
+		}
 		if l.vc, err = e.d.alloc(int64(e.o.MaxContext) * kvRow); err != nil {
 			return err
 		}
-		e.kvBytes += 2 * int64(e.o.MaxContext) * kvRow
+		e.kvBytes += int64(e.o.MaxContext) * kvRow
 	}
 
 	f := int64(4)
@@ -293,7 +321,7 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 		{&e.x, int64(e.hidden) * f},
 		{&e.xn, int64(e.hidden) * f},
 		{&e.parts, int64(e.topk+1) * int64(e.hidden) * f},
-		{&e.qkv, int64(e.qDim+2*e.kvDim) * f},
+		{&e.qkv, int64(e.qkvRows) * f},
 		{&e.q, int64(e.qDim) * f},
 		{&e.att, int64(e.qDim) * f},
 		{&e.logits, int64(cfg.Vocab) * f},
@@ -305,7 +333,10 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 		{&e.hid, int64(cfg.Layers) * int64(e.hidden) * f},
 		{&e.partOut, int64(cfg.Heads) * int64(e.splits) * int64(e.headDim) * f},
 		{&e.partML, int64(cfg.Heads) * int64(e.splits) * 2 * f},
-		{&e.invFreq, int64(e.headDim/2) * f},
+		{&e.invFreq, int64(len(inv)) * f},
+		{&e.mq, int64(mq) * f}, // MLA's three: a byte each otherwise
+		{&e.qa, int64(qa) * f},
+		{&e.mv, int64(mv) * f},
 	} {
 		if *b.p, err = e.work(b.n); err != nil {
 			return err
@@ -316,7 +347,6 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	if err := e.d.upload(e.ones, one); err != nil {
 		return err
 	}
-	inv := cfg.Rope.InvFreq()
 	ib := make([]byte, 4*len(inv))
 	for i, v := range inv {
 		putF32(ib, i, v)
@@ -324,12 +354,18 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	if err := e.d.upload(e.invFreq, ib); err != nil {
 		return err
 	}
-	if !e.o.StepPrefill && e.o.Experts == nil && e.o.Route == nil { // the host loop runs prompts step by step
+	// The host loop runs prompts step by step, and so does multi-head
+	// latent attention, which the chunked prefill does not run (mla.go).
+	if !e.o.StepPrefill && e.o.Experts == nil && e.o.Route == nil && cfg.MLA == nil {
 		if err := e.allocPrefill(); err != nil {
 			return err
 		}
 	}
-	return e.d.setMaxSmem(e.kernel("attn"), e.attnSmem())
+	attn := e.kernel("attn")
+	if cfg.MLA != nil {
+		attn = e.kernel("attn_mla")
+	}
+	return e.d.setMaxSmem(attn, e.attnSmem())
 }
 
 // kvElem is the bytes of one element of the key/value cache.
@@ -363,45 +399,18 @@ func (e *Engine) loadLayer(ck *model.Checkpoint, i int) (err error) {
 	if l.postNorm, err = e.upload(ck, ly.PostAttentionNorm); err != nil {
 		return err
 	}
-	// q, k and v in one matrix, so one launch computes all three.
-	var qkv, bias []byte
-	for _, w := range []model.Weight{a.Q, a.K, a.V} {
-		b, err := ck.BFloat16(w)
-		if err != nil {
-			return err
-		}
-		qkv = append(qkv, b...)
-	}
-	if l.qkvW, err = e.uploadBytes(qkv, &e.weightBytes); err != nil {
-		return err
-	}
-	if a.QBias.Present() || a.KBias.Present() || a.VBias.Present() {
-		for j, w := range []model.Weight{a.QBias, a.KBias, a.VBias} {
-			n := []int{e.qDim, e.kvDim, e.kvDim}[j]
-			if !w.Present() {
-				bias = append(bias, make([]byte, 2*n)...)
-				continue
-			}
-			b, err := ck.BFloat16(w)
-			if err != nil {
-				return err
-			}
-			bias = append(bias, b...)
-		}
-		if l.qkvB, err = e.uploadBytes(bias, &e.weightBytes); err != nil {
-			return err
-		}
-	}
 	if a.OBias.Present() {
 		return fmt.Errorf("cuda: layer %d has an o_proj bias, which the GPU path does not add yet", i)
 	}
 	if l.o, err = e.upload(ck, a.O); err != nil {
 		return err
 	}
-	if l.qNorm, err = e.opt(ck, a.QNorm); err != nil {
-		return err
+	if cfg.MLA != nil {
+		err = e.loadMLA(ck, l, a)
+	} else {
+		err = e.loadGQA(ck, l, a)
 	}
-	if l.kNorm, err = e.opt(ck, a.KNorm); err != nil {
+	if err != nil {
 		return err
 	}
 	if ly.MoE == nil {
@@ -471,6 +480,45 @@ func (e *Engine) loadLayer(ck *model.Checkpoint, i int) (err error) {
 	return nil
 }
 
+// loadGQA uploads grouped-query attention's q/k/v projections (one
+// matrix, so one launch computes all three), their biases and the q/k
+// norms.
+func (e *Engine) loadGQA(ck *model.Checkpoint, l *layerBufs, a model.Attention) (err error) {
+	var qkv, bias []byte
+	for _, w := range []model.Weight{a.Q, a.K, a.V} {
+		b, err := ck.BFloat16(w)
+		if err != nil {
+			return err
+		}
+		qkv = append(qkv, b...)
+	}
+	if l.qkvW, err = e.uploadBytes(qkv, &e.weightBytes); err != nil {
+		return err
+	}
+	if a.QBias.Present() || a.KBias.Present() || a.VBias.Present() {
+		for j, w := range []model.Weight{a.QBias, a.KBias, a.VBias} {
+			n := []int{e.qDim, e.kvDim, e.kvDim}[j]
+			if !w.Present() {
+				bias = append(bias, make([]byte, 2*n)...)
+				continue
+			}
+			b, err := ck.BFloat16(w)
+			if err != nil {
+				return err
+			}
+			bias = append(bias, b...)
+		}
+		if l.qkvB, err = e.uploadBytes(bias, &e.weightBytes); err != nil {
+			return err
+		}
+	}
+	if l.qNorm, err = e.opt(ck, a.QNorm); err != nil {
+		return err
+	}
+	l.kNorm, err = e.opt(ck, a.KNorm)
+	return err
+}
+
 func (e *Engine) loadMLP(ck *model.Checkpoint, m model.MLP, g, u, d *C.CUdeviceptr) (err error) {
 	if *g, err = e.upload(ck, m.Gate); err != nil {
 		return err
@@ -523,18 +571,22 @@ func (e *Engine) launchStep(cut func(layer int, experts bool) error) error {
 	for i := range e.layers {
 		l := &e.layers[i]
 		norm(l.inNorm, pending)
-		rows := e.qDim + 2*e.kvDim
-		try(gemv(d, &C.GemvParams{w: dp(l.qkvW), bias: dp(l.qkvB), x: dp(e.xn), y: dp(e.qkv), rows: C.int(rows), cols: C.int(e.hidden)}))
-		rp := C.RopeParams{state: dp(e.state), qkv: dp(e.qkv), q_out: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), inv_freq: dp(e.invFreq),
-			qnorm: dp(l.qNorm), knorm: dp(l.kNorm), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim),
-			max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(qkNorm), eps: eps, attn_scale: 1}
-		try(launch(d, e.kernel("rope"), [2]int{cfg.Heads + 2*cfg.KVHeads, 1}, C.ROPE_THREADS, 0, &rp, int64(rows)*4+int64(e.qDim)*4+int64(e.kvDim)*4))
-		ap := C.AttnParams{state: dp(e.state), q: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), part_out: dp(e.partOut), part_ml: dp(e.partML),
-			out: dp(e.att), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim), max_ctx: C.int(e.o.MaxContext),
-			splits: C.int(e.splits), scale: C.float(1 / math.Sqrt(float64(e.headDim)))}
-		try(launch(d, e.kernel("attn"), [2]int{cfg.Heads, e.splits}, C.ATTN_THREADS, e.attnSmem(), &ap, e.kvBytesRead()))
-		try(launch(d, "attn_combine", [2]int{cfg.Heads, 1}, C.ATTN_THREADS, 0, &ap, int64(cfg.Heads*e.splits*(e.headDim+2)*4+e.qDim*4)))
-		try(gemv(d, &C.GemvParams{w: dp(l.o), x: dp(e.att), y: dp(e.x), rows: C.int(e.hidden), cols: C.int(e.qDim), accumulate: 1}))
+		if cfg.MLA != nil {
+			e.latentAttention(l, try)
+		} else {
+			rows := e.qkvRows
+			try(gemv(d, &C.GemvParams{w: dp(l.qkvW), bias: dp(l.qkvB), x: dp(e.xn), y: dp(e.qkv), rows: C.int(rows), cols: C.int(e.hidden)}))
+			rp := C.RopeParams{state: dp(e.state), qkv: dp(e.qkv), q_out: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), inv_freq: dp(e.invFreq),
+				qnorm: dp(l.qNorm), knorm: dp(l.kNorm), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim),
+				max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(qkNorm), eps: eps, attn_scale: C.float(e.ropeScale)}
+			try(launch(d, e.kernel("rope"), [2]int{cfg.Heads + 2*cfg.KVHeads, 1}, C.ROPE_THREADS, 0, &rp, int64(rows)*4+int64(e.qDim)*4+int64(e.kvDim)*4))
+			ap := C.AttnParams{state: dp(e.state), q: dp(e.q), kcache: dp(l.kc), vcache: dp(l.vc), part_out: dp(e.partOut), part_ml: dp(e.partML),
+				out: dp(e.att), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim), max_ctx: C.int(e.o.MaxContext),
+				splits: C.int(e.splits), scale: C.float(1 / math.Sqrt(float64(e.headDim)))}
+			try(launch(d, e.kernel("attn"), [2]int{cfg.Heads, e.splits}, C.ATTN_THREADS, e.attnSmem(), &ap, e.kvBytesRead()))
+			try(launch(d, "attn_combine", [2]int{cfg.Heads, 1}, C.ATTN_THREADS, 0, &ap, int64(cfg.Heads*e.splits*(e.headDim+2)*4+e.qDim*4)))
+			try(gemv(d, &C.GemvParams{w: dp(l.o), x: dp(e.att), y: dp(e.x), rows: C.int(e.hidden), cols: C.int(e.qDim), accumulate: 1}))
+		}
 		norm(l.postNorm, 0)
 
 		mp := C.MoEParams{xn: dp(e.xn), act: dp(e.act), parts: dp(e.parts), hidden: C.int(e.hidden), act_stride: C.int(e.actStride),
@@ -614,24 +666,42 @@ func (e *Engine) router(i int, logits, sel, weights C.CUdeviceptr) (C.RouterPara
 	if cfg.Router.NormTopK {
 		rt.norm_topk = 1
 	}
+	if g := cfg.Router; g.Groups > 1 {
+		rt.groups, rt.groups_kept = C.int(g.Groups), C.int(g.GroupsKept)
+	}
+	if cfg.Router.Scale != 1 {
+		rt.scale = C.float(float32(cfg.Router.Scale)) // torch multiplies by the float32 of the Python float
+	}
 	return rt, rows
 }
 
 // kvBytesRead is what a step's attention reads of one layer's cache, for
-// the profile: keys and values of every position up to the one profiled.
-func (e *Engine) kvBytesRead() int64 { return 2 * int64(e.profPos+1) * int64(e.kvDim) * e.kvElem() }
+// the profile: keys and values of every position up to the one profiled
+// (for MLA one row a position, its latent both key and value).
+func (e *Engine) kvBytesRead() int64 {
+	caches := int64(2)
+	if e.cfg.MLA != nil {
+		caches = 1
+	}
+	return caches * int64(e.profPos+1) * int64(e.kvDim) * e.kvElem()
+}
 
 // gemv launches the gemv kernel whose blocks of four warps compute R rows
 // each, R the largest of 8, 4, 2 and 1 that still gives at least 1024
 // blocks (eight per SM on a 132-SM H200), so short matrices spread over
 // the whole GPU and tall ones keep 2R loads in flight per thread.
-func gemv(d *device, p *C.GemvParams) error {
+func gemv(d *device, p *C.GemvParams) error { return gemvHeads(d, p, 1) }
+
+// gemvHeads launches gemv for heads products at once, one a row of the
+// grid (GemvParams' strides say where each head's matrix and vectors
+// are), R chosen on the rows of all of them.
+func gemvHeads(d *device, p *C.GemvParams, heads int) error {
 	rows := int(p.rows)
 	r := 8
-	for r > 1 && (rows+r-1)/r < 1024 {
+	for r > 1 && heads*((rows+r-1)/r) < 1024 {
 		r /= 2
 	}
-	return launch(d, "gemv"+strconv.Itoa(r), [2]int{(rows + r - 1) / r, 1}, C.GEMV_THREADS, 0, p, int64(rows)*int64(p.cols)*2)
+	return launch(d, "gemv"+strconv.Itoa(r), [2]int{(rows + r - 1) / r, heads}, C.GEMV_THREADS, 0, p, int64(heads)*int64(rows)*int64(p.cols)*2)
 }
 
 func putF32(b []byte, i int, v float32) {

@@ -150,7 +150,7 @@ func (e *Engine) prefillChunk(c0, rows int, try func(error)) int {
 			rows: C.int(rows), ldx: hidden, ldy: C.int(qkvw)}, 0, n))
 		rp := C.RopeRowsParams{rope: C.RopeParams{qkv: dp(p.qkv), q_out: dp(p.q), kcache: dp(l.kc), vcache: dp(l.vc), inv_freq: dp(e.invFreq),
 			qnorm: dp(l.qNorm), knorm: dp(l.kNorm), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim),
-			max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(e.qkNorm()), eps: eps, attn_scale: 1}, pos0: C.int(c0), rows: C.int(rows)}
+			max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(e.qkNorm()), eps: eps, attn_scale: C.float(e.ropeScale)}, pos0: C.int(c0), rows: C.int(rows)}
 		try(launch(d, e.kernel("rope_rows"), [2]int{cfg.Heads + 2*cfg.KVHeads, rows}, C.ROPE_THREADS, 0, &rp, n*int64(qkvw+e.qDim+2*e.kvDim)*4))
 		ap := C.AttnRowsParams{q: dp(p.q), kcache: dp(l.kc), vcache: dp(l.vc), out: dp(p.att), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads),
 			head_dim: C.int(e.headDim), pos0: C.int(c0), rows: C.int(rows), scale: C.float(1 / math.Sqrt(float64(e.headDim)))}

@@ -69,12 +69,17 @@ __device__ void rope_kv(const RopeParams &p, int pos, const float *qkv, float *q
 // attn: block (head, split) computes, over its share of positions
 // [t0, t1), the running max m, the sum s of exp(score - m) and the
 // unnormalised sum of exp(score - m) * v. Scores live in dynamic shared
-// memory, one float per position of the share.
-template <typename KV>
+// memory, one float per position of the share. MAXD bounds head_dim:
+// MAX_HEAD_DIM, or MAX_MLA_DIM for attn_mla, which runs multi-head latent
+// attention in its absorbed form as attention of one key/value head over
+// the cache of latents: a head's query is [W_UK^T q_nope, q_pe], the key
+// [c, k_pe] and the value the same row (its first rank outputs are the
+// head's latent output; the rest is never read).
+template <typename KV, int MAXD>
 __device__ void attn_kv(const AttnParams &p) {
 	extern __shared__ float scores[];
 	__shared__ float red[32];
-	__shared__ float qs[MAX_HEAD_DIM];
+	__shared__ float qs[MAXD];
 	int n = reinterpret_cast<const StepState *>(p.state)->pos + 1;
 	int h = blockIdx.x, sp = blockIdx.y, hd = p.head_dim;
 	int chunk = (n + p.splits - 1) / p.splits;
@@ -116,21 +121,21 @@ __device__ void attn_kv(const AttnParams &p) {
 	// Values: each warp takes every nw-th position, its lanes across the
 	// head, so that the warps read nw rows of the cache at once; then the
 	// warps' sums are added through shared memory.
-	float acc[MAX_HEAD_DIM / WARP];
+	float acc[MAXD / WARP];
 #pragma unroll
-	for (int j = 0; j < MAX_HEAD_DIM / WARP; j++) acc[j] = 0.f;
+	for (int j = 0; j < MAXD / WARP; j++) acc[j] = 0.f;
 	for (int t = t0 + warp; t < t1; t += nw) {
 		float w = scores[t - t0];
 		const KV *v = vc + (size_t)t * kvw;
 #pragma unroll
-		for (int j = 0; j < MAX_HEAD_DIM / WARP; j++) {
+		for (int j = 0; j < MAXD / WARP; j++) {
 			int i = lane + j * WARP;
 			if (i < hd) acc[j] = fmaf(w, kv_load(v + i), acc[j]);
 		}
 	}
-	__shared__ float part[ATTN_THREADS / WARP][MAX_HEAD_DIM];
+	__shared__ float part[ATTN_THREADS / WARP][MAXD];
 #pragma unroll
-	for (int j = 0; j < MAX_HEAD_DIM / WARP; j++) {
+	for (int j = 0; j < MAXD / WARP; j++) {
 		int i = lane + j * WARP;
 		if (i < hd) part[warp][i] = acc[j];
 	}
@@ -150,8 +155,55 @@ extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope(const RopeParams
 extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope_f32(const RopeParams p) {
 	rope_kv<float>(p, step_pos(p), reinterpret_cast<const float *>(p.qkv), reinterpret_cast<float *>(p.q_out));
 }
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn(const AttnParams p) { attn_kv<bf16>(p); }
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_f32(const AttnParams p) { attn_kv<float>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn(const AttnParams p) { attn_kv<bf16, MAX_HEAD_DIM>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_f32(const AttnParams p) { attn_kv<float, MAX_HEAD_DIM>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_mla(const AttnParams p) { attn_kv<bf16, MAX_MLA_DIM>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_mla_f32(const AttnParams p) { attn_kv<float, MAX_MLA_DIM>(p); }
+
+// mla_rope: see MLARopeParams. Each product of the rotation is rounded
+// before the sum, as complex64's (a+bi)(c+di) = (ac - bd) + (ad + bc)i in
+// transformers' apply_rotary_emb (and the CPU twin's ropeInterleaved).
+template <typename KV>
+__device__ void mla_rope_kv(const MLARopeParams &p, int pos) {
+	__shared__ float red[32];
+	int half = p.rope / 2, row = p.rank + p.rope;
+	const float *inv = reinterpret_cast<const float *>(p.inv_freq);
+	const float *src;
+	float *qo = 0;
+	KV *kc = 0;
+	if (blockIdx.x < p.heads) {
+		src = reinterpret_cast<const float *>(p.q) + blockIdx.x * (p.nope + p.rope) + p.nope;
+		qo = reinterpret_cast<float *>(p.q_out) + blockIdx.x * row + p.rank;
+	} else {
+		const float *c = reinterpret_cast<const float *>(p.kv);
+		src = c + p.rank;
+		kc = reinterpret_cast<KV *>(p.cache) + (size_t)pos * row;
+		float scale = rms_scale(c, p.rank, p.eps, red);
+		const bf16 *w = reinterpret_cast<const bf16 *>(p.kv_norm);
+		for (int i = threadIdx.x; i < p.rank; i += blockDim.x) kv_store(kc + i, __fmul_rn(c[i], scale) * bf2f(w[i]));
+	}
+	for (int i = threadIdx.x; i < half; i += blockDim.x) {
+		float a = (float)pos * inv[i];
+		float c = cosf(a) * p.attn_scale, s = sinf(a) * p.attn_scale;
+		float re = src[2 * i], im = src[2 * i + 1];
+		float r1 = __fsub_rn(__fmul_rn(re, c), __fmul_rn(im, s));
+		float r2 = __fadd_rn(__fmul_rn(re, s), __fmul_rn(im, c));
+		if (qo) {
+			qo[2 * i] = r1;
+			qo[2 * i + 1] = r2;
+		} else {
+			kv_store(kc + p.rank + 2 * i, r1);
+			kv_store(kc + p.rank + 2 * i + 1, r2);
+		}
+	}
+}
+
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) mla_rope(const MLARopeParams p) {
+	mla_rope_kv<bf16>(p, reinterpret_cast<const StepState *>(p.state)->pos);
+}
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) mla_rope_f32(const MLARopeParams p) {
+	mla_rope_kv<float>(p, reinterpret_cast<const StepState *>(p.state)->pos);
+}
 
 // attn_combine merges the splits of each head: one block per head.
 extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_combine(const AttnParams p) {

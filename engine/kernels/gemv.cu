@@ -14,18 +14,19 @@ template <int R>
 __device__ void gemv_rows(const GemvParams &p) {
 	__shared__ float red[32 * R];
 	int row0 = blockIdx.x * R;
-	const bf16 *w = reinterpret_cast<const bf16 *>(p.w);
+	size_t h = blockIdx.y;  // the head of a head-batched product; 0 otherwise
+	const bf16 *w = reinterpret_cast<const bf16 *>(p.w) + h * p.w_stride;
 	const bf16 *rows[R];
 #pragma unroll
 	for (int r = 0; r < R; r++) rows[r] = w + (size_t)min(row0 + r, p.rows - 1) * p.cols;  // a clamped row is computed and dropped
 	float s[R];
-	rows_dot<R>(s, rows, reinterpret_cast<const float *>(p.x), p.cols, red);
+	rows_dot<R>(s, rows, reinterpret_cast<const float *>(p.x) + h * p.x_stride, p.cols, red);
 	if (threadIdx.x >= R || row0 + (int)threadIdx.x >= p.rows) return;
 	int row = row0 + threadIdx.x;
 	float v = pick<R>(s, threadIdx.x);
 	const bf16 *bias = reinterpret_cast<const bf16 *>(p.bias);
 	if (bias) v += bf2f(bias[row]);
-	float *y = reinterpret_cast<float *>(p.y);
+	float *y = reinterpret_cast<float *>(p.y) + h * p.y_stride;
 	y[row] = p.accumulate ? y[row] + v : v;
 }
 

@@ -15,7 +15,8 @@
 #include "common.cuh"
 
 // route is the router's work for one token on one warp: the softmax of
-// logit over p.experts, the top-k into sel and their weights into wt
+// logit over p.experts, the top-k (among the kept groups, when grouped)
+// into sel and their weights (renormalised, scaled as p says) into wt
 // (then the shared expert's), and, when p.trace is set, the choice in the
 // trace's row at position pos() (called only then). router runs it for
 // the decode step's token, router_rows (prefill.cu) for each row of a
@@ -32,13 +33,38 @@ __device__ __forceinline__ void route(const RouterParams &p, const float *logit,
 	float sum = 0.f;
 	for (int e = lane; e < p.experts; e += WARP) sum += __expf(logit[e] - m);
 	sum = warp_sum(sum);
+	// group_limited_greedy: lane g scores group g by its best logit, which
+	// orders the groups as their best probabilities do (the softmax is
+	// monotonic), and the warp keeps the groups_kept best (ties to the
+	// lower group); the top-k below skips the experts of the others.
+	unsigned kept = 0xffffffffu;  // bit g: group g's experts may be chosen
+	int gsize = p.experts;
+	if (p.groups > 1) {
+		gsize = p.experts / p.groups;
+		float gs = -INFINITY;
+		if (lane < p.groups) {
+			for (int e = lane * gsize; e < (lane + 1) * gsize; e++) gs = fmaxf(gs, logit[e]);
+		}
+		kept = 0;
+		for (int j = 0; j < p.groups_kept; j++) {
+			bool cand = lane < p.groups && !((kept >> lane) & 1u);
+			float bv = cand ? gs : -INFINITY;
+			int bi = cand ? lane : 0x7fffffff;
+			for (int o = 16; o > 0; o >>= 1) {
+				float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+				int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+				if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+			}
+			kept |= 1u << bi;
+		}
+	}
 	unsigned taken = 0;  // bit j: expert lane + 32 j is chosen (MAX_EXPERTS / 32 = 8 bits)
 	float ksum = 0.f;
 	for (int k = 0; k < p.topk; k++) {
 		float bv = -INFINITY;
 		int bi = 0x7fffffff;
 		for (int j = 0, e = lane; e < p.experts; j++, e += WARP) {
-			if (!((taken >> j) & 1u) && (logit[e] > bv || bi == 0x7fffffff)) { bv = logit[e]; bi = e; }
+			if (!((taken >> j) & 1u) && ((kept >> (e / gsize)) & 1u) && (logit[e] > bv || bi == 0x7fffffff)) { bv = logit[e]; bi = e; }
 		}
 		for (int o = 16; o > 0; o >>= 1) {
 			float ov = __shfl_xor_sync(0xffffffffu, bv, o);
@@ -53,6 +79,9 @@ __device__ __forceinline__ void route(const RouterParams &p, const float *logit,
 	if (lane != 0) return;
 	if (p.norm_topk) {
 		for (int k = 0; k < p.topk; k++) wt[k] /= ksum;
+	}
+	if (p.scale != 0.f) {
+		for (int k = 0; k < p.topk; k++) wt[k] *= p.scale;
 	}
 	wt[p.topk] = p.shared_gate ? 1.f / (1.f + __expf(-logit[p.experts])) : 1.f;  // an ungated shared expert counts once
 	if (p.trace) {

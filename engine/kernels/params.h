@@ -20,6 +20,8 @@ typedef unsigned long long dptr;
 #define MOE_DOWN_ROWS 4
 #define ATTN_SHARE 64        // positions of the context per attention block, at most
 #define MAX_HEAD_DIM 256
+#define MAX_MLA_DIM 576      // a latent attention's cache row, kv_lora_rank + qk_rope_head_dim: DeepSeek-V2's 512 + 64
+#define MAX_GROUPS 32        // router groups (n_group): one bit each in a 32-bit mask
 #define MAX_EXPERTS 256
 #define MAX_TOPK 16
 
@@ -57,6 +59,10 @@ typedef struct {
 
 // gemv: y (+)= W x (+ bias). W is rows x cols bf16, row-major; a block of
 // four warps computes rows_per_block rows, the warps splitting the columns.
+// A grid of several rows of blocks computes one product per head
+// (multi-head latent attention's absorbed projections): head h =
+// blockIdx.y's W, x and y start h * w_stride, x_stride and y_stride
+// elements after the first's.
 typedef struct {
 	dptr w;
 	dptr bias;     // bf16 [rows] or 0
@@ -65,6 +71,9 @@ typedef struct {
 	int rows;
 	int cols;      // a multiple of 8
 	int accumulate;  // 1: y += W x (a residual add); 0: y = W x
+	int x_stride;  // a multiple of 4 (x is loaded 4 floats at a time)
+	long long w_stride;
+	int y_stride;
 } GemvParams;
 
 // rope: for the current token, q/k normalisation (by mode), NeoX rotary
@@ -105,6 +114,29 @@ typedef struct {
 	float scale;
 } AttnParams;
 
+// mla_rope: DeepSeek's multi-head latent attention from the token's
+// projections to what its attention reads. Block h < heads rotates head
+// h's q_pe into the last rope floats of q_out's row h (whose first rank
+// floats the absorbed q_nope fills); block heads normalises the latent c
+// (kv_a_layernorm) and appends [c, rotated k_pe] to the cache at the
+// token's position. Rope turns pairs (2i, 2i+1), with cos and sin times
+// attn_scale (YaRN's attention factor).
+typedef struct {
+	dptr state;     // StepState*
+	dptr q;         // float [heads][nope + rope]: the token's queries
+	dptr kv;        // float [rank + rope]: kv_a_proj_with_mqa's output, c then k_pe
+	dptr q_out;     // float [heads][rank + rope]
+	dptr cache;     // bf16 (mla_rope) or float (mla_rope_f32) [max_ctx][rank + rope]
+	dptr inv_freq;  // float [rope/2]
+	dptr kv_norm;   // bf16 [rank]
+	int heads;
+	int nope;
+	int rope;
+	int rank;       // a multiple of 4; rank + rope at most MAX_MLA_DIM
+	float eps;
+	float attn_scale;
+} MLARopeParams;
+
 // router: from the logits of the experts (and, after them, of the shared
 // expert's gate), which a gemv computed: softmax, top-k, the combine
 // weights, and the shared expert's sigmoid gate.
@@ -118,6 +150,12 @@ typedef struct {
 	int experts;    // at most 256
 	int topk;       // at most 16
 	int norm_topk;
+	// groups > 1 chooses the top-k among the groups_kept best of groups
+	// equal groups of experts, each scored by its best probability
+	// (DeepSeek-V2's group_limited_greedy); at most MAX_GROUPS.
+	int groups;
+	int groups_kept;
+	float scale;    // multiplies the weights after norm_topk (routed_scaling_factor); 0 leaves them
 } RouterParams;
 
 // moe_up: act[e] = silu(gate_e xn) * up_e xn for every selected expert e

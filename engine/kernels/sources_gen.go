@@ -5,7 +5,7 @@ package kernels
 // sourcesSHA256 is the SHA-256 of the CUDA sources (*.cu, *.cuh, *.h in
 // byte order of their names, concatenated) that kernels.fatbin was built
 // from.
-const sourcesSHA256 = "301d9126d6c40c738526b97994584412b28bcc4d67e0b9b6a132609cc4992d13"
+const sourcesSHA256 = "cbd5774eab7c7681e52e8187034e3b4af861b11e546e037e8b7fba9c61ab54ab"
 
 // flagsSHA256 is the SHA-256 of the nvcc flags it was built with.
 const flagsSHA256 = "937bb661ac0e86ea1e65006f6d08249c111ccea35209a3f5c6169d7998848a98"
