@@ -412,8 +412,12 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 	if s.Adapt != nil {
 		fmt.Fprintf(w, "adapt     %d swaps, %d skipped\n", s.Adapt.Adaptations, s.Adapt.Skipped)
 	}
-	fmt.Fprintf(w, "time      %.3f ms/token modeled (demand %.1f ms, CPU %.1f ms, prefetch exposed %.1f ms, hidden %.1f ms",
-		ms(cost.PerToken), ms(cost.Demand), ms(cost.CPU), ms(cost.Exposed), ms(cost.Hidden))
+	fmt.Fprintf(w, "time      %.3f ms/token modeled (demand %.1f ms, CPU %.1f ms",
+		ms(cost.PerToken), ms(cost.Demand), ms(cost.CPU))
+	if cost.Beside > 0 {
+		fmt.Fprintf(w, " of which %.1f ms beside the demand copies", ms(cost.Beside))
+	}
+	fmt.Fprintf(w, ", prefetch exposed %.1f ms, hidden %.1f ms", ms(cost.Exposed), ms(cost.Hidden))
 	if src != nil {
 		fmt.Fprintf(w, ", compute %.1f ms, host %.1f ms", ms(cost.Compute), ms(cost.Host))
 	}

@@ -136,6 +136,9 @@ type Cost struct {
 	// CPU is the time of the experts run on the CPU: CPU x
 	// CPU(ExpertBytes).
 	CPU time.Duration
+	// Beside is the part of CPU that ran while the dispatches waited for
+	// their demand copies: per dispatch, the lesser of the two.
+	Beside time.Duration
 	// Exposed is the part of the prefetch copies' time that the
 	// dispatch's GPU compute does not hide; Hidden is the rest.
 	Exposed, Hidden time.Duration
@@ -143,8 +146,8 @@ type Cost struct {
 	Compute time.Duration
 	// Host is the host's share of the dispatches: Dispatches x HostLayer.
 	Host time.Duration
-	// Total is Demand + CPU + Exposed + Compute + Host; PerToken is Total
-	// / Tokens (0 when no token was replayed).
+	// Total is Demand + CPU - Beside + Exposed + Compute + Host; PerToken
+	// is Total / Tokens (0 when no token was replayed).
 	Total, PerToken time.Duration
 }
 
@@ -162,7 +165,10 @@ func (m CostModel) PerToken(r *Result) time.Duration { return m.Cost(r).PerToken
 //     copies and a later dispatch's).
 //   - A dispatch waits for its demand copies (Plan.Load) in full.
 //   - Experts run on the CPU cost CPU(ExpertBytes) each, one after
-//     another, overlapping nothing (neither GPU compute nor copies).
+//     another, while the dispatch's demand copies cross the link (as the
+//     engine's host loop runs them): a dispatch waits for the longer of
+//     the two, and the shorter is Beside. They overlap no GPU compute and
+//     no background copy.
 //   - A dispatch's background copies (Plan.Prefetch, which includes the
 //     copies of CPU misses) run after its demand copies, during the
 //     compute of its own experts run on the GPU (GPUExpert each), and
@@ -183,12 +189,13 @@ func (m CostModel) PerToken(r *Result) time.Duration { return m.Cost(r).PerToken
 func (m CostModel) Cost(r *Result) Cost {
 	cp, cpu := m.copyNS(r.Shape.ExpertBytes), m.cpuNS(r.Shape.ExpertBytes)
 	gpu := float64(m.GPUExpert)
-	var exposed, hidden float64
+	var exposed, hidden, beside float64
 	for _, o := range r.Overlap {
 		pre := float64(o.Prefetches) * cp
 		ex := max(0, pre-float64(o.GPU)*gpu)
 		exposed += ex * float64(o.Dispatches)
 		hidden += (pre - ex) * float64(o.Dispatches)
+		beside += min(float64(o.Loads)*cp, float64(o.CPU)*cpu) * float64(o.Dispatches)
 	}
 	compute := float64(r.Tokens) * float64(m.GPUToken)
 	host := float64(r.Dispatches) * float64(m.HostLayer)
@@ -196,14 +203,15 @@ func (m CostModel) Cost(r *Result) Cost {
 		Tokens:  r.Tokens,
 		Demand:  ns(float64(r.Loads) * cp),
 		CPU:     ns(float64(r.CPU) * cpu),
+		Beside:  ns(beside),
 		Exposed: ns(exposed),
 		Hidden:  ns(hidden),
 		Compute: ns(compute),
 		Host:    ns(host),
 	}
-	c.Total = c.Demand + c.CPU + c.Exposed + c.Compute + c.Host
+	c.Total = c.Demand + c.CPU - c.Beside + c.Exposed + c.Compute + c.Host
 	if r.Tokens > 0 {
-		c.PerToken = ns((float64(r.Loads)*cp + float64(r.CPU)*cpu + exposed + compute + host) / float64(r.Tokens))
+		c.PerToken = ns((float64(r.Loads)*cp + float64(r.CPU)*cpu - beside + exposed + compute + host) / float64(r.Tokens))
 	}
 	return c
 }

@@ -20,17 +20,21 @@ func TestCostHandComputed(t *testing.T) {
 		Overlap: []replay.Overlap{
 			{Prefetches: 2, GPU: 1, Dispatches: 3}, // 50 µs of copies, 30 of compute: 20 exposed, 3 times
 			{Prefetches: 1, GPU: 4, Dispatches: 2}, // 25 µs of copies behind 120 of compute: all hidden
-			{Prefetches: 0, GPU: 2, Dispatches: 5}, // nothing to hide
+			{Prefetches: 0, GPU: 2, Dispatches: 3}, // nothing to hide
+			// Two loads (50 µs) while the CPU runs one expert (1 ms): the
+			// copies are beside the CPU, twice.
+			{Prefetches: 0, GPU: 2, Loads: 2, CPU: 1, Dispatches: 2},
 		},
 	}
 	want := replay.Cost{
 		Tokens:   2,
 		Demand:   100 * time.Microsecond, // 4 x 25
 		CPU:      2 * time.Millisecond,   // 2 x 1 ms
+		Beside:   100 * time.Microsecond, // 2 x min(50 µs, 1 ms)
 		Exposed:  60 * time.Microsecond,  // 3 x 20
 		Hidden:   140 * time.Microsecond, // 3 x 30 + 2 x 25
-		Total:    2160 * time.Microsecond,
-		PerToken: 1080 * time.Microsecond,
+		Total:    2060 * time.Microsecond,
+		PerToken: 1030 * time.Microsecond,
 	}
 	if diff := cmp.Diff(want, m.Cost(r)); diff != "" {
 		t.Errorf("Cost (-want +got):\n%s", diff)

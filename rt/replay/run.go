@@ -1,8 +1,10 @@
 package replay
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/moepolicy/moec/rt"
 )
@@ -54,10 +56,12 @@ type LayerResult struct {
 }
 
 // Overlap counts the dispatches that issued Prefetches background copies
-// and ran GPU of their selected experts on the GPU: what CostModel needs to
-// tell how much copy time the compute hides.
+// and Loads demand copies and ran GPU of their selected experts on the GPU
+// and CPU on the CPU: what CostModel needs to tell how much copy time the
+// compute hides and how much CPU time the demand copies do.
 type Overlap struct {
 	Prefetches, GPU int
+	Loads, CPU      int
 	Dispatches      int64
 }
 
@@ -91,7 +95,7 @@ type Result struct {
 	PrefetchBytes int64     // Prefetches x Shape.ExpertBytes, saturating (rt.Bytes)
 	Peak          int       // the most experts resident after a plan, pinned ones included
 	PeakInUse     int       // the most slots in use during a compute (Simulator.PeakInUse)
-	Overlap       []Overlap // dispatches by (Prefetches, GPU), in that order; for CostModel
+	Overlap       []Overlap // dispatches by (Prefetches, GPU, Loads, CPU), in that order; for CostModel
 	Stats         rt.Stats  // the policy's own, at the end
 }
 
@@ -120,7 +124,7 @@ func Run(p rt.Policy, src Source, opts Options) (*Result, error) {
 	}
 	var (
 		plan    rt.Plan
-		overlap [][]int64 // [prefetches][gpu] -> dispatches
+		overlap = map[Overlap]int64{} // dispatches by their counts, Dispatches 0
 		next    = every
 	)
 	for {
@@ -154,14 +158,7 @@ func Run(p rt.Policy, src Source, opts Options) (*Result, error) {
 		r.Loads += int64(len(plan.Load))
 		r.Prefetches += int64(len(plan.Prefetch))
 		r.Evictions += int64(len(plan.Evict))
-		np := len(plan.Prefetch)
-		if np >= len(overlap) {
-			overlap = append(overlap, make([][]int64, np+1-len(overlap))...)
-		}
-		if gpu >= len(overlap[np]) {
-			overlap[np] = append(overlap[np], make([]int64, gpu+1-len(overlap[np]))...)
-		}
-		overlap[np][gpu]++
+		overlap[Overlap{Prefetches: len(plan.Prefetch), GPU: gpu, Loads: len(plan.Load), CPU: len(experts) - gpu}]++
 
 		r.Dispatches++
 		if opts.Progress != nil && r.Dispatches == next {
@@ -184,13 +181,13 @@ func Run(p rt.Policy, src Source, opts Options) (*Result, error) {
 	r.DemandBytes = rt.Bytes(r.Loads, opts.Shape.ExpertBytes)
 	r.PrefetchBytes = rt.Bytes(r.Prefetches, opts.Shape.ExpertBytes)
 	r.Peak, r.PeakInUse = sim.Peak(), sim.PeakInUse()
-	for np, row := range overlap {
-		for gpu, n := range row {
-			if n > 0 {
-				r.Overlap = append(r.Overlap, Overlap{Prefetches: np, GPU: gpu, Dispatches: n})
-			}
-		}
+	for o, n := range overlap {
+		o.Dispatches = n
+		r.Overlap = append(r.Overlap, o)
 	}
+	slices.SortFunc(r.Overlap, func(a, b Overlap) int {
+		return cmp.Or(cmp.Compare(a.Prefetches, b.Prefetches), cmp.Compare(a.GPU, b.GPU), cmp.Compare(a.Loads, b.Loads), cmp.Compare(a.CPU, b.CPU))
+	})
 	r.Stats = p.Stats()
 	return r, nil
 }

@@ -56,7 +56,8 @@ func TestRunLRU(t *testing.T) {
 			{Dispatches: 2, Count: replay.Count{Hits: 1, Misses: 3}},
 		},
 		GPU: 8, Loads: 6, Evictions: 3, DemandBytes: 6000, Peak: 3, PeakInUse: 3,
-		Overlap: []replay.Overlap{{Prefetches: 0, GPU: 2, Dispatches: 4}},
+		// Steps 2 and 3 load one expert, steps 0 and 1 two.
+		Overlap: []replay.Overlap{{Prefetches: 0, GPU: 2, Loads: 1, Dispatches: 2}, {Prefetches: 0, GPU: 2, Loads: 2, Dispatches: 2}},
 		Stats: rt.Stats{
 			Name: "rttest_lru", Steps: 4,
 			Cache:     rt.CacheStats{Hits: 2, Misses: 6, Evictions: 3, HitRate: 0.25},
@@ -99,7 +100,7 @@ func TestRunLRUOnCPU(t *testing.T) {
 	}
 	// Steps 0 and 1 copy two CPU misses each and run nothing on the GPU;
 	// steps 2 and 3 copy one and run one hit on the GPU.
-	want := []replay.Overlap{{Prefetches: 1, GPU: 1, Dispatches: 2}, {Prefetches: 2, GPU: 0, Dispatches: 2}}
+	want := []replay.Overlap{{Prefetches: 1, GPU: 1, CPU: 1, Dispatches: 2}, {Prefetches: 2, GPU: 0, CPU: 2, Dispatches: 2}}
 	if diff := cmp.Diff(want, got.Overlap); diff != "" {
 		t.Errorf("Overlap (-want +got):\n%s", diff)
 	}
