@@ -228,6 +228,20 @@ func (e *Engine) uploadBytes(b []byte, count *int64) (C.CUdeviceptr, error) {
 	return p, e.d.upload(p, b)
 }
 
+// uploadRows uploads the weights ws in bf16, one after another, as one
+// matrix: projections of the same input that one gemv computes together.
+func (e *Engine) uploadRows(ck *model.Checkpoint, ws ...model.Weight) (C.CUdeviceptr, error) {
+	var rows []byte
+	for _, w := range ws {
+		b, err := ck.BFloat16(w)
+		if err != nil {
+			return 0, err
+		}
+		rows = append(rows, b...)
+	}
+	return e.uploadBytes(rows, &e.weightBytes)
+}
+
 // opt uploads w when the layer has it, and returns 0 otherwise.
 func (e *Engine) opt(ck *model.Checkpoint, w model.Weight) (C.CUdeviceptr, error) {
 	if !w.Present() {
@@ -484,17 +498,10 @@ func (e *Engine) loadLayer(ck *model.Checkpoint, i int) (err error) {
 // matrix, so one launch computes all three), their biases and the q/k
 // norms.
 func (e *Engine) loadGQA(ck *model.Checkpoint, l *layerBufs, a model.Attention) (err error) {
-	var qkv, bias []byte
-	for _, w := range []model.Weight{a.Q, a.K, a.V} {
-		b, err := ck.BFloat16(w)
-		if err != nil {
-			return err
-		}
-		qkv = append(qkv, b...)
-	}
-	if l.qkvW, err = e.uploadBytes(qkv, &e.weightBytes); err != nil {
+	if l.qkvW, err = e.uploadRows(ck, a.Q, a.K, a.V); err != nil {
 		return err
 	}
+	var bias []byte
 	if a.QBias.Present() || a.KBias.Present() || a.VBias.Present() {
 		for j, w := range []model.Weight{a.QBias, a.KBias, a.VBias} {
 			n := []int{e.qDim, e.kvDim, e.kvDim}[j]

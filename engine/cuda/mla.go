@@ -85,15 +85,7 @@ func (e *Engine) loadMLA(ck *model.Checkpoint, l *layerBufs, a model.Attention) 
 			return err
 		}
 	}
-	var qkv []byte
-	for _, w := range []model.Weight{first, a.KVA} {
-		b, err := ck.BFloat16(w)
-		if err != nil {
-			return err
-		}
-		qkv = append(qkv, b...)
-	}
-	if l.qkvW, err = e.uploadBytes(qkv, &e.weightBytes); err != nil {
+	if l.qkvW, err = e.uploadRows(ck, first, a.KVA); err != nil {
 		return err
 	}
 	if l.kvNorm, err = e.upload(ck, a.KVANorm); err != nil {
