@@ -23,9 +23,15 @@ import (
 // and routed_scaling_factor 1.5. The GPU caches the latent (mla.go) where
 // the CPU caches decompressed keys and values: with an f32 cache the two
 // differ by fp32 rounding in another order only (1e-3 leaves a wide
-// margin), with a bf16 cache by the latent's rounding too (1e-2, as
-// TestTinyCheckpoints). Random tokens give near ties in the routers, which
-// the two break apart rarely: 98% of (token, layer) choices must agree.
+// margin; the H200 gave 6e-7), with a bf16 cache by the latent's rounding
+// too, which in these 64-wide random models reaches the logits at up to
+// 1.2e-2 (the H200 gave 6.3e-3 and 1.2e-2): 2e-2. (TestValidate holds the
+// bf16 cache to transformers' own bf16 error at Lite's full width.)
+// Random tokens give near ties in the routers, which
+// the two break apart rarely: 98% of (token, layer) choices must agree,
+// and the logits are compared at the positions where every layer chose
+// alike (another expert is another function: on the H200 two choices of
+// 600 differed with a bf16 cache, and the logits there by 5e-2 and 8e-2).
 func TestLatentAttention(t *testing.T) {
 	const n = 300
 	for _, name := range []string{"deepseek_v2", "deepseek_v2_qlora"} {
@@ -51,16 +57,14 @@ func TestLatentAttention(t *testing.T) {
 				for i := range seq {
 					seq[i] = rng.IntN(cfg.Vocab)
 				}
-				worst, worstAt := 0.0, 0
+				errs := make([]float64, n)
 				want := make([][][]int, cfg.Layers) // [layer][pos]: the CPU's choice, nil for dense layers
 				err = e.TeacherForced(seq, func(pos int, logits []float32, _ [][]float32) {
 					ref, err := s.Step(seq[pos])
 					if err != nil {
 						t.Fatal(err)
 					}
-					if r := rel(logits, ref); r > worst {
-						worst, worstAt = r, pos
-					}
+					errs[pos] = rel(logits, ref)
 					for l := range want {
 						if ids := s.Routing(l).Experts; ids != nil {
 							want[l] = append(want[l], slices.Clone(ids))
@@ -75,6 +79,10 @@ func TestLatentAttention(t *testing.T) {
 					t.Fatal(err)
 				}
 				agree, total := 0, 0
+				same := make([]bool, n) // every layer chose alike
+				for p := range same {
+					same[p] = true
+				}
 				for l := range want {
 					if (want[l] == nil) != (got[l] == nil) {
 						t.Fatalf("layer %d: sparse on the CPU %v, on the GPU %v", l, want[l] != nil, got[l] != nil)
@@ -83,15 +91,23 @@ func TestLatentAttention(t *testing.T) {
 						total++
 						if slices.Equal(sorted(got[l][p]), sorted(want[l][p])) {
 							agree++
+						} else {
+							same[p] = false
 						}
 					}
 				}
-				tol := 1e-2
+				tol := 2e-2
 				if kvF32 {
 					tol = 1e-3
 				}
-				t.Logf("%s, %d positions: worst relative logit error %.2e (position %d), routing equal in %d of %d (layer, position)",
-					name, n, worst, worstAt, agree, total)
+				worst, worstAt, all := 0.0, -1, slices.Max(errs)
+				for p, r := range errs {
+					if same[p] && r >= worst {
+						worst, worstAt = r, p
+					}
+				}
+				t.Logf("%s, %d positions: worst relative logit error %.2e where the routing agreed (position %d), %.2e anywhere; routing equal in %d of %d (layer, position)",
+					name, n, worst, worstAt, all, agree, total)
 				if worst > tol {
 					t.Errorf("relative logit error %.2e at position %d against the CPU reference, more than %.0e", worst, worstAt, tol)
 				}
