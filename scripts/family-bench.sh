@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# family-bench.sh runs, on the device machine, issue 15's tables beside
+# transformers, one model a call (docs/PERFORMANCE.md, "Every family on
+# the GPU"). Build the binaries first (bash scripts/gpu-build.sh), then run
+# from the repository root there, carrying .gpu:
+#
+#	bash scripts/family-bench.sh mixtral     about 6 minutes on the H200
+#	bash scripts/family-bench.sh deepseek    about 4 minutes
+#
+# mixtral: Mixtral-8x7B with its first 16 of 32 layers (47 GB: the full
+# 94 GB does not fit the one-GPU machine's 64 GiB disk) under 12.25 GiB,
+# the share of its experts 24 GiB holds of the full model's; routing from
+# moec trace gen's mixtral-8x7b preset; one frequency-threshold cache under
+# the three schedules, LRU under gpu_only, all resident, and transformers
+# all resident and with device_map="auto" at the cap.
+#
+# deepseek: DeepSeek-V2-Lite (31 GB) all resident against transformers,
+# then under 12 GiB with a flat LRU cache and per-layer LRU budgets of the
+# same total, routing from the deepseek-v2-lite preset, and transformers
+# with device_map="auto" at the cap.
+#
+# Results land in $OUT/family-bench-MODEL.tgz (a device call returns only
+# a few files).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
+export PYTHONUNBUFFERED=1
+which=${1:?usage: family-bench.sh mixtral|deepseek}
+root=$PWD
+out=${RESULTS:-/tmp/family-bench}/$which
+mkdir -p "$out" "${OUT:-/tmp}"
+hf="python3 $root/tools/engine/hf.py"
+moec=$root/.gpu/moec
+T0=$(date +%s)
+el() { echo "[$(($(date +%s) - T0))s] $*"; }
+nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,memory.total --format=csv >"$out/gpu.txt"
+ids() { python3 -c "import random; r=random.Random(1); print(','.join(str(r.randrange($1)) for _ in range($2)))"; }
+# policy NAME CACHE MODE: a policy file of the cap's capacity $c.
+policy() {
+	printf 'version 1.0\npolicy %s {\n    cache { capacity = %s  %s }\n    schedule { mode = %s }\n}\n' "$1" "$c" "$2" "$3" >"$out/$1.moe"
+}
+run() { # NAME ARGS...: moec run under the cap with the forced routing
+	local name=$1
+	shift
+	timeout 120 "$moec" run -model "$dir" -device cuda -prompt-ids "$prompt" -json "$@" >"$out/$name.json" 2>"$out/$name.err"
+	el "$name exit $?"
+}
+case $which in
+mixtral)
+	dir=/tmp/mx cap=12.25GiB
+	timeout 200 $hf make model/testdata/mixtral-8x7b.json $dir --layers 16 >"$out/make.log" 2>&1
+	el "make exit $?"
+	prompt=$(ids 32000 32)
+	run resident -n 128
+	"$moec" trace gen -preset mixtral-8x7b -tokens 4096 -o "$out/trace.jsonl"
+	c=$("$moec" auto -config $dir -vram $cap -context 160 -json | python3 -c "import json,sys; print(json.load(sys.stdin)['capacity'])")
+	ft="eviction = frequency_threshold  freq_threshold = 0.006  freq_window = 640"
+	policy ft_hybrid "$ft" hybrid
+	policy ft_cpu "$ft" cpu_fallback
+	policy ft_gpu "$ft" gpu_only
+	policy lru_gpu "eviction = lru" gpu_only
+	for p in ft_hybrid ft_cpu ft_gpu lru_gpu; do
+		run $p -n 48 -policy "$out/$p.moe" -gpu-mem $cap -route-trace "$out/trace.jsonl"
+	done
+	timeout 150 $hf bench $dir --prompt 32 --new 2 --impl batched_mm --max-memory $cap >"$out/hf-auto.json" 2>"$out/hf-auto.err"
+	timeout 100 $hf bench $dir --prompt 32 --new 32 --impl batched_mm >"$out/hf.json" 2>"$out/hf.err"
+	;;
+deepseek)
+	dir=/tmp/ds cap=12GiB
+	timeout 200 $hf make model/testdata/deepseek-v2-lite.json $dir >"$out/make.log" 2>&1
+	el "make exit $?"
+	prompt=$(ids 102400 128)
+	run resident -n 128
+	"$moec" trace gen -preset deepseek-v2-lite -tokens 4096 -o "$out/trace.jsonl"
+	c=$("$moec" auto -config $dir -vram $cap -context 256 -json | python3 -c "import json,sys; print(json.load(sys.stdin)['capacity'])")
+	policy flat_lru "eviction = lru" gpu_only
+	per=$((c / 26))
+	printf 'version 1.0\npolicy per_layer_lru {\n    cache { capacity = %s  eviction = lru }\n    per_layer {\n        allocation = entropy\n        total_budget = %s\n        min_capacity = 4\n        max_capacity = %s\n        entropy_window = 200\n        rebalance_interval = 500\n    }\n}\n' \
+		$per "$c" $((2 * per)) >"$out/per_layer_lru.moe"
+	for p in flat_lru per_layer_lru; do
+		run $p -n 64 -policy "$out/$p.moe" -gpu-mem $cap -route-trace "$out/trace.jsonl"
+		"$moec" replay -opt -trace "$out/trace.jsonl" "$out/$p.moe" >"$out/replay-$p.txt" 2>&1
+	done
+	timeout 100 $hf bench $dir --new 16 --impl batched_mm >"$out/hf.json" 2>"$out/hf.err"
+	timeout 150 $hf bench $dir --new 2 --impl batched_mm --max-memory $cap >"$out/hf-auto.json" 2>"$out/hf-auto.err"
+	;;
+*)
+	echo "family-bench.sh: unknown table $which (want mixtral or deepseek)" >&2
+	exit 2
+	;;
+esac
+for f in "$out"/hf*.json; do el "$(basename "$f"): $(cat "$f")"; done
+rm -f "$out/trace.jsonl"
+tar czf "${OUT:-/tmp}/family-bench-$which.tgz" -C "$out" .
+el done
