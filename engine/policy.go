@@ -93,6 +93,8 @@ func (r *Result) Calibration() *replay.Calibration {
 		ExpertBytes: p.Shape.ExpertBytes,
 		MoELayers:   p.Shape.Layers,
 		Tokens:      p.Tokens,
+		PCIeGBps:    p.Hardware.PCIeGBps,
+		CPUExpertMS: p.Hardware.CPUExpertMS,
 	}
 	if ex := p.Exposed(); ex > 0 && p.Store.Demand.Bytes > 0 {
 		c.CopyGBps = float64(p.Store.Demand.Bytes) / float64(ex) // bytes per ns = GB/s

@@ -151,7 +151,8 @@ type engineJSON struct {
 // none of them was given, so the report is as without them.
 type engineSources struct {
 	gpuToken, hostLayer, copy, gpuExpert string
-	calibratedCopy                       bool // copies are priced at the calibration's rate
+	calibratedCopy                       bool   // copies are priced at the calibration's rate
+	cpu                                  string // the file the CPU time of an expert came from, if one did
 }
 
 type optReport struct {
@@ -269,7 +270,8 @@ func runReplay(e *env, c *command, args []string) int {
 		fmt.Fprintf(e.stderr, "moec replay: %v\n", err)
 		return exitUsage
 	}
-	model, sources, status := e.engineModel(flagModel.ForPolicy(spec), *flagModel, set, *calibration, shape)
+	var measured rt.Hardware // the run's, from -calibration
+	model, sources, status := e.engineModel(flagModel.ForPolicy(spec), *flagModel, set, *calibration, shape, &measured)
 	if status != exitOK {
 		return status
 	}
@@ -279,8 +281,17 @@ func runReplay(e *env, c *command, args []string) int {
 		return exitError
 	}
 	// The engine calibrates a policy with the figures it measures; the
-	// replay with the cost model's, so that it decides as such a run.
-	p.(rt.Calibrated).Calibrate(rt.Hardware{PCIeGBps: model.PCIeGBps, CPUExpertMS: ms(model.CPU(shape.ExpertBytes))})
+	// replay with the run's where -calibration has them, else with the
+	// cost model's, so that it decides as the run did, or as such a run
+	// would.
+	hw := rt.Hardware{PCIeGBps: model.PCIeGBps, CPUExpertMS: ms(model.CPU(shape.ExpertBytes))}
+	if measured.PCIeGBps > 0 {
+		hw.PCIeGBps = measured.PCIeGBps
+	}
+	if measured.CPUExpertMS > 0 {
+		hw.CPUExpertMS = measured.CPUExpertMS
+	}
+	p.(rt.Calibrated).Calibrate(hw)
 	opts := replay.Options{
 		Shape:  shape,
 		Slots:  spec.MaxSlots(shape),
@@ -322,6 +333,9 @@ func runReplay(e *env, c *command, args []string) int {
 	if sources != nil && sources.calibratedCopy {
 		textFlags.PCIeGBps = model.PCIeGBps
 	}
+	if sources != nil && sources.cpu != "" {
+		textFlags.CPUExpert = model.CPUExpert
+	}
 	return e.printTo(func(w io.Writer) {
 		printReplayTable(w, spec, name, shape, res, model, cost, hardwareText(model, textFlags, shape.ExpertBytes), sources, best)
 	})
@@ -334,7 +348,8 @@ func runReplay(e *env, c *command, args []string) int {
 // -pcie-gbps was given, with no fixed cost a copy unless -copy-latency
 // was. flags is the model of the flags alone. On failure it reports and
 // returns the exit status.
-func (e *env) engineModel(model, flags replay.CostModel, set map[string]bool, calibration string, shape rt.Shape) (replay.CostModel, *engineSources, int) {
+// The figures the run calibrated its policy with go to measured.
+func (e *env) engineModel(model, flags replay.CostModel, set map[string]bool, calibration string, shape rt.Shape, measured *rt.Hardware) (replay.CostModel, *engineSources, int) {
 	if calibration == "" && !set["gpu-token"] && !set["host-layer"] {
 		return model, nil, exitOK
 	}
@@ -384,6 +399,12 @@ func (e *env) engineModel(model, flags replay.CostModel, set map[string]bool, ca
 		// of a token spread over its MoE layers' selected experts.
 		model.GPUExpert, src.gpuExpert = model.GPUToken/time.Duration(c.MoELayers*shape.TopK), calibration
 	}
+	*measured = c.Hardware()
+	if !set["cpu-expert"] && !set["cpu-gbps"] && c.CPUExpertMS > 0 && model.CPUExpert == flags.CPUExpert {
+		// The run's CPU time of an expert, unless the policy or a flag
+		// states one.
+		model.CPUExpert, src.cpu = time.Duration(c.CPUExpertMS*float64(time.Millisecond)), calibration
+	}
 	if !set["pcie-gbps"] && c.CopyGBps > 0 {
 		model.PCIeGBps, src.copy, src.calibratedCopy = c.CopyGBps, calibration, true
 		if !set["copy-latency"] {
@@ -424,9 +445,13 @@ func printReplayTable(w io.Writer, spec *rt.Spec, traceName string, shape rt.Sha
 	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "hardware  %s\n", hardware)
 	if src != nil {
-		fmt.Fprintf(w, "engine    GPU %.3f ms a token (%s), host %.4f ms a MoE layer (%s), copies at %s GB/s (%s), prefetches hidden behind %.1f us an expert (%s)\n",
+		fmt.Fprintf(w, "engine    GPU %.3f ms a token (%s), host %.4f ms a MoE layer (%s), copies at %s GB/s (%s), prefetches hidden behind %.1f us an expert (%s)",
 			ms(model.GPUToken), src.gpuToken, ms(model.HostLayer), src.hostLayer,
 			strconv.FormatFloat(model.PCIeGBps, 'g', 4, 64), src.copy, float64(model.GPUExpert)/1e3, src.gpuExpert)
+		if src.cpu != "" {
+			fmt.Fprintf(w, ", CPU experts %.3f ms (%s)", ms(model.CPUExpert), src.cpu)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 	header := "layer  hit rate"

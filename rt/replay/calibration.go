@@ -34,6 +34,13 @@ type Calibration struct {
 	// less. It includes each copy's fixed cost, so it replaces
 	// CostModel.PCIeGBps with a CopyLatency of 0.
 	CopyGBps float64 `json:"copy_gbps,omitempty"`
+	// PCIeGBps and CPUExpertMS are the figures the run calibrated its
+	// policy with (engine.PolicyResult.Hardware: the engine's pinned
+	// copy bandwidth and CPU time of one expert, measured at start, or
+	// given); 0 where the policy took none. A replay decides with them,
+	// so that its plans are the run's.
+	PCIeGBps    float64 `json:"pcie_gbps,omitempty"`
+	CPUExpertMS float64 `json:"cpu_expert_ms,omitempty"`
 	// ExpertBytes, MoELayers and Tokens describe the run: the size of an
 	// expert and the model's MoE layers (rt.Shape's), and the tokens it
 	// ran (each one step of every MoE layer).
@@ -45,6 +52,11 @@ type Calibration struct {
 // GPUToken returns GPUTokenMS as a Duration.
 func (c Calibration) GPUToken() time.Duration { return ns(c.GPUTokenMS * float64(time.Millisecond)) }
 
+// Hardware returns the figures the run calibrated its policy with.
+func (c Calibration) Hardware() rt.Hardware {
+	return rt.Hardware{PCIeGBps: c.PCIeGBps, CPUExpertMS: c.CPUExpertMS}
+}
+
 // HostLayer returns HostLayerMS as a Duration.
 func (c Calibration) HostLayer() time.Duration { return ns(c.HostLayerMS * float64(time.Millisecond)) }
 
@@ -54,7 +66,8 @@ func (c Calibration) Validate() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"gpu_token_ms", c.GPUTokenMS}, {"host_layer_ms", c.HostLayerMS}, {"copy_gbps", c.CopyGBps}} {
+	}{{"gpu_token_ms", c.GPUTokenMS}, {"host_layer_ms", c.HostLayerMS}, {"copy_gbps", c.CopyGBps},
+		{"pcie_gbps", c.PCIeGBps}, {"cpu_expert_ms", c.CPUExpertMS}} {
 		if !(f.v >= 0) || math.IsInf(f.v, 1) {
 			return fmt.Errorf("%s %v: want a finite number of 0 or more", f.name, f.v)
 		}
