@@ -65,7 +65,8 @@ its own. The prompt's text in -json is the wrapped one.
 arithmetic), in every build; -device cuda runs the CUDA path, all
 weights resident on the GPU, in a moec built with -tags cuda
 (docs/GPU.md). The families are Qwen2-MoE (Qwen1.5-MoE), OLMoE,
-Qwen3-MoE and Mixtral; docs/ENGINE.md says what each computes.
+Qwen3-MoE, Mixtral and DeepSeek-V2; docs/ENGINE.md says what each
+computes.
 
 Tokens are chosen greedily (the largest logit) unless -temperature is
 given; then they are drawn from the softmax of the logits over the
@@ -81,7 +82,14 @@ memory and the store copies them into slots on the GPU (the checkpoint's
 experts must be bf16); with -device cpu the store is in host memory
 (experts copied between the arena and the slots). Either way the tokens
 are those of the run without a policy while every expert runs on the
-GPU. The summary adds the policy's hit rate, as moec replay prints it,
+GPU. An expert the plan runs on the CPU runs from the pinned arena on
+all cores, on the GPU while the GPU runs the layer's other experts. When
+the policy's schedule can send misses to the CPU (hybrid), run with
+-device cuda measures at start, on the checkpoint's first expert, the
+pinned copy bandwidth and the CPU time of one expert, and the policy
+decides with them wherever it does not state pcie_gbps and
+cpu_expert_ms itself; the summary and -json say which figures it used.
+The summary adds the policy's hit rate, as moec replay prints it,
 the bytes the store moved on demand and ahead of need, on the GPU how
 long it waited at the MoE layers (the host's share, and the transfers
 the compute did not hide), and the hit rate of each MoE layer; -json
