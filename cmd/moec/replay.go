@@ -28,8 +28,12 @@ status 1.
 It prints the hit rate, overall and per layer, what moved (demand and
 prefetch copies, their bytes, evictions), where experts ran, the prefetch
 accuracy, and the modeled time per token: demand copies x (expert bytes /
-bandwidth + copy latency) + CPU experts x CPU time + the prefetch copy
-time that the layer's GPU compute does not hide, over the tokens. The
+bandwidth + copy latency) + CPU experts x CPU time, less the CPU time
+that runs beside the layer's demand copies (the engine runs them at
+once), + the prefetch copy time that the layer's GPU compute does not
+hide, over the tokens. A hybrid schedule decides with the bandwidth and
+CPU time below, as moec run's policy decides with the figures it
+measures, unless the policy states pcie_gbps and cpu_expert_ms. The
 hardware figures default to those measured on an H100 (PCIe Gen5 x16);
 the table says which it used.
 
@@ -90,7 +94,11 @@ The flags are:
 		-copy-latency, -gpu-expert. Prefetch copies hide behind the
 		run's GPU time of a token spread over its MoE layers'
 		selected experts (gpu_token_ms / (MoE layers x top-k)),
-		which replaces -gpu-expert's default. The run must be of the
+		which replaces -gpu-expert's default. Where the object has
+		pcie_gbps and cpu_expert_ms (the figures the run's hybrid
+		schedule decided with), the policy decides with them, and CPU
+		experts are priced at its cpu_expert_ms unless the policy,
+		-cpu-expert or -cpu-gbps state one. The run must be of the
 		trace's model: the same MoE layers and expert size.
 	-gpu-token d, -host-layer d
 		The model's compute of one token on the GPU outside the
