@@ -16,7 +16,7 @@
 # Per cap: the capacity moec auto gives for the cap and the context; LRU
 # (recording the routing), moec tune's winner on that routing, LFU with
 # history prefetch and the composed example, each with that capacity and
-# schedule gpu_only (the CPU experts are part 3's: pure Go for now).
+# schedule gpu_only (issue 14's comparison: every expert on the GPU).
 # Results land under $RESULTS (/tmp/offload-bench) as JSON, one file per
 # run, packed into $OUT/offload-bench.tgz; bench-summary.py (tools/engine)
 # turns them into the tables of docs/PERFORMANCE.md, written beside it.
@@ -80,8 +80,9 @@ for cap in ${CAPS:-16 12 8}; do
 	for p in ${POLICIES:-tuned lfu composed}; do
 		case $p in
 		tuned)
-			# The CPU experts are pure Go for now (part 3): price them
-			# so that the tuner does not choose them.
+			# Issue 14's tables compare placements with every expert on
+			# the GPU: price the CPU so that the tuner does not choose
+			# it (issue 15 runs the hybrid schedule: family-bench.sh).
 			timeout 60 "$moec" tune -trace "$out/routing-$cap.jsonl" -config "$dir/config.json" -vram "${cap}GiB" -context "$ctx" \
 				-cpu-expert 50ms -name tuned -o "/tmp/pol/tuned-$cap.moe" >"$out/tune-$cap.log" 2>&1
 			cp "/tmp/pol/tuned-$cap.moe" "$out/" 2>/dev/null
