@@ -85,7 +85,8 @@ type profiler struct {
 // kernelNames are the entry points of the fatbin.
 var kernelNames = []string{"embed", "gemv1", "gemv2", "gemv4", "gemv8", "add_norm", "rope", "rope_f32", "attn", "attn_f32", "attn_combine", "router", "moe_up", "moe_down", "argmax",
 	"attn_mla", "attn_mla_f32", "mla_rope", "mla_rope_f32",
-	"embed_rows", "add_norm_rows", "rope_rows", "rope_rows_f32", "attn_rows", "attn_rows_f32", "router_rows", "group_experts", "gemm", "gemm_gated"}
+	"embed_rows", "add_norm_rows", "rope_rows", "rope_rows_f32", "attn_rows", "attn_rows_f32", "router_rows", "group_experts", "gemm", "gemm_gated",
+	"mla_rope_rows", "mla_rope_rows_f32", "attn_mla_rows", "attn_mla_rows_f32"}
 
 // openDevice locks the calling goroutine to its thread and makes GPU
 // ordinal current there.

@@ -368,9 +368,8 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	if err := e.d.upload(e.invFreq, ib); err != nil {
 		return err
 	}
-	// The host loop runs prompts step by step, and so does multi-head
-	// latent attention, which the chunked prefill does not run (mla.go).
-	if !e.o.StepPrefill && e.o.Experts == nil && e.o.Route == nil && cfg.MLA == nil {
+	// The host loop runs prompts step by step.
+	if !e.o.StepPrefill && e.o.Experts == nil && e.o.Route == nil {
 		if err := e.allocPrefill(); err != nil {
 			return err
 		}

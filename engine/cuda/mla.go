@@ -36,9 +36,12 @@ import (
 // W_UK c and W_UV c, rounded to bf16 unless Options.KVFloat32 (HF's bf16
 // run rounds c, after kv_a_layernorm, too).
 //
-// The chunked prefill does not run MLA: a DeepSeek prompt runs through
-// the decode step one token at a time (load leaves the prefill's
-// workspace unallocated, and runPrompt then steps).
+// The chunked prefill (prefill.go) runs the same per row of a chunk
+// (latentAttentionRows): the projections, the absorption and the values'
+// expansion as tensor-core products over the rows (the absorbed products
+// one per head, in one launch), mla_rope_rows writing the chunk's latents
+// to the cache at their positions, and attn_mla_rows attending each row
+// over the cache up to its own position.
 
 // supportedMLA says why the GPU path cannot run cfg, a model of
 // multi-head latent attention, or nil: it runs what the CPU reference
@@ -151,4 +154,47 @@ func (e *Engine) latentAttention(l *layerBufs, try func(error)) {
 	try(gemvHeads(d, &C.GemvParams{w: dp(l.uv), x: dp(e.att), y: dp(e.mv), rows: C.int(m.VHead), cols: C.int(rank),
 		w_stride: C.longlong(m.VHead * rank), x_stride: C.int(e.headDim), y_stride: C.int(m.VHead)}, heads))
 	try(gemv(d, &C.GemvParams{w: dp(l.o), x: dp(e.mv), y: dp(e.x), rows: C.int(e.hidden), cols: C.int(heads * m.VHead), accumulate: 1}))
+}
+
+// latentAttentionRows launches a layer's multi-head latent attention on
+// a prefill chunk's rows normalised tokens (the chunk's xn) at positions
+// c0.., adding o_proj's output to their residual stream: latentAttention's
+// launches over the rows, each gemv a gemm.
+func (e *Engine) latentAttentionRows(l *layerBufs, c0, rows int, try func(error)) {
+	cfg, d, m, p := e.cfg, e.d, e.cfg.MLA, e.pre
+	heads, rank, rope, qk := cfg.Heads, m.KVLoraRank, m.QKRope, m.QKNope+m.QKRope
+	hidden, n, eps := C.int(e.hidden), int64(rows), C.float(m.NormEps)
+	ld := e.qkvRows // a row of the first projection: q (or q_a), then kv_a
+	try(gemm(d, &C.GemmParams{w: dp(l.qkvW), x: dp(p.xn), y: dp(p.qkv), n: C.int(ld), k: hidden, rows: C.int(rows),
+		ldx: hidden, ldy: C.int(ld)}, 0, n))
+	q, qld, kv := p.qkv, ld, p.qkv+C.CUdeviceptr(4*heads*qk)
+	if m.QLoraRank > 0 {
+		kv = p.qkv + C.CUdeviceptr(4*m.QLoraRank)
+		np := C.NormRowsParams{norm: C.NormParams{x: dp(p.qkv), weight: dp(l.qaNorm), xn: dp(p.qa), n: C.int(m.QLoraRank), eps: eps},
+			rows: C.int(rows), x_ld: C.int(ld)}
+		try(launch(d, "add_norm_rows", [2]int{rows, 1}, C.NORM_THREADS, 0, &np, n*int64(m.QLoraRank)*14))
+		try(gemm(d, &C.GemmParams{w: dp(l.qb), x: dp(p.qa), y: dp(p.mq), n: C.int(heads * qk), k: C.int(m.QLoraRank), rows: C.int(rows),
+			ldx: C.int(m.QLoraRank), ldy: C.int(heads * qk)}, 0, n))
+		q, qld = p.mq, heads*qk
+	}
+	// q_lat of row t's head h into the first rank floats of that head's
+	// row of the chunk's q, one product per head.
+	try(gemm(d, &C.GemmParams{w: dp(l.uk), x: dp(q), y: dp(p.q), n: C.int(rank), k: C.int(m.QKNope), rows: C.int(rows),
+		ldx: C.int(qld), ldy: C.int(e.qDim), heads: C.int(heads), w_stride: C.longlong(rank * m.QKNope), x_stride: C.int(qk),
+		y_stride: C.int(e.headDim)}, 0, n))
+	rp := C.MLARopeRowsParams{rope: C.MLARopeParams{q: dp(q), kv: dp(kv), q_out: dp(p.q), cache: dp(l.kc), inv_freq: dp(e.invFreq),
+		kv_norm: dp(l.kvNorm), heads: C.int(heads), nope: C.int(m.QKNope), rope: C.int(rope), rank: C.int(rank), eps: eps,
+		attn_scale: C.float(e.ropeScale)}, pos0: C.int(c0), rows: C.int(rows), q_ld: C.int(qld), kv_ld: C.int(ld)}
+	try(launch(d, e.kernel("mla_rope_rows"), [2]int{heads + 1, rows}, C.ROPE_THREADS, 0, &rp,
+		n*(int64(heads*rope+rank+rope)*4+int64(e.kvDim)*e.kvElem())))
+	ap := C.AttnRowsParams{q: dp(p.q), kcache: dp(l.kc), vcache: dp(l.kc), out: dp(p.att), heads: C.int(heads), kv_heads: 1,
+		head_dim: C.int(e.headDim), pos0: C.int(c0), rows: C.int(rows), scale: C.float(m.SoftmaxScale)}
+	try(launch(d, e.kernel("attn_mla_rows"), [2]int{heads, rows}, C.ATTN_THREADS, 0, &ap, int64(c0+rows)*int64(e.kvDim)*e.kvElem()))
+	// v[h] = W_UV[h] out_lat[h] per row: the first rank floats of each of
+	// the row's heads in the chunk's att.
+	try(gemm(d, &C.GemmParams{w: dp(l.uv), x: dp(p.att), y: dp(p.mv), n: C.int(m.VHead), k: C.int(rank), rows: C.int(rows),
+		ldx: C.int(e.qDim), ldy: C.int(heads * m.VHead), heads: C.int(heads), w_stride: C.longlong(m.VHead * rank),
+		x_stride: C.int(e.headDim), y_stride: C.int(m.VHead)}, 0, n))
+	try(gemm(d, &C.GemmParams{w: dp(l.o), x: dp(p.mv), y: dp(p.x), n: hidden, k: C.int(heads * m.VHead), rows: C.int(rows),
+		ldx: C.int(heads * m.VHead), ldy: hidden, accumulate: 1}, 0, n))
 }

@@ -23,15 +23,17 @@ import (
 // runs the final norm, lm_head and argmax of the last prompt token only,
 // leaving the step state, the output tokens and the cache as the decode
 // steps of the prompt would have: the captured decode step continues
-// from there. It needs every expert resident; Options.StepPrefill turns it
-// off.
+// from there. Multi-head latent attention runs over the rows as the
+// decode step runs it for one token (latentAttentionRows, mla.go). It
+// needs every expert resident; Options.StepPrefill turns it off.
 
 // chunkTokens is the most prompt tokens a chunk runs.
 const chunkTokens = C.PREFILL_T
 
 // prefillBufs is a chunk's workspace, PREFILL_T rows of each.
 type prefillBufs struct {
-	x, xn, qkv, q, att C.CUdeviceptr // [T][hidden], [T][hidden], [T][q+k+v], [T][q], [T][q]
+	x, xn, qkv, q, att C.CUdeviceptr // [T][hidden], [T][hidden], [T][qkvRows], [T][q], [T][q]
+	mq, qa, mv         C.CUdeviceptr // MLA: [T][heads][nope+rope] (q_b_proj's), [T][q_lora_rank], [T][heads][v]
 	rlogits            C.CUdeviceptr // [T][rld]: the router's logits and the shared gate's
 	sel                C.CUdeviceptr // int [T][topk]
 	weights            C.CUdeviceptr // [T][slots]: the combine weights, then the shared expert's
@@ -47,15 +49,25 @@ func (e *Engine) allocPrefill() error {
 	p := &prefillBufs{slots: e.topk + 1, rld: cfg.Experts + 1}
 	T, f := int64(C.PREFILL_T), int64(4)
 	h, slots, k := int64(e.hidden), int64(p.slots), int64(max(e.topk, 1))
+	var mq, qa, mv int64 // MLA's, in floats a row
+	if m := cfg.MLA; m != nil {
+		if m.QLoraRank > 0 {
+			mq, qa = int64(cfg.Heads*(m.QKNope+m.QKRope)), int64(m.QLoraRank)
+		}
+		mv = int64(cfg.Heads * m.VHead)
+	}
 	for _, b := range []struct {
 		p *C.CUdeviceptr
 		n int64
 	}{
 		{&p.x, T * h * f},
 		{&p.xn, T * h * f},
-		{&p.qkv, T * int64(e.qDim+2*e.kvDim) * f},
+		{&p.qkv, T * int64(e.qkvRows) * f},
 		{&p.q, T * int64(e.qDim) * f},
 		{&p.att, T * int64(e.qDim) * f},
+		{&p.mq, T * mq * f}, // a byte each but for MLA
+		{&p.qa, T * qa * f},
+		{&p.mv, T * mv * f},
 		{&p.rlogits, T * int64(p.rld) * f},
 		{&p.sel, T * k * 4},
 		{&p.weights, T * slots * f},
@@ -145,18 +157,11 @@ func (e *Engine) prefillChunk(c0, rows int, try func(error)) int {
 	for i := range e.layers {
 		l := &e.layers[i]
 		norm(l.inNorm, pending)
-		qkvw := e.qDim + 2*e.kvDim
-		try(gemm(d, &C.GemmParams{w: dp(l.qkvW), bias: dp(l.qkvB), x: dp(p.xn), y: dp(p.qkv), n: C.int(qkvw), k: hidden,
-			rows: C.int(rows), ldx: hidden, ldy: C.int(qkvw)}, 0, n))
-		rp := C.RopeRowsParams{rope: C.RopeParams{qkv: dp(p.qkv), q_out: dp(p.q), kcache: dp(l.kc), vcache: dp(l.vc), inv_freq: dp(e.invFreq),
-			qnorm: dp(l.qNorm), knorm: dp(l.kNorm), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim),
-			max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(e.qkNorm()), eps: eps, attn_scale: C.float(e.ropeScale)}, pos0: C.int(c0), rows: C.int(rows)}
-		try(launch(d, e.kernel("rope_rows"), [2]int{cfg.Heads + 2*cfg.KVHeads, rows}, C.ROPE_THREADS, 0, &rp, n*int64(qkvw+e.qDim+2*e.kvDim)*4))
-		ap := C.AttnRowsParams{q: dp(p.q), kcache: dp(l.kc), vcache: dp(l.vc), out: dp(p.att), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads),
-			head_dim: C.int(e.headDim), pos0: C.int(c0), rows: C.int(rows), scale: C.float(1 / math.Sqrt(float64(e.headDim)))}
-		try(launch(d, e.kernel("attn_rows"), [2]int{cfg.Heads, rows}, C.ATTN_THREADS, 0, &ap, 2*int64(c0+rows)*int64(e.kvDim)*e.kvElem()))
-		try(gemm(d, &C.GemmParams{w: dp(l.o), x: dp(p.att), y: dp(p.x), n: hidden, k: C.int(e.qDim), rows: C.int(rows),
-			ldx: C.int(e.qDim), ldy: hidden, accumulate: 1}, 0, n))
+		if cfg.MLA != nil {
+			e.latentAttentionRows(l, c0, rows, try)
+		} else {
+			e.attentionRows(l, c0, rows, try)
+		}
 		norm(l.postNorm, 0)
 
 		entries, shared := 0, 0 // the shared expert's (or dense MLP's) entry
@@ -197,11 +202,35 @@ func (e *Engine) prefillChunk(c0, rows int, try func(error)) int {
 	return pending
 }
 
+// attentionRows launches a layer's grouped-query attention on the chunk's
+// rows normalised tokens at positions c0.., adding o_proj's output to
+// their residual stream: q/k/v as one product, rope_rows (which writes
+// the cache), attn_rows, o_proj.
+func (e *Engine) attentionRows(l *layerBufs, c0, rows int, try func(error)) {
+	cfg, d, p := e.cfg, e.d, e.pre
+	hidden, n := C.int(e.hidden), int64(rows)
+	qkvw := e.qkvRows
+	try(gemm(d, &C.GemmParams{w: dp(l.qkvW), bias: dp(l.qkvB), x: dp(p.xn), y: dp(p.qkv), n: C.int(qkvw), k: hidden,
+		rows: C.int(rows), ldx: hidden, ldy: C.int(qkvw)}, 0, n))
+	rp := C.RopeRowsParams{rope: C.RopeParams{qkv: dp(p.qkv), q_out: dp(p.q), kcache: dp(l.kc), vcache: dp(l.vc), inv_freq: dp(e.invFreq),
+		qnorm: dp(l.qNorm), knorm: dp(l.kNorm), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads), head_dim: C.int(e.headDim),
+		max_ctx: C.int(e.o.MaxContext), qk_norm: C.int(e.qkNorm()), eps: C.float(cfg.RMSNormEps), attn_scale: C.float(e.ropeScale)},
+		pos0: C.int(c0), rows: C.int(rows)}
+	try(launch(d, e.kernel("rope_rows"), [2]int{cfg.Heads + 2*cfg.KVHeads, rows}, C.ROPE_THREADS, 0, &rp, n*int64(qkvw+e.qDim+2*e.kvDim)*4))
+	ap := C.AttnRowsParams{q: dp(p.q), kcache: dp(l.kc), vcache: dp(l.vc), out: dp(p.att), heads: C.int(cfg.Heads), kv_heads: C.int(cfg.KVHeads),
+		head_dim: C.int(e.headDim), pos0: C.int(c0), rows: C.int(rows), scale: C.float(1 / math.Sqrt(float64(e.headDim)))}
+	try(launch(d, e.kernel("attn_rows"), [2]int{cfg.Heads, rows}, C.ATTN_THREADS, 0, &ap, 2*int64(c0+rows)*int64(e.kvDim)*e.kvElem()))
+	try(gemm(d, &C.GemmParams{w: dp(l.o), x: dp(p.att), y: dp(p.x), n: hidden, k: C.int(e.qDim), rows: C.int(rows),
+		ldx: C.int(e.qDim), ldy: hidden, accumulate: 1}, 0, n))
+}
+
 // gemm launches gemm, or gemm_gated when p has a second matrix: over
 // items 0..p.rows-1 in blocks of (GEMM_TOKENS items, GEMM_ROWS rows), the
 // blocks sharing a matrix's rows next to each other in launch order so
 // that the second reads it from L2; or, when p.offsets is set, over
-// groups groups, a block per (GEMM_ROWS rows, group). A zero odiv or omul
+// groups groups, a block per (GEMM_ROWS rows, group); or, for p.heads
+// products, a block per (GEMM_TOKENS items, GEMM_ROWS rows, head), the
+// heads' row tiles one after another in the grid's y. A zero odiv or omul
 // means 1. tokens is the items, for the profile's bytes (0: grouped).
 func gemm(d *device, p *C.GemmParams, groups int, tokens int64) error {
 	name := "gemm"
@@ -210,8 +239,9 @@ func gemm(d *device, p *C.GemmParams, groups int, tokens int64) error {
 		name, mats = "gemm_gated", 2
 	}
 	p.odiv, p.omul = max(p.odiv, 1), max(p.omul, 1)
+	heads := max(int(p.heads), 1)
 	tiles := (int(p.n) + C.GEMM_ROWS - 1) / C.GEMM_ROWS
-	grid := [2]int{(int(p.rows) + C.GEMM_TOKENS - 1) / C.GEMM_TOKENS, tiles}
+	grid := [2]int{(int(p.rows) + C.GEMM_TOKENS - 1) / C.GEMM_TOKENS, tiles * heads}
 	if p.offsets != 0 {
 		grid = [2]int{tiles, groups}
 	}
@@ -221,6 +251,8 @@ func gemm(d *device, p *C.GemmParams, groups int, tokens int64) error {
 	bytes := mats*int64(p.n)*int64(p.k)*2 + tokens*int64(p.k+p.n)*4
 	if p.offsets != 0 {
 		bytes *= int64(groups)
+	} else {
+		bytes *= int64(heads)
 	}
 	return launch(d, name, grid, C.GEMM_THREADS, 0, p, bytes)
 }

@@ -111,12 +111,20 @@ func ints(b []byte) []int32 {
 // fp32), and a near tie that the two paths break differently changes a
 // token's expert outright, which reaches the last token's logits only
 // through attention: 2e-2 there, with the routing's agreement logged.
-func prefillTolerance(full, kvF32 bool) float64 {
+// DeepSeek-V2's tiny checkpoints cache a latent of 40 floats a position
+// for every head, and amplify its rounding about tenfold into the logits
+// (TestLatentAttention: the whole bf16 rounding, a relative L2 error near
+// 1.1e-3, moved their logits by up to 1.2e-2); the flips above are a
+// fifth of that rounding, so up to 2.4e-3 in the logits: 5e-3 with a
+// bf16 cache.
+func prefillTolerance(full, kvF32, mla bool) float64 {
 	switch {
 	case full:
 		return 2e-2
 	case kvF32:
 		return 1e-4
+	case mla:
+		return 5e-3
 	}
 	return 2e-3
 }
@@ -133,9 +141,9 @@ func prefillTolerance(full, kvF32 bool) float64 {
 // 99% of (layer, position) pairs on random ones, 98% on -model, whose
 // random routers are near ties everywhere);
 // and that group_experts grouped the last chunk's slots as promised.
-// Multi-head latent attention's prompts run step by step either way
-// (mla.go), so for DeepSeek-V2 the two runs must agree as two runs of the
-// same steps do; TestLatentAttention compares those steps with the CPU.
+// DeepSeek-V2's checkpoints run multi-head latent attention over the
+// chunk's rows (mla.go), their one cache of latents compared as keys;
+// TestLatentAttention compares their decode steps with the CPU.
 func TestPrefill(t *testing.T) {
 	configs, _ := filepath.Glob("../../testdata/models/*/config.json")
 	if len(configs) == 0 {
@@ -171,12 +179,15 @@ func TestPrefill(t *testing.T) {
 				cfg, ck, e := open(t, dir, Options{MaxContext: long + gen, KVFloat32: kvF32})
 				defer ck.Close()
 				defer e.Close()
+				if e.pre == nil {
+					t.Fatalf("%s: no chunk workspace, so its prompts would run step by step", cfg.Type)
+				}
 				rng := rand.New(rand.NewPCG(1, 2))
 				random := make([]int, long)
 				for i := range random {
 					random[i] = rng.IntN(cfg.Vocab)
 				}
-				tol := prefillTolerance(full, kvF32)
+				tol := prefillTolerance(full, kvF32, cfg.MLA != nil)
 				for pi, prompt := range append(slices.Clip(prompts), random) {
 					chunked := runPrompt(t, e, prompt, gen, false)
 					if pi == len(prompts) {
@@ -201,8 +212,8 @@ func TestPrefill(t *testing.T) {
 // of n tokens: the last chunk's slots of the last sparse layer.
 func checkLastGrouping(t *testing.T, e *Engine, n int) {
 	t.Helper()
-	if e.pre == nil || !slices.ContainsFunc(e.layers, func(l layerBufs) bool { return l.sparse }) {
-		return // MLA's prompts run step by step: no chunk
+	if !slices.ContainsFunc(e.layers, func(l layerBufs) bool { return l.sparse }) {
+		return // no router, no grouping
 	}
 	rows := n - (n-1)/chunkTokens*chunkTokens
 	sel, off, list := make([]byte, 4*rows*e.topk), make([]byte, 4*(e.cfg.Experts+1)), make([]byte, 4*rows*e.topk)

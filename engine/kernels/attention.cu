@@ -163,8 +163,11 @@ extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_mla_f32(const At
 // mla_rope: see MLARopeParams. Each product of the rotation is rounded
 // before the sum, as complex64's (a+bi)(c+di) = (ac - bd) + (ad + bc)i in
 // transformers' apply_rotary_emb (and the CPU twin's ropeInterleaved).
+// The token at pos has its queries at q, its kv_a_proj_with_mqa output at
+// kv and its q_out row at q_out (mla_rope_rows in prefill.cu runs it for
+// many tokens).
 template <typename KV>
-__device__ void mla_rope_kv(const MLARopeParams &p, int pos) {
+__device__ void mla_rope_kv(const MLARopeParams &p, int pos, const float *q, const float *kv, float *q_out) {
 	__shared__ float red[32];
 	int half = p.rope / 2, row = p.rank + p.rope;
 	const float *inv = reinterpret_cast<const float *>(p.inv_freq);
@@ -172,10 +175,10 @@ __device__ void mla_rope_kv(const MLARopeParams &p, int pos) {
 	float *qo = 0;
 	KV *kc = 0;
 	if (blockIdx.x < p.heads) {
-		src = reinterpret_cast<const float *>(p.q) + blockIdx.x * (p.nope + p.rope) + p.nope;
-		qo = reinterpret_cast<float *>(p.q_out) + blockIdx.x * row + p.rank;
+		src = q + blockIdx.x * (p.nope + p.rope) + p.nope;
+		qo = q_out + blockIdx.x * row + p.rank;
 	} else {
-		const float *c = reinterpret_cast<const float *>(p.kv);
+		const float *c = kv;
 		src = c + p.rank;
 		kc = reinterpret_cast<KV *>(p.cache) + (size_t)pos * row;
 		float scale = rms_scale(c, p.rank, p.eps, red);
@@ -199,10 +202,12 @@ __device__ void mla_rope_kv(const MLARopeParams &p, int pos) {
 }
 
 extern "C" __global__ void __launch_bounds__(ROPE_THREADS) mla_rope(const MLARopeParams p) {
-	mla_rope_kv<bf16>(p, reinterpret_cast<const StepState *>(p.state)->pos);
+	mla_rope_kv<bf16>(p, reinterpret_cast<const StepState *>(p.state)->pos, reinterpret_cast<const float *>(p.q),
+	                  reinterpret_cast<const float *>(p.kv), reinterpret_cast<float *>(p.q_out));
 }
 extern "C" __global__ void __launch_bounds__(ROPE_THREADS) mla_rope_f32(const MLARopeParams p) {
-	mla_rope_kv<float>(p, reinterpret_cast<const StepState *>(p.state)->pos);
+	mla_rope_kv<float>(p, reinterpret_cast<const StepState *>(p.state)->pos, reinterpret_cast<const float *>(p.q),
+	                   reinterpret_cast<const float *>(p.kv), reinterpret_cast<float *>(p.q_out));
 }
 
 // attn_combine merges the splits of each head: one block per head.

@@ -218,13 +218,15 @@ typedef struct {
 	int rows;
 } EmbedRowsParams;
 
-// add_norm_rows: add_norm on each of rows rows: row t's x and xn start
-// t*n floats after norm.x and norm.xn, its parts (norm.nparts of them, n
-// floats each) parts_stride floats after norm.parts.
+// add_norm_rows: add_norm on each of rows rows: row t's x starts t*x_ld
+// floats after norm.x (t*n when x_ld is 0; a multiple of 4), its xn t*n
+// floats after norm.xn, its parts (norm.nparts of them, n floats each)
+// parts_stride floats after norm.parts.
 typedef struct {
 	NormParams norm;
 	int rows;
 	int parts_stride;
+	int x_ld;
 } NormRowsParams;
 
 // rope_rows: rope for rows tokens at positions pos0.., the q/k/v of token
@@ -237,8 +239,21 @@ typedef struct {
 	int rows;
 } RopeRowsParams;
 
+// mla_rope_rows: mla_rope for rows tokens at positions pos0..: token t's
+// queries at rope.q + t*q_ld, its kv_a_proj_with_mqa output at rope.kv +
+// t*kv_ld, its q_out row at rope.q_out + t*heads*(rank + rope), its cache
+// row at position pos0 + t. rope.state is not read.
+typedef struct {
+	MLARopeParams rope;
+	int pos0;
+	int rows;
+	int q_ld;
+	int kv_ld;
+} MLARopeRowsParams;
+
 // attn_rows: causal attention of rows queries, token t at position
-// pos0 + t over the cache's positions 0..pos0 + t.
+// pos0 + t over the cache's positions 0..pos0 + t. attn_mla_rows runs
+// multi-head latent attention's (kv_heads 1, vcache = kcache, as attn_mla).
 typedef struct {
 	dptr q;         // float [rows][heads*hd], rotated
 	dptr kcache;
@@ -246,7 +261,7 @@ typedef struct {
 	dptr out;       // float [rows][heads*hd]
 	int heads;
 	int kv_heads;
-	int head_dim;   // at most MAX_HEAD_DIM
+	int head_dim;   // at most MAX_HEAD_DIM (attn_rows) or MAX_MLA_DIM (attn_mla_rows)
 	int pos0;
 	int rows;
 	float scale;
@@ -282,6 +297,10 @@ typedef struct {
 // second matrix (up) and stores silu(gate row) * up row. The items are
 // 0..rows-1 (w, w2), or, when offsets is set, group g = blockIdx.y's
 // list[offsets[g]..offsets[g+1]) with its matrices from w_tab[g], w2_tab[g].
+// Over items, heads > 1 computes that many products in one launch (multi-
+// head latent attention's absorbed projections, per token and head): head
+// h's W, x and y start h * w_stride, x_stride and y_stride elements after
+// w's, x's and y's (w_stride a multiple of 8, x_stride of 4).
 typedef struct {
 	dptr w;         // bf16 [n][k]
 	dptr w2;
@@ -303,6 +322,10 @@ typedef struct {
 	int oadd;
 	int in_mapped;
 	int accumulate;
+	int heads;      // 0 or 1: one product
+	int x_stride;
+	int y_stride;
+	long long w_stride;
 } GemmParams;
 
 #endif

@@ -51,8 +51,8 @@ extern "C" __global__ void __launch_bounds__(NORM_THREADS) add_norm_rows(const N
 	int t = blockIdx.x;
 	if (t >= p.rows) return;
 	const NormParams &n = p.norm;
-	size_t at = (size_t)t * n.n;
-	norm_row(n, reinterpret_cast<float *>(n.x) + at, reinterpret_cast<const float *>(n.parts) + (size_t)t * p.parts_stride,
+	size_t at = (size_t)t * n.n, xat = (size_t)t * (p.x_ld ? p.x_ld : n.n);
+	norm_row(n, reinterpret_cast<float *>(n.x) + xat, reinterpret_cast<const float *>(n.parts) + (size_t)t * p.parts_stride,
 	         reinterpret_cast<float *>(n.xn) + at);
 }
 
@@ -69,16 +69,34 @@ __device__ void rope_rows_kv(const RopeRowsParams &p) {
 extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope_rows(const RopeRowsParams p) { rope_rows_kv<bf16>(p); }
 extern "C" __global__ void __launch_bounds__(ROPE_THREADS) rope_rows_f32(const RopeRowsParams p) { rope_rows_kv<float>(p); }
 
+// mla_rope_rows: grid (heads + 1, rows); mla_rope (attention.cu) per
+// token, each at its own position.
+template <typename KV>
+__device__ void mla_rope_rows_kv(const MLARopeRowsParams &p) {
+	int t = blockIdx.y;
+	if (t >= p.rows) return;
+	const MLARopeParams &r = p.rope;
+	size_t qo = (size_t)r.heads * (r.rank + r.rope);
+	mla_rope_kv<KV>(r, p.pos0 + t, reinterpret_cast<const float *>(r.q) + (size_t)t * p.q_ld,
+	                reinterpret_cast<const float *>(r.kv) + (size_t)t * p.kv_ld, reinterpret_cast<float *>(r.q_out) + t * qo);
+}
+
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) mla_rope_rows(const MLARopeRowsParams p) { mla_rope_rows_kv<bf16>(p); }
+extern "C" __global__ void __launch_bounds__(ROPE_THREADS) mla_rope_rows_f32(const MLARopeRowsParams p) { mla_rope_rows_kv<float>(p); }
+
 // attn_rows: grid (heads, rows), four warps. Query t (position pos0 + t)
 // attends positions 0..pos0 + t; warp w takes positions w, w + 4, ...
 // with a running max, sum and weighted sum of values (online softmax), its
 // lanes across the head; the warps are merged at the end. The scores are
-// never stored, so any context fits.
-template <typename KV>
+// never stored, so any context fits. MAXD bounds head_dim: MAX_HEAD_DIM,
+// or MAX_MLA_DIM for attn_mla_rows, which runs multi-head latent
+// attention in its absorbed form as attn_mla does (one key/value head of
+// latent rows, each both key and value).
+template <typename KV, int MAXD>
 __device__ void attn_rows_kv(const AttnRowsParams &p) {
-	constexpr int NW = ATTN_THREADS / WARP, PER = MAX_HEAD_DIM / WARP;
+	constexpr int NW = ATTN_THREADS / WARP, PER = MAXD / WARP;
 	__shared__ float wm[NW], wl[NW];
-	__shared__ float wacc[NW][MAX_HEAD_DIM];
+	__shared__ float wacc[NW][MAXD];
 	int h = blockIdx.x, t = blockIdx.y;
 	if (t >= p.rows) return;  // the whole block, before any barrier
 	int hd = p.head_dim, n = p.pos0 + t + 1;
@@ -141,8 +159,10 @@ __device__ void attn_rows_kv(const AttnRowsParams &p) {
 	}
 }
 
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_rows(const AttnRowsParams p) { attn_rows_kv<bf16>(p); }
-extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_rows_f32(const AttnRowsParams p) { attn_rows_kv<float>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_rows(const AttnRowsParams p) { attn_rows_kv<bf16, MAX_HEAD_DIM>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_rows_f32(const AttnRowsParams p) { attn_rows_kv<float, MAX_HEAD_DIM>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_mla_rows(const AttnRowsParams p) { attn_rows_kv<bf16, MAX_MLA_DIM>(p); }
+extern "C" __global__ void __launch_bounds__(ATTN_THREADS) attn_mla_rows_f32(const AttnRowsParams p) { attn_rows_kv<float, MAX_MLA_DIM>(p); }
 
 // router_rows: a warp per token, computing what router (moe.cu) computes
 // for one, by the same route: the same softmax, top-k order, ties and
@@ -233,8 +253,8 @@ __device__ __forceinline__ void mma32(float *d, uint4 ra, uint4 rb, const unsign
 
 __device__ __forceinline__ int out_row(const GemmParams &p, int s) { return (s / p.odiv) * p.omul + s % p.odiv + p.oadd; }
 
-// gemm_body: see GemmParams. Block (token tile, row tile) over items
-// 0..rows-1, or (row tile, group) over a group's list, looping over its
+// gemm_body: see GemmParams. Block (token tile, row tile of a head) over
+// items 0..rows-1, or (row tile, group) over a group's list, looping over its
 // items GEMM_TOKENS at a time so that the block reads its weights once
 // per pass (once, for all but the most chosen experts of a chunk).
 template <bool GATED>
@@ -245,12 +265,15 @@ __device__ void gemm_body(const GemmParams &p) {
 	const int *offs = reinterpret_cast<const int *>(p.offsets);
 	const int *list = reinterpret_cast<const int *>(p.list);
 	int i0, i1, tile;
+	size_t head = 0;  // of a head-batched product: blockIdx.y = head * tiles + tile
 	if (offs) {
 		tile = blockIdx.x;
 		i0 = offs[blockIdx.y];
 		i1 = offs[blockIdx.y + 1];
 	} else {
-		tile = blockIdx.y;
+		int tiles = (p.n + GEMM_ROWS - 1) / GEMM_ROWS;
+		head = blockIdx.y / tiles;
+		tile = blockIdx.y % tiles;
 		i0 = blockIdx.x * GEMM_TOKENS;
 		i1 = min(p.rows, i0 + GEMM_TOKENS);
 	}
@@ -260,6 +283,9 @@ __device__ void gemm_body(const GemmParams &p) {
 	if (offs) {
 		w = reinterpret_cast<const bf16 *const *>(p.w_tab)[blockIdx.y];
 		if (GATED) w2 = reinterpret_cast<const bf16 *const *>(p.w2_tab)[blockIdx.y];
+	} else if (head) {
+		w += head * p.w_stride;
+		if (GATED) w2 += head * p.w_stride;
 	}
 	// Rows past n are clamped to the last: computed and dropped.
 	size_t ra = (size_t)min(r0 + g, p.n - 1) * p.k, rb = (size_t)min(r0 + g + 8, p.n - 1) * p.k;
@@ -269,8 +295,8 @@ __device__ void gemm_body(const GemmParams &p) {
 		ua = reinterpret_cast<const uint4 *>(w2 + ra);
 		ub = reinterpret_cast<const uint4 *>(w2 + rb);
 	}
-	const float *x = reinterpret_cast<const float *>(p.x);
-	float *y = reinterpret_cast<float *>(p.y);
+	const float *x = reinterpret_cast<const float *>(p.x) + head * p.x_stride;
+	float *y = reinterpret_cast<float *>(p.y) + head * p.y_stride;
 	const float *scale = reinterpret_cast<const float *>(p.scale);
 	const bf16 *bias = reinterpret_cast<const bf16 *>(p.bias);
 	int kb = (p.k + 31) / 32;

@@ -5,7 +5,7 @@ package kernels
 // sourcesSHA256 is the SHA-256 of the CUDA sources (*.cu, *.cuh, *.h in
 // byte order of their names, concatenated) that kernels.fatbin was built
 // from.
-const sourcesSHA256 = "cbd5774eab7c7681e52e8187034e3b4af861b11e546e037e8b7fba9c61ab54ab"
+const sourcesSHA256 = "8a46230b14d4e5b7491348a7e3a084a35f364b083d87a82b65ddccde16654d5f"
 
 // flagsSHA256 is the SHA-256 of the nvcc flags it was built with.
 const flagsSHA256 = "937bb661ac0e86ea1e65006f6d08249c111ccea35209a3f5c6169d7998848a98"
