@@ -380,7 +380,7 @@ func TestPolicyErrors(t *testing.T) {
 func TestCalibrationFigures(t *testing.T) {
 	shape := rt.Shape{Layers: 24, Experts: 60, TopK: 4, ExpertBytes: 17301504}
 	p := &PolicyResult{Shape: shape, Tokens: 250, Plans: PlanCounts{Dispatches: 250 * 24},
-		Stall: 3 * time.Second, Host: 240 * time.Millisecond}
+		Stall: 3 * time.Second, Host: 240 * time.Millisecond, Hardware: rt.Hardware{PCIeGBps: 54.6, CPUExpertMS: 0.29}}
 	p.Store.Demand.Bytes = 138e9 // over the 2.76 s not the host's: 50 GB/s
 	r := &Result{Prefill: 2200 * time.Millisecond, Decode: 1800 * time.Millisecond, Policy: p}
 	want := &replay.Calibration{
@@ -388,6 +388,7 @@ func TestCalibrationFigures(t *testing.T) {
 		HostLayerMS: 0.04, // 240 ms / 6000 dispatches
 		CopyGBps:    50,   // 138e9 bytes / 2.76e9 ns
 		ExpertBytes: 17301504, MoELayers: 24, Tokens: 250,
+		PCIeGBps: 54.6, CPUExpertMS: 0.29, // what the policy was calibrated with
 	}
 	got := r.Calibration()
 	if got == nil {

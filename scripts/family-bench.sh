@@ -6,6 +6,7 @@
 #
 #	bash scripts/family-bench.sh mixtral     about 6 minutes on the H200
 #	bash scripts/family-bench.sh deepseek    about 4 minutes
+#	bash scripts/family-bench.sh resident model/testdata/qwen3-30b-a3b.json
 #
 # mixtral: Mixtral-8x7B with its first 16 of 32 layers (47 GB: the full
 # 94 GB does not fit the one-GPU machine's 64 GiB disk) under 12.25 GiB,
@@ -19,13 +20,18 @@
 # same total, routing from the deepseek-v2-lite preset, and transformers
 # with device_map="auto" at the cap.
 #
+# resident CONFIG: the model of CONFIG (a config.json) all resident,
+# moec against transformers (128-token prompt; 128 new tokens for moec,
+# 32 for transformers), checkpoint in $MODEL (/tmp/resident): Qwen3-30B-A3B's
+# 61 GB fit the one-GPU machine's 64 GiB disk only with nothing else there.
+#
 # Results land in $OUT/family-bench-MODEL.tgz (a device call returns only
 # a few files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
 export PYTHONUNBUFFERED=1
-which=${1:?usage: family-bench.sh mixtral|deepseek}
+which=${1:?usage: family-bench.sh mixtral|deepseek|resident CONFIG}
 root=$PWD
 out=${RESULTS:-/tmp/family-bench}/$which
 mkdir -p "$out" "${OUT:-/tmp}"
@@ -84,8 +90,18 @@ deepseek)
 	timeout 100 $hf bench $dir --new 16 --impl batched_mm >"$out/hf.json" 2>"$out/hf.err"
 	timeout 150 $hf bench $dir --new 2 --impl batched_mm --max-memory $cap >"$out/hf-auto.json" 2>"$out/hf-auto.err"
 	;;
+resident)
+	cfg=${2:?usage: family-bench.sh resident CONFIG}
+	dir=${MODEL:-/tmp/resident}
+	timeout 300 $hf make "$cfg" "$dir" >"$out/make.log" 2>&1
+	el "make exit $?"
+	vocab=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['vocab_size'])" "$cfg")
+	prompt=$(ids "$vocab" 128)
+	run resident -n 128
+	timeout 200 $hf bench "$dir" --new 32 --impl batched_mm >"$out/hf.json" 2>"$out/hf.err"
+	;;
 *)
-	echo "family-bench.sh: unknown table $which (want mixtral or deepseek)" >&2
+	echo "family-bench.sh: unknown table $which (want mixtral, deepseek or resident CONFIG)" >&2
 	exit 2
 	;;
 esac
