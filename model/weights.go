@@ -64,7 +64,7 @@ func widen(dst []float32, b []byte, dt DType) error {
 		}
 	case "BF16":
 		for i := range dst {
-			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(b[2*i:])) << 16)
+			dst[i] = BF16ToFloat32(binary.LittleEndian.Uint16(b[2*i:]))
 		}
 	case "F16":
 		for i := range dst {
@@ -98,6 +98,10 @@ func (c *Checkpoint) BFloat16(w Weight) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// BF16ToFloat32 widens a bfloat16 number exactly: its bits are the top
+// half of the float32's.
+func BF16ToFloat32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
 
 // HalfToFloat32 widens an IEEE 754 half-precision number exactly.
 func HalfToFloat32(h uint16) float32 {

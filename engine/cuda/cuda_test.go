@@ -50,7 +50,7 @@ func bf16Weights(t *testing.T, cfg *model.Config, ck *model.Checkpoint) *cpu.Wei
 	}
 	round := func(f []float32) {
 		for i, v := range f {
-			f[i] = math.Float32frombits(uint32(model.Float32ToBF16(v)) << 16)
+			f[i] = model.BF16ToFloat32(model.Float32ToBF16(v))
 		}
 	}
 	round(w.Embed)

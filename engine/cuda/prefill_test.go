@@ -68,7 +68,7 @@ func runPrompt(t *testing.T, e *Engine, prompt []int, gen int, step bool) *prefi
 				if elem == 4 {
 					f[i] = math.Float32frombits(binary.LittleEndian.Uint32(cb[4*i:]))
 				} else {
-					f[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(cb[2*i:])) << 16)
+					f[i] = model.BF16ToFloat32(binary.LittleEndian.Uint16(cb[2*i:]))
 				}
 			}
 			*dst = append(*dst, f)

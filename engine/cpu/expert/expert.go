@@ -224,12 +224,12 @@ func dotBF16(w []byte, x []float32) float32 {
 	for ; i+16 <= len(x); i += 16 {
 		ws, xs := w[2*i:2*i+32], x[i:i+16]
 		for j := range 16 {
-			v := math.Float32frombits(uint32(binary.LittleEndian.Uint16(ws[2*j:])) << 16)
+			v := model.BF16ToFloat32(binary.LittleEndian.Uint16(ws[2*j:]))
 			acc[j] += float32(v * xs[j])
 		}
 	}
 	for j := 0; i+j < len(x); j++ {
-		v := math.Float32frombits(uint32(binary.LittleEndian.Uint16(w[2*(i+j):])) << 16)
+		v := model.BF16ToFloat32(binary.LittleEndian.Uint16(w[2*(i+j):]))
 		acc[j] += float32(v * x[i+j])
 	}
 	return reduce16(&acc)
