@@ -102,7 +102,7 @@ type layerBufs struct {
 // from it.
 func Open(cfg *model.Config, ck *model.Checkpoint, o Options) (*Engine, error) {
 	if err := supported(cfg); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", model.ConfigPath(ck.Dir()), err) // what the config asks that the GPU path lacks
 	}
 	if o.MaxContext <= 0 {
 		return nil, fmt.Errorf("cuda: a context of %d tokens", o.MaxContext)
