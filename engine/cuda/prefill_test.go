@@ -289,9 +289,12 @@ func comparePrefill(t *testing.T, cfg *model.Config, what string, got, want *pre
 // BenchmarkPrefill measures the prefill on -model for prompts of 128 and
 // 512 tokens, chunked and step by step on the same engine (the table of
 // docs/PERFORMANCE.md), reporting the prompt's tokens per second of GPU
-// time:
+// time, one metric each (tok/s-chunked-128 and so on):
 //
 //	cuda.test -test.run '^$' -test.bench Prefill -model DIR
+//
+// The four share one benchmark, not four b.Run: a sub-benchmark runs on a
+// goroutine of its own, and the engine must stay on the one that opened it.
 func BenchmarkPrefill(b *testing.B) {
 	if *validateModel == "" {
 		b.Skip("needs -model")
@@ -301,31 +304,37 @@ func BenchmarkPrefill(b *testing.B) {
 	defer ck.Close()
 	defer e.Close()
 	rng := rand.New(rand.NewPCG(1, 1))
+	type run struct {
+		prompt []int
+		step   bool
+		gpu    time.Duration
+	}
+	var runs []*run
 	for _, n := range []int{128, most} {
 		prompt := make([]int, n)
 		for i := range prompt {
 			prompt[i] = rng.IntN(cfg.Vocab)
 		}
-		for _, step := range []bool{false, true} {
-			name := fmt.Sprintf("tokens=%d/chunked", n)
-			if step {
-				name = fmt.Sprintf("tokens=%d/steps", n)
+		runs = append(runs, &run{prompt: prompt}, &run{prompt: prompt, step: true})
+	}
+	defer func() { e.o.StepPrefill = false }()
+	loops := 0
+	for b.Loop() {
+		loops++
+		for _, r := range runs {
+			e.o.StepPrefill = r.step
+			g, err := e.Generate(r.prompt, 1)
+			if err != nil {
+				b.Fatal(err)
 			}
-			b.Run(name, func(b *testing.B) {
-				e.o.StepPrefill = step
-				defer func() { e.o.StepPrefill = false }()
-				var gpu time.Duration
-				runs := 0
-				for b.Loop() {
-					runs++
-					r, err := e.Generate(prompt, 1)
-					if err != nil {
-						b.Fatal(err)
-					}
-					gpu += r.Prefill
-				}
-				b.ReportMetric(float64(n*runs)/gpu.Seconds(), "tok/s")
-			})
+			r.gpu += g.Prefill
 		}
+	}
+	for _, r := range runs {
+		how := "chunked"
+		if r.step {
+			how = "steps"
+		}
+		b.ReportMetric(float64(len(r.prompt)*loops)/r.gpu.Seconds(), fmt.Sprintf("tok/s-%s-%d", how, len(r.prompt)))
 	}
 }
