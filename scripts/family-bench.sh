@@ -7,6 +7,7 @@
 #	bash scripts/family-bench.sh mixtral     about 6 minutes on the H200
 #	bash scripts/family-bench.sh deepseek    about 4 minutes
 #	bash scripts/family-bench.sh resident model/testdata/qwen3-30b-a3b.json
+#	bash scripts/family-bench.sh mixtral-full   twice, about 8 and 5 minutes
 #
 # mixtral: Mixtral-8x7B with its first 16 of 32 layers (47 GB: the full
 # 94 GB does not fit the one-GPU machine's 64 GiB disk) under 12.25 GiB,
@@ -19,6 +20,16 @@
 # then under 12 GiB with a flat LRU cache and per-layer LRU budgets of the
 # same total, routing from the deepseek-v2-lite preset, and transformers
 # with device_map="auto" at the cap.
+#
+# mixtral-full: the whole of Mixtral-8x7B (94 GB) under 24 GiB, as the
+# issue asks, on the one-GPU machine: the first 60 GB of its shards on the
+# disk, the rest in /dev/shm (hf.py make --spill), which leaves room in
+# the 125 GiB of memory for the 90 GB pinned arena. The same cache under
+# the three schedules, with the frequency window and threshold scaled to
+# 32 layers, LRU under gpu_only, and transformers with device_map="auto"
+# at the cap. It does what the results do not hold yet and stops before
+# $BUDGET seconds (540): run it again in the next call while the machine
+# is warm (its /tmp and /dev/shm last as long).
 #
 # resident CONFIG: the model of CONFIG (a config.json) all resident,
 # moec against transformers (128-token prompt; 128 new tokens for moec,
@@ -39,6 +50,7 @@ hf="python3 $root/tools/engine/hf.py"
 moec=$root/.gpu/moec
 T0=$(date +%s)
 el() { echo "[$(($(date +%s) - T0))s] $*"; }
+before() { (($(date +%s) - T0 + $1 < ${BUDGET:-540})); } # time left for a step of $1 seconds
 nvidia-smi --query-gpu=name,driver_version,pcie.link.gen.current,memory.total --format=csv >"$out/gpu.txt"
 ids() { python3 -c "import random; r=random.Random(1); print(','.join(str(r.randrange($1)) for _ in range($2)))"; }
 # policy NAME CACHE MODE: a policy file of the cap's capacity $c.
@@ -48,7 +60,7 @@ policy() {
 run() { # NAME ARGS...: moec run under the cap with the forced routing
 	local name=$1
 	shift
-	timeout 120 "$moec" run -model "$dir" -device cuda -prompt-ids "$prompt" -json "$@" >"$out/$name.json" 2>"$out/$name.err"
+	timeout ${RUN_TIMEOUT:-120} "$moec" run -model "$dir" -device cuda -prompt-ids "$prompt" -json "$@" >"$out/$name.json" 2>"$out/$name.err"
 	el "$name exit $?"
 }
 case $which in
@@ -89,6 +101,39 @@ deepseek)
 	done
 	timeout 100 $hf bench $dir --new 16 --impl batched_mm >"$out/hf.json" 2>"$out/hf.err"
 	timeout 150 $hf bench $dir --new 2 --impl batched_mm --max-memory $cap >"$out/hf-auto.json" 2>"$out/hf-auto.err"
+	;;
+mixtral-full)
+	dir=/tmp/mx32 cap=24GiB RUN_TIMEOUT=200
+	if [ ! -e $dir/model.safetensors.index.json ]; then
+		rm -rf $dir /dev/shm/mx32
+		timeout 300 $hf make model/testdata/mixtral-8x7b.json $dir --shard 2 --spill /dev/shm/mx32 --keep 60 >"$out/make.log" 2>&1
+		el "make exit $?"
+		df -h / /dev/shm >>"$out/make.log"
+		free -g >>"$out/make.log"
+	fi
+	prompt=$(ids 32000 32)
+	[ -e "$out/trace.jsonl" ] || "$moec" trace gen -preset mixtral-8x7b -tokens 4096 -o "$out/trace.jsonl"
+	c=$("$moec" auto -config $dir -vram $cap -context 160 -json | python3 -c "import json,sys; print(json.load(sys.stdin)['capacity'])")
+	ft="eviction = frequency_threshold  freq_threshold = 0.003  freq_window = 1280"
+	policy ft_hybrid "$ft" hybrid
+	policy ft_cpu "$ft" cpu_fallback
+	policy ft_gpu "$ft" gpu_only
+	policy lru_gpu "eviction = lru" gpu_only
+	for p in ft_hybrid ft_cpu ft_gpu lru_gpu; do
+		if [ ! -s "$out/$p.json" ] && before 150; then
+			run $p -n 48 -policy "$out/$p.moe" -gpu-mem $cap -route-trace "$out/trace.jsonl"
+		fi
+	done
+	if [ ! -s "$out/hf-auto.json" ] && before 240; then
+		timeout 240 $hf bench $dir --prompt 32 --new 2 --impl batched_mm --max-memory $cap >"$out/hf-auto.json" 2>"$out/hf-auto.err"
+		el "hf-auto exit $?"
+	fi
+	for p in ft_hybrid ft_cpu ft_gpu lru_gpu; do
+		[ -s "$out/$p.json" ] && el "$p: $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: v for k, v in d.items() if k not in ('prompt', 'generated')})" "$out/$p.json" | cut -c1-600)"
+	done
+	tar czf "${OUT:-/tmp}/family-bench-$which.tgz" -C "$out" --exclude trace.jsonl .
+	el done
+	exit 0
 	;;
 resident)
 	cfg=${2:?usage: family-bench.sh resident CONFIG}

@@ -1,8 +1,13 @@
 """transformers' side of moec's engine checks, run on the GPU machine.
 
-    python3 tools/engine/hf.py make CONFIG OUT [--layers N] [--seed S]
+    python3 tools/engine/hf.py make CONFIG OUT [--layers N] [--seed S] [--shard GB] [--spill DIR --keep GB]
         a random bf16 checkpoint of CONFIG (a config.json), saved with
-        save_pretrained into OUT; --layers keeps the first N layers.
+        save_pretrained into OUT in shards of --shard GB (5); --layers keeps
+        the first N layers. With --spill, written a layer at a time (what
+        save_pretrained would write, for a model that fills the GPU), only
+        the first --keep GB of shards in OUT, the rest in DIR with a
+        symbolic link in OUT (a checkpoint larger than the disk, the rest
+        in /dev/shm).
     python3 tools/engine/hf.py ref DIR OUT [--tokens T] [--seed S]
         teacher-forced outputs of DIR's model on T random tokens, run in
         fp32 and in bf16 on the same weights, written to the safetensors
@@ -21,6 +26,8 @@
 import argparse
 import json
 import math
+import os
+import re
 import time
 
 import torch
@@ -42,8 +49,62 @@ def make(a):
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     print(f"init {time.time() - t:.1f} s, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters")
     t = time.time()
-    model.save_pretrained(a.out, max_shard_size="5GB")
+    if a.spill:
+        kept, moved = save_spilled(model, a.out, a.shard * 10**9, a.spill, a.keep * 1e9)
+        print(f"save {time.time() - t:.1f} s: {kept / 1e9:.1f} GB in {a.out}, {moved / 1e9:.1f} GB in {a.spill}")
+        return
+    model.save_pretrained(a.out, max_shard_size=f"{a.shard}GB")
     print(f"save {time.time() - t:.1f} s")
+
+
+def save_spilled(model, out, shard, spill, keep):
+    """Writes model as save_pretrained would (its config, the hub's
+    tensor names through transformers' own revert_weight_conversion,
+    shards and their index), a layer at a time so that the reverted
+    copies of a model that fills the GPU fit beside it; the first keep
+    bytes of shards go into out, the rest into spill, each with a
+    symbolic link in out. It returns the bytes of each."""
+    try:
+        from transformers.modeling_utils import revert_weight_conversion
+    except ImportError:
+        from transformers.core_model_loading import revert_weight_conversion
+    os.makedirs(out, exist_ok=True)
+    os.makedirs(spill, exist_ok=True)
+    model.config.save_pretrained(out)
+    state = model.state_dict()
+    layers = {}
+    for k in state:
+        m = re.match(r".*?layers\.\d+\.", k)
+        layers.setdefault(m.group(0) if m else "", []).append(k)
+    weight_map, pending, size, kept, moved, n = {}, {}, 0, 0, 0, 0
+
+    def flush():
+        nonlocal pending, size, kept, moved, n
+        if not pending:
+            return
+        n += 1
+        name = f"model-{n:05d}.safetensors"
+        path = os.path.join(out, name)
+        if kept + size > keep:
+            path = os.path.join(spill, name)
+            os.symlink(path, os.path.join(out, name))
+            moved += size
+        else:
+            kept += size
+        save_file(pending, path, metadata={"format": "pt"})
+        weight_map.update((k, name) for k in pending)
+        pending, size = {}, 0
+
+    for keys in layers.values():
+        for k, v in revert_weight_conversion(model, {k: state[k] for k in keys}).items():
+            pending[k] = v.detach().to("cpu").contiguous()
+            size += pending[k].numel() * pending[k].element_size()
+            if size >= shard:
+                flush()
+    flush()
+    with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": kept + moved}, "weight_map": weight_map}, f, indent=2)
+    return kept, moved
 
 
 def routers(model):
@@ -182,6 +243,9 @@ def main():
     m.add_argument("out")
     m.add_argument("--layers", type=int, default=0)
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--shard", type=int, default=5, help="shard size in GB")
+    m.add_argument("--spill", default="", help="where shards beyond --keep GB go")
+    m.add_argument("--keep", type=float, default=0, help="GB of shards kept in OUT with --spill")
     r = sub.add_parser("ref")
     r.add_argument("dir")
     r.add_argument("out")
