@@ -163,6 +163,11 @@ func rel(got, want []float32) float64 {
 // logits' and every layer's hidden state's relative error against HF's
 // fp32 run must be within 2x HF-bf16's own, and the experts each sparse
 // layer picks must equal HF fp32's in >= 99.5% of (token, layer) pairs.
+// With the bf16 cache, in at least as many as HF-bf16's own picks where
+// those fall under 99.5%: on random checkpoints with many near-tied
+// experts (OLMoE's 64, top-8) bf16 rounding moves some routers whoever
+// does it, and the errors' bound is HF-bf16's too; the f32 cache must
+// reach 99.5%.
 func TestValidate(t *testing.T) {
 	if *validateModel == "" || *validateRef == "" {
 		t.Skip("needs -model and -ref")
@@ -269,11 +274,14 @@ func TestValidate(t *testing.T) {
 					}
 				}
 			}
-			frac := float64(agree) / float64(total)
+			frac, hfFrac := float64(agree)/float64(total), float64(hfAgree)/float64(total)
 			t.Logf("top-%d experts equal to HF fp32's in %d of %d (token, layer) pairs: %.2f%% (HF bf16: %.2f%%)",
-				k, agree, total, 100*frac, 100*float64(hfAgree)/float64(total))
-			if frac < 0.995 {
+				k, agree, total, 100*frac, 100*hfFrac)
+			switch {
+			case kvF32 && frac < 0.995:
 				t.Errorf("top-k agreement %.2f%% is under 99.5%%", 100*frac)
+			case !kvF32 && frac < min(0.995, hfFrac):
+				t.Errorf("top-k agreement %.2f%% is under 99.5%% and under HF bf16's %.2f%%", 100*frac, 100*hfFrac)
 			}
 		})
 	}
