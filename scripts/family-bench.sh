@@ -57,6 +57,18 @@ ids() { python3 -c "import random; r=random.Random(1); print(','.join(str(r.rand
 policy() {
 	printf 'version 1.0\npolicy %s {\n    cache { capacity = %s  %s }\n    schedule { mode = %s }\n}\n' "$1" "$c" "$2" "$3" >"$out/$1.moe"
 }
+# capacity CONTEXT: the expert slots moec auto gives $dir under $cap.
+capacity() {
+	"$moec" auto -config $dir -vram $cap -context $1 -json | python3 -c "import json,sys; print(json.load(sys.stdin)['capacity'])"
+}
+# schedules CACHE: a frequency-threshold cache (the cache keys CACHE) under
+# the three schedules, ft_hybrid, ft_cpu and ft_gpu, and LRU under gpu_only.
+schedules() {
+	policy ft_hybrid "eviction = frequency_threshold  $1" hybrid
+	policy ft_cpu "eviction = frequency_threshold  $1" cpu_fallback
+	policy ft_gpu "eviction = frequency_threshold  $1" gpu_only
+	policy lru_gpu "eviction = lru" gpu_only
+}
 run() { # NAME ARGS...: moec run under the cap with the forced routing
 	local name=$1
 	shift
@@ -71,12 +83,8 @@ mixtral)
 	prompt=$(ids 32000 32)
 	run resident -n 128
 	"$moec" trace gen -preset mixtral-8x7b -tokens 4096 -o "$out/trace.jsonl"
-	c=$("$moec" auto -config $dir -vram $cap -context 160 -json | python3 -c "import json,sys; print(json.load(sys.stdin)['capacity'])")
-	ft="eviction = frequency_threshold  freq_threshold = 0.006  freq_window = 640"
-	policy ft_hybrid "$ft" hybrid
-	policy ft_cpu "$ft" cpu_fallback
-	policy ft_gpu "$ft" gpu_only
-	policy lru_gpu "eviction = lru" gpu_only
+	c=$(capacity 160)
+	schedules "freq_threshold = 0.006  freq_window = 640"
 	for p in ft_hybrid ft_cpu ft_gpu lru_gpu; do
 		run $p -n 48 -policy "$out/$p.moe" -gpu-mem $cap -route-trace "$out/trace.jsonl"
 	done
@@ -90,7 +98,7 @@ deepseek)
 	prompt=$(ids 102400 128)
 	run resident -n 128
 	"$moec" trace gen -preset deepseek-v2-lite -tokens 4096 -o "$out/trace.jsonl"
-	c=$("$moec" auto -config $dir -vram $cap -context 256 -json | python3 -c "import json,sys; print(json.load(sys.stdin)['capacity'])")
+	c=$(capacity 256)
 	policy flat_lru "eviction = lru" gpu_only
 	per=$((c / 26))
 	printf 'version 1.0\npolicy per_layer_lru {\n    cache { capacity = %s  eviction = lru }\n    per_layer {\n        allocation = entropy\n        total_budget = %s\n        min_capacity = 4\n        max_capacity = %s\n        entropy_window = 200\n        rebalance_interval = 500\n    }\n}\n' \
@@ -113,12 +121,8 @@ mixtral-full)
 	fi
 	prompt=$(ids 32000 32)
 	[ -e "$out/trace.jsonl" ] || "$moec" trace gen -preset mixtral-8x7b -tokens 4096 -o "$out/trace.jsonl"
-	c=$("$moec" auto -config $dir -vram $cap -context 160 -json | python3 -c "import json,sys; print(json.load(sys.stdin)['capacity'])")
-	ft="eviction = frequency_threshold  freq_threshold = 0.003  freq_window = 1280"
-	policy ft_hybrid "$ft" hybrid
-	policy ft_cpu "$ft" cpu_fallback
-	policy ft_gpu "$ft" gpu_only
-	policy lru_gpu "eviction = lru" gpu_only
+	c=$(capacity 160)
+	schedules "freq_threshold = 0.003  freq_window = 1280"
 	for p in ft_hybrid ft_cpu ft_gpu lru_gpu; do
 		if [ ! -s "$out/$p.json" ] && before 150; then
 			run $p -n 48 -policy "$out/$p.moe" -gpu-mem $cap -route-trace "$out/trace.jsonl"
