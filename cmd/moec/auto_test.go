@@ -46,16 +46,19 @@ func TestAutoPlan(t *testing.T) {
 		NonExpert, KV    int64
 		Fit, Capacity    int
 		Budget, AllSlots int
+		Admit            bool
 	}
 	want := map[string]plan{
-		// 16 GiB - 3.0 GiB - 512 MiB - 1.6 GiB = 10.9 GiB = 33 x 336 MiB.
-		"mixtral-8x7b.json":      {336, 3211272192, 512 << 20, 33, 33, 2, 256},
-		"qwen1.5-moe-a2.7b.json": {16.5, 3717402624, 768 << 20, 632, 632, 4, 1440},
-		"deepseek-v2-lite.json":  {16.5, 2623265792, 27 * 576 * 2 * 4096, 734, 734, 4, 1664},
+		// 16 GiB - 3.0 GiB - 512 MiB - 1.6 GiB = 10.9 GiB = 33 x 336 MiB,
+		// fewer than a token's 32 x 2 experts: admission, no prefetch.
+		"mixtral-8x7b.json":      {336, 3211272192, 512 << 20, 33, 33, 0, 256, true},
+		"qwen1.5-moe-a2.7b.json": {16.5, 3717402624, 768 << 20, 632, 632, 4, 1440, false},
+		"deepseek-v2-lite.json":  {16.5, 2623265792, 27 * 576 * 2 * 4096, 734, 734, 4, 1664, false},
 		// Every expert of OLMoE fits: 1,110 slots for 1,024 experts.
-		"olmoe-1b-7b.json":   {12, 953421824, 512 << 20, 1110, 1024, 4, 1024},
-		"qwen3-30b-a3b.json": {9, 3082186752, 384 << 20, 1269, 1269, 4, 6144},
-		"gpt-oss-20b.json":   {47.4609375, 3595648128, 192 << 20, 234, 234, 4, 768},
+		"olmoe-1b-7b.json": {12, 953421824, 512 << 20, 1110, 1024, 4, 1024, false},
+		// 21% and 30% of the experts: no prefetch.
+		"qwen3-30b-a3b.json": {9, 3082186752, 384 << 20, 1269, 1269, 0, 6144, false},
+		"gpt-oss-20b.json":   {47.4609375, 3595648128, 192 << 20, 234, 234, 0, 768, false},
 	}
 	for _, name := range autoConfigs {
 		m := readAutoConfig(t, name)
@@ -63,7 +66,7 @@ func TestAutoPlan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		got := plan{float64(p.expert) / (1 << 20), p.nonExpert, p.kv, p.fit, p.capacity, p.budget, m.Slots()}
+		got := plan{float64(p.expert) / (1 << 20), p.nonExpert, p.kv, p.fit, p.capacity, p.budget, m.Slots(), p.admit}
 		if d := cmp.Diff(want[name], got); d != "" {
 			t.Errorf("%s (-want +got):\n%s", name, d)
 		}
@@ -71,8 +74,11 @@ func TestAutoPlan(t *testing.T) {
 }
 
 // TestAutoStrategies checks what each strategy makes of Mixtral on
-// 16 GiB (33 slots fit) and on 5.5 GiB (3 fit, fewer than the default
-// prefetch budget: the reference wrote capacity 2 with budget 4 there).
+// 16 GiB (33 slots fit, fewer than a token's 64 experts: balanced admits),
+// on 5.5 GiB (3 fit, fewer than the default prefetch budget: the
+// reference wrote capacity 2 with budget 4 there), and what balanced makes
+// of it on 40 GiB (99 slots, under 40% of the experts: no prefetch), 48 GiB
+// (121, prefetch) and 141 GB (all 256).
 func TestAutoStrategies(t *testing.T) {
 	type choice struct {
 		Capacity int
@@ -80,19 +86,25 @@ func TestAutoStrategies(t *testing.T) {
 		Decay    float64
 		Prefetch rt.PrefetchStrategy
 		Budget   int
+		Schedule rt.ScheduleMode
+		FreqWin  int
 	}
 	for _, tc := range []struct {
 		vram     int64
 		strategy string
 		want     choice
 	}{
-		{16 * autoGiB, "aggressive", choice{33, rt.LRU, 0.95, rt.PrefetchNone, 4}},
-		{16 * autoGiB, "balanced", choice{33, rt.LFU, 0.9, rt.History, 2}},
-		{16 * autoGiB, "conservative", choice{24, rt.LFU, 0.95, rt.History, 2}},
-		{16 * autoGiB, "max", choice{33, rt.LFU, 0.9, rt.Lookahead, 4}},
-		{11 * autoGiB / 2, "aggressive", choice{3, rt.LRU, 0.95, rt.PrefetchNone, 3}},
-		{11 * autoGiB / 2, "conservative", choice{2, rt.LFU, 0.95, rt.History, 2}},
-		{11 * autoGiB / 2, "max", choice{3, rt.LFU, 0.9, rt.Lookahead, 3}},
+		{16 * autoGiB, "aggressive", choice{33, rt.LRU, 0.95, rt.PrefetchNone, 4, rt.GPUOnly, 100}},
+		{16 * autoGiB, "balanced", choice{33, rt.FrequencyThreshold, 0.95, rt.PrefetchNone, 4, rt.Hybrid, 1280}},
+		{16 * autoGiB, "conservative", choice{24, rt.LFU, 0.95, rt.History, 2, rt.GPUOnly, 100}},
+		{16 * autoGiB, "max", choice{33, rt.LFU, 0.9, rt.Lookahead, 4, rt.GPUOnly, 100}},
+		{11 * autoGiB / 2, "aggressive", choice{3, rt.LRU, 0.95, rt.PrefetchNone, 3, rt.GPUOnly, 100}},
+		{11 * autoGiB / 2, "balanced", choice{3, rt.FrequencyThreshold, 0.95, rt.PrefetchNone, 3, rt.Hybrid, 1280}},
+		{11 * autoGiB / 2, "conservative", choice{2, rt.LFU, 0.95, rt.History, 2, rt.GPUOnly, 100}},
+		{11 * autoGiB / 2, "max", choice{3, rt.LFU, 0.9, rt.Lookahead, 3, rt.GPUOnly, 100}},
+		{40 * autoGiB, "balanced", choice{99, rt.LFU, 0.9, rt.PrefetchNone, 4, rt.GPUOnly, 100}},
+		{48 * autoGiB, "balanced", choice{121, rt.LFU, 0.9, rt.History, 2, rt.GPUOnly, 100}},
+		{141e9, "balanced", choice{256, rt.LFU, 0.9, rt.History, 2, rt.GPUOnly, 100}},
 	} {
 		m := readAutoConfig(t, "mixtral-8x7b.json")
 		p, err := planAuto(m, autoOptions{config: "config.json", vram: tc.vram, dtype: model.BF16, context: 4096, strategy: tc.strategy})
@@ -108,7 +120,7 @@ func TestAutoStrategies(t *testing.T) {
 			t.Fatalf("%s: %v", tc.strategy, diags)
 		}
 		s := specs[0]
-		got := choice{s.Cache.Capacity, s.Cache.Eviction, s.Cache.Decay, s.Prefetch.Strategy, s.Prefetch.Budget}
+		got := choice{s.Cache.Capacity, s.Cache.Eviction, s.Cache.Decay, s.Prefetch.Strategy, s.Prefetch.Budget, s.Schedule.Mode, s.Cache.FreqWindow}
 		if d := cmp.Diff(tc.want, got); d != "" {
 			t.Errorf("%s on %s (-want +got):\n%s", tc.strategy, formatBytes(tc.vram), d)
 		}
