@@ -60,17 +60,18 @@ The flags are:
 		aggressive: every slot that fits, LRU, no prefetch.
 		balanced (the default): every slot, LFU (decay 0.9), and a
 		history prefetch of min(top-k, 4) experts where the slots hold
-		at least 40% of the experts (below that, on the H200, its
-		copies cost more than its hits saved: Qwen1.5-MoE decoded 6%
-		faster with it at 47% and 20-40% slower at 31% and 15%). When
-		one token's experts (MoE layers x top-k) outnumber the slots,
-		an LRU or LFU cache evicts each expert just before its layer
-		comes round again; there the cache is frequency_threshold
-		(kept: experts with at least three quarters of an even share
-		of the last 5 x experts accesses) and the schedule hybrid (a
-		miss runs on the CPU or is copied, whichever finishes first
-		by the figures moec run measures at start): Mixtral-8x7B at 24
-		GiB decoded at 4.6 tok/s so, 2.4 under LRU.
+		at least 40% of the experts. Below that the prefetch's copies
+		cost more than its hits save (on the H200, Qwen1.5-MoE decoded
+		6% faster with it at 47% of the experts, 20-40% slower at 31%
+		and 15%). Where the slots hold fewer experts than one token
+		needs (MoE layers x top-k), LRU and LFU evict each expert just
+		before its layer comes round again, so the cache is
+		frequency_threshold instead (it keeps the experts with at least
+		three quarters of an even share of the last 5 x experts
+		accesses) under the hybrid schedule (a miss runs on the CPU or
+		is copied, whichever finishes first by the figures moec run
+		measures at start). Mixtral-8x7B at 24 GiB decoded at 4.6
+		tok/s that way, 2.4 under LRU.
 		conservative: three quarters of the slots, leaving headroom, LFU
 		(decay 0.95), history prefetch of min(top-k, 6).
 		max: every slot, LFU (decay 0.9), lookahead prefetch of the
