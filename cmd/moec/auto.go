@@ -68,10 +68,11 @@ The flags are:
 		before its layer comes round again, so the cache is
 		frequency_threshold instead (it keeps the experts with at least
 		three quarters of an even share of the last 5 x experts
-		accesses) under the hybrid schedule (a miss runs on the CPU or
-		is copied, whichever finishes first by the figures moec run
-		measures at start). Mixtral-8x7B at 24 GiB decoded at 4.6
-		tok/s that way, 2.4 under LRU.
+		accesses), and where an expert's copy takes 1 ms or more the
+		schedule is hybrid (a miss runs on the CPU or is copied,
+		whichever finishes first by the figures moec run measures at
+		start). Mixtral-8x7B at 24 GiB decoded at 4.6 tok/s that way,
+		2.4 under LRU.
 		conservative: three quarters of the slots, leaving headroom, LFU
 		(decay 0.95), history prefetch of min(top-k, 6).
 		max: every slot, LFU (decay 0.9), lookahead prefetch of the
@@ -147,10 +148,18 @@ type autoPlan struct {
 	capacity  int
 	budget    int // prefetch budget; 0 without prefetch
 	// admit: one token's experts outnumber the slots, so the balanced
-	// strategy keeps only frequent experts (frequency_threshold) and
-	// runs the others where they finish first (hybrid).
-	admit bool
+	// strategy keeps only frequent experts (frequency_threshold); hybrid:
+	// and runs the others where they finish first, for experts whose copy
+	// takes autoHybridMS or more.
+	admit, hybrid bool
 }
+
+// autoHybridMS is the least copy time of an expert, at autoPCIeGBps, for
+// which the balanced strategy schedules misses on the CPU too: a CPU
+// expert's own costs (the activation's round trip, waking the cores) came
+// to about 0.1 ms on the H200, a third of Qwen1.5-MoE's 0.33 ms copy, and
+// hybrid made it slower there; Mixtral's 6.7 ms copy gained 1.5x.
+const autoHybridMS = 1.0
 
 // autoPrefetchShare is the least share of a model's experts the slots
 // must hold for the balanced strategy to prefetch (docs/PERFORMANCE.md,
@@ -177,6 +186,7 @@ func planAuto(m *model.Config, o autoOptions) (*autoPlan, error) {
 		switch {
 		case p.capacity < m.Slots() && p.capacity < len(m.MoELayers)*k:
 			p.admit = true
+			p.hybrid = p.copyMS() >= autoHybridMS
 		case float64(p.capacity) >= autoPrefetchShare*float64(m.Slots()):
 			p.budget = min(k, 4)
 		}
@@ -336,7 +346,7 @@ func (p *autoPlan) policy() ([]byte, error) {
 		blocks = append(blocks, policy.Prefetch(rt.PrefetchNone, policy.Budget(p.capacity)))
 		comments["prefetch.budget"] = []string{fmt.Sprintf("No prefetch; the default budget, %d, would exceed the capacity.", rt.DefaultBudget)}
 	}
-	if p.admit {
+	if p.hybrid {
 		blocks = append(blocks, policy.Schedule(rt.Hybrid))
 		keep = append(keep, "schedule.mode")
 		comments["schedule.mode"] = []string{"A miss runs on the CPU or is copied, whichever finishes first",
@@ -405,23 +415,31 @@ func (p *autoPlan) header() []string {
 		line("One token needs %d (layer, expert) pairs, more than the %d slots: LRU or", len(m.MoELayers)*m.TopK, p.capacity)
 		line("LFU would evict each expert just before its layer comes round again. The")
 		line("cache keeps the experts with at least three quarters of an even share of")
-		line("the last %s accesses (5 a slot of the model's %s); the others run on", commas(int64(p.freqWindow())), commas(int64(m.Slots())))
-		line("the CPU or are copied, whichever finishes first.")
+		if p.hybrid {
+			line("the last %s accesses (5 a slot of the model's %s); the others run on", commas(int64(p.freqWindow())), commas(int64(m.Slots())))
+			line("the CPU or are copied, whichever finishes first.")
+		} else {
+			line("the last %s accesses (5 a slot of the model's %s); the others are", commas(int64(p.freqWindow())), commas(int64(m.Slots())))
+			line("copied for their layer only. Their copies, %.2f ms at %.1f GB/s, are too", p.copyMS(), autoPCIeGBps)
+			line("short for a CPU expert's own costs: no hybrid schedule.")
+		}
 	case p.strategy == "balanced" && p.budget == 0 && p.capacity < m.Slots():
 		line("")
 		line("No prefetch: the slots hold under %.0f%% of the experts, where a history", 100*autoPrefetchShare)
 		line("prefetch's copies cost more than its hits save.")
 	}
 	if p.capacity < m.Slots() && !p.admit {
-		copyMS := float64(p.expert) / (autoPCIeGBps * 1e9) * 1e3
 		line("")
 		line("A miss copies its expert to the GPU: %s at %.1f GB/s (pinned memory,", formatBytes(p.expert), autoPCIeGBps)
-		line("PCIe Gen5 x16) takes %.2f ms. Where the CPU runs one expert faster, add", copyMS)
+		line("PCIe Gen5 x16) takes %.2f ms. Where the CPU runs one expert faster, add", p.copyMS())
 		line("schedule { mode = hybrid  pcie_gbps = %.1f  cpu_expert_ms = T }, T measured", autoPCIeGBps)
 		line("on that host.")
 	}
 	return lines
 }
+
+// copyMS is the time one expert's copy takes at autoPCIeGBps.
+func (p *autoPlan) copyMS() float64 { return float64(p.expert) / (autoPCIeGBps * 1e9) * 1e3 }
 
 // freqThreshold is the admitting cache's freq_threshold: three quarters
 // of an even share of the accesses, to two significant digits.

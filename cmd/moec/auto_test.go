@@ -46,19 +46,20 @@ func TestAutoPlan(t *testing.T) {
 		NonExpert, KV    int64
 		Fit, Capacity    int
 		Budget, AllSlots int
-		Admit            bool
+		Admit, Hybrid    bool
 	}
 	want := map[string]plan{
 		// 16 GiB - 3.0 GiB - 512 MiB - 1.6 GiB = 10.9 GiB = 33 x 336 MiB,
 		// fewer than a token's 32 x 2 experts: admission, no prefetch.
-		"mixtral-8x7b.json":      {336, 3211272192, 512 << 20, 33, 33, 0, 256, true},
-		"qwen1.5-moe-a2.7b.json": {16.5, 3717402624, 768 << 20, 632, 632, 4, 1440, false},
-		"deepseek-v2-lite.json":  {16.5, 2623265792, 27 * 576 * 2 * 4096, 734, 734, 4, 1664, false},
+		// Its 6.7 ms copies leave room for CPU experts: hybrid.
+		"mixtral-8x7b.json":      {336, 3211272192, 512 << 20, 33, 33, 0, 256, true, true},
+		"qwen1.5-moe-a2.7b.json": {16.5, 3717402624, 768 << 20, 632, 632, 4, 1440, false, false},
+		"deepseek-v2-lite.json":  {16.5, 2623265792, 27 * 576 * 2 * 4096, 734, 734, 4, 1664, false, false},
 		// Every expert of OLMoE fits: 1,110 slots for 1,024 experts.
-		"olmoe-1b-7b.json": {12, 953421824, 512 << 20, 1110, 1024, 4, 1024, false},
+		"olmoe-1b-7b.json": {12, 953421824, 512 << 20, 1110, 1024, 4, 1024, false, false},
 		// 21% and 30% of the experts: no prefetch.
-		"qwen3-30b-a3b.json": {9, 3082186752, 384 << 20, 1269, 1269, 0, 6144, false},
-		"gpt-oss-20b.json":   {47.4609375, 3595648128, 192 << 20, 234, 234, 0, 768, false},
+		"qwen3-30b-a3b.json": {9, 3082186752, 384 << 20, 1269, 1269, 0, 6144, false, false},
+		"gpt-oss-20b.json":   {47.4609375, 3595648128, 192 << 20, 234, 234, 0, 768, false, false},
 	}
 	for _, name := range autoConfigs {
 		m := readAutoConfig(t, name)
@@ -66,7 +67,7 @@ func TestAutoPlan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		got := plan{float64(p.expert) / (1 << 20), p.nonExpert, p.kv, p.fit, p.capacity, p.budget, m.Slots(), p.admit}
+		got := plan{float64(p.expert) / (1 << 20), p.nonExpert, p.kv, p.fit, p.capacity, p.budget, m.Slots(), p.admit, p.hybrid}
 		if d := cmp.Diff(want[name], got); d != "" {
 			t.Errorf("%s (-want +got):\n%s", name, d)
 		}
@@ -124,6 +125,37 @@ func TestAutoStrategies(t *testing.T) {
 		if d := cmp.Diff(tc.want, got); d != "" {
 			t.Errorf("%s on %s (-want +got):\n%s", tc.strategy, formatBytes(tc.vram), d)
 		}
+	}
+}
+
+// TestAutoAdmitsSmallExperts checks the balanced strategy on
+// Qwen1.5-MoE under 5 GiB: 31 slots for the 96 experts a token needs, so
+// a frequency-threshold cache, but its 0.33 ms copies are too short for
+// CPU experts to pay: gpu_only.
+func TestAutoAdmitsSmallExperts(t *testing.T) {
+	m := readAutoConfig(t, "qwen1.5-moe-a2.7b.json")
+	p, err := planAuto(m, autoOptions{config: "config.json", vram: 5 * autoGiB, dtype: model.BF16, context: 160, strategy: "balanced"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := p.policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, diags := checkSource("auto.moe", text)
+	if len(diags) > 0 || len(specs) != 1 {
+		t.Fatalf("%v", diags)
+	}
+	c, s := specs[0].Cache, specs[0].Schedule
+	type got struct {
+		Capacity  int
+		Eviction  rt.Eviction
+		Threshold float64
+		Window    int
+		Schedule  rt.ScheduleMode
+	}
+	if d := cmp.Diff(got{31, rt.FrequencyThreshold, 0.00052, 7200, rt.GPUOnly}, got{c.Capacity, c.Eviction, c.FreqThreshold, c.FreqWindow, s.Mode}); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
 	}
 }
 

@@ -272,10 +272,11 @@
 //		before its layer comes round again, so the cache is
 //		frequency_threshold instead (it keeps the experts with at least
 //		three quarters of an even share of the last 5 x experts
-//		accesses) under the hybrid schedule (a miss runs on the CPU or
-//		is copied, whichever finishes first by the figures moec run
-//		measures at start). Mixtral-8x7B at 24 GiB decoded at 4.6
-//		tok/s that way, 2.4 under LRU.
+//		accesses), and where an expert's copy takes 1 ms or more the
+//		schedule is hybrid (a miss runs on the CPU or is copied,
+//		whichever finishes first by the figures moec run measures at
+//		start). Mixtral-8x7B at 24 GiB decoded at 4.6 tok/s that way,
+//		2.4 under LRU.
 //		conservative: three quarters of the slots, leaving headroom, LFU
 //		(decay 0.95), history prefetch of min(top-k, 6).
 //		max: every slot, LFU (decay 0.9), lookahead prefetch of the
