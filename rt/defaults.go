@@ -1,6 +1,9 @@
 package rt
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // The defaults of every value a policy may leave out (reference §3.1, with
 // moec's additions: allocation defaults to uniform, pcie_gbps to the
@@ -124,4 +127,16 @@ func DefaultPerLayer() *PerLayerSpec {
 		RebalanceInterval: DefaultRebalanceInterval,
 		TotalBudget:       0,
 	}
+}
+
+// FrequencyFor returns a frequency_threshold cache's freq_threshold and
+// freq_window sized for a model of slots (layer, expert) slots, as moec
+// auto and moec tune write them: three quarters of an even share of the
+// accesses (to two significant digits) over the last 5 accesses a slot,
+// at most MaxWindow. The defaults, 0.05 over 100, suit a few dozen
+// experts; Mixtral-8x7B's 256 get 0.0029 over 1,280.
+func FrequencyFor(slots int) (threshold float64, window int) {
+	slots = max(slots, 1)
+	threshold, _ = strconv.ParseFloat(strconv.FormatFloat(0.75/float64(slots), 'g', 2, 64), 64)
+	return threshold, min(5*slots, MaxWindow)
 }

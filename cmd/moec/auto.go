@@ -309,8 +309,8 @@ func (p *autoPlan) policy() ([]byte, error) {
 	cache := []policy.CacheOption{policy.ExpertSizeGB(float64(p.expert) / 1e9)}
 	switch {
 	case p.admit:
-		cache = append(cache, policy.Eviction(rt.FrequencyThreshold),
-			policy.FreqThreshold(p.freqThreshold()), policy.FreqWindow(p.freqWindow()))
+		threshold, window := rt.FrequencyFor(m.Slots())
+		cache = append(cache, policy.Eviction(rt.FrequencyThreshold), policy.FreqThreshold(threshold), policy.FreqWindow(window))
 		keep = append(keep, "cache.freq_threshold", "cache.freq_window")
 	case p.strategy == "aggressive":
 		cache = append(cache, policy.Eviction(rt.LRU))
@@ -415,11 +415,12 @@ func (p *autoPlan) header() []string {
 		line("One token needs %d (layer, expert) pairs, more than the %d slots: LRU or", len(m.MoELayers)*m.TopK, p.capacity)
 		line("LFU would evict each expert just before its layer comes round again. The")
 		line("cache keeps the experts with at least three quarters of an even share of")
+		_, window := rt.FrequencyFor(m.Slots())
 		if p.hybrid {
-			line("the last %s accesses (5 a slot of the model's %s); the others run on", commas(int64(p.freqWindow())), commas(int64(m.Slots())))
+			line("the last %s accesses (5 a slot of the model's %s); the others run on", commas(int64(window)), commas(int64(m.Slots())))
 			line("the CPU or are copied, whichever finishes first.")
 		} else {
-			line("the last %s accesses (5 a slot of the model's %s); the others are", commas(int64(p.freqWindow())), commas(int64(m.Slots())))
+			line("the last %s accesses (5 a slot of the model's %s); the others are", commas(int64(window)), commas(int64(m.Slots())))
 			line("copied for their layer only. Their copies, %.2f ms at %.1f GB/s, are too", p.copyMS(), autoPCIeGBps)
 			line("short for a CPU expert's own costs: no hybrid schedule.")
 		}
@@ -440,17 +441,6 @@ func (p *autoPlan) header() []string {
 
 // copyMS is the time one expert's copy takes at autoPCIeGBps.
 func (p *autoPlan) copyMS() float64 { return float64(p.expert) / (autoPCIeGBps * 1e9) * 1e3 }
-
-// freqThreshold is the admitting cache's freq_threshold: three quarters
-// of an even share of the accesses, to two significant digits.
-func (p *autoPlan) freqThreshold() float64 {
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(0.75/float64(p.model.Slots()), 'g', 2, 64), 64)
-	return f
-}
-
-// freqWindow is the admitting cache's freq_window: 5 accesses a slot of
-// the model, at most rt.MaxWindow.
-func (p *autoPlan) freqWindow() int { return min(5*p.model.Slots(), rt.MaxWindow) }
 
 // commas writes n with thousands separators.
 func commas(n int64) string {

@@ -458,6 +458,10 @@
 // (eviction score without a prefetch strategy, say) is skipped and
 // counted.
 //
+// A frequency_threshold configuration keeps the experts with at least three
+// quarters of an even share of the last 5 x experts accesses (as moec auto
+// writes it), not the defaults' 0.05 of 100.
+//
 // A hybrid configuration decides with the hardware figures below (its
 // pcie_gbps and cpu_expert_ms are theirs): it shares a layer's misses
 // between the link and the CPU, each going to whichever would finish it
@@ -474,9 +478,10 @@
 //		prefetch_strategy none, history; schedule_mode gpu_only, hybrid;
 //		allocation none. 120 configurations after pruning.
 //	default
-//		The reference's grid with every prefetch strategy (none,
-//		history, affinity, lookahead) and every allocation (none and the
-//		six signals): 2,072 configurations after pruning.
+//		The reference's grid with the frequency_threshold eviction
+//		too, every prefetch strategy (none, history, affinity,
+//		lookahead) and every allocation (none and the six signals):
+//		2,590 configurations after pruning.
 //	file
 //		A JSON object with any of the seven keys, each a list of values:
 //		{"capacity": [8, 16], "eviction": ["lru", "lfu"]}. A key left out

@@ -47,11 +47,12 @@ func ReferenceGrid() Grid {
 	}
 }
 
-// DefaultGrid returns the reference's grid with every prefetch strategy
-// and every allocation, named "default".
+// DefaultGrid returns the reference's grid with the frequency-threshold
+// eviction, every prefetch strategy and every allocation, named "default".
 func DefaultGrid() Grid {
 	g := ReferenceGrid()
 	g.Name = "default"
+	g.Eviction = append(g.Eviction, rt.FrequencyThreshold.String())
 	g.Strategy = rt.PrefetchStrategyWords()
 	g.Allocation = append([]string{AllocNone}, rt.AllocationWords()...)
 	return g
@@ -153,6 +154,12 @@ type Config struct {
 	// runs a miss on the CPU where that is faster on the hardware at hand.
 	PCIeGBps    float64 `json:"pcie_gbps,omitempty"`
 	CPUExpertMS float64 `json:"cpu_expert_ms,omitempty"`
+
+	// FreqThreshold and FreqWindow, when above 0, are a frequency_threshold
+	// configuration's freq_threshold and freq_window: Tune sizes them for
+	// the trace's experts (rt.FrequencyFor).
+	FreqThreshold float64 `json:"freq_threshold,omitempty"`
+	FreqWindow    int     `json:"freq_window,omitempty"`
 }
 
 // UsesDecay reports whether the configuration's eviction reads
@@ -214,7 +221,8 @@ func (g Grid) whyEmpty() string {
 // Spec returns the configuration as a policy called name, every value it
 // does not set at its default. A per-layer configuration splits the
 // capacity among the layers (total_budget = capacity, min_capacity = 1).
-// PCIeGBps and CPUExpertMS are written where above 0.
+// PCIeGBps, CPUExpertMS, FreqThreshold and FreqWindow are written where
+// above 0.
 // The words must be valid, as ParseGrid checks them; the policy is not
 // checked.
 func (c Config) Spec(name string) *rt.Spec {
@@ -225,6 +233,12 @@ func (c Config) Spec(name string) *rt.Spec {
 	}
 	if c.UsesDecay() {
 		s.Cache.Decay = c.Decay
+	}
+	if c.FreqThreshold > 0 {
+		s.Cache.FreqThreshold = c.FreqThreshold
+	}
+	if c.FreqWindow > 0 {
+		s.Cache.FreqWindow = c.FreqWindow
 	}
 	s.Prefetch.Strategy, _ = rt.ParsePrefetchStrategy(c.Strategy)
 	s.Prefetch.Budget = c.Budget
@@ -255,6 +269,9 @@ func (c Config) String() string {
 	fmt.Fprintf(&b, "capacity %d, %s", c.Capacity, c.Eviction)
 	if c.UsesDecay() {
 		fmt.Fprintf(&b, " %s", strconv.FormatFloat(c.Decay, 'g', -1, 64))
+	}
+	if c.FreqWindow > 0 {
+		fmt.Fprintf(&b, " %s over %d", strconv.FormatFloat(c.FreqThreshold, 'g', -1, 64), c.FreqWindow)
 	}
 	fmt.Fprintf(&b, ", prefetch %s", c.Strategy)
 	if c.Strategy != "none" {

@@ -14,10 +14,11 @@ func TestGridSize(t *testing.T) {
 		t.Errorf("reference grid: %d configurations, want 120", n)
 	}
 	// With four strategies, capacity 4 keeps budgets 2 and 4, the others
-	// all three: 4 eviction-decay pairs x (1 + 3 strategies x budgets) x 2
-	// modes = 56 + 3 x 80 = 296, times 7 allocations.
-	if n := len(DefaultGrid().Expand()); n != 2072 {
-		t.Errorf("default grid: %d configurations, want 2072", n)
+	// all three: 5 eviction-decay pairs (lru, lfu x 3, frequency_threshold)
+	// x (1 + 3 strategies x budgets) x 2 modes = 70 + 3 x 100 = 370, times
+	// 7 allocations.
+	if n := len(DefaultGrid().Expand()); n != 2590 {
+		t.Errorf("default grid: %d configurations, want 2590", n)
 	}
 }
 
@@ -42,9 +43,9 @@ func TestGridPruning(t *testing.T) {
 	// Grid order: the Cartesian product, the last key fastest.
 	got := g.Expand()[:3]
 	want := []Config{
-		{4, "lru", 0.8, 2, "none", "gpu_only", "none", 0, 0},
-		{4, "lru", 0.8, 2, "none", "hybrid", "none", 0, 0},
-		{4, "lru", 0.8, 2, "history", "gpu_only", "none", 0, 0},
+		{4, "lru", 0.8, 2, "none", "gpu_only", "none", 0, 0, 0, 0},
+		{4, "lru", 0.8, 2, "none", "hybrid", "none", 0, 0, 0, 0},
+		{4, "lru", 0.8, 2, "history", "gpu_only", "none", 0, 0, 0, 0},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("first configurations (-want +got):\n%s", diff)
@@ -99,8 +100,9 @@ func TestConfigString(t *testing.T) {
 		c    Config
 		want string
 	}{
-		{Config{8, "lru", 0.9, 4, "none", "gpu_only", "none", 0, 0}, "capacity 8, lru, prefetch none, gpu_only, allocation none"},
-		{Config{16, "lfu", 0.95, 4, "history", "hybrid", "kl", 52.5, 2.1}, "capacity 16, lfu 0.95, prefetch history 4, hybrid, allocation kl"},
+		{Config{8, "lru", 0.9, 4, "none", "gpu_only", "none", 0, 0, 0, 0}, "capacity 8, lru, prefetch none, gpu_only, allocation none"},
+		{Config{16, "lfu", 0.95, 4, "history", "hybrid", "kl", 52.5, 2.1, 0, 0}, "capacity 16, lfu 0.95, prefetch history 4, hybrid, allocation kl"},
+		{Config{56, "frequency_threshold", 0.9, 4, "none", "hybrid", "none", 0, 0, 0.0029, 1280}, "capacity 56, frequency_threshold 0.0029 over 1280, prefetch none, hybrid, allocation none"},
 	} {
 		if got := tc.c.String(); got != tc.want {
 			t.Errorf("%#v: %q, want %q", tc.c, got, tc.want)

@@ -69,6 +69,9 @@ type Report struct {
 // of each capacity with Belady's optimum for their slots, or all of them
 // when top is 0 or less.
 //
+// A frequency_threshold configuration counts over a window sized for the
+// trace's experts (rt.FrequencyFor), not the defaults' 100 accesses.
+//
 // A hybrid configuration decides with the cost model's hardware (its
 // PCIeGBps and the CPU time of an expert of the shape's size); since that
 // runs every miss on one device, it is skipped where the grid has the
@@ -104,6 +107,9 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 	for i, c := range configs {
 		if c.Mode == "hybrid" {
 			c.PCIeGBps, c.CPUExpertMS = r.Model.PCIeGBps, ms(r.Model.CPU(r.Shape.ExpertBytes))
+		}
+		if c.Eviction == rt.FrequencyThreshold.String() {
+			c.FreqThreshold, c.FreqWindow = rt.FrequencyFor(r.Shape.Layers * r.Shape.Experts)
 		}
 		s := c.Spec(fmt.Sprintf("config%d", i+1))
 		reason := ""
