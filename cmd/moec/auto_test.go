@@ -107,20 +107,7 @@ func TestAutoStrategies(t *testing.T) {
 		{48 * autoGiB, "balanced", choice{121, rt.LFU, 0.9, rt.History, 2, rt.GPUOnly, 100}},
 		{141e9, "balanced", choice{256, rt.LFU, 0.9, rt.History, 2, rt.GPUOnly, 100}},
 	} {
-		m := readAutoConfig(t, "mixtral-8x7b.json")
-		p, err := planAuto(m, autoOptions{config: "config.json", vram: tc.vram, dtype: model.BF16, context: 4096, strategy: tc.strategy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, err := p.policy()
-		if err != nil {
-			t.Fatal(err)
-		}
-		specs, diags := checkSource("auto.moe", text)
-		if len(diags) > 0 || len(specs) != 1 {
-			t.Fatalf("%s: %v", tc.strategy, diags)
-		}
-		s := specs[0]
+		s := autoSpec(t, "mixtral-8x7b.json", tc.vram, 4096, tc.strategy)
 		got := choice{s.Cache.Capacity, s.Cache.Eviction, s.Cache.Decay, s.Prefetch.Strategy, s.Prefetch.Budget, s.Schedule.Mode, s.Cache.FreqWindow}
 		if d := cmp.Diff(tc.want, got); d != "" {
 			t.Errorf("%s on %s (-want +got):\n%s", tc.strategy, formatBytes(tc.vram), d)
@@ -128,13 +115,11 @@ func TestAutoStrategies(t *testing.T) {
 	}
 }
 
-// TestAutoAdmitsSmallExperts checks the balanced strategy on
-// Qwen1.5-MoE under 5 GiB: 31 slots for the 96 experts a token needs, so
-// a frequency-threshold cache, but its 0.33 ms copies are too short for
-// CPU experts to pay: gpu_only.
-func TestAutoAdmitsSmallExperts(t *testing.T) {
-	m := readAutoConfig(t, "qwen1.5-moe-a2.7b.json")
-	p, err := planAuto(m, autoOptions{config: "config.json", vram: 5 * autoGiB, dtype: model.BF16, context: 160, strategy: "balanced"})
+// autoSpec returns the checked policy moec auto writes for the config
+// of model/testdata called name, in bf16.
+func autoSpec(t *testing.T, name string, vram int64, context int, strategy string) *rt.Spec {
+	t.Helper()
+	p, err := planAuto(readAutoConfig(t, name), autoOptions{config: "config.json", vram: vram, dtype: model.BF16, context: context, strategy: strategy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,9 +129,18 @@ func TestAutoAdmitsSmallExperts(t *testing.T) {
 	}
 	specs, diags := checkSource("auto.moe", text)
 	if len(diags) > 0 || len(specs) != 1 {
-		t.Fatalf("%v", diags)
+		t.Fatalf("%s, %s: %v", name, strategy, diags)
 	}
-	c, s := specs[0].Cache, specs[0].Schedule
+	return specs[0]
+}
+
+// TestAutoAdmitsSmallExperts checks the balanced strategy on
+// Qwen1.5-MoE under 5 GiB: 31 slots for the 96 experts a token needs, so
+// a frequency-threshold cache, but its 0.33 ms copies are too short for
+// CPU experts to pay: gpu_only.
+func TestAutoAdmitsSmallExperts(t *testing.T) {
+	spec := autoSpec(t, "qwen1.5-moe-a2.7b.json", 5*autoGiB, 160, "balanced")
+	c, s := spec.Cache, spec.Schedule
 	type got struct {
 		Capacity  int
 		Eviction  rt.Eviction
