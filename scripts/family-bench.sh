@@ -8,6 +8,7 @@
 #	bash scripts/family-bench.sh deepseek    about 4 minutes
 #	bash scripts/family-bench.sh resident model/testdata/qwen3-30b-a3b.json
 #	bash scripts/family-bench.sh mixtral-full   twice, about 8 and 5 minutes
+#	bash scripts/family-bench.sh qwen-policies  about 6 minutes
 #
 # mixtral: Mixtral-8x7B with its first 16 of 32 layers (47 GB: the full
 # 94 GB does not fit the one-GPU machine's 64 GiB disk) under 12.25 GiB,
@@ -26,10 +27,14 @@
 # disk, the rest in /dev/shm (hf.py make --spill), which leaves room in
 # the 125 GiB of memory for the 90 GB pinned arena. The same cache under
 # the three schedules, with the frequency window and threshold scaled to
-# 32 layers, LRU under gpu_only, and transformers with device_map="auto"
-# at the cap. It does what the results do not hold yet and stops before
+# 32 layers, LRU under gpu_only, the same cache per layer (uniform budgets,
+# not run yet), and transformers with device_map="auto" at the cap. It does what the results do not hold yet and stops before
 # $BUDGET seconds (540): run it again in the next call while the machine
 # is warm (its /tmp and /dev/shm last as long).
+#
+# qwen-policies: Qwen1.5-MoE under 8, 12 and 16 GiB with routing from the
+# shared trace: moec auto's policy, LRU, LFU with and without history
+# prefetch, and the frequency-threshold cache (not run yet).
 #
 # resident CONFIG: the model of CONFIG (a config.json) all resident,
 # moec against transformers (128-token prompt; 128 new tokens for moec,
@@ -123,7 +128,12 @@ mixtral-full)
 	[ -e "$out/trace.jsonl" ] || "$moec" trace gen -preset mixtral-8x7b -tokens 4096 -o "$out/trace.jsonl"
 	c=$(capacity 160)
 	schedules "freq_threshold = 0.003  freq_window = 1280"
-	for p in ft_hybrid ft_cpu ft_gpu lru_gpu; do
+	# ft_layers: the same cache per layer (uniform budgets), moec tune's
+	# first on the trace, deciding with the figures the run measures.
+	printf '{"capacity": [%s], "eviction": ["frequency_threshold"], "prefetch_strategy": ["none"], "schedule_mode": ["hybrid"], "allocation": ["uniform"]}\n' "$c" >"$out/grid.json"
+	"$moec" tune -trace "$out/trace.jsonl" -grid "$out/grid.json" -o "$out/ft_layers.moe" >"$out/tune.txt" 2>&1
+	sed -i '/pcie_gbps\|cpu_expert_ms/d' "$out/ft_layers.moe"
+	for p in ft_hybrid ft_cpu ft_gpu lru_gpu ft_layers; do
 		if [ ! -s "$out/$p.json" ] && before 150; then
 			run $p -n 48 -policy "$out/$p.moe" -gpu-mem $cap -route-trace "$out/trace.jsonl"
 		fi
@@ -132,10 +142,40 @@ mixtral-full)
 		timeout 240 $hf bench $dir --prompt 32 --new 2 --impl batched_mm --max-memory $cap >"$out/hf-auto.json" 2>"$out/hf-auto.err"
 		el "hf-auto exit $?"
 	fi
-	for p in ft_hybrid ft_cpu ft_gpu lru_gpu; do
+	for p in ft_hybrid ft_cpu ft_gpu lru_gpu ft_layers; do
 		[ -s "$out/$p.json" ] && el "$p: $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print({k: v for k, v in d.items() if k not in ('prompt', 'generated')})" "$out/$p.json" | cut -c1-600)"
 	done
 	tar czf "${OUT:-/tmp}/family-bench-$which.tgz" -C "$out" --exclude trace.jsonl .
+	el done
+	exit 0
+	;;
+qwen-policies)
+	# Qwen1.5-MoE under 8, 12 and 16 GiB, routing forced from the shared
+	# trace: what moec auto writes now, LRU, LFU without prefetch, LFU
+	# with history prefetch (auto's before) and the frequency-threshold
+	# cache sized as auto sizes it.
+	dir=/tmp/qf
+	[ -e $dir/config.json ] || { timeout 120 $hf make model/testdata/qwen1.5-moe-a2.7b.json $dir >"$out/make.log" 2>&1; el "make exit $?"; }
+	prompt=$(ids 151936 32)
+	tr=$root/testdata/traces/qwen15moe-gsm8k-5layer.jsonl
+	for gib in 8 12 16; do
+		cap=${gib}GiB
+		c=$(capacity 96)
+		"$moec" auto -config $dir -vram $cap -context 96 -o "$out/auto_$gib.moe"
+		policy lru_$gib "eviction = lru" gpu_only
+		policy lfu_$gib "eviction = lfu  frequency_decay = 0.9" gpu_only
+		printf 'version 1.0\npolicy lfu_history {\n    cache { capacity = %s  eviction = lfu  frequency_decay = 0.9 }\n    prefetch { strategy = history  budget = 4 }\n}\n' "$c" >"$out/lfu_history_$gib.moe"
+		policy ft_$gib "eviction = frequency_threshold  freq_threshold = 0.00052  freq_window = 7200" gpu_only
+		for p in auto lru lfu lfu_history ft; do
+			if [ ! -s "$out/${p}_$gib.json" ] && before 40; then
+				run ${p}_$gib -n 64 -policy "$out/${p}_$gib.moe" -gpu-mem $cap -route-trace "$tr"
+			fi
+		done
+	done
+	for f in "$out"/*_[0-9]*.json; do
+		el "$(basename "$f" .json): $(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); p=d['policy']; print('decode', round(d['decode_tok_s'], 2), 'hit', round(p['hit_rate'], 4), 'host ms/layer', round(d['calibration']['host_layer_ms'], 3))" "$f" 2>&1 | tail -1)"
+	done
+	tar czf "${OUT:-/tmp}/family-bench-$which.tgz" -C "$out" .
 	el done
 	exit 0
 	;;
