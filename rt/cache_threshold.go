@@ -41,14 +41,14 @@ type ThresholdCache struct {
 	filled int
 	seq    uint64 // accesses so far
 
-	counts []int32  // by index: accesses in the window
-	last   []int32  // by index: ring position of its newest access, -1 when absent
-	firstQ []uint64 // by index: number of its oldest access in the window
-	least  int32    // the count that qualifies over the window, at least 1
-	sized  int      // the window length least was worked out for
+	counts   []int32  // by index: accesses in the window
+	last     []int32  // by index: ring position of its newest access, -1 when absent
+	firstSeq []uint64 // by index: number of its oldest access in the window
+	least    int32    // the count that qualifies over the window, at least 1
+	sized    int      // the window length least was worked out for
 
 	// The qualifying experts (not pinned, count >= least), split: kept,
-	// the best max(0, cap - pins) by count then first appearance (the
+	// the best max(0, cap - pins) by count, then the later first appearance (the
 	// worst on top), and trimmed, the others (the best on top).
 	kept, trimmed rankHeap
 	qual          []bool // by index
@@ -96,7 +96,7 @@ func newThreshold(x index, capacity int, pins []int, threshold float64, window i
 	c := &ThresholdCache{
 		x: x, pins: newPinSet(x, pins), cap: capacity, threshold: threshold,
 		ring: make([]int32, w), seqAt: make([]uint64, w), next: make([]int32, w),
-		counts: make([]int32, n), last: make([]int32, n), firstQ: make([]uint64, n), least: 1,
+		counts: make([]int32, n), last: make([]int32, n), firstSeq: make([]uint64, n), least: 1,
 		kept: newRankHeap(n, false), trimmed: newRankHeap(n, true), qual: make([]bool, n),
 		in: make([]bool, n), prev: make([]int32, n), succ: make([]int32, n), front: -1, back: -1,
 		stamp: make([]uint64, n), mark: make([]bool, n),
@@ -145,7 +145,7 @@ func (c *ThresholdCache) push(i int32) {
 		left := c.ring[h]
 		c.counts[left]--
 		if nx := c.next[h]; nx >= 0 {
-			c.firstQ[left] = c.seqAt[nx]
+			c.firstSeq[left] = c.seqAt[nx]
 		} else {
 			c.last[left] = -1
 		}
@@ -157,7 +157,7 @@ func (c *ThresholdCache) push(i int32) {
 	if l := c.last[i]; l >= 0 {
 		c.next[l] = h
 	} else {
-		c.firstQ[i] = c.seq
+		c.firstSeq[i] = c.seq
 	}
 	c.last[i] = h
 	c.head = (c.head + 1) % len(c.ring)
@@ -244,7 +244,7 @@ func (c *ThresholdCache) better(a, b int32) bool {
 	if c.counts[a] != c.counts[b] {
 		return c.counts[a] > c.counts[b]
 	}
-	return c.firstQ[a] > c.firstQ[b]
+	return c.firstSeq[a] > c.firstSeq[b]
 }
 
 // report turns the differences between the kept experts and the resident
@@ -292,7 +292,7 @@ func (c *ThresholdCache) report(accessed int32, fx *Effects) {
 			out = append(out, i)
 		}
 	}
-	slices.SortFunc(out, func(a, b int32) int { return cmp.Compare(c.firstQ[a], c.firstQ[b]) })
+	slices.SortFunc(out, func(a, b int32) int { return cmp.Compare(c.firstSeq[a], c.firstSeq[b]) })
 	for _, i := range out {
 		c.link(i)
 		if i != accessed {
