@@ -48,8 +48,9 @@ type ThresholdCache struct {
 	sized    int      // the window length least was worked out for
 
 	// The qualifying experts (not pinned, count >= least), split: kept,
-	// the best max(0, cap - pins) by count, then the later first appearance (the
-	// worst on top), and trimmed, the others (the best on top).
+	// the best max(0, cap - pins) by count, then the later first
+	// appearance (the worst on top), and trimmed, the others (the best on
+	// top).
 	kept, trimmed rankHeap
 	qual          []bool // by index
 
