@@ -68,7 +68,7 @@ The flags are:
 		before its layer comes round again, so the cache is
 		frequency_threshold instead (it keeps the experts with at least
 		three quarters of an even share of the last 5 x experts
-		accesses), and where an expert's copy takes 1 ms or more the
+		accesses), and where an expert's copy takes 2 ms or more the
 		schedule is hybrid (a miss runs on the CPU or is copied,
 		whichever finishes first by the figures moec run measures at
 		start). Mixtral-8x7B at 24 GiB decoded at 4.6 tok/s that way,
@@ -155,11 +155,13 @@ type autoPlan struct {
 }
 
 // autoHybridMS is the least copy time of an expert, at autoPCIeGBps, for
-// which the balanced strategy schedules misses on the CPU too: a CPU
-// expert's own costs (the activation's round trip, waking the cores) came
-// to about 0.1 ms on the H200, a third of Qwen1.5-MoE's 0.33 ms copy, and
-// hybrid made it slower there; Mixtral's 6.7 ms copy gained 1.5x.
-const autoHybridMS = 1.0
+// which the balanced strategy schedules misses on the CPU too. On the
+// H200 each CPU expert of Qwen1.5-MoE (0.33 ms copies) cost a token about
+// 0.6 ms more than its copy would have, beyond the 0.25 ms measured at
+// start, and hybrid was slower; by that cost the CPU (about 90 GB/s of
+// reads) beats the link (54 GB/s) from experts of about 80 MB, a 1.5 ms
+// copy. Mixtral's 6.7 ms copies gained 1.5x.
+const autoHybridMS = 2.0
 
 // autoPrefetchShare is the least share of a model's experts the slots
 // must hold for the balanced strategy to prefetch (docs/PERFORMANCE.md,

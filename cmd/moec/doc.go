@@ -272,7 +272,7 @@
 //		before its layer comes round again, so the cache is
 //		frequency_threshold instead (it keeps the experts with at least
 //		three quarters of an even share of the last 5 x experts
-//		accesses), and where an expert's copy takes 1 ms or more the
+//		accesses), and where an expert's copy takes 2 ms or more the
 //		schedule is hybrid (a miss runs on the CPU or is copied,
 //		whichever finishes first by the figures moec run measures at
 //		start). Mixtral-8x7B at 24 GiB decoded at 4.6 tok/s that way,
