@@ -106,8 +106,8 @@ func ExpertGB(shape Shape, c *CacheSpec) float64 {
 // expert and the CPU time of running one expert for one token. A zero
 // figure was not measured.
 type Hardware struct {
-	PCIeGBps    float64 // GB/s, 10^9 bytes per second
-	CPUExpertMS float64 // milliseconds
+	PCIeGBps    float64 `json:"pcie_gbps"`     // GB/s, 10^9 bytes per second
+	CPUExpertMS float64 `json:"cpu_expert_ms"` // milliseconds
 }
 
 // A Calibrated policy takes the figures its engine measured: the

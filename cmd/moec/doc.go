@@ -758,7 +758,7 @@
 // GPU. An expert the plan runs on the CPU runs from the pinned arena on
 // all cores, on the GPU while the GPU runs the layer's other experts. When
 // the policy's schedule can send misses to the CPU (hybrid), run with
-// -device cuda measures at start, on the checkpoint's first expert, the
+// -device cuda measures at start, on the checkpoint's experts, the
 // pinned copy bandwidth and the CPU time of one expert, and the policy
 // decides with them wherever it does not state pcie_gbps and
 // cpu_expert_ms itself; the summary and -json say which figures it used.

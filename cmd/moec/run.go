@@ -85,7 +85,7 @@ are those of the run without a policy while every expert runs on the
 GPU. An expert the plan runs on the CPU runs from the pinned arena on
 all cores, on the GPU while the GPU runs the layer's other experts. When
 the policy's schedule can send misses to the CPU (hybrid), run with
--device cuda measures at start, on the checkpoint's first expert, the
+-device cuda measures at start, on the checkpoint's experts, the
 pinned copy bandwidth and the CPU time of one expert, and the policy
 decides with them wherever it does not state pcie_gbps and
 cpu_expert_ms itself; the summary and -json say which figures it used.
@@ -565,15 +565,9 @@ type policyReport struct {
 	ExposedMS float64 `json:"exposed_transfer_ms"`
 	// The figures the policy's hybrid schedule decided with
 	// (engine.PolicyResult.Hardware); absent when it took none.
-	Hardware *hardwareReport `json:"hardware,omitempty"`
+	Hardware *rt.Hardware `json:"hardware,omitempty"`
 	// By MoE layer.
 	Layers []layerReport `json:"layers"`
-}
-
-// hardwareReport is -json's "policy"."hardware".
-type hardwareReport struct {
-	PCIeGBps    float64 `json:"pcie_gbps"`
-	CPUExpertMS float64 `json:"cpu_expert_ms"`
 }
 
 // layerReport is one MoE layer's share of -json's "policy".
@@ -614,9 +608,9 @@ func newPolicyReport(p *engine.PolicyResult) *policyReport {
 	for i, l := range p.Layers {
 		layers[i] = layerReport{l.Hits, l.Misses, l.HitRate(), ms(l.Stall)}
 	}
-	var hw *hardwareReport
+	var hw *rt.Hardware
 	if h := p.Hardware; h != (rt.Hardware{}) {
-		hw = &hardwareReport{h.PCIeGBps, h.CPUExpertMS}
+		hw = &h
 	}
 	return &policyReport{Memory: mem, Hardware: hw, Name: p.Name, HitRate: c.HitRate(), Hits: c.Hits, Misses: c.Misses,
 		Demand:   transfers{p.Store.Demand.Copies, p.Store.Demand.Bytes},
