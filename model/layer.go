@@ -206,24 +206,49 @@ func (c *Config) sparseMoE(i int, n expertNames) *MoE {
 // (unless tied), then each layer's norms, attention, and MLP or router,
 // shared expert and routed experts.
 func (c *Config) Weights() []Weight {
-	ws := []Weight{c.Embedding(), c.FinalNorm()}
-	if !c.TiedEmbeddings {
-		ws = append(ws, c.LMHead())
+	var (
+		ws []Weight
+		p  Params
+	)
+	c.eachWeight(&p, func(_ *int64, w ...Weight) bool {
+		ws = append(ws, w...)
+		return true
+	}, func(m *MoE) {
+		f := m.Fused
+		ws = append(ws, f.GateUp, f.GateUpBias, f.Down, f.DownBias)
+		for e := range c.Experts {
+			x := m.Expert(e)
+			ws = append(ws, x.Gate, x.Up, x.Down)
+		}
+	})
+	return slices.DeleteFunc(ws, func(w Weight) bool { return !w.Present() })
+}
+
+// eachWeight calls add with the tensors the config describes but the
+// routed experts, in checkpoint order, each group with the part of p it
+// counts toward: the embedding, the final norm and the LM head (unless
+// tied), then each layer's norms, attention and dense MLP, and a sparse
+// layer's router and shared expert, after which it calls experts, when
+// not nil, with the layer's MoE. It stops when add returns false.
+// Weights lists what it visits; countParams counts it.
+func (c *Config) eachWeight(p *Params, add func(part *int64, ws ...Weight) bool, experts func(m *MoE)) {
+	if !add(&p.Embedding, c.Embedding()) || !add(&p.Norms, c.FinalNorm()) ||
+		!c.TiedEmbeddings && !add(&p.LMHead, c.LMHead()) {
+		return
 	}
 	for i := range c.Layers {
 		l := c.Layer(i)
-		ws = append(ws, l.InputNorm, l.PostAttentionNorm)
-		ws = append(ws, l.Attention.weights()...)
-		ws = append(ws, l.MLP.Gate, l.MLP.Up, l.MLP.Down)
+		if !add(&p.Norms, l.InputNorm, l.PostAttentionNorm) || !add(&p.Attention, l.Attention.weights()...) ||
+			!add(&p.Dense, l.MLP.Gate, l.MLP.Up, l.MLP.Down) {
+			return
+		}
 		if m := l.MoE; m != nil {
-			ws = append(ws, m.Router, m.RouterBias, m.SharedGate, m.Shared.Gate, m.Shared.Up, m.Shared.Down)
-			f := m.Fused
-			ws = append(ws, f.GateUp, f.GateUpBias, f.Down, f.DownBias)
-			for e := range c.Experts {
-				x := m.Expert(e)
-				ws = append(ws, x.Gate, x.Up, x.Down)
+			if !add(&p.Routers, m.Router, m.RouterBias, m.SharedGate) || !add(&p.Shared, m.Shared.Gate, m.Shared.Up, m.Shared.Down) {
+				return
+			}
+			if experts != nil {
+				experts(m)
 			}
 		}
 	}
-	return slices.DeleteFunc(ws, func(w Weight) bool { return !w.Present() })
 }

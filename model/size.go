@@ -58,14 +58,14 @@ func (c *Config) countParams() (Params, bool) {
 		p  Params
 		ok = true
 	)
-	add := func(part *int64, ws ...Weight) {
+	c.eachWeight(&p, func(part *int64, ws ...Weight) bool {
 		for _, w := range ws {
 			n := int64(1)
 			for _, d := range w.Shape {
 				hi, lo := bits.Mul64(uint64(n), uint64(d))
 				if hi != 0 || lo > maxParams {
 					ok = false
-					return
+					return false
 				}
 				n = int64(lo)
 			}
@@ -76,22 +76,8 @@ func (c *Config) countParams() (Params, bool) {
 				ok = false
 			}
 		}
-	}
-	add(&p.Embedding, c.Embedding())
-	if !c.TiedEmbeddings {
-		add(&p.LMHead, c.LMHead())
-	}
-	add(&p.Norms, c.FinalNorm())
-	for i := 0; i < c.Layers && ok; i++ {
-		l := c.Layer(i)
-		add(&p.Norms, l.InputNorm, l.PostAttentionNorm)
-		add(&p.Attention, l.Attention.weights()...)
-		add(&p.Dense, l.MLP.Gate, l.MLP.Up, l.MLP.Down)
-		if m := l.MoE; m != nil {
-			add(&p.Routers, m.Router, m.RouterBias, m.SharedGate)
-			add(&p.Shared, m.Shared.Gate, m.Shared.Up, m.Shared.Down)
-		}
-	}
+		return ok
+	}, nil)
 	experts, eok := mul(int64(c.Slots()), c.ExpertParams())
 	return p, ok && eok && p.Total() <= maxParams-experts
 }
