@@ -107,3 +107,23 @@ func TestTransformers5Checkpoints(t *testing.T) {
 		ck.Close()
 	}
 }
+
+// TestConfigWeights checks that Config.Weights lists the tensors the
+// parameter count counts, for every family whose count is exact.
+func TestConfigWeights(t *testing.T) {
+	for _, file := range []string{"deepseek-v2-lite.json", "deepseek-v3.json", "mixtral-8x7b.json", "olmoe-1b-7b.json", "qwen1.5-moe-a2.7b.json", "qwen3-30b-a3b.json"} {
+		c := readTestConfig(t, file)
+		var n int64
+		names := map[string]bool{}
+		for _, w := range c.Weights() {
+			n += w.Elems()
+			if names[w.Name] {
+				t.Errorf("%s: %s listed twice", file, w.Name)
+			}
+			names[w.Name] = true
+		}
+		if n != c.TotalParams() {
+			t.Errorf("%s: the weights hold %d parameters, TotalParams says %d", file, n, c.TotalParams())
+		}
+	}
+}
