@@ -100,4 +100,3 @@ func TestYarn(t *testing.T) {
 		t.Error("yarn without any context length succeeded")
 	}
 }
-
