@@ -114,6 +114,16 @@ const (
 	TopKSoftmax
 )
 
+var scoringNames = [...]string{Softmax: "softmax", Sigmoid: "sigmoid", TopKSoftmax: "top-k softmax"}
+
+// String names the scoring as configs' scoring_func does.
+func (s Scoring) String() string {
+	if s < 0 || int(s) >= len(scoringNames) {
+		return fmt.Sprintf("Scoring(%d)", int(s))
+	}
+	return scoringNames[s]
+}
+
 // GroupScore is how DeepSeek scores a group of experts.
 type GroupScore int
 

@@ -53,16 +53,16 @@ func readDeepSeek(r *reader, c *Config) {
 	c.Rope.Interleaved = !v3 || r.bool("rope_interleave", true)
 
 	x := &c.Router
-	scoring, method, scale, norm := "softmax", "greedy", 1.0, false
+	method, scale, norm := "greedy", 1.0, false
 	if v3 {
-		scoring, method, scale, norm = "sigmoid", "noaux_tc", 2.5, true
+		method, scale, norm = "noaux_tc", 2.5, true
 		x.Scoring, x.GroupScore = Sigmoid, GroupTop2Sum
 	}
 	x.Scale = r.float("routed_scaling_factor", scale, false)
 	x.NormTopK = r.bool("norm_topk_prob", norm)
 	method = r.string("topk_method", method)
-	if s := r.string("scoring_func", scoring); s != scoring {
-		r.fail("%s config has \"scoring_func\" %q, want %q", c.Type, s, scoring)
+	if s := r.string("scoring_func", x.Scoring.String()); s != x.Scoring.String() {
+		r.fail("%s config has \"scoring_func\" %q, want %q", c.Type, s, x.Scoring)
 	}
 	switch {
 	case !v3 && method == "greedy":

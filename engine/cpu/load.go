@@ -42,14 +42,12 @@ func supportedMLA(cfg *model.Config) error {
 	r := cfg.Router
 	switch {
 	case cfg.Type != "deepseek_v2":
-		return fmt.Errorf("%s's multi-head latent attention with a %s router is not in the CPU reference yet (it runs deepseek_v2)", cfg.Type, scoringName(r.Scoring))
-	case r.Scoring != model.Softmax || r.GroupScore != model.GroupMax:
-		return fmt.Errorf("%s's router is not a softmax top-k, which is what the CPU reference runs for it", cfg.Type)
+		return fmt.Errorf("%s's multi-head latent attention with a %s router is not in the CPU reference yet (it runs deepseek_v2)", cfg.Type, r.Scoring)
 	case r.NormTopK:
 		return fmt.Errorf("%s config has \"norm_topk_prob\": true, which transformers ignores and DeepSeek's code applies in place of routed_scaling_factor; the CPU reference runs neither reading", cfg.Type)
 	case cfg.KVHeads != cfg.Heads:
 		return fmt.Errorf("%s config has %d key/value heads for %d attention heads; multi-head latent attention has one a head", cfg.Type, cfg.KVHeads, cfg.Heads)
-	case cfg.Rope.Type != "default" && cfg.Rope.Type != "yarn" || !cfg.Rope.Interleaved:
+	case cfg.Rope.Type != "default" && cfg.Rope.Type != "yarn":
 		return fmt.Errorf("%s's rope %q is not in the CPU reference yet", cfg.Type, cfg.Rope.Type)
 	case cfg.MLA.QKRope%2 != 0:
 		return fmt.Errorf("qk_rope_head_dim %d is odd", cfg.MLA.QKRope)
@@ -58,17 +56,6 @@ func supportedMLA(cfg *model.Config) error {
 		return err
 	}
 	return noWindows(cfg)
-}
-
-// scoringName names a router's scoring as DeepSeek's scoring_func does.
-func scoringName(s model.Scoring) string {
-	switch s {
-	case model.Sigmoid:
-		return "sigmoid"
-	case model.TopKSoftmax:
-		return "top-k softmax"
-	}
-	return "softmax"
 }
 
 // noWindows says which layer attends over a sliding window, which the
