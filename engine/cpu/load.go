@@ -82,7 +82,7 @@ func LoadSkeleton(cfg *model.Config, ck *model.Checkpoint) (*Weights, error) {
 
 func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weights, error) {
 	if err := Supported(cfg); err != nil {
-		return nil, fmt.Errorf("cpu: %w", err)
+		return nil, fmt.Errorf("%s: %w", model.ConfigPath(ck.Dir()), err) // what the config asks that the reference lacks
 	}
 	if err := Fits(cfg); err != nil {
 		return nil, err
