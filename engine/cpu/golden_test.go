@@ -25,6 +25,9 @@ type golden struct {
 	MinRouterGap float64     `json:"min_router_gap"`
 	MinLogitGap  float64     `json:"min_logit_gap"`
 	Logits       [][]float64 `json:"logits"`
+	// SoftmaxScale is the attention's softmax scale transformers ran a
+	// multi-head latent attention model with (0 for the others).
+	SoftmaxScale float64 `json:"softmax_scale"`
 }
 
 // goldenDirs returns the tiny checkpoints of testdata/models: its folders
@@ -81,6 +84,9 @@ func TestGoldens(t *testing.T) {
 			cfg, w := load(t, dir)
 			if cfg.Type != g.Family {
 				t.Fatalf("config.json says %q, golden.json %q", cfg.Type, g.Family)
+			}
+			if m := cfg.MLA; m != nil && math.Abs(m.SoftmaxScale-g.SoftmaxScale) > 1e-12*g.SoftmaxScale {
+				t.Errorf("softmax scale %v, transformers ran %v", m.SoftmaxScale, g.SoftmaxScale)
 			}
 			seq := slices.Concat(g.Prompt, g.Generated)
 			s, err := NewSession(w, len(seq))
