@@ -63,18 +63,25 @@ const (
 	f16  dtype = 2
 )
 
-// dtypeOf returns the dtype of a checkpoint's dtype and its size in
-// bytes.
-func dtypeOf(d model.DType) (dtype, int, error) {
+// size returns the bytes of one element.
+func (d dtype) size() int {
+	if d == f32 {
+		return 4
+	}
+	return 2
+}
+
+// dtypeOf returns the dtype of a checkpoint's dtype.
+func dtypeOf(d model.DType) (dtype, error) {
 	switch d {
 	case "F32":
-		return f32, 4, nil
+		return f32, nil
 	case "BF16":
-		return bf16, 2, nil
+		return bf16, nil
 	case "F16":
-		return f16, 2, nil
+		return f16, nil
 	}
-	return 0, 0, fmt.Errorf("expert: the weights are %q; the CPU runs F32, F16 and BF16 experts", d)
+	return 0, fmt.Errorf("expert: the weights are %q; the CPU runs F32, F16 and BF16 experts", d)
 }
 
 // maxElems bounds an expert's elements, so that no size computed from
@@ -123,7 +130,7 @@ func (ws *Workspace) Close() { ws.t.stop() }
 // hidden long and packed 3·hidden·inter elements. Run uses ws, which must
 // not be in use by another Run.
 func Run(dst, x []float32, packed []byte, dtype model.DType, hidden, inter int, ws *Workspace) error {
-	dt, size, err := dtypeOf(dtype)
+	dt, err := dtypeOf(dtype)
 	if err != nil {
 		return err
 	}
@@ -135,6 +142,7 @@ func Run(dst, x []float32, packed []byte, dtype model.DType, hidden, inter int, 
 	case len(x) != hidden || len(dst) != hidden:
 		return fmt.Errorf("expert: input of %d and output of %d elements, want the hidden size %d", len(x), len(dst), hidden)
 	}
+	size := dt.size()
 	proj := hidden * inter * size // one projection's bytes
 	if len(packed) != 3*proj {
 		return fmt.Errorf("expert: %d bytes packed, want %d (gate, up and down of %d x %d %s)", len(packed), 3*proj, inter, hidden, dtype)
@@ -196,10 +204,7 @@ func matVec(p path, dt dtype, w []byte, x, y []float32, cols, lo, hi int) {
 		matVecC(p, dt, w, x, y, cols, lo, hi)
 		return
 	}
-	size := 2
-	if dt == f32 {
-		size = 4
-	}
+	size := dt.size()
 	x = x[:cols]
 	for r := lo; r < hi; r++ {
 		row := w[r*cols*size : (r+1)*cols*size]

@@ -188,9 +188,9 @@ func TestPaths(t *testing.T) {
 	}
 }
 
-// TestPathsOffered checks that the paths offered are Go's first and a
-// known one last, and that on a cgo amd64 build with AVX-512F the C paths
-// are among them (this test's machine has them; others skip).
+// TestPathsOffered checks that the paths offered are Go's first and the
+// chosen one last, and that a Workspace has GOMAXPROCS workers by
+// default; TestCPathsOffered (cgo amd64 builds) checks the C paths.
 func TestPathsOffered(t *testing.T) {
 	ws := NewWorkspace(0)
 	if ws.paths[0] != pathGo || ws.path != ws.paths[len(ws.paths)-1] || ws.Kernel() != ws.path.String() {

@@ -34,9 +34,11 @@ func matVecC(p path, dt dtype, w []byte, x, y []float32, cols, lo, hi int) {
 		(*C.float)(unsafe.SliceData(y)), C.long(cols), C.long(lo), C.long(hi))
 }
 
-// readSum returns the 32-bit sum of b's words read through path p's
-// widest loads (Go's reads words); len(b) must be a multiple of 64. It is
-// the benchmarks' measure of the host's read bandwidth.
+// readSum reads b through path p's widest loads and returns a sum of its
+// words (the C paths' of 32-bit words, Go's of 64-bit ones: the value
+// only keeps the compiler from dropping the reads); len(b) must be a
+// multiple of 64. It is the benchmarks' measure of the host's read
+// bandwidth.
 func readSum(p path, b []byte) uint64 {
 	if p == pathGo {
 		return readSumGo(b)

@@ -3,8 +3,8 @@
 // The vector kernels of package expert: y[r] = W[r,:] . x for a range of
 // rows of a row-major matrix of bfloat16, float16 or float32, with x in
 // float32. Every path sums a row in the same order as expert.go's Go
-// kernel (dotGo): sixteen lanes, lane j taking the elements i with
-// i % 16 == j, each product rounded to float32 before it is added (no
+// kernels (dotBF16, dotF16, dotF32): sixteen lanes, lane j taking the
+// elements i with i % 16 == j, each product rounded to float32 before it is added (no
 // fused multiply-add; the package builds with -std=c11, whose default
 // -ffp-contract=off keeps gcc from fusing them either), the tail added lane by lane, then the
 // lanes summed pairwise by halves (reduce16). So every path gives the same
@@ -33,7 +33,7 @@ static inline float bf16_to_f32(uint16_t b) {
 	return f;
 }
 
-// tail adds row w's elements from i to cols to the lanes, as dotGo does.
+// tail adds row w's elements from i to cols to the lanes, as the Go kernels do.
 __attribute__((target("f16c")))
 static inline void tail(int dt, const void *w, const float *x, float *acc, long i, long cols) {
 	for (long j = 0; i + j < cols; j++) {
