@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-
-	"github.com/moepolicy/moec/model"
 )
 
 // QKNorm says where a family normalises queries and keys before RoPE.
@@ -21,11 +19,9 @@ const (
 type Dims struct {
 	Hidden, Heads, KVHeads, HeadDim, Vocab int
 	Eps                                    float32 // RMSNorm epsilon
-	RopeTheta                              float64
 	// InvFreq and RopeScale are the rotation's inverse frequencies and
 	// the factor on its cos and sin (model.Rope.Frequencies: YaRN's for
-	// DeepSeek). When InvFreq is nil the rotation is plain RoPE of
-	// RopeTheta over HeadDim, scaled by 1.
+	// DeepSeek).
 	InvFreq   []float32
 	RopeScale float32
 	QKNorm    QKNorm
@@ -207,9 +203,6 @@ func NewSession(w *Weights, maxPos int) (*Session, error) {
 		s.att = make([]float32, d.Heads*d.HeadDim)
 	}
 	s.k, s.v = make([]float32, s.kRow), make([]float32, s.vRow)
-	if s.invFreq == nil {
-		s.invFreq, s.ropeScale = model.Rope{Theta: d.RopeTheta, Dim: rotated}.InvFreq(), 1
-	}
 	if len(s.invFreq) != rotated/2 {
 		return nil, fmt.Errorf("cpu: %d rope frequencies for %d rotated dimensions", len(s.invFreq), rotated)
 	}

@@ -93,7 +93,7 @@ func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weight
 	}
 	w := &Weights{Dims: Dims{
 		Hidden: cfg.Hidden, Heads: cfg.Heads, KVHeads: cfg.KVHeads, HeadDim: cfg.HeadDim, Vocab: cfg.Vocab,
-		Eps: float32(cfg.RMSNormEps), RopeTheta: cfg.Rope.Theta, InvFreq: inv, RopeScale: ropeScale,
+		Eps: float32(cfg.RMSNormEps), InvFreq: inv, RopeScale: ropeScale,
 		TopK: cfg.TopK, NormTopK: cfg.Router.NormTopK,
 		Groups: cfg.Router.Groups, GroupsKept: cfg.Router.GroupsKept,
 	}}
