@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"cmp"
 	"math"
 	"math/cmplx"
 	"slices"
@@ -11,22 +12,15 @@ import (
 	"github.com/moepolicy/moec/model/modeltest"
 )
 
-// deepseekConfig returns modeltest.DeepSeekV2(set).
-func deepseekConfig(t *testing.T, set map[string]any) []byte {
-	t.Helper()
-	return modeltest.DeepSeekV2(set)
-}
-
-// writeDeepSeek writes a random DeepSeek-V2 checkpoint of deepseekConfig(set)
-// and loads it.
-func writeDeepSeek(t *testing.T, set map[string]any) (*model.Config, *Weights, string) {
+// writeDeepSeek writes a random DeepSeek-V2 checkpoint of
+// modeltest.DeepSeekV2(set) and loads it.
+func writeDeepSeek(t *testing.T, set map[string]any) (*model.Config, *Weights) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := modeltest.WriteModel(dir, deepseekConfig(t, set), 7); err != nil {
+	if _, err := modeltest.WriteModel(dir, modeltest.DeepSeekV2(set), 7); err != nil {
 		t.Fatal(err)
 	}
-	cfg, w := load(t, dir)
-	return cfg, w, dir
+	return load(t, dir)
 }
 
 // Naive float64 arithmetic for the checks below, written apart from the
@@ -79,7 +73,7 @@ func widen64(x []float32) []float64 {
 // tokens: its attention output over all four positions, and the experts
 // and weights its router chose.
 func TestLatentAttention(t *testing.T) {
-	cfg, w, _ := writeDeepSeek(t, map[string]any{
+	cfg, w := writeDeepSeek(t, map[string]any{
 		"num_hidden_layers": 1, "first_k_dense_replace": 0, "q_lora_rank": 24,
 		"n_routed_experts": 16, "num_experts_per_tok": 3, "topk_method": "group_limited_greedy",
 		"n_group": 4, "topk_group": 2, "routed_scaling_factor": 2.5,
@@ -173,12 +167,12 @@ func TestLatentAttention(t *testing.T) {
 	}
 	groups := []int{0, 1, 2, 3}
 	best := func(g int) float64 { return slices.Max(probs[4*g : 4*g+4]) }
-	slices.SortFunc(groups, func(a, b int) int { return -cmpFloat(best(a), best(b)) })
+	slices.SortFunc(groups, func(a, b int) int { return cmp.Compare(best(b), best(a)) })
 	var candidates []int
 	for _, g := range groups[:2] {
 		candidates = append(candidates, 4*g, 4*g+1, 4*g+2, 4*g+3)
 	}
-	slices.SortStableFunc(candidates, func(a, b int) int { return -cmpFloat(probs[a], probs[b]) })
+	slices.SortStableFunc(candidates, func(a, b int) int { return cmp.Compare(probs[b], probs[a]) })
 	r := s.Routing(0)
 	if !slices.Equal(r.Experts, candidates[:3]) {
 		t.Fatalf("experts %v, the direct computation %v (groups kept %v)", r.Experts, candidates[:3], groups[:2])
@@ -191,22 +185,12 @@ func TestLatentAttention(t *testing.T) {
 	t.Logf("groups kept %v, experts %v, weights %v", groups[:2], r.Experts, r.Weights)
 }
 
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // TestDeepSeekV2Runs checks that a DeepSeek-V2 checkpoint shaped like
 // V2-Lite (q_lora_rank null, the first layer dense, 2 shared experts,
 // greedy top-k, YaRN) loads, fits, and runs eight tokens to finite
 // logits, each sparse layer choosing top-k distinct experts.
 func TestDeepSeekV2Runs(t *testing.T) {
-	cfg, w, _ := writeDeepSeek(t, nil)
+	cfg, w := writeDeepSeek(t, nil)
 	if err := Fits(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +233,7 @@ func TestSupportedMLA(t *testing.T) {
 		{map[string]any{"rope_parameters": map[string]any{"rope_type": "linear", "factor": 2.0}}, `rope "linear"`},
 		{map[string]any{"model_type": "deepseek_v3", "topk_method": "noaux_tc", "n_group": 1, "topk_group": 1}, "deepseek_v3's multi-head latent attention with a sigmoid router"},
 	} {
-		cfg, err := model.ParseConfig("config.json", deepseekConfig(t, tc.set))
+		cfg, err := model.ParseConfig("config.json", modeltest.DeepSeekV2(tc.set))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +241,7 @@ func TestSupportedMLA(t *testing.T) {
 			t.Errorf("%v: error %v, want one saying %q", tc.set, err, tc.want)
 		}
 	}
-	cfg, err := model.ParseConfig("config.json", deepseekConfig(t, nil))
+	cfg, err := model.ParseConfig("config.json", modeltest.DeepSeekV2(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
