@@ -25,15 +25,18 @@
 
 import argparse
 import json
-import math
 import os
 import re
+import sys
 import time
 
 import torch
 import transformers
 from safetensors.torch import save_file
 from transformers import AutoConfig, AutoModelForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tiny"))
+from make_tiny import choose, fix_mla_scaling, router_modules  # noqa: E402 (the goldens' own helpers)
 
 
 def make(a):
@@ -107,41 +110,6 @@ def save_spilled(model, out, shard, spill, keep):
     return kept, moved
 
 
-def routers(model):
-    return [(n, m) for n, m in model.named_modules() if n.endswith("mlp.gate") or n.endswith("block_sparse_moe.gate")]
-
-
-def choose(cfg, p, k):
-    """The experts a router picks from probabilities p: the top k, among
-    the topk_group best of n_group groups (each scored by its best p) for
-    DeepSeek-V2's group_limited_greedy, as transformers' DeepseekV2Moe."""
-    if getattr(cfg, "topk_method", None) == "group_limited_greedy" and (cfg.n_group or 1) > 1:
-        n, groups, kept = p.shape[0], cfg.n_group, cfg.topk_group
-        scores = p.view(n, groups, -1).max(dim=-1).values
-        keep = torch.zeros_like(scores)
-        keep.scatter_(1, torch.topk(scores, kept, dim=-1).indices, 1)
-        p = p.masked_fill(~keep.repeat_interleave(p.shape[1] // groups, dim=1).bool(), 0.0)
-    return torch.topk(p, k, dim=-1).indices
-
-
-def fix_mla_scaling(model):
-    """Sets DeepSeek-V2's softmax scale to qk_head_dim^-0.5 *
-    get_mscale(factor, mscale_all_dim)^2, as DeepSeek's code and moec
-    compute it, where the installed transformers (before PR #47435) left
-    the mscale out (tools/tiny/make_tiny.py does the same)."""
-    cfg = model.config
-    rp = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
-    if cfg.model_type != "deepseek_v2" or rp.get("rope_type", rp.get("type", "default")) == "default" or not rp.get("mscale_all_dim"):
-        return
-    f = rp["factor"]
-    m = 1.0 if f <= 1 else 0.1 * rp["mscale_all_dim"] * math.log(f) + 1.0
-    want = (cfg.qk_nope_head_dim + cfg.qk_rope_head_dim) ** (-0.5) * m * m
-    for layer in model.model.layers:
-        if not math.isclose(layer.self_attn.scaling, want, rel_tol=1e-12):
-            print(f"softmax scale {layer.self_attn.scaling} set to DeepSeek's {want}")
-            layer.self_attn.scaling = want
-
-
 def run_ref(model, ids, k):
     layers = model.model.layers
     hidden = [None] * len(layers)
@@ -153,14 +121,14 @@ def run_ref(model, ids, k):
     # A pre-hook on the block that holds the gate, which sees the router's
     # input in every family: DeepSeek-V2's block calls F.linear on the
     # gate's weight, so a hook on the gate module itself never runs.
-    for name, gate in routers(model):
+    for name, gate in router_modules(model):
         li = int(name.split(".")[2])
         block = model.get_submodule(name.rsplit(".", 1)[0])
 
         def hook(mod, args, li=li, gate=gate):
             x = args[0].reshape(-1, gate.weight.shape[1]).float()
             p = torch.softmax(x @ gate.weight.float().T, dim=-1)
-            topk[li] = choose(model.config, p, k).int().cpu()
+            topk[li] = torch.tensor(choose(model.config, p, k)[0], dtype=torch.int32)
         hooks.append(block.register_forward_pre_hook(hook))
     with torch.no_grad():
         logits = model(ids).logits[0].float().cpu()
@@ -172,8 +140,10 @@ def run_ref(model, ids, k):
 def ref(a):
     model = AutoModelForCausalLM.from_pretrained(a.dir, dtype=torch.bfloat16, device_map="cuda")
     model.eval()
-    fix_mla_scaling(model)
     cfg = model.config
+    scale, patched = fix_mla_scaling(model, cfg)
+    if patched:
+        print(f"softmax scale set to DeepSeek's {scale}")
     k = cfg.num_experts_per_tok
     g = torch.Generator().manual_seed(a.seed)
     ids = torch.randint(0, cfg.vocab_size, (1, a.tokens), generator=g).cuda()

@@ -153,7 +153,7 @@ def choose(cfg, p, k):
     probability over the (k+1)-th and, for DeepSeek-V2's
     group_limited_greedy, the kept groups' scores over the next group's."""
     gap = 1.0
-    if getattr(cfg, "topk_method", None) == "group_limited_greedy":
+    if getattr(cfg, "topk_method", None) == "group_limited_greedy" and (getattr(cfg, "n_group", None) or 1) > 1:
         n, groups, kept = p.shape[0], cfg.n_group, cfg.topk_group
         scores = p.view(n, groups, -1).max(dim=-1).values
         s = torch.sort(scores, dim=-1, descending=True).values
@@ -175,8 +175,8 @@ def fix_mla_scaling(model, cfg):
     get_mscale(factor, mscale_all_dim)^2 where the installed transformers
     (before PR #47435) left it out. Returns the scale and whether it was
     set, or (None, False) for a model without it."""
-    rp = getattr(cfg, "rope_parameters", None) or {}
-    if cfg.model_type != "deepseek_v2" or rp.get("rope_type", "default") == "default" or not rp.get("mscale_all_dim"):
+    rp = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+    if cfg.model_type != "deepseek_v2" or rp.get("rope_type", rp.get("type", "default")) == "default" or not rp.get("mscale_all_dim"):
         return None, False
     m = get_mscale(rp["factor"], rp["mscale_all_dim"])
     want = (cfg.qk_nope_head_dim + cfg.qk_rope_head_dim) ** (-0.5) * m * m
