@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/moepolicy/moec/engine/cpu"
-	"github.com/moepolicy/moec/model"
 )
 
 // TestLatentAttention runs the DeepSeek-V2 tiny checkpoints on the GPU
@@ -36,13 +35,6 @@ func TestLatentAttention(t *testing.T) {
 	const n = 300
 	for _, name := range []string{"deepseek_v2", "deepseek_v2_qlora"} {
 		dir := filepath.Join("..", "..", "testdata", "models", name)
-		c, err := model.ReadConfig(filepath.Join(dir, "config.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := supported(c); err != nil {
-			t.Fatalf("%s: %v", name, err) // open would skip it
-		}
 		for _, kvF32 := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/kv-f32=%v", name, kvF32), func(t *testing.T) {
 				cfg, ck, e := open(t, dir, Options{MaxContext: n, KVFloat32: kvF32})
