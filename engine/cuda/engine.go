@@ -162,11 +162,39 @@ func (e *Engine) fits() error {
 
 func gib(b int64) float64 { return float64(b) / (1 << 30) }
 
-// supported says why the GPU path cannot run cfg, or nil.
+// supported says why the GPU path cannot run cfg, or nil: the family's
+// attention (supportedMLA for DeepSeek's latent attention), then what
+// every family's router and gemvs take.
 func supported(cfg *model.Config) error {
-	if cfg.MLA != nil {
-		return supportedMLA(cfg)
+	widths := []int{cfg.Hidden, cfg.ExpertIntermediate, cfg.SharedIntermediate, cfg.DenseIntermediate}
+	if m := cfg.MLA; m != nil {
+		if err := supportedMLA(cfg); err != nil {
+			return err
+		}
+		widths = append(widths, m.KVLoraRank, m.QKNope, m.QLoraRank, cfg.Heads*m.VHead)
+	} else {
+		if err := supportedGQA(cfg); err != nil {
+			return err
+		}
+		widths = append(widths, cfg.Heads*cfg.HeadDim)
 	}
+	switch {
+	case cfg.Experts > C.MAX_EXPERTS || cfg.TopK > C.MAX_TOPK:
+		return fmt.Errorf("cuda: %d experts, top-%d (the router kernel takes up to %d, top-%d)", cfg.Experts, cfg.TopK, C.MAX_EXPERTS, C.MAX_TOPK)
+	case cfg.Router.Groups > C.MAX_GROUPS:
+		return fmt.Errorf("cuda: %d expert groups (n_group; the router kernel takes up to %d)", cfg.Router.Groups, C.MAX_GROUPS)
+	}
+	for _, n := range widths {
+		if n%8 != 0 {
+			return fmt.Errorf("cuda: width %d is not a multiple of 8 (the kernels load 8 bf16 at a time)", n)
+		}
+	}
+	return nil
+}
+
+// supportedGQA says why the GPU path cannot run cfg, a model of
+// grouped-query attention, or nil.
+func supportedGQA(cfg *model.Config) error {
 	switch {
 	case cfg.Router.Scoring != model.Softmax || cfg.Router.Groups > 1:
 		return fmt.Errorf("cuda: %s's router is not a plain softmax top-k, which is all the GPU path runs yet", cfg.Type)
@@ -176,15 +204,8 @@ func supported(cfg *model.Config) error {
 		return fmt.Errorf("cuda: rope scaling %q is not on the GPU path yet", cfg.Rope.Type)
 	case cfg.HeadDim > C.MAX_HEAD_DIM || cfg.HeadDim%2 != 0:
 		return fmt.Errorf("cuda: head_dim %d (the attention kernel takes even sizes up to %d)", cfg.HeadDim, C.MAX_HEAD_DIM)
-	case cfg.Experts > C.MAX_EXPERTS || cfg.TopK > C.MAX_TOPK:
-		return fmt.Errorf("cuda: %d experts, top-%d (the router kernel takes up to %d, top-%d)", cfg.Experts, cfg.TopK, C.MAX_EXPERTS, C.MAX_TOPK)
 	case cfg.ClipQKV() != 0:
 		return fmt.Errorf("cuda: clip_qkv is not on the GPU path yet")
-	}
-	for _, n := range []int{cfg.Hidden, cfg.ExpertIntermediate, cfg.SharedIntermediate, cfg.DenseIntermediate, cfg.Heads * cfg.HeadDim} {
-		if n%8 != 0 {
-			return fmt.Errorf("cuda: width %d is not a multiple of 8 (the kernels load 8 bf16 at a time)", n)
-		}
 	}
 	for i := range cfg.Layers {
 		if cfg.Layer(i).Attention.Window != 0 {
