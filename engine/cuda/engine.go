@@ -283,16 +283,15 @@ func (e *Engine) load(ck *model.Checkpoint) (err error) {
 	e.hidden, e.headDim = cfg.Hidden, cfg.HeadDim
 	e.qDim, e.kvDim = cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
 	e.qkvRows = e.qDim + 2*e.kvDim
-	var mq, qa, mv int // MLA's buffers, in floats
 	if m := cfg.MLA; m != nil {
 		e.headDim = m.KVLoraRank + m.QKRope
 		e.qDim, e.kvDim = cfg.Heads*e.headDim, e.headDim
-		mq, qa, mv = cfg.Heads*(m.QKNope+m.QKRope), m.QLoraRank, cfg.Heads*m.VHead
-		e.qkvRows = mq + e.kvDim
+		e.qkvRows = cfg.Heads*(m.QKNope+m.QKRope) + e.kvDim // q_proj's queries, then the latent
 		if m.QLoraRank > 0 {
 			e.qkvRows = m.QLoraRank + e.kvDim
 		}
 	}
+	mq, qa, mv := mlaRows(cfg) // MLA's buffers, in floats
 	inv, ropeScale, err := cfg.Rope.Frequencies(cfg.MaxPositions)
 	if err != nil {
 		return fmt.Errorf("cuda: %w", err)

@@ -61,6 +61,21 @@ func supportedMLA(cfg *model.Config) error {
 	return nil
 }
 
+// mlaRows returns the floats a token takes in latent attention's own
+// buffers: q_b_proj's queries and q_a_layernorm's output (0 without
+// q_lora_rank: q_proj's queries go with the latent, in the qkv rows) and
+// the heads' values; zeros for the other families.
+func mlaRows(cfg *model.Config) (mq, qa, mv int) {
+	m := cfg.MLA
+	if m == nil {
+		return 0, 0, 0
+	}
+	if m.QLoraRank > 0 {
+		mq, qa = cfg.Heads*(m.QKNope+m.QKRope), m.QLoraRank
+	}
+	return mq, qa, cfg.Heads * m.VHead
+}
+
 // loadMLA uploads a layer's latent attention: q_proj, or q_a_proj with
 // q_a_layernorm and q_b_proj, whose first matrix shares a launch with
 // kv_a_proj_with_mqa (one matrix, so one gemv computes both from the

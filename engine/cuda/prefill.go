@@ -49,13 +49,7 @@ func (e *Engine) allocPrefill() error {
 	p := &prefillBufs{slots: e.topk + 1, rld: cfg.Experts + 1}
 	T, f := int64(C.PREFILL_T), int64(4)
 	h, slots, k := int64(e.hidden), int64(p.slots), int64(max(e.topk, 1))
-	var mq, qa, mv int64 // MLA's, in floats a row
-	if m := cfg.MLA; m != nil {
-		if m.QLoraRank > 0 {
-			mq, qa = int64(cfg.Heads*(m.QKNope+m.QKRope)), int64(m.QLoraRank)
-		}
-		mv = int64(cfg.Heads * m.VHead)
-	}
+	mq, qa, mv := mlaRows(cfg) // MLA's, in floats a row
 	for _, b := range []struct {
 		p *C.CUdeviceptr
 		n int64
@@ -65,9 +59,9 @@ func (e *Engine) allocPrefill() error {
 		{&p.qkv, T * int64(e.qkvRows) * f},
 		{&p.q, T * int64(e.qDim) * f},
 		{&p.att, T * int64(e.qDim) * f},
-		{&p.mq, T * mq * f}, // a byte each but for MLA
-		{&p.qa, T * qa * f},
-		{&p.mv, T * mv * f},
+		{&p.mq, T * int64(mq) * f}, // a byte each but for MLA
+		{&p.qa, T * int64(qa) * f},
+		{&p.mv, T * int64(mv) * f},
 		{&p.rlogits, T * int64(p.rld) * f},
 		{&p.sel, T * k * 4},
 		{&p.weights, T * slots * f},
