@@ -22,7 +22,7 @@ import (
 type cudaBackend struct {
 	e     *cuda.Engine
 	store int64           // the bytes of the store's slots
-	stall []time.Duration // by decoder layer, since Open
+	stall []time.Duration // by decoder layer, since Open; nil without the host loop
 	host  time.Duration
 	ws    *expert.Workspace // gpuPlacer's, nil without a policy
 }
@@ -58,6 +58,9 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 		return nil, nil, err
 	}
 	b := &cudaBackend{e: e}
+	if co.Route != nil || co.Experts != nil { // the host loop runs, and measures its stalls
+		b.stall = make([]time.Duration, cfg.Layers)
+	}
 	if gp == nil {
 		return b, nil, nil
 	}
@@ -159,18 +162,12 @@ func (b *cudaBackend) greedy(prompt []int, n int) ([]int, time.Duration, time.Du
 // collect adds the stalls the host loop measured since the last call to
 // the backend's totals; nothing without the host loop.
 func (b *cudaBackend) collect() error {
-	stall, host, err := b.e.Stalls()
-	if err != nil || stall == nil {
-		return err
-	}
 	if b.stall == nil {
-		b.stall = make([]time.Duration, len(stall))
+		return nil
 	}
-	for i, d := range stall {
-		b.stall[i] += d
-	}
+	host, err := b.e.AddStalls(b.stall)
 	b.host += host
-	return nil
+	return err
 }
 
 func (b *cudaBackend) stalls() ([]time.Duration, time.Duration) { return b.stall, b.host }

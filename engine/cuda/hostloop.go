@@ -330,29 +330,32 @@ func (h *hostLoop) read(j, par int) error {
 	return nil
 }
 
-// Stalls says, for the host loop, how long each sparse layer's step stood
-// still between its router and its experts, summed since the last call:
-// the host's decision and the copies the compute did not hide (by
-// decoder layer, 0 for dense ones), and the host's own share of it
-// (measured on the host clock). Nil without the host loop.
-func (e *Engine) Stalls() (stall []time.Duration, host time.Duration, err error) {
+// AddStalls adds to stall (by decoder layer: 0 for dense ones) how long
+// each sparse layer's step stood still between its router and its
+// experts since the last call, under the host loop (Options.Route or
+// Experts): the host's decision and the copies the compute did not
+// hide. It returns the host's own share of it, measured on the host
+// clock, and allocates nothing; without the host loop it adds nothing.
+func (e *Engine) AddStalls(stall []time.Duration) (host time.Duration, err error) {
 	h := e.h
 	if h == nil {
-		return nil, 0, nil
+		return 0, nil
+	}
+	if len(stall) < len(e.layers) {
+		return 0, fmt.Errorf("cuda: AddStalls: room for %d layers' stalls, want %d", len(stall), len(e.layers))
 	}
 	if err := e.d.sync(); err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	stall = make([]time.Duration, len(e.layers))
 	for j, layer := range h.sparse {
 		for p := range 2 {
 			if err := h.read(j, p); err != nil {
-				return nil, 0, err
+				return 0, err
 			}
 		}
-		stall[layer] = time.Duration(math.Round(h.stall[j] * float64(time.Millisecond)))
+		stall[layer] += time.Duration(math.Round(h.stall[j] * float64(time.Millisecond)))
 		h.stall[j] = 0
 	}
 	host, h.host = h.host, 0
-	return stall, host, nil
+	return host, nil
 }
