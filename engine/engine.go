@@ -52,11 +52,11 @@ type Options struct {
 	// sets its Shape to the checkpoint's (a Shape given must equal it).
 	Store cudart.Options
 	// Hardware gives the figures a policy's hybrid schedule decides with
-	// (rt.Calibrated): the pinned copy bandwidth and the CPU time of one
-	// expert. On the GPU, Open measures each figure left at 0 with the
-	// checkpoint's own experts, after packing the store: a few copies of
-	// one expert into a slot and a few runs of it on the host's cores (as
-	// CPU-scheduled experts run). The policy's own pcie_gbps and
+	// (rt.Calibrated), on either device: the pinned copy bandwidth and the
+	// CPU time of one expert. On the GPU, Open measures each figure left
+	// at 0 with the checkpoint's own experts, after packing the store: a
+	// few copies of one expert into a slot and a few runs of experts on
+	// the host's cores (as CPU-scheduled experts run). The policy's own pcie_gbps and
 	// cpu_expert_ms, where it states them, win over both
 	// (rt.ScheduleSpec.Calibrated). PolicyResult.Hardware reports the
 	// figures used, which a replay needs to decide as the run did.

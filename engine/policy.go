@@ -58,7 +58,8 @@ type PolicyResult struct {
 	Memory *MemoryPlan
 	// Hardware is what the policy was calibrated with (Options.Hardware,
 	// filled in by the GPU's measurements); zero when the policy takes no
-	// calibration (rt.Calibrated) or ran on the CPU.
+	// calibration (rt.Calibrated), or ran on the CPU without
+	// Options.Hardware.
 	Hardware rt.Hardware
 	// Stall is, on the GPU, how long the compute stood still between the
 	// MoE layers' routers and their experts, summed: the host's decision
@@ -184,6 +185,10 @@ func newPlacer(cfg *model.Config, ck *model.Checkpoint, o Options) (*placer, err
 	}
 	for l, i := range x.Layers {
 		pl.moe[i] = l
+	}
+	if c, ok := o.Policy.(rt.Calibrated); ok && o.Hardware != (rt.Hardware{}) {
+		pl.hw = o.Hardware // the GPU measures the figures left at 0 and calibrates again
+		c.Calibrate(pl.hw)
 	}
 	return pl, nil
 }

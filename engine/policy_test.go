@@ -462,3 +462,45 @@ func TestCalibrationOfRun(t *testing.T) {
 		t.Errorf("calibrated over %d tokens, the run stepped %d", c.Tokens, r.Policy.Tokens)
 	}
 }
+
+// TestHardwareGiven checks that Options.Hardware calibrates a hybrid
+// policy on either device: with a CPU expert far cheaper than a copy
+// every miss runs on the CPU, with one far dearer none does, and the run
+// reports the figures it decided with.
+func TestHardwareGiven(t *testing.T) {
+	dir := modelDirs(t, []string{"qwen2_moe_bf16"})[0]
+	shape, err := ExpertShape(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := exampleSpec(t, "lru_policy")
+	shrink(t, spec, shape)
+	spec.Schedule.Mode = rt.Hybrid
+	for _, cpuMS := range []float64{1e-9, 1e9} {
+		hw := rt.Hardware{PCIeGBps: 50, CPUExpertMS: cpuMS}
+		p, err := rt.New(spec, shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Open(dir, Options{MaxContext: 64, Device: *testDevice, Policy: p, Store: cudart.OptionsFor(spec, shape), Hardware: hw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := m.Generate([]int{3, 1, 4, 1, 5}, 6, Sampling{})
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := r.Policy
+		if pr.Hardware != hw {
+			t.Errorf("cpu_expert_ms %g: the run reports %+v, want the figures given", cpuMS, pr.Hardware)
+		}
+		wantCPU := int64(0)
+		if cpuMS < 1 {
+			wantCPU = pr.Plans.Misses
+		}
+		if pr.Plans.Misses == 0 || pr.Plans.CPU != wantCPU {
+			t.Errorf("cpu_expert_ms %g: %d of %d misses on the CPU, want %d", cpuMS, pr.Plans.CPU, pr.Plans.Misses, wantCPU)
+		}
+	}
+}
