@@ -94,7 +94,7 @@ func openCUDA(cfg *model.Config, ck *model.Checkpoint, o Options, route *routeTr
 // free slot) and the CPU time of one expert for one token, the median of
 // five runs on the host's cores after one that warms the workspace, each
 // on another expert: a missed expert comes from memory, where running one
-// expert again found Qwen1.5-MoE's 17 MB in the cache (0.19-0.33 ms on the
+// expert again found Qwen1.5-MoE's 17 MB in the cache (0.19-0.34 ms on the
 // H200, against 0.29 ms over experts spanning 1 GiB).
 func (gp *gpuPlacer) measure(h rt.Hardware) (rt.Hardware, error) {
 	if h.PCIeGBps == 0 {
