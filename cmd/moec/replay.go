@@ -292,7 +292,7 @@ func runReplay(e *env, c *command, args []string) int {
 	// replay with the run's where -calibration has them, else with the
 	// cost model's, so that it decides as the run did, or as such a run
 	// would.
-	hw := rt.Hardware{PCIeGBps: model.PCIeGBps, CPUExpertMS: ms(model.CPU(shape.ExpertBytes))}
+	hw := model.Hardware(shape.ExpertBytes)
 	if measured.PCIeGBps > 0 {
 		hw.PCIeGBps = measured.PCIeGBps
 	}

@@ -117,6 +117,13 @@ func (m CostModel) CPU(bytes int64) time.Duration {
 	return ns(m.cpuNS(bytes))
 }
 
+// Hardware returns the figures a policy's hybrid schedule decides with
+// on the modeled machine, for experts of bytes: its bandwidth and CPU
+// time of one expert (rt.Calibrated), as an engine would measure them.
+func (m CostModel) Hardware(bytes int64) rt.Hardware {
+	return rt.Hardware{PCIeGBps: m.PCIeGBps, CPUExpertMS: float64(m.CPU(bytes)) / float64(time.Millisecond)}
+}
+
 func (m CostModel) cpuNS(bytes int64) float64 {
 	switch {
 	case m.CPUExpert > 0:

@@ -106,7 +106,8 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 	hybrid := r.hybridTwin(g)
 	for i, c := range configs {
 		if c.Mode == "hybrid" {
-			c.PCIeGBps, c.CPUExpertMS = r.Model.PCIeGBps, ms(r.Model.CPU(r.Shape.ExpertBytes))
+			hw := r.Model.Hardware(r.Shape.ExpertBytes)
+			c.PCIeGBps, c.CPUExpertMS = hw.PCIeGBps, hw.CPUExpertMS
 		}
 		if c.Eviction == rt.FrequencyThreshold.String() {
 			c.FreqThreshold, c.FreqWindow = rt.FrequencyFor(r.Shape.Layers * r.Shape.Experts)
@@ -184,7 +185,8 @@ func (r *Replayer) hybridTwin(g Grid) string {
 	}
 	s := rt.NewSpec("", 1)
 	s.Schedule.Mode = rt.Hybrid
-	s.Schedule.PCIeGBps, s.Schedule.CPUExpertMS = r.Model.PCIeGBps, ms(r.Model.CPU(r.Shape.ExpertBytes))
+	hw := r.Model.Hardware(r.Shape.ExpertBytes)
+	s.Schedule.PCIeGBps, s.Schedule.CPUExpertMS = hw.PCIeGBps, hw.CPUExpertMS
 	rule := rt.NewMissRule(&s.Schedule, rt.ExpertGB(r.Shape, &s.Cache))
 	cpu, ok := rule.Uniform(r.Shape.TopK)
 	if !ok {
