@@ -424,13 +424,7 @@ func TestCalibrationFigures(t *testing.T) {
 // waited for, the run has no calibration; on the GPU (-engine.device
 // cuda) it has one, for the tokens the run stepped.
 func TestCalibrationOfRun(t *testing.T) {
-	dir := modelDirs(t, []string{"qwen2_moe_bf16"})[0]
-	shape, err := ExpertShape(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := exampleSpec(t, "lru_policy")
-	shrink(t, spec, shape)
+	dir, shape, spec := lruOnBF16(t)
 	m := openPolicy(t, dir, spec, shape, false)
 	prompt := []int{3, 1, 4, 1, 5}
 	const n = 6
@@ -463,11 +457,10 @@ func TestCalibrationOfRun(t *testing.T) {
 	}
 }
 
-// TestHardwareGiven checks that Options.Hardware calibrates a hybrid
-// policy on either device: with a CPU expert far cheaper than a copy
-// every miss runs on the CPU, with one far dearer none does, and the run
-// reports the figures it decided with.
-func TestHardwareGiven(t *testing.T) {
+// lruOnBF16 returns the tiny bf16 Qwen2-MoE checkpoint, its experts'
+// shape and the example LRU policy sized for it.
+func lruOnBF16(t *testing.T) (string, rt.Shape, *rt.Spec) {
+	t.Helper()
 	dir := modelDirs(t, []string{"qwen2_moe_bf16"})[0]
 	shape, err := ExpertShape(dir)
 	if err != nil {
@@ -475,6 +468,15 @@ func TestHardwareGiven(t *testing.T) {
 	}
 	spec := exampleSpec(t, "lru_policy")
 	shrink(t, spec, shape)
+	return dir, shape, spec
+}
+
+// TestHardwareGiven checks that Options.Hardware calibrates a hybrid
+// policy on either device: with a CPU expert far cheaper than a copy
+// every miss runs on the CPU, with one far dearer none does, and the run
+// reports the figures it decided with.
+func TestHardwareGiven(t *testing.T) {
+	dir, shape, spec := lruOnBF16(t)
 	spec.Schedule.Mode = rt.Hybrid
 	for _, cpuMS := range []float64{1e-9, 1e9} {
 		hw := rt.Hardware{PCIeGBps: 50, CPUExpertMS: cpuMS}
