@@ -61,14 +61,21 @@ SOURCES
 		-o APT::Architecture=amd64
 		-o APT::Architectures=amd64
 		-o Debug::NoLocking=true
+		-o "APT::Sandbox::User=$(id -un)"
 		-q
 	)
+	# apt's methods write their temporary files (the gpgv method's
+	# config for apt-key among them) under TMPDIR. They run as the invoking
+	# user, not apt's sandbox user _apt: on a machine whose /tmp is not
+	# world-writable (CI's is 755 root), _apt can write neither there nor
+	# under .cache.
+	export TMPDIR=$work
 	echo "cuda-headers: apt-get update (bookworm non-free)"
 	apt-get "${opts[@]}" update >"$work/update.log" 2>&1 || { cat "$work/update.log" >&2; exit 1; }
 	version=$(apt-cache "${opts[@]}" show nvidia-cuda-dev | sed -n 's/^Version: //p' | head -n 1)
 	[ -n "$version" ] || { echo "cuda-headers: no nvidia-cuda-dev in bookworm non-free" >&2; exit 1; }
 	echo "cuda-headers: apt-get download nvidia-cuda-dev=$version (774 MB)"
-	(cd "$work" && apt-get "${opts[@]}" download "nvidia-cuda-dev=$version" 2>&1 | grep -v 'unsandboxed' >&2 || true)
+	(cd "$work" && apt-get "${opts[@]}" download "nvidia-cuda-dev=$version" >&2 || true)
 	deb=$(ls "$work"/nvidia-cuda-dev_*.deb 2>/dev/null | head -n 1)
 	[ -n "$deb" ] || { echo "cuda-headers: apt-get download nvidia-cuda-dev failed" >&2; exit 1; }
 fi
