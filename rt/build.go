@@ -120,13 +120,17 @@ type Calibrated interface {
 // Calibrated returns s with the figures h measured where the policy
 // leaves them to the engine: pcie_gbps where it is the default,
 // DefaultPCIeGBps (a policy that writes 25 is taken as leaving it), and
-// cpu_expert_ms where it is unset. What the policy states is the user's
-// override and stays.
+// cpu_expert_ms where it is unset and offload_threshold_ms is the
+// default, DefaultOffloadMS. A policy that sets offload_threshold_ms
+// states the reference's rule (a miss on the CPU when one transfer takes
+// longer than the threshold), which the measured CPU time would replace:
+// it keeps that rule, with the measured bandwidth. What the policy
+// states is the user's override and stays.
 func (s ScheduleSpec) Calibrated(h Hardware) ScheduleSpec {
 	if h.PCIeGBps > 0 && s.PCIeGBps == DefaultPCIeGBps {
 		s.PCIeGBps = h.PCIeGBps
 	}
-	if h.CPUExpertMS > 0 && s.CPUExpertMS == 0 {
+	if h.CPUExpertMS > 0 && s.CPUExpertMS == 0 && s.OffloadThresholdMS == DefaultOffloadMS {
 		s.CPUExpertMS = h.CPUExpertMS
 	}
 	return s
@@ -140,8 +144,8 @@ func (s ScheduleSpec) Calibrated(h Hardware) ScheduleSpec {
 //     the CPU when the estimated transfer time of one expert, expert
 //     bytes / pcie_gbps, exceeds offload_threshold_ms, else every miss
 //     on the GPU.
-//   - hybrid with cpu_expert_ms (written, or measured by the engine,
-//     ScheduleSpec.Calibrated): the dispatch's misses share the two
+//   - hybrid with cpu_expert_ms (written, or measured by the engine where
+//     offload_threshold_ms is left at its default, ScheduleSpec.Calibrated): the dispatch's misses share the two
 //     queues. Copies cross the link one after another and the CPU runs
 //     its experts one after another on all its cores, so the n-th miss
 //     sent to the GPU is ready after n transfer times and the m-th sent

@@ -133,9 +133,14 @@ func b2i(b bool) int {
 // leaves open, and that a calibrated interpreter decides with them.
 func TestCalibrated(t *testing.T) {
 	h := Hardware{PCIeGBps: 54, CPUExpertMS: 4}
-	open := ScheduleSpec{Mode: Hybrid, PCIeGBps: DefaultPCIeGBps}
+	open := ScheduleSpec{Mode: Hybrid, PCIeGBps: DefaultPCIeGBps, OffloadThresholdMS: DefaultOffloadMS}
 	if got := open.Calibrated(h); got.PCIeGBps != 54 || got.CPUExpertMS != 4 {
 		t.Errorf("open schedule calibrated: %+v", got)
+	}
+	threshold := open
+	threshold.OffloadThresholdMS = 40 // the reference's rule, with the measured bandwidth
+	if got := threshold.Calibrated(h); got.PCIeGBps != 54 || got.CPUExpertMS != 0 || got.OffloadThresholdMS != 40 {
+		t.Errorf("schedule with offload_threshold_ms calibrated: %+v, want 54 GB/s and no CPU time", got)
 	}
 	stated := ScheduleSpec{Mode: Hybrid, PCIeGBps: 6, CPUExpertMS: 2.1}
 	if got := stated.Calibrated(h); got != stated {
@@ -165,5 +170,22 @@ func TestCalibrated(t *testing.T) {
 	p.(Calibrated).Calibrate(h)
 	if got := devices(); !slices.Equal(got, []Device{CPU, GPU}) {
 		t.Errorf("calibrated: %v, want the first miss on the CPU, the second on the GPU", got)
+	}
+
+	// offload_threshold_ms 10 keeps the reference's rule, with the
+	// measured bandwidth: a copy takes 14.1 ms at 25 GB/s, over it (every
+	// miss on the CPU), and 6.5 ms at 54, under it (every miss on the
+	// GPU, where the measured CPU time would have sent the first to the
+	// CPU).
+	spec.Schedule.OffloadThresholdMS = 10
+	if p, err = New(spec, shape); err != nil {
+		t.Fatal(err)
+	}
+	if got := devices(); !slices.Equal(got, []Device{CPU, CPU}) {
+		t.Errorf("threshold 10 ms, uncalibrated: %v, want both misses on the CPU", got)
+	}
+	p.(Calibrated).Calibrate(h)
+	if got := devices(); !slices.Equal(got, []Device{GPU, GPU}) {
+		t.Errorf("threshold 10 ms, calibrated: %v, want both misses on the GPU", got)
 	}
 }

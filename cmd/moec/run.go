@@ -88,7 +88,8 @@ the policy's schedule can send misses to the CPU (hybrid), run with
 -device cuda measures at start, on the checkpoint's experts, the
 pinned copy bandwidth and the CPU time of one expert, and the policy
 decides with them wherever it does not state pcie_gbps and
-cpu_expert_ms itself; the summary and -json say which figures it used.
+cpu_expert_ms itself (where it sets offload_threshold_ms, it keeps the
+reference's rule with the measured bandwidth); the summary and -json say which figures it used.
 The summary adds the policy's hit rate, as moec replay prints it,
 the bytes the store moved on demand and ahead of need, on the GPU how
 long it waited at the MoE layers (the host's share, and the transfers
