@@ -323,7 +323,9 @@
 // once), + the prefetch copy time that the layer's GPU compute does not
 // hide, over the tokens. A hybrid schedule decides with the bandwidth and
 // CPU time below, as moec run's policy decides with the figures it
-// measures, unless the policy states pcie_gbps and cpu_expert_ms. The
+// measures, unless the policy states pcie_gbps and cpu_expert_ms (a policy
+// that sets offload_threshold_ms keeps the reference's rule, with the
+// bandwidth below). The
 // hardware figures default to those measured on an H100 (PCIe Gen5 x16);
 // the table says which it used.
 //
@@ -550,7 +552,8 @@
 //
 // Sweep replays policies over a routing trace at every cache capacity of a
 // range and prints their hit rates, and their modeled times per token
-// (see "moec help replay"), against the capacity, with Belady's optimal hit
+// (see "moec help replay": a hybrid schedule decides with the cost
+// model's figures, as there), against the capacity, with Belady's optimal hit
 // rate at each capacity beside them: the best a cache without prefetch
 // can do with as many slots. A policy that prefetches can beat it.
 //
@@ -761,7 +764,8 @@
 // -device cuda measures at start, on the checkpoint's experts, the
 // pinned copy bandwidth and the CPU time of one expert, and the policy
 // decides with them wherever it does not state pcie_gbps and
-// cpu_expert_ms itself; the summary and -json say which figures it used.
+// cpu_expert_ms itself (where it sets offload_threshold_ms, it keeps the
+// reference's rule with the measured bandwidth); the summary and -json say which figures it used.
 // The summary adds the policy's hit rate, as moec replay prints it,
 // the bytes the store moved on demand and ahead of need, on the GPU how
 // long it waited at the MoE layers (the host's share, and the transfers

@@ -33,7 +33,9 @@ that runs beside the layer's demand copies (the engine runs them at
 once), + the prefetch copy time that the layer's GPU compute does not
 hide, over the tokens. A hybrid schedule decides with the bandwidth and
 CPU time below, as moec run's policy decides with the figures it
-measures, unless the policy states pcie_gbps and cpu_expert_ms. The
+measures, unless the policy states pcie_gbps and cpu_expert_ms (a policy
+that sets offload_threshold_ms keeps the reference's rule, with the
+bandwidth below). The
 hardware figures default to those measured on an H100 (PCIe Gen5 x16);
 the table says which it used.
 

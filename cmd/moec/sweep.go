@@ -20,7 +20,8 @@ var sweepCommand = &command{
 	short:     "measure policies over a range of cache capacities",
 	long: `Sweep replays policies over a routing trace at every cache capacity of a
 range and prints their hit rates, and their modeled times per token
-(see "moec help replay"), against the capacity, with Belady's optimal hit
+(see "moec help replay": a hybrid schedule decides with the cost
+model's figures, as there), against the capacity, with Belady's optimal hit
 rate at each capacity beside them: the best a cache without prefetch
 can do with as many slots. A policy that prefetches can beat it.
 

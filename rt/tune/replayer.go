@@ -116,6 +116,11 @@ func (r *Replayer) replayOne(spec *rt.Spec) outcome {
 	if err != nil {
 		return outcome{err: err}
 	}
+	// Calibrated with the cost model's figures, as moec replay does when
+	// no run's are given: a hybrid schedule decides as on the modeled
+	// machine, and the cost below prices what it decided.
+	model := r.Model.ForPolicy(spec)
+	p.(rt.Calibrated).Calibrate(model.Hardware(r.Shape.ExpertBytes))
 	var src replay.Source = replay.NewSliceSource(r.Rows)
 	if r.Stop != nil {
 		src = &stoppable{Source: src, r: r}
@@ -128,7 +133,7 @@ func (r *Replayer) replayOne(spec *rt.Spec) outcome {
 	if err != nil {
 		return outcome{err: err}
 	}
-	return outcome{res: res, cost: r.Model.ForPolicy(spec).Cost(res)}
+	return outcome{res: res, cost: model.Cost(res)}
 }
 
 // accesses returns every selected expert of the trace in order, for
