@@ -92,10 +92,11 @@ The flags are:
 		Write the policy to file instead of standard output. The file
 		is replaced only when the policy is complete.
 
-Otherwise misses are copied to the GPU and run there (schedule gpu_only): whether a
-CPU runs an expert faster than the copy takes depends on the host, so the
-policy's comments give the copy time at 52.5 GB/s and say how to switch
-to hybrid scheduling with a measured cpu_expert_ms.`,
+Where a policy's schedule is not hybrid, its misses are copied to the GPU
+and run there (gpu_only): whether a CPU runs an expert faster than the
+copy takes depends on the host, so the policy's comments give the copy
+time at 52.5 GB/s and say how to switch to hybrid scheduling with a
+measured cpu_expert_ms.`,
 	run: runAuto,
 }
 

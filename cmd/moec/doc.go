@@ -296,10 +296,11 @@
 //		Write the policy to file instead of standard output. The file
 //		is replaced only when the policy is complete.
 //
-// Otherwise misses are copied to the GPU and run there (schedule gpu_only): whether a
-// CPU runs an expert faster than the copy takes depends on the host, so the
-// policy's comments give the copy time at 52.5 GB/s and say how to switch
-// to hybrid scheduling with a measured cpu_expert_ms.
+// Where a policy's schedule is not hybrid, its misses are copied to the GPU
+// and run there (gpu_only): whether a CPU runs an expert faster than the
+// copy takes depends on the host, so the policy's comments give the copy
+// time at 52.5 GB/s and say how to switch to hybrid scheduling with a
+// measured cpu_expert_ms.
 //
 // # Replay routing through a policy and measure it
 //
@@ -462,7 +463,8 @@
 //
 // A frequency_threshold configuration keeps the experts with at least three
 // quarters of an even share of the last 5 x experts accesses (as moec auto
-// writes it), not the defaults' 0.05 of 100.
+// writes it), not the defaults' 0.05 of 100: the experts of every layer for
+// a flat cache, of one layer for a per-layer one.
 //
 // A hybrid configuration decides with the hardware figures below (its
 // pcie_gbps and cpu_expert_ms are theirs): it shares a layer's misses

@@ -60,7 +60,8 @@ counted.
 
 A frequency_threshold configuration keeps the experts with at least three
 quarters of an even share of the last 5 x experts accesses (as moec auto
-writes it), not the defaults' 0.05 of 100.
+writes it), not the defaults' 0.05 of 100: the experts of every layer for
+a flat cache, of one layer for a per-layer one.
 
 A hybrid configuration decides with the hardware figures below (its
 pcie_gbps and cpu_expert_ms are theirs): it shares a layer's misses

@@ -70,7 +70,9 @@ type Report struct {
 // when top is 0 or less.
 //
 // A frequency_threshold configuration counts over a window sized for the
-// trace's experts (rt.FrequencyFor), not the defaults' 100 accesses.
+// experts its cache sees (rt.FrequencyFor): the trace's (layer, expert)
+// pairs for a flat cache, one layer's experts for a per-layer one; not the
+// defaults' 100 accesses.
 //
 // A hybrid configuration decides with the cost model's hardware (its
 // PCIeGBps and the CPU time of an expert of the shape's size); since that
@@ -110,7 +112,13 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 			c.PCIeGBps, c.CPUExpertMS = hw.PCIeGBps, hw.CPUExpertMS
 		}
 		if c.Eviction == rt.FrequencyThreshold.String() {
-			c.FreqThreshold, c.FreqWindow = rt.FrequencyFor(r.Shape.Layers * r.Shape.Experts)
+			// A flat cache counts every layer's accesses; a per-layer
+			// one, its own layer's.
+			slots := r.Shape.Layers * r.Shape.Experts
+			if c.Allocation != AllocNone {
+				slots = r.Shape.Experts
+			}
+			c.FreqThreshold, c.FreqWindow = rt.FrequencyFor(slots)
 		}
 		s := c.Spec(fmt.Sprintf("config%d", i+1))
 		reason := ""

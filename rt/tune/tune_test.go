@@ -219,25 +219,35 @@ func TestProgress(t *testing.T) {
 }
 
 // TestTuneSizesFrequencyThreshold checks that a frequency_threshold
-// configuration counts over a window sized for the trace's experts (5
-// layers of 60: 0.0025 over 1,500), in its result and in the policy Tune
-// writes for it, not over the defaults' 100 accesses.
+// configuration counts over a window sized for the experts its cache
+// sees, in its result and in the policy Tune writes for it, not over the
+// defaults' 100 accesses: a flat cache sees the trace's 5 layers of 60
+// (0.0025 over 1,500), a per-layer one its layer's 60 (0.013 over 300).
 func TestTuneSizesFrequencyThreshold(t *testing.T) {
 	r := smallTrace(t, 2000, 2)
-	g := Grid{Name: "g", Capacity: []int{40}, Eviction: []string{"frequency_threshold"}, Decay: []float64{0.9},
-		Budget: []int{4}, Strategy: []string{"none"}, Mode: []string{"gpu_only"}, Allocation: []string{AllocNone}}
-	rep, err := r.Tune(g, Time, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Results) != 1 {
-		t.Fatalf("%d results, want 1", len(rep.Results))
-	}
-	res := rep.Results[0]
-	if c := res.Config; c.FreqThreshold != 0.0025 || c.FreqWindow != 1500 {
-		t.Errorf("configuration %v: freq_threshold %g over %d, want 0.0025 over 1500", c, c.FreqThreshold, c.FreqWindow)
-	}
-	if s := res.spec.Cache; s.FreqThreshold != 0.0025 || s.FreqWindow != 1500 {
-		t.Errorf("policy: freq_threshold %g over %d, want 0.0025 over 1500", s.FreqThreshold, s.FreqWindow)
+	for _, tc := range []struct {
+		alloc     string
+		threshold float64
+		window    int
+	}{
+		{AllocNone, 0.0025, 1500},
+		{"uniform", 0.013, 300},
+	} {
+		g := Grid{Name: "g", Capacity: []int{40}, Eviction: []string{"frequency_threshold"}, Decay: []float64{0.9},
+			Budget: []int{4}, Strategy: []string{"none"}, Mode: []string{"gpu_only"}, Allocation: []string{tc.alloc}}
+		rep, err := r.Tune(g, Time, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Results) != 1 {
+			t.Fatalf("allocation %s: %d results, want 1", tc.alloc, len(rep.Results))
+		}
+		res := rep.Results[0]
+		if c := res.Config; c.FreqThreshold != tc.threshold || c.FreqWindow != tc.window {
+			t.Errorf("configuration %v: freq_threshold %g over %d, want %g over %d", c, c.FreqThreshold, c.FreqWindow, tc.threshold, tc.window)
+		}
+		if s := res.spec.Cache; s.FreqThreshold != tc.threshold || s.FreqWindow != tc.window {
+			t.Errorf("allocation %s, policy: freq_threshold %g over %d, want %g over %d", tc.alloc, s.FreqThreshold, s.FreqWindow, tc.threshold, tc.window)
+		}
 	}
 }
