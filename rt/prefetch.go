@@ -313,7 +313,7 @@ type affinityCand struct {
 }
 
 // maxAffinityCounts bounds the affinity table: 2^28 counts are 1 GiB, and
-// a model of 64 layers of 1,024 experts needs 67 M.
+// a model of 64 layers of 1,024 experts needs 66 M.
 const maxAffinityCounts = 1 << 28
 
 // affinityCounts returns the size of the affinity table for shape: a
