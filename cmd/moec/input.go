@@ -40,6 +40,15 @@ func (e *env) openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(e.stdin), nil
 	}
+	return e.openFile(name)
+}
+
+// openFile opens the file name from e.files where it is set, else from
+// the file system (openFile).
+func (e *env) openFile(name string) (io.ReadCloser, error) {
+	if e.files != nil {
+		return e.files.Open(name)
+	}
 	return openFile(name)
 }
 

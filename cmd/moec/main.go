@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -54,6 +55,10 @@ type env struct {
 	stdout, stderr io.Writer
 	commands       []*command
 	interrupt      *interrupt
+
+	// files, when not nil, is where the command reads its input files
+	// instead of the file system: moec.Demo for replay's example.
+	files fs.FS
 
 	// flagSets, when not nil, is called with every flag set a command
 	// makes: tests check the flags against the usage lines.

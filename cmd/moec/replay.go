@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/moepolicy/moec"
 	"github.com/moepolicy/moec/internal/progress"
 	"github.com/moepolicy/moec/rt"
 	"github.com/moepolicy/moec/rt/replay"
@@ -40,7 +41,12 @@ hardware figures default to those measured on an H100 (PCIe Gen5 x16);
 the table says which it used.
 
 The policy file must hold one policy, or -policy must name one; "-"
-reads it from standard input.
+reads it from standard input. Given neither a policy nor a trace, replay
+runs the example that moec carries inside it, as README.md shows it: the
+reference's composed example policy (examples/composed_policy.moe) over
+real routing of Qwen1.5-MoE (testdata/traces/qwen15moe-gsm8k-5layer.jsonl,
+5 MoE layers, 4,357 tokens of GSM8K), so "moec replay -opt" works
+anywhere, without a clone.
 
 The flags are:
 
@@ -190,7 +196,13 @@ func runReplay(e *env, c *command, args []string) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if fs.NArg() != 1 || (*tracePath == "") == (*synthetic == "") {
+	policyFile := fs.Arg(0)
+	switch {
+	case fs.NArg() == 0 && *tracePath == "" && *synthetic == "":
+		// The example moec ships: neither a policy nor a trace given.
+		policyFile, *tracePath, e.files = moec.DemoPolicy, moec.DemoTrace, moec.Demo
+		fmt.Fprintf(e.stderr, "moec replay: no policy or trace given: the example moec ships, %s over %s\n", moec.DemoPolicy, moec.DemoTrace)
+	case fs.NArg() != 1 || (*tracePath == "") == (*synthetic == ""):
 		if fs.NArg() == 1 {
 			fmt.Fprintln(e.stderr, "moec replay: give one of -trace and -synthetic")
 		}
@@ -199,12 +211,12 @@ func runReplay(e *env, c *command, args []string) int {
 	var out *output
 	if *decisions != "" {
 		var status int
-		if out, status = e.createOutput("-decisions", *decisions, fs.Arg(0), *tracePath); out == nil {
+		if out, status = e.createOutput("-decisions", *decisions, policyFile, *tracePath); out == nil {
 			return status
 		}
 		defer out.Abort()
 	}
-	spec, status := e.loadPolicy(fs.Arg(0), *policyName)
+	spec, status := e.loadPolicy(policyFile, *policyName)
 	if spec == nil {
 		return status
 	}
@@ -219,7 +231,7 @@ func runReplay(e *env, c *command, args []string) int {
 	if *tracePath != "" {
 		name = *tracePath
 		open := func() (*trace.Reader, io.Closer, error) {
-			f, err := openFile(*tracePath)
+			f, err := e.openFile(*tracePath)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -287,7 +299,7 @@ func runReplay(e *env, c *command, args []string) int {
 	}
 	p, err := rt.New(spec, shape)
 	if err != nil {
-		e.errorf("%s: %v", fs.Arg(0), err)
+		e.errorf("%s: %v", policyFile, err)
 		return exitError
 	}
 	// The engine calibrates a policy with the figures it measures; the
