@@ -467,9 +467,12 @@
 // counted.
 //
 // A frequency_threshold configuration keeps the experts with at least three
-// quarters of an even share of the last 5 x experts accesses (as moec auto
-// writes it), not the defaults' 0.05 of 100: the experts of every layer for
-// a flat cache, of one layer for a per-layer one.
+// quarters of an even share of the last n x experts accesses, not the
+// defaults' 0.05 of 100: the experts of every layer for a flat cache, of
+// one layer for a per-layer one, and n the grid's freq_window_per_expert
+// (5 is what moec auto writes; a longer window admits fewer experts, so a
+// hybrid schedule copies fewer of those it runs on the CPU). The table's
+// window column gives the window in accesses.
 //
 // A hybrid configuration decides with the hardware figures below (its
 // pcie_gbps and cpu_expert_ms are theirs): it shares a layer's misses
@@ -488,13 +491,14 @@
 //		allocation none. 120 configurations after pruning.
 //	default
 //		The reference's grid with the frequency_threshold eviction
-//		too, every prefetch strategy (none, history, affinity,
-//		lookahead) and every allocation (none and the six signals):
-//		2,590 configurations after pruning.
+//		too, over windows of 5 and 40 accesses an expert
+//		(freq_window_per_expert), every prefetch strategy (none,
+//		history, affinity, lookahead) and every allocation (none and the
+//		six signals): 3,108 configurations after pruning.
 //	file
-//		A JSON object with any of the seven keys, each a list of values:
+//		A JSON object with any of the eight keys, each a list of values:
 //		{"capacity": [8, 16], "eviction": ["lru", "lfu"]}. A key left out
-//		takes its default (allocation: none).
+//		takes its default (allocation: none; freq_window_per_expert: 5).
 //
 // The table shows the top configurations of each capacity with their hit
 // rate, Belady's optimal hit rate for the same slots (for context: the

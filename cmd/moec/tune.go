@@ -59,9 +59,12 @@ the capacity is dropped. A configuration that the checker rejects
 counted.
 
 A frequency_threshold configuration keeps the experts with at least three
-quarters of an even share of the last 5 x experts accesses (as moec auto
-writes it), not the defaults' 0.05 of 100: the experts of every layer for
-a flat cache, of one layer for a per-layer one.
+quarters of an even share of the last n x experts accesses, not the
+defaults' 0.05 of 100: the experts of every layer for a flat cache, of
+one layer for a per-layer one, and n the grid's freq_window_per_expert
+(5 is what moec auto writes; a longer window admits fewer experts, so a
+hybrid schedule copies fewer of those it runs on the CPU). The table's
+window column gives the window in accesses.
 
 A hybrid configuration decides with the hardware figures below (its
 pcie_gbps and cpu_expert_ms are theirs): it shares a layer's misses
@@ -80,13 +83,14 @@ The grids:
 		allocation none. 120 configurations after pruning.
 	default
 		The reference's grid with the frequency_threshold eviction
-		too, every prefetch strategy (none, history, affinity,
-		lookahead) and every allocation (none and the six signals):
-		2,590 configurations after pruning.
+		too, over windows of 5 and 40 accesses an expert
+		(freq_window_per_expert), every prefetch strategy (none,
+		history, affinity, lookahead) and every allocation (none and the
+		six signals): 3,108 configurations after pruning.
 	file
-		A JSON object with any of the seven keys, each a list of values:
+		A JSON object with any of the eight keys, each a list of values:
 		{"capacity": [8, 16], "eviction": ["lru", "lfu"]}. A key left out
-		takes its default (allocation: none).
+		takes its default (allocation: none; freq_window_per_expert: 5).
 
 The table shows the top configurations of each capacity with their hit
 rate, Belady's optimal hit rate for the same slots (for context: the
@@ -303,21 +307,24 @@ func printTuneTable(w io.Writer, rep *tune.Report, shape rt.Shape, hardware, cap
 	for _, r := range rep.Results {
 		ew = max(ew, len(r.Config.Eviction))
 	}
-	fmt.Fprintf(w, "rank  config  capacity  %-*s  decay  strategy   budget  mode      allocation  hit rate  Belady  ms/token\n", ew, "eviction")
+	fmt.Fprintf(w, "rank  config  capacity  %-*s  decay  window  strategy   budget  mode      allocation  hit rate  Belady  ms/token\n", ew, "eviction")
 	for i, r := range rep.Results {
 		c := r.Config
 		if i > 0 && r.Rank == 1 {
 			fmt.Fprintln(w)
 		}
-		decay, budget := "-", "-"
+		decay, window, budget := "-", "-", "-"
 		if c.UsesDecay() {
 			decay = num(c.Decay)
+		}
+		if c.FreqWindow > 0 {
+			window = strconv.Itoa(c.FreqWindow)
 		}
 		if c.Strategy != "none" {
 			budget = strconv.Itoa(c.Budget)
 		}
-		fmt.Fprintf(w, "%4d  %6d  %8d  %-*s  %5s  %-9s  %6s  %-8s  %-10s  %8.4f  %6.4f  %8.3f\n",
-			r.Rank, r.Index, c.Capacity, ew, c.Eviction, decay, c.Strategy, budget, c.Mode, c.Allocation, r.HitRate, r.Belady, r.MsPerToken)
+		fmt.Fprintf(w, "%4d  %6d  %8d  %-*s  %5s  %6s  %-9s  %6s  %-8s  %-10s  %8.4f  %6.4f  %8.3f\n",
+			r.Rank, r.Index, c.Capacity, ew, c.Eviction, decay, window, c.Strategy, budget, c.Mode, c.Allocation, r.HitRate, r.Belady, r.MsPerToken)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 )
 
 // keys are a grid's keys, in grid order.
-var keys = []string{"capacity", "eviction", "lfu_decay", "prefetch_budget", "prefetch_strategy", "schedule_mode", "allocation"}
+var keys = []string{"capacity", "eviction", "lfu_decay", "freq_window_per_expert", "prefetch_budget", "prefetch_strategy", "schedule_mode", "allocation"}
 
 // AllocNone is the allocation of a configuration with one cache for all
 // layers.
@@ -22,14 +22,18 @@ const AllocNone = "none"
 // A Grid is the values of each key of a grid of configurations, and its
 // name for reports.
 type Grid struct {
-	Name       string    `json:"-"`
-	Capacity   []int     `json:"capacity"`
-	Eviction   []string  `json:"eviction"`
-	Decay      []float64 `json:"lfu_decay"`
-	Budget     []int     `json:"prefetch_budget"`
-	Strategy   []string  `json:"prefetch_strategy"`
-	Mode       []string  `json:"schedule_mode"`
-	Allocation []string  `json:"allocation"`
+	Name     string    `json:"-"`
+	Capacity []int     `json:"capacity"`
+	Eviction []string  `json:"eviction"`
+	Decay    []float64 `json:"lfu_decay"`
+	// Windows are the frequency_threshold eviction's windows, in accesses
+	// per expert its cache sees (rt.FrequencyOver); none means
+	// rt.FreqAccessesPerSlot alone.
+	Windows    []int    `json:"freq_window_per_expert"`
+	Budget     []int    `json:"prefetch_budget"`
+	Strategy   []string `json:"prefetch_strategy"`
+	Mode       []string `json:"schedule_mode"`
+	Allocation []string `json:"allocation"`
 }
 
 // ReferenceGrid returns the reference autotuner's default grid
@@ -40,6 +44,7 @@ func ReferenceGrid() Grid {
 		Capacity:   []int{4, 8, 16, 32},
 		Eviction:   []string{"lru", "lfu"},
 		Decay:      []float64{0.8, 0.9, 0.95},
+		Windows:    []int{rt.FreqAccessesPerSlot},
 		Budget:     []int{2, 4, 8},
 		Strategy:   []string{"none", "history"},
 		Mode:       []string{"gpu_only", "hybrid"},
@@ -48,19 +53,22 @@ func ReferenceGrid() Grid {
 }
 
 // DefaultGrid returns the reference's grid with the frequency-threshold
-// eviction, every prefetch strategy and every allocation, named "default".
+// eviction (over windows of 5 and 40 accesses an expert), every prefetch
+// strategy and every allocation, named "default".
 func DefaultGrid() Grid {
 	g := ReferenceGrid()
 	g.Name = "default"
 	g.Eviction = append(g.Eviction, rt.FrequencyThreshold.String())
+	g.Windows = []int{rt.FreqAccessesPerSlot, 40}
 	g.Strategy = rt.PrefetchStrategyWords()
 	g.Allocation = append([]string{AllocNone}, rt.AllocationWords()...)
 	return g
 }
 
 // ParseGrid reads the grid file name from data: a JSON object with any of
-// the keys capacity, eviction, lfu_decay, prefetch_budget,
-// prefetch_strategy, schedule_mode and allocation, each a non-empty list.
+// the keys capacity, eviction, lfu_decay, freq_window_per_expert,
+// prefetch_budget, prefetch_strategy, schedule_mode and allocation, each a
+// non-empty list.
 // A key left out takes its default value alone. The grid is named name;
 // errors begin with it.
 func ParseGrid(name string, data []byte) (Grid, error) {
@@ -74,13 +82,14 @@ func ParseGrid(name string, data []byte) (Grid, error) {
 		Capacity:   []int{16},
 		Eviction:   []string{d.Cache.Eviction.String()},
 		Decay:      []float64{d.Cache.Decay},
+		Windows:    []int{rt.FreqAccessesPerSlot},
 		Budget:     []int{d.Prefetch.Budget},
 		Strategy:   []string{d.Prefetch.Strategy.String()},
 		Mode:       []string{d.Schedule.Mode.String()},
 		Allocation: []string{AllocNone},
 	}
 	dsts := map[string]any{
-		"capacity": &g.Capacity, "eviction": &g.Eviction, "lfu_decay": &g.Decay, "prefetch_budget": &g.Budget,
+		"capacity": &g.Capacity, "eviction": &g.Eviction, "lfu_decay": &g.Decay, "freq_window_per_expert": &g.Windows, "prefetch_budget": &g.Budget,
 		"prefetch_strategy": &g.Strategy, "schedule_mode": &g.Mode, "allocation": &g.Allocation,
 	}
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
@@ -101,6 +110,7 @@ func ParseGrid(name string, data []byte) (Grid, error) {
 		{"capacity", len(g.Capacity), nil, nil},
 		{"eviction", len(g.Eviction), rt.EvictionWords(), g.Eviction},
 		{"lfu_decay", len(g.Decay), nil, nil},
+		{"freq_window_per_expert", len(g.Windows), nil, nil},
 		{"prefetch_budget", len(g.Budget), nil, nil},
 		{"prefetch_strategy", len(g.Strategy), rt.PrefetchStrategyWords(), g.Strategy},
 		{"schedule_mode", len(g.Mode), rt.ScheduleModeWords(), g.Mode},
@@ -113,6 +123,11 @@ func ParseGrid(name string, data []byte) (Grid, error) {
 			if !slices.Contains(c.words, v) {
 				return Grid{}, fmt.Errorf("%s: %q: unknown value %q%s", name, c.key, v, hint(v, c.words))
 			}
+		}
+	}
+	for _, w := range g.Windows {
+		if w < 1 {
+			return Grid{}, fmt.Errorf("%s: \"freq_window_per_expert\": %d accesses an expert; a window holds at least 1", name, w)
 		}
 	}
 	return g, nil
@@ -130,7 +145,7 @@ func hint(word string, words []string) string {
 // keyKind names what the values of key k are.
 func keyKind(k string) string {
 	switch k {
-	case "capacity", "prefetch_budget":
+	case "capacity", "prefetch_budget", "freq_window_per_expert":
 		return "integers"
 	case "lfu_decay":
 		return "numbers"
@@ -155,11 +170,14 @@ type Config struct {
 	PCIeGBps    float64 `json:"pcie_gbps,omitempty"`
 	CPUExpertMS float64 `json:"cpu_expert_ms,omitempty"`
 
-	// FreqThreshold and FreqWindow, when above 0, are a frequency_threshold
-	// configuration's freq_threshold and freq_window: Tune sizes them for
-	// the trace's experts (rt.FrequencyFor).
-	FreqThreshold float64 `json:"freq_threshold,omitempty"`
-	FreqWindow    int     `json:"freq_window,omitempty"`
+	// WindowPerExpert is a frequency_threshold configuration's window in
+	// accesses per expert its cache sees (0 for the other evictions).
+	// FreqThreshold and FreqWindow, when above 0, are its freq_threshold
+	// and freq_window: Tune sizes them for the experts its cache sees
+	// (rt.FrequencyOver).
+	WindowPerExpert int     `json:"freq_window_per_expert,omitempty"`
+	FreqThreshold   float64 `json:"freq_threshold,omitempty"`
+	FreqWindow      int     `json:"freq_window,omitempty"`
 }
 
 // UsesDecay reports whether the configuration's eviction reads
@@ -172,8 +190,13 @@ func usesDecay(eviction string) bool { return eviction == "lfu" || eviction == "
 // product, keys in the order of Grid's fields, the last varying
 // fastest), pruned as the reference prunes: an eviction that does not
 // use the decay keeps only the first, strategy none keeps only the first
-// budget, and a budget above the capacity is dropped.
+// budget, and a budget above the capacity is dropped; and an eviction
+// other than frequency_threshold keeps only the first window.
 func (g Grid) Expand() []Config {
+	windows := g.Windows
+	if len(windows) == 0 {
+		windows = []int{rt.FreqAccessesPerSlot}
+	}
 	var out []Config
 	for _, c := range g.Capacity {
 		for _, ev := range g.Eviction {
@@ -181,14 +204,24 @@ func (g Grid) Expand() []Config {
 				if di > 0 && !usesDecay(ev) {
 					continue
 				}
-				for bi, b := range g.Budget {
-					for _, s := range g.Strategy {
-						if s == "none" && bi > 0 || b > c {
-							continue
-						}
-						for _, m := range g.Mode {
-							for _, a := range g.Allocation {
-								out = append(out, Config{Capacity: c, Eviction: ev, Decay: d, Budget: b, Strategy: s, Mode: m, Allocation: a})
+				for wi, w := range windows {
+					ft := ev == rt.FrequencyThreshold.String()
+					if wi > 0 && !ft {
+						continue
+					}
+					if !ft {
+						w = 0
+					}
+					for bi, b := range g.Budget {
+						for _, s := range g.Strategy {
+							if s == "none" && bi > 0 || b > c {
+								continue
+							}
+							for _, m := range g.Mode {
+								for _, a := range g.Allocation {
+									out = append(out, Config{Capacity: c, Eviction: ev, Decay: d, WindowPerExpert: w,
+										Budget: b, Strategy: s, Mode: m, Allocation: a})
+								}
 							}
 						}
 					}

@@ -69,10 +69,10 @@ type Report struct {
 // of each capacity with Belady's optimum for their slots, or all of them
 // when top is 0 or less.
 //
-// A frequency_threshold configuration counts over a window sized for the
-// experts its cache sees (rt.FrequencyFor): the trace's (layer, expert)
-// pairs for a flat cache, one layer's experts for a per-layer one; not the
-// defaults' 100 accesses.
+// A frequency_threshold configuration counts over a window of its
+// WindowPerExpert accesses an expert its cache sees (rt.FrequencyOver):
+// the trace's (layer, expert) pairs for a flat cache, one layer's experts
+// for a per-layer one; not the defaults' 100 accesses.
 //
 // A hybrid configuration decides with the cost model's hardware (its
 // PCIeGBps and the CPU time of an expert of the shape's size); since that
@@ -118,7 +118,7 @@ func (r *Replayer) Tune(g Grid, objective Objective, top int) (*Report, error) {
 			if c.Allocation != AllocNone {
 				slots = r.Shape.Experts
 			}
-			c.FreqThreshold, c.FreqWindow = rt.FrequencyFor(slots)
+			c.FreqThreshold, c.FreqWindow = rt.FrequencyOver(slots, c.WindowPerExpert)
 		}
 		s := c.Spec(fmt.Sprintf("config%d", i+1))
 		reason := ""

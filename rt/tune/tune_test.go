@@ -222,18 +222,22 @@ func TestProgress(t *testing.T) {
 // configuration counts over a window sized for the experts its cache
 // sees, in its result and in the policy Tune writes for it, not over the
 // defaults' 100 accesses: a flat cache sees the trace's 5 layers of 60
-// (0.0025 over 1,500), a per-layer one its layer's 60 (0.013 over 300).
+// (0.0025 over 1,500 with 5 accesses an expert, 12,000 with 40), a
+// per-layer one its layer's 60 (0.013 over 300).
 func TestTuneSizesFrequencyThreshold(t *testing.T) {
 	r := smallTrace(t, 2000, 2)
 	for _, tc := range []struct {
 		alloc     string
+		perExpert int
 		threshold float64
 		window    int
 	}{
-		{AllocNone, 0.0025, 1500},
-		{"uniform", 0.013, 300},
+		{AllocNone, 5, 0.0025, 1500},
+		{"uniform", 5, 0.013, 300},
+		{AllocNone, 40, 0.0025, 12000},
+		{AllocNone, 400, 0.0025, 65536}, // rt.MaxWindow
 	} {
-		g := Grid{Name: "g", Capacity: []int{40}, Eviction: []string{"frequency_threshold"}, Decay: []float64{0.9},
+		g := Grid{Name: "g", Capacity: []int{40}, Eviction: []string{"frequency_threshold"}, Decay: []float64{0.9}, Windows: []int{tc.perExpert},
 			Budget: []int{4}, Strategy: []string{"none"}, Mode: []string{"gpu_only"}, Allocation: []string{tc.alloc}}
 		rep, err := r.Tune(g, Time, 0)
 		if err != nil {
