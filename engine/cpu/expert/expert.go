@@ -14,9 +14,10 @@
 // the expert's bytes are read once and used once, so Run is bound by the
 // host's read bandwidth; the kernels exist to keep it there.
 //
-// The kernels are C that gcc compiles per target (AVX-512F, AVX2) with
-// runtime dispatch on the CPU's features, built with cgo on amd64, and a
-// Go loop everywhere else (CGO_ENABLED=0, other architectures). All of
+// The kernels are C that gcc or clang compiles per target (AVX-512F,
+// AVX2) with runtime dispatch on the CPU's features, built with cgo on
+// amd64, and a Go loop everywhere else (CGO_ENABLED=0, other
+// architectures). All of
 // them sum a row in one order (sixteen lanes, lane j taking elements i
 // with i % 16 == j, each product rounded to float32 before it is added,
 // the lanes summed by halves), so every path and every worker count gives

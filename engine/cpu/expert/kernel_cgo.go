@@ -5,7 +5,8 @@ package expert
 // -std=c11: kernels.c adds each rounded product, as the Go kernels do,
 // and gcc fuses a multiply and an add into an FMA where the target has one
 // unless told -ffp-contract=off, which cgo does not pass on; ISO C mode
-// makes it gcc's default.
+// makes it gcc's default. clang contracts in ISO C mode too: kernels.c
+// turns it off with C99's FP_CONTRACT pragma.
 
 /*
 #cgo CFLAGS: -O3 -std=c11

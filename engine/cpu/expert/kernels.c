@@ -10,11 +10,20 @@
 // lanes summed pairwise by halves (reduce16). So every path gives the same
 // bits, on every machine.
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "kernels.h"
+
+// No fused multiply-add: gcc in ISO C mode (-std=c11) does not contract
+// a * b + c into one, but clang (cgo's compiler on macOS and FreeBSD)
+// does by default, and cgo does not pass -ffp-contract=off on. The
+// pragma is C99's; gcc, which ignores it, needs none.
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 // reduce16 sums sixteen lanes as expert.go's reduce16 does.
 static inline float reduce16(float *a) {
@@ -181,13 +190,17 @@ void moec_matvec(int path, int dt, const void *w, const float *x, float *y, long
 
 int moec_paths(void) {
 	__builtin_cpu_init();
-	int p = 0;
 	// F16C converts the float16 weights; every CPU with AVX2 has it, but
-	// the kernels are compiled for both, so both are checked.
-	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
+	// the kernels are compiled for both, so both are checked. cpuid says
+	// (leaf 1, ECX bit 29): clang's __builtin_cpu_supports does not know
+	// "f16c".
+	unsigned a, b, c, d;
+	int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+	int p = 0;
+	if (__builtin_cpu_supports("avx2") && f16c) {
 		p |= 1 << MOEC_AVX2;
 	}
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("f16c")) {
+	if (__builtin_cpu_supports("avx512f") && f16c) {
 		p |= 1 << MOEC_AVX512;
 	}
 	return p;
