@@ -322,7 +322,7 @@ func (m *Model) GenerateFunc(prompt []int, n int, s Sampling, fn func(id int) er
 	if err := m.b.start(len(prompt) + n); err != nil {
 		return nil, err
 	}
-	rng := rand.New(rand.NewPCG(s.Seed, 0x6d6f6563))
+	smp := newSampler(s)
 	t0 := time.Now()
 	var logits []float32
 	var err error
@@ -331,7 +331,7 @@ func (m *Model) GenerateFunc(prompt []int, n int, s Sampling, fn func(id int) er
 			return nil, err
 		}
 	}
-	next := s.choose(logits, rng)
+	next := smp.choose(logits)
 	r.Generated = append(r.Generated, next)
 	r.Prefill = time.Since(t0)
 	err = emit(next)
@@ -340,7 +340,7 @@ func (m *Model) GenerateFunc(prompt []int, n int, s Sampling, fn func(id int) er
 		if logits, err = m.b.step(next); err != nil {
 			return nil, err
 		}
-		next = s.choose(logits, rng)
+		next = smp.choose(logits)
 		r.Generated = append(r.Generated, next)
 		err = emit(next)
 	}
@@ -368,8 +368,23 @@ func (m *Model) TeacherForced(tokens []int, fn func(pos int, logits []float32)) 
 	return nil
 }
 
+// A sampler chooses tokens as its Sampling says, with buffers reused from
+// token to token: at a vocabulary of 150,000 a token's choice allocates
+// nothing and sorts nothing.
+type sampler struct {
+	Sampling
+	rng *rand.Rand
+	p   []float64 // by token id: exp((logit - max) / Temperature)
+	top []int32   // a max-heap of token ids by p, for top-p
+}
+
+// newSampler returns the sampler of s, its draws seeded by s.Seed.
+func newSampler(s Sampling) *sampler {
+	return &sampler{Sampling: s, rng: rand.New(rand.NewPCG(s.Seed, 0x6d6f6563))}
+}
+
 // choose picks the next token from logits.
-func (s Sampling) choose(logits []float32, rng *rand.Rand) int {
+func (s *sampler) choose(logits []float32) int {
 	if s.Temperature == 0 {
 		best := 0
 		for i, v := range logits {
@@ -379,53 +394,87 @@ func (s Sampling) choose(logits []float32, rng *rand.Rand) int {
 		}
 		return best
 	}
-	type cand struct {
-		id int
-		p  float64
-	}
 	m := math.Inf(-1)
 	for _, v := range logits {
 		m = max(m, float64(v))
 	}
-	cs := make([]cand, len(logits))
+	if cap(s.p) < len(logits) {
+		s.p = make([]float64, len(logits))
+	}
+	p := s.p[:len(logits)]
 	var sum float64
 	for i, v := range logits {
-		p := math.Exp((float64(v) - m) / s.Temperature)
-		cs[i] = cand{i, p}
-		sum += p
+		p[i] = math.Exp((float64(v) - m) / s.Temperature)
+		sum += p[i]
 	}
-	slices.SortStableFunc(cs, func(a, b cand) int {
-		switch {
-		case a.p > b.p:
-			return -1
-		case a.p < b.p:
-			return 1
-		}
-		return 0
-	})
-	keep := len(cs)
-	if s.TopP > 0 && s.TopP < 1 {
-		var acc float64
-		for i, c := range cs {
-			acc += c.p / sum
-			if acc >= s.TopP {
-				keep = i + 1
-				break
+	if s.TopP == 0 || s.TopP == 1 {
+		// Every token: a draw over the ids in order.
+		u := s.rng.Float64() * sum
+		for i, pi := range p {
+			if u -= pi; u < 0 {
+				return i
 			}
 		}
+		return len(p) - 1
 	}
-	var total float64
-	for _, c := range cs[:keep] {
-		total += c.p
+	// The smallest set of most probable tokens (the lowest id first
+	// among equals) whose probability reaches TopP, taken from a heap
+	// one at a time: the set is usually a small part of the vocabulary.
+	if cap(s.top) < len(p) {
+		s.top = make([]int32, len(p))
 	}
-	u := rng.Float64() * total
-	for _, c := range cs[:keep] {
-		u -= c.p
-		if u < 0 {
-			return c.id
+	h := s.top[:len(p)]
+	for i := range h {
+		h[i] = int32(i)
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		siftDown(h, p, i)
+	}
+	var acc float64
+	kept := h[len(h):] // the popped ids, most probable first, stored behind the heap
+	for n := len(h); n > 0; {
+		id := h[0]
+		n--
+		h[0], h[n] = h[n], id
+		siftDown(h[:n], p, 0)
+		kept = h[n:]
+		if acc += p[id] / sum; acc >= s.TopP {
+			break
 		}
 	}
-	return cs[keep-1].id
+	// kept holds the set in reverse order of popping: the most probable
+	// last.
+	var total float64
+	for _, id := range kept {
+		total += p[id]
+	}
+	u := s.rng.Float64() * total
+	for i := len(kept) - 1; i >= 0; i-- {
+		if u -= p[kept[i]]; u < 0 {
+			return int(kept[i])
+		}
+	}
+	return int(kept[0])
+}
+
+// siftDown restores the max-heap order of h (by p, the lower id first
+// among equals) below i.
+func siftDown(h []int32, p []float64, i int) {
+	above := func(a, b int32) bool { return p[a] > p[b] || p[a] == p[b] && a < b }
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if c+1 < len(h) && above(h[c+1], h[c]) {
+			c++
+		}
+		if !above(h[c], h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }
 
 // cpuBackend is engine/cpu's reference forward, its experts placed by

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -50,7 +51,7 @@ func TestGenerateGreedy(t *testing.T) {
 	seq := slices.Concat(prompt, want)
 	err = m.TeacherForced(seq, func(pos int, logits []float32) {
 		if pos >= len(prompt)-1 && pos+1 < len(seq) {
-			if got := (Sampling{}).choose(logits, nil); got != seq[pos+1] {
+			if got := newSampler(Sampling{}).choose(logits); got != seq[pos+1] {
 				t.Errorf("position %d: teacher-forced choice %d, want %d", pos, got, seq[pos+1])
 			}
 		}
@@ -90,40 +91,80 @@ func TestGenerateErrors(t *testing.T) {
 
 // TestChoose checks the sampler: greedy takes the lowest id among equal
 // largest logits; a temperature near 0 behaves greedily; top-p keeps only
-// the most probable tokens; the same seed draws the same tokens.
+// the most probable tokens, the lower id first among equals, and draws
+// among them in proportion; the same seed draws the same tokens.
 func TestChoose(t *testing.T) {
 	logits := []float32{1, 3, 3, 0, 2}
-	if got := (Sampling{}).choose(logits, nil); got != 1 {
+	if got := newSampler(Sampling{}).choose(logits); got != 1 {
 		t.Errorf("greedy = %d, want 1", got)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	cold := newSampler(Sampling{Temperature: 1e-4, Seed: 1})
 	for range 100 {
-		if got := (Sampling{Temperature: 1e-4, Seed: 1}).choose([]float32{0, 5, 1}, rng); got != 1 {
+		if got := cold.choose([]float32{0, 5, 1}); got != 1 {
 			t.Fatalf("a cold temperature chose %d", got)
-		}
-		// p(1) = p(2) = 0.39, p(4) = 0.14: top-p 0.7 keeps 1 and 2.
-		if got := (Sampling{Temperature: 1, TopP: 0.7}).choose(logits, rng); got != 1 && got != 2 {
-			t.Fatalf("top-p 0.7 chose %d", got)
 		}
 	}
 	draw := func(seed uint64) []int {
-		r := rand.New(rand.NewPCG(seed, 0))
+		s := newSampler(Sampling{Temperature: 2, Seed: seed})
 		var out []int
 		for range 50 {
-			out = append(out, (Sampling{Temperature: 2}).choose(logits, r))
+			out = append(out, s.choose(logits))
 		}
 		return out
 	}
 	if !slices.Equal(draw(7), draw(7)) || slices.Equal(draw(7), draw(8)) {
 		t.Error("draws are not determined by the seed")
 	}
-	counts := map[int]int{}
-	r := rand.New(rand.NewPCG(3, 0))
-	for range 20000 {
-		counts[(Sampling{Temperature: 1}).choose([]float32{0, float32(math.Log(3))}, r)]++
+	// At temperature 1, p = e^logit / 51.28: p(1) = p(2) = 0.3917,
+	// p(4) = 0.1441, p(0) = 0.0530, p(3) = 0.0195. Top-p 0.3 keeps 1
+	// alone (the lower id of the two most probable), 0.7 keeps 1 and 2
+	// (0.7834), 0.85 keeps 1, 2 and 4 (0.9275); 0 and 1 keep all five.
+	for _, tc := range []struct {
+		topP float64
+		want map[int]float64
+	}{
+		{0.3, map[int]float64{1: 1}},
+		{0.7, map[int]float64{1: 0.5, 2: 0.5}},
+		{0.85, map[int]float64{1: 0.4223, 2: 0.4223, 4: 0.1554}},
+		{0, map[int]float64{0: 0.0530, 1: 0.3917, 2: 0.3917, 3: 0.0195, 4: 0.1441}},
+		{1, map[int]float64{0: 0.0530, 1: 0.3917, 2: 0.3917, 3: 0.0195, 4: 0.1441}},
+	} {
+		s := newSampler(Sampling{Temperature: 1, TopP: tc.topP, Seed: 3})
+		const n = 40000
+		counts := map[int]int{}
+		for range n {
+			counts[s.choose(logits)]++
+		}
+		for id := range counts {
+			if _, ok := tc.want[id]; !ok {
+				t.Errorf("top-p %g chose %d, outside the set %v", tc.topP, id, tc.want)
+			}
+		}
+		for id, want := range tc.want {
+			if f := float64(counts[id]) / n; math.Abs(f-want) > 0.01 {
+				t.Errorf("top-p %g: p(%d) = %.4f, want %.4f", tc.topP, id, f, want)
+			}
+		}
 	}
-	if f := float64(counts[1]) / 20000; f < 0.73 || f > 0.77 {
-		t.Errorf("p(1) = %.3f, want 0.75", f)
+}
+
+// BenchmarkChoose chooses a token from Qwen's 151,936 logits, all of the
+// vocabulary and top-p 0.9: it allocates nothing after the first.
+func BenchmarkChoose(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	logits := make([]float32, 151936)
+	for i := range logits {
+		logits[i] = float32(rng.NormFloat64() * 3)
+	}
+	for _, topP := range []float64{1, 0.9} {
+		b.Run(fmt.Sprintf("top-p=%g", topP), func(b *testing.B) {
+			s := newSampler(Sampling{Temperature: 0.8, TopP: topP, Seed: 1})
+			s.choose(logits)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.choose(logits)
+			}
+		})
 	}
 }
 
