@@ -112,9 +112,17 @@ type greedyBackend interface {
 // Open reads the checkpoint in dir (config.json and its safetensors
 // files) and loads it onto o.Device.
 func Open(dir string, o Options) (*Model, error) {
-	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
+	path := filepath.Join(dir, "config.json")
+	cfg, err := model.ReadConfig(path)
 	if err != nil {
 		return nil, err
+	}
+	// The MLPs both devices run: SwiGLU, without biases.
+	if cfg.HiddenAct != "silu" {
+		return nil, fmt.Errorf("%s: hidden_act %q: the engine runs silu MLPs (every family it knows ships them)", path, cfg.HiddenAct)
+	}
+	if cfg.MLPBias {
+		return nil, fmt.Errorf("%s: mlp_bias true: the engine runs MLPs without biases (every family it knows ships them)", path)
 	}
 	// A model too large for the CPU reference is refused from its
 	// config, before its files are mapped.

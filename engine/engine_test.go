@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -86,6 +88,38 @@ func TestGenerateErrors(t *testing.T) {
 	}
 	if _, err := Open(filepath.Join("..", "testdata", "models", "olmoe"), Options{Device: "tpu"}); err == nil || !strings.Contains(err.Error(), `unknown device "tpu"`) {
 		t.Errorf("Open on a tpu: %v", err)
+	}
+}
+
+// TestOpenRefusesMLPs checks that Open refuses, naming config.json, an
+// activation other than silu and MLP biases, which it would otherwise
+// run as silu without biases.
+func TestOpenRefusesMLPs(t *testing.T) {
+	src := filepath.Join("..", "testdata", "models", "olmoe")
+	data, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ key, value, want string }{
+		{"hidden_act", `"gelu"`, `config.json: hidden_act "gelu": the engine runs silu MLPs`},
+		{"mlp_bias", `true`, `config.json: mlp_bias true: the engine runs MLPs without biases`},
+	} {
+		dir := t.TempDir()
+		var cfg map[string]json.RawMessage
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg[c.key] = json.RawMessage(c.value)
+		b, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: Open = %v, want an error with %q", c.key, c.value, err, c.want)
+		}
 	}
 }
 

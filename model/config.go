@@ -38,6 +38,13 @@ type Config struct {
 	SharedGate         bool
 	DenseIntermediate  int
 	Router             Router
+	// HiddenAct is hidden_act, the gate activation of every MLP ("silu"
+	// when the config does not say), and MLPBias is mlp_bias, biases on
+	// the MLPs' projections. Every family here ships silu without
+	// biases; the engines run only that (gpt-oss's clamped SwiGLU, which
+	// its config also calls silu, is Activation).
+	HiddenAct string
+	MLPBias   bool
 
 	// Attention. Heads and KVHeads count query and key/value heads of
 	// HeadDim each; MLA is set for DeepSeek's multi-head latent
@@ -231,6 +238,8 @@ func (c *Config) readCommon(r *reader) {
 	c.MaxPositions = r.optInt("max_position_embeddings", 0, 1, 1<<30)
 	c.Heads = r.int("num_attention_heads", 1, maxDim)
 	c.KVHeads = r.optInt("num_key_value_heads", c.Heads, 1, maxDim)
+	c.HiddenAct = r.string("hidden_act", "silu")
+	c.MLPBias = r.bool("mlp_bias", false)
 	if *r.err != nil {
 		return
 	}
