@@ -125,8 +125,9 @@ func Open(dir string, o Options) (*Model, error) {
 		return nil, fmt.Errorf("%s: mlp_bias true: the engine runs MLPs without biases (every family it knows ships them)", path)
 	}
 	// A model too large for the CPU reference is refused from its
-	// config, before its files are mapped.
-	if o.Device == "" || o.Device == "cpu" {
+	// config, before its files are mapped (under a policy, which keeps
+	// the experts as stored, once their size is known: newHostPlacer).
+	if (o.Device == "" || o.Device == "cpu") && o.Policy == nil {
 		if err := cpu.Fits(cfg); err != nil {
 			return nil, err
 		}

@@ -265,6 +265,10 @@ func newHostPlacer(cfg *model.Config, ck *model.Checkpoint, o Options) (*hostPla
 	if err != nil {
 		return nil, err
 	}
+	s := pl.so.Shape
+	if err := cpu.FitsSkeleton(cfg, (int64(s.Layers)*int64(s.Experts)+int64(pl.so.Slots()))*s.ExpertBytes); err != nil {
+		return nil, err
+	}
 	store, err := cudart.OpenHost(pl.so)
 	if err != nil {
 		return nil, err

@@ -195,12 +195,31 @@ func (l *loader) mlp(m model.MLP, inter int) MLP {
 
 // Fits reports, from the config alone, whether the model's weights in
 // float32 fit in the memory the kernel says is available: the reference
-// widens every weight, so it is for small checkpoints.
+// widens every weight (Load), so it is for small checkpoints.
 func Fits(cfg *model.Config) error {
-	need := 4 * cfg.TotalParams()
-	if avail, ok := memAvailable(); ok && need > avail {
-		return fmt.Errorf("cpu: %s needs %.1f GiB of memory in float32, but %.1f GiB is available; the CPU reference is for small checkpoints (-device cuda runs large ones)",
-			cfg.Type, float64(need)/(1<<30), float64(avail)/(1<<30))
+	avail, ok := memAvailable()
+	return fits(cfg, 4*cfg.TotalParams(), 0, avail, ok)
+}
+
+// FitsSkeleton reports whether the model's weights but its routed
+// experts in float32 (LoadSkeleton), and experts bytes more for the
+// experts as the caller keeps them, fit in the memory the kernel says is
+// available.
+func FitsSkeleton(cfg *model.Config, experts int64) error {
+	avail, ok := memAvailable()
+	return fits(cfg, 4*cfg.NonExpertParams().Total(), experts, avail, ok)
+}
+
+// fits is Fits and FitsSkeleton with the memory available, avail, known
+// when ok: weights bytes in float32 and experts bytes as stored.
+func fits(cfg *model.Config, weights, experts, avail int64, ok bool) error {
+	if need := weights + experts; ok && need > avail {
+		what := "in float32"
+		if experts > 0 {
+			what = fmt.Sprintf("(%.1f GiB of weights in float32, %.1f GiB of experts)", float64(weights)/(1<<30), float64(experts)/(1<<30))
+		}
+		return fmt.Errorf("cpu: %s needs %.1f GiB of memory %s, but %.1f GiB is available; the CPU reference is for small checkpoints (-device cuda runs large ones)",
+			cfg.Type, float64(need)/(1<<30), what, float64(avail)/(1<<30))
 	}
 	return nil
 }
