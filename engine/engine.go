@@ -393,19 +393,23 @@ func newSampler(s Sampling) *sampler {
 }
 
 // choose picks the next token from logits.
+//
+// A NaN logit is never chosen. Where the largest logit is infinite the
+// choice is greedy: +Inf takes all the probability (the lowest id among
+// the +Inf ones), and when every logit is -Inf (or NaN) none has any.
 func (s *sampler) choose(logits []float32) int {
-	if s.Temperature == 0 {
-		best := 0
-		for i, v := range logits {
-			if v > logits[best] {
-				best = i
-			}
+	best := -1 // the largest logit, the lowest id among equals
+	for i, v := range logits {
+		if v == v && (best < 0 || v > logits[best]) {
+			best = i
 		}
-		return best
 	}
-	m := math.Inf(-1)
-	for _, v := range logits {
-		m = max(m, float64(v))
+	if best < 0 {
+		return 0 // every logit is NaN
+	}
+	m := float64(logits[best])
+	if s.Temperature == 0 || math.IsInf(m, 0) {
+		return best
 	}
 	if cap(s.p) < len(logits) {
 		s.p = make([]float64, len(logits))
@@ -413,18 +417,26 @@ func (s *sampler) choose(logits []float32) int {
 	p := s.p[:len(logits)]
 	var sum float64
 	for i, v := range logits {
-		p[i] = math.Exp((float64(v) - m) / s.Temperature)
+		p[i] = 0
+		if v == v {
+			p[i] = math.Exp((float64(v) - m) / s.Temperature)
+		}
 		sum += p[i]
 	}
 	if s.TopP == 0 || s.TopP == 1 {
-		// Every token: a draw over the ids in order.
+		// Every token: a draw over the ids in order. Where rounding
+		// leaves the draw unspent, the last token of any probability.
 		u := s.rng.Float64() * sum
+		last := best
 		for i, pi := range p {
+			if pi > 0 {
+				last = i
+			}
 			if u -= pi; u < 0 {
 				return i
 			}
 		}
-		return len(p) - 1
+		return last
 	}
 	// The smallest set of most probable tokens (the lowest id first
 	// among equals) whose probability reaches TopP, taken from a heap
@@ -458,12 +470,17 @@ func (s *sampler) choose(logits []float32) int {
 		total += p[id]
 	}
 	u := s.rng.Float64() * total
+	last := best
 	for i := len(kept) - 1; i >= 0; i-- {
-		if u -= p[kept[i]]; u < 0 {
-			return int(kept[i])
+		id := kept[i]
+		if p[id] > 0 {
+			last = int(id)
+		}
+		if u -= p[id]; u < 0 {
+			return int(id)
 		}
 	}
-	return int(kept[0])
+	return last
 }
 
 // siftDown restores the max-heap order of h (by p, the lower id first

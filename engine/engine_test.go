@@ -182,6 +182,39 @@ func TestChoose(t *testing.T) {
 	}
 }
 
+// TestChooseNonFinite checks the sampler on logits that are not all
+// finite: a NaN is never chosen, a +Inf takes all the probability (the
+// lowest id among several), and when every logit is -Inf the choice is
+// greedy.
+func TestChooseNonFinite(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	for _, c := range []struct {
+		logits []float32
+		want   int
+	}{
+		{[]float32{0, inf, 1, inf}, 1},
+		{[]float32{-inf, -inf, -inf}, 0},
+		{[]float32{nan, 2, nan, 1e30}, 3},
+		{[]float32{nan, nan}, 0},
+	} {
+		for _, s := range []Sampling{{}, {Temperature: 1}, {Temperature: 1, TopP: 0.5}, {Temperature: 0.7, TopP: 0.999}} {
+			smp := newSampler(s)
+			for range 200 {
+				if got := smp.choose(c.logits); got != c.want {
+					t.Fatalf("%+v over %v chose %d, want %d", s, c.logits, got, c.want)
+				}
+			}
+		}
+	}
+	// A NaN among finite logits is never drawn.
+	smp := newSampler(Sampling{Temperature: 1, Seed: 4})
+	for range 2000 {
+		if got := smp.choose([]float32{nan, 0, 0.5, nan, 0}); got == 0 || got == 3 {
+			t.Fatalf("chose the NaN logit %d", got)
+		}
+	}
+}
+
 // BenchmarkChoose chooses a token from Qwen's 151,936 logits, all of the
 // vocabulary and top-p 0.9: it allocates nothing after the first.
 func BenchmarkChoose(b *testing.B) {
