@@ -189,3 +189,28 @@ func TestCalibrated(t *testing.T) {
 		t.Errorf("threshold 10 ms, calibrated: %v, want both misses on the GPU", got)
 	}
 }
+
+// TestFrequencyOver checks the frequency_threshold sizes moec auto and
+// moec tune write: three quarters of an even share over perSlot accesses
+// a slot, the window at most MaxWindow however large the operands.
+func TestFrequencyOver(t *testing.T) {
+	for _, c := range []struct {
+		slots, perSlot int
+		threshold      float64
+		window         int
+	}{
+		{256, 5, 0.0029, 1280}, // Mixtral-8x7B, as auto writes it
+		{300, 40, 0.0025, 12000},
+		{300, 1e17, 0.0025, MaxWindow},
+		{1e17, 1e17, 7.5e-18, MaxWindow},
+		{0, 0, 0.75, 1},
+	} {
+		th, w := FrequencyOver(c.slots, c.perSlot)
+		if th != c.threshold || w != c.window {
+			t.Errorf("FrequencyOver(%d, %d) = %g, %d; want %g, %d", c.slots, c.perSlot, th, w, c.threshold, c.window)
+		}
+	}
+	if th, w := FrequencyFor(256); th != 0.0029 || w != 1280 {
+		t.Errorf("FrequencyFor(256) = %g, %d", th, w)
+	}
+}

@@ -150,5 +150,5 @@ const FreqAccessesPerSlot = 5
 func FrequencyOver(slots, perSlot int) (threshold float64, window int) {
 	slots, perSlot = max(slots, 1), max(perSlot, 1)
 	threshold, _ = strconv.ParseFloat(strconv.FormatFloat(0.75/float64(slots), 'g', 2, 64), 64)
-	return threshold, min(perSlot*min(slots, MaxWindow), MaxWindow)
+	return threshold, min(min(perSlot, MaxWindow)*min(slots, MaxWindow), MaxWindow)
 }

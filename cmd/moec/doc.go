@@ -306,7 +306,7 @@
 //
 // Usage:
 //
-//	moec replay [-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d] [-calibration run.json] [-gpu-token d] [-host-layer d] policy.moe
+//	moec replay [-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] [-pcie-gbps rate] [-copy-latency d] [-cpu-gbps rate] [-cpu-expert d] [-gpu-expert d] [-calibration run.json] [-gpu-token d] [-host-layer d] [policy.moe]
 //
 // Replay runs a policy over a routing trace, the way it would run beside a
 // model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -325,8 +325,8 @@
 // hide, over the tokens. A hybrid schedule decides with the bandwidth and
 // CPU time below, as moec run's policy decides with the figures it
 // measures, unless the policy states pcie_gbps and cpu_expert_ms (a policy
-// that sets offload_threshold_ms keeps the reference's rule, with the
-// bandwidth below). The
+// that sets offload_threshold_ms to other than 50 keeps the reference's
+// rule, with the bandwidth below). The
 // hardware figures default to those measured on an H100 (PCIe Gen5 x16);
 // the table says which it used.
 //
@@ -407,8 +407,8 @@
 //		run's GPU time of a token spread over its MoE layers'
 //		selected experts (gpu_token_ms / (MoE layers x top-k)),
 //		which replaces -gpu-expert's default. Where the object has
-//		pcie_gbps and cpu_expert_ms (the figures the run's hybrid
-//		schedule decided with), the policy decides with them, and CPU
+//		pcie_gbps and cpu_expert_ms (the figures the run calibrated
+//		its policy with), the policy decides with them, and CPU
 //		experts are priced at its cpu_expert_ms unless the policy,
 //		-cpu-expert or -cpu-gbps state one. The run must be of the
 //		trace's model: the same MoE layers and expert size.
@@ -775,8 +775,9 @@
 // -device cuda measures at start, on the checkpoint's experts, the
 // pinned copy bandwidth and the CPU time of one expert, and the policy
 // decides with them wherever it does not state pcie_gbps and
-// cpu_expert_ms itself (where it sets offload_threshold_ms, it keeps the
-// reference's rule with the measured bandwidth); the summary and -json say which figures it used.
+// cpu_expert_ms itself (where it sets offload_threshold_ms to other than
+// 50, it keeps the reference's rule, with the measured bandwidth); the
+// summary and -json give the measured figures.
 // The summary adds the policy's hit rate, as moec replay prints it,
 // the bytes the store moved on demand and ahead of need, on the GPU how
 // long it waited at the MoE layers (the host's share, and the transfers

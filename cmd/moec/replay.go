@@ -16,7 +16,7 @@ import (
 
 var replayCommand = &command{
 	name:      "replay",
-	usageLine: "[-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " [-calibration run.json] [-gpu-token d] [-host-layer d] policy.moe",
+	usageLine: "[-trace file | -synthetic preset [-tokens n] [-seed n]] [-policy name] [-expert-bytes size] [-json] [-decisions file] [-opt] " + hardwareUsage + " [-calibration run.json] [-gpu-token d] [-host-layer d] [policy.moe]",
 	short:     "replay routing through a policy and measure it",
 	long: `Replay runs a policy over a routing trace, the way it would run beside a
 model: one dispatch per MoE layer per token, in trace order. Every plan
@@ -35,8 +35,8 @@ once), + the prefetch copy time that the layer's GPU compute does not
 hide, over the tokens. A hybrid schedule decides with the bandwidth and
 CPU time below, as moec run's policy decides with the figures it
 measures, unless the policy states pcie_gbps and cpu_expert_ms (a policy
-that sets offload_threshold_ms keeps the reference's rule, with the
-bandwidth below). The
+that sets offload_threshold_ms to other than 50 keeps the reference's
+rule, with the bandwidth below). The
 hardware figures default to those measured on an H100 (PCIe Gen5 x16);
 the table says which it used.
 
@@ -103,8 +103,8 @@ The flags are:
 		run's GPU time of a token spread over its MoE layers'
 		selected experts (gpu_token_ms / (MoE layers x top-k)),
 		which replaces -gpu-expert's default. Where the object has
-		pcie_gbps and cpu_expert_ms (the figures the run's hybrid
-		schedule decided with), the policy decides with them, and CPU
+		pcie_gbps and cpu_expert_ms (the figures the run calibrated
+		its policy with), the policy decides with them, and CPU
 		experts are priced at its cpu_expert_ms unless the policy,
 		-cpu-expert or -cpu-gbps state one. The run must be of the
 		trace's model: the same MoE layers and expert size.

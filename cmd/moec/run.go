@@ -88,8 +88,9 @@ the policy's schedule can send misses to the CPU (hybrid), run with
 -device cuda measures at start, on the checkpoint's experts, the
 pinned copy bandwidth and the CPU time of one expert, and the policy
 decides with them wherever it does not state pcie_gbps and
-cpu_expert_ms itself (where it sets offload_threshold_ms, it keeps the
-reference's rule with the measured bandwidth); the summary and -json say which figures it used.
+cpu_expert_ms itself (where it sets offload_threshold_ms to other than
+50, it keeps the reference's rule, with the measured bandwidth); the
+summary and -json give the measured figures.
 The summary adds the policy's hit rate, as moec replay prints it,
 the bytes the store moved on demand and ahead of need, on the GPU how
 long it waited at the MoE layers (the host's share, and the transfers
@@ -391,7 +392,7 @@ func summary(r *engine.Result) string {
 				ms(p.Stall), ms(p.Host), ms(p.Exposed()))
 		}
 		if h := p.Hardware; h != (rt.Hardware{}) {
-			fmt.Fprintf(&sb, "; its schedule decided with %.1f GB/s pinned copies and %.3f ms a CPU expert", h.PCIeGBps, h.CPUExpertMS)
+			fmt.Fprintf(&sb, "; calibrated with %.1f GB/s pinned copies and %.3f ms a CPU expert", h.PCIeGBps, h.CPUExpertMS)
 		}
 		if mp := p.Memory; mp != nil {
 			fmt.Fprintf(&sb, "; GPU memory %s: skeleton %s, KV cache %s, workspace %s, capacity %d of %d slots of %s",
@@ -564,8 +565,9 @@ type policyReport struct {
 	StallMS   float64 `json:"stall_ms"`
 	HostMS    float64 `json:"host_ms"`
 	ExposedMS float64 `json:"exposed_transfer_ms"`
-	// The figures the policy's hybrid schedule decided with
-	// (engine.PolicyResult.Hardware); absent when it took none.
+	// The figures the policy was calibrated with, which its schedule
+	// decides with where the policy leaves them (rt.ScheduleSpec.Calibrated;
+	// engine.PolicyResult.Hardware); absent when it took none.
 	Hardware *rt.Hardware `json:"hardware,omitempty"`
 	// By MoE layer.
 	Layers []layerReport `json:"layers"`
