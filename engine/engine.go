@@ -12,7 +12,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moepolicy/moec/cudart"
@@ -378,13 +381,19 @@ func (m *Model) TeacherForced(tokens []int, fn func(pos int, logits []float32)) 
 }
 
 // A sampler chooses tokens as its Sampling says, with buffers reused from
-// token to token: at a vocabulary of 150,000 a token's choice allocates
-// nothing and sorts nothing.
+// token to token: at a vocabulary of 150,000 a token's choice sorts
+// nothing, and its exponentials run on every core (weigh).
 type sampler struct {
 	Sampling
 	rng *rand.Rand
 	p   []float64 // by token id: exp((logit - max) / Temperature)
 	top []int32   // a max-heap of token ids by p, for top-p
+
+	// weigh's: the sums of p by chunk, the next chunk to claim, and its
+	// goroutines.
+	sums []float64
+	next atomic.Int64
+	wg   sync.WaitGroup
 }
 
 // newSampler returns the sampler of s, its draws seeded by s.Seed.
@@ -415,14 +424,7 @@ func (s *sampler) choose(logits []float32) int {
 		s.p = make([]float64, len(logits))
 	}
 	p := s.p[:len(logits)]
-	var sum float64
-	for i, v := range logits {
-		p[i] = 0
-		if v == v {
-			p[i] = math.Exp((float64(v) - m) / s.Temperature)
-		}
-		sum += p[i]
-	}
+	sum := s.weigh(p, logits, m)
 	if s.TopP == 0 || s.TopP == 1 {
 		// Every token: a draw over the ids in order. Where rounding
 		// leaves the draw unspent, the last token of any probability.
@@ -441,12 +443,18 @@ func (s *sampler) choose(logits []float32) int {
 	// The smallest set of most probable tokens (the lowest id first
 	// among equals) whose probability reaches TopP, taken from a heap
 	// one at a time: the set is usually a small part of the vocabulary.
+	// Only tokens of probability (1 - TopP) / len(p) or more can be in
+	// it: those below hold less than 1 - TopP together, so the tokens
+	// above reach TopP first. The heap holds only those.
 	if cap(s.top) < len(p) {
 		s.top = make([]int32, len(p))
 	}
-	h := s.top[:len(p)]
-	for i := range h {
-		h[i] = int32(i)
+	h := s.top[:0]
+	floor := (1 - s.TopP) * sum / float64(len(p))
+	for i, pi := range p {
+		if pi >= floor && pi > 0 {
+			h = append(h, int32(i))
+		}
 	}
 	for i := len(h)/2 - 1; i >= 0; i-- {
 		siftDown(h, p, i)
@@ -481,6 +489,61 @@ func (s *sampler) choose(logits []float32) int {
 		}
 	}
 	return last
+}
+
+// weighChunk is the logits a goroutine of weigh takes: the exponentials
+// of a vocabulary of 150,000 take a few milliseconds on one core, about a
+// decode step of the GPU.
+const weighChunk = 16384
+
+// weigh sets p to exp((logit - m) / Temperature), 0 for a NaN logit, and
+// returns their sum: in chunks of weighChunk on up to GOMAXPROCS cores,
+// the chunks' sums added in order, so that the sum is the same on every
+// machine.
+func (s *sampler) weigh(p []float64, logits []float32, m float64) float64 {
+	n := (len(p) + weighChunk - 1) / weighChunk
+	if cap(s.sums) < n {
+		s.sums = make([]float64, n)
+	}
+	sums := s.sums[:n]
+	workers := min(n, runtime.GOMAXPROCS(0))
+	s.next.Store(0)
+	s.wg.Add(workers - 1)
+	for range workers - 1 {
+		go s.weighChunks(p, logits, m, true)
+	}
+	s.weighChunks(p, logits, m, false)
+	s.wg.Wait()
+	var sum float64
+	for _, c := range sums {
+		sum += c
+	}
+	return sum
+}
+
+// weighChunks claims chunks of weigh's work until none is left.
+func (s *sampler) weighChunks(p []float64, logits []float32, m float64, worker bool) {
+	if worker {
+		defer s.wg.Done()
+	}
+	for {
+		c := int(s.next.Add(1) - 1)
+		lo := c * weighChunk
+		if lo >= len(p) {
+			return
+		}
+		hi := min(lo+weighChunk, len(p))
+		var sum float64
+		for i, v := range logits[lo:hi] {
+			var e float64
+			if v == v {
+				e = math.Exp((float64(v) - m) / s.Temperature)
+			}
+			p[lo+i] = e
+			sum += e
+		}
+		s.sums[c] = sum
+	}
 }
 
 // siftDown restores the max-heap order of h (by p, the lower id first
