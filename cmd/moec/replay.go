@@ -196,6 +196,10 @@ func runReplay(e *env, c *command, args []string) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *synthetic == "" && (set["tokens"] || set["seed"]) {
+		fmt.Fprintln(e.stderr, "moec replay: -tokens and -seed shape a -synthetic trace; a trace file is replayed as it is")
+		return e.usageError(c)
+	}
 	policyFile := fs.Arg(0)
 	switch {
 	case fs.NArg() == 0 && *tracePath == "" && *synthetic == "":
