@@ -1,10 +1,9 @@
 package model_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
+	"github.com/moepolicy/moec/internal/moetest"
 	"github.com/moepolicy/moec/model"
 )
 
@@ -17,18 +16,8 @@ import (
 //
 //	go test ./model -run '^$' -fuzz FuzzParseConfig -fuzztime 2m
 func FuzzParseConfig(f *testing.F) {
-	for _, pattern := range []string{"testdata/*.json", "../testdata/models/*/config.json"} {
-		names, err := filepath.Glob(pattern)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, name := range names {
-			data, err := os.ReadFile(name)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data)
-		}
+	for _, data := range moetest.Files(f, "testdata/*.json", "../testdata/models/*/config.json") {
+		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := model.ParseConfig("config.json", data)

@@ -2,11 +2,11 @@ package parser_test
 
 import (
 	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/moepolicy/moec/ast"
+	"github.com/moepolicy/moec/internal/moetest"
 	"github.com/moepolicy/moec/lexer"
 	"github.com/moepolicy/moec/parser"
 	"github.com/rogpeppe/go-internal/txtar"
@@ -15,17 +15,7 @@ import (
 // seedFiles returns the .moe texts the repository ships: the examples, the
 // checker's test files and the .moe files inside the CLI scripts.
 func seedFiles(t testing.TB) [][]byte {
-	var seeds [][]byte
-	for _, pattern := range []string{"../examples/*.moe", "../sema/testdata/*.moe", "../ast/testdata/format/*.moe"} {
-		files, _ := filepath.Glob(pattern)
-		for _, name := range files {
-			data, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			seeds = append(seeds, data)
-		}
-	}
+	seeds := moetest.Files(t, "../examples/*.moe", "../sema/testdata/*.moe", "../ast/testdata/format/*.moe")
 	scripts, _ := filepath.Glob("../testdata/script/*.txtar")
 	for _, name := range scripts {
 		a, err := txtar.ParseFile(name)

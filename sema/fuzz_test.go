@@ -1,11 +1,10 @@
 package sema
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/moepolicy/moec/internal/moetest"
 	"github.com/moepolicy/moec/lexer"
 	"github.com/moepolicy/moec/parser"
 )
@@ -14,15 +13,8 @@ import (
 // diagnostic must point inside the file, and every policy Check returns
 // must be valid, as must what each of its adapt rules would make of it.
 func FuzzCheck(f *testing.F) {
-	for _, pattern := range []string{"testdata/*.moe", "../examples/*.moe"} {
-		files, _ := filepath.Glob(pattern)
-		for _, file := range files {
-			src, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(src)
-		}
+	for _, src := range moetest.Files(f, "testdata/*.moe", "../examples/*.moe") {
+		f.Add(src)
 	}
 	f.Add([]byte(fullPolicy))
 	f.Add([]byte("policy p { cache { capacity = 8 : 0 when hit_rate < 0.5 } }"))
