@@ -84,8 +84,14 @@ func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weight
 	if err := Supported(cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", model.ConfigPath(ck.Dir()), err) // what the config asks that the reference lacks
 	}
-	if err := Fits(cfg); err != nil {
-		return nil, err
+	// What this call widens must fit: every weight, or all but the
+	// routed experts, whose store the caller has made and checked.
+	fit := FitsSkeleton(cfg, 0)
+	if experts {
+		fit = Fits(cfg)
+	}
+	if fit != nil {
+		return nil, fit
 	}
 	inv, ropeScale, err := cfg.Rope.Frequencies(cfg.MaxPositions)
 	if err != nil {
