@@ -86,12 +86,12 @@ func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weight
 	}
 	// What this call widens must fit: every weight, or all but the
 	// routed experts, whose store the caller has made and checked.
-	fit := FitsSkeleton(cfg, 0)
-	if experts {
-		fit = Fits(cfg)
+	fits := Fits
+	if !experts {
+		fits = func(cfg *model.Config) error { return FitsSkeleton(cfg, 0) }
 	}
-	if fit != nil {
-		return nil, fit
+	if err := fits(cfg); err != nil {
+		return nil, err
 	}
 	inv, ropeScale, err := cfg.Rope.Frequencies(cfg.MaxPositions)
 	if err != nil {
