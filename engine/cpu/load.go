@@ -86,11 +86,11 @@ func loadWeights(cfg *model.Config, ck *model.Checkpoint, experts bool) (*Weight
 	}
 	// What this call widens must fit: every weight, or all but the
 	// routed experts, whose store the caller has made and checked.
-	fits := Fits
+	check := Fits
 	if !experts {
-		fits = func(cfg *model.Config) error { return FitsSkeleton(cfg, 0) }
+		check = func(cfg *model.Config) error { return FitsSkeleton(cfg, 0) }
 	}
-	if err := fits(cfg); err != nil {
+	if err := check(cfg); err != nil {
 		return nil, err
 	}
 	inv, ropeScale, err := cfg.Rope.Frequencies(cfg.MaxPositions)
