@@ -310,14 +310,7 @@ func runReplay(e *env, c *command, args []string) int {
 	// replay with the run's where -calibration has them, else with the
 	// cost model's, so that it decides as the run did, or as such a run
 	// would.
-	hw := model.Hardware(shape.ExpertBytes)
-	if measured.PCIeGBps > 0 {
-		hw.PCIeGBps = measured.PCIeGBps
-	}
-	if measured.CPUExpertMS > 0 {
-		hw.CPUExpertMS = measured.CPUExpertMS
-	}
-	p.(rt.Calibrated).Calibrate(hw)
+	model.Calibrate(p, shape.ExpertBytes, measured)
 	opts := replay.Options{
 		Shape:  shape,
 		Slots:  spec.MaxSlots(shape),

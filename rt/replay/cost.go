@@ -124,6 +124,25 @@ func (m CostModel) Hardware(bytes int64) rt.Hardware {
 	return rt.Hardware{PCIeGBps: m.PCIeGBps, CPUExpertMS: float64(m.CPU(bytes)) / float64(time.Millisecond)}
 }
 
+// Calibrate calibrates p, where it takes calibration (rt.Calibrated), as
+// the engine would before a run: with m's figures for experts of bytes
+// (Hardware), each that a run measured (a figure of measured above 0)
+// winning, so that a replay decides as that run did.
+func (m CostModel) Calibrate(p rt.Policy, bytes int64, measured rt.Hardware) {
+	c, ok := p.(rt.Calibrated)
+	if !ok {
+		return
+	}
+	hw := m.Hardware(bytes)
+	if measured.PCIeGBps > 0 {
+		hw.PCIeGBps = measured.PCIeGBps
+	}
+	if measured.CPUExpertMS > 0 {
+		hw.CPUExpertMS = measured.CPUExpertMS
+	}
+	c.Calibrate(hw)
+}
+
 func (m CostModel) cpuNS(bytes int64) float64 {
 	switch {
 	case m.CPUExpert > 0:

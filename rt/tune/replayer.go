@@ -120,7 +120,7 @@ func (r *Replayer) replayOne(spec *rt.Spec) outcome {
 	// no run's are given: a hybrid schedule decides as on the modeled
 	// machine, and the cost below prices what it decided.
 	model := r.Model.ForPolicy(spec)
-	p.(rt.Calibrated).Calibrate(model.Hardware(r.Shape.ExpertBytes))
+	model.Calibrate(p, r.Shape.ExpertBytes, rt.Hardware{})
 	var src replay.Source = replay.NewSliceSource(r.Rows)
 	if r.Stop != nil {
 		src = &stoppable{Source: src, r: r}
