@@ -193,25 +193,21 @@ func usesDecay(eviction string) bool { return eviction == "lfu" || eviction == "
 // budget, and a budget above the capacity is dropped; and an eviction
 // other than frequency_threshold keeps only the first window.
 func (g Grid) Expand() []Config {
-	windows := g.Windows
-	if len(windows) == 0 {
-		windows = []int{rt.FreqAccessesPerSlot}
-	}
 	var out []Config
 	for _, c := range g.Capacity {
 		for _, ev := range g.Eviction {
+			windows := []int{0} // no window
+			if ev == rt.FrequencyThreshold.String() {
+				windows = g.Windows
+				if len(windows) == 0 {
+					windows = []int{rt.FreqAccessesPerSlot}
+				}
+			}
 			for di, d := range g.Decay {
 				if di > 0 && !usesDecay(ev) {
 					continue
 				}
-				for wi, w := range windows {
-					ft := ev == rt.FrequencyThreshold.String()
-					if wi > 0 && !ft {
-						continue
-					}
-					if !ft {
-						w = 0
-					}
+				for _, w := range windows {
 					for bi, b := range g.Budget {
 						for _, s := range g.Strategy {
 							if s == "none" && bi > 0 || b > c {
