@@ -419,11 +419,14 @@ func (p *autoPlan) header() []string {
 		line("LFU would evict each expert just before its layer comes round again. The")
 		line("cache keeps the experts with at least three quarters of an even share of")
 		_, window := rt.FrequencyFor(m.Slots())
+		others := "are"
 		if p.hybrid {
-			line("the last %s accesses (%d a slot of the model's %s); the others run on", commas(int64(window)), rt.FreqAccessesPerSlot, commas(int64(m.Slots())))
+			others = "run on"
+		}
+		line("the last %s accesses (%d a slot of the model's %s); the others %s", commas(int64(window)), rt.FreqAccessesPerSlot, commas(int64(m.Slots())), others)
+		if p.hybrid {
 			line("the CPU or are copied, whichever finishes first.")
 		} else {
-			line("the last %s accesses (%d a slot of the model's %s); the others are", commas(int64(window)), rt.FreqAccessesPerSlot, commas(int64(m.Slots())))
 			line("copied for their layer only. Their copies, %.2f ms at %.1f GB/s, are too", p.copyMS(), autoPCIeGBps)
 			line("short for a CPU expert's own costs: no hybrid schedule.")
 		}
