@@ -145,8 +145,8 @@ func (s ScheduleSpec) Calibrated(h Hardware) ScheduleSpec {
 //     bytes / pcie_gbps, exceeds offload_threshold_ms, else every miss
 //     on the GPU.
 //   - hybrid with cpu_expert_ms (written, or measured by the engine where
-//     offload_threshold_ms is left at its default, ScheduleSpec.Calibrated): the dispatch's misses share the two
-//     queues. Copies cross the link one after another and the CPU runs
+//     offload_threshold_ms is left at its default: ScheduleSpec.Calibrated):
+//     the dispatch's misses share the two queues. Copies cross the link one after another and the CPU runs
 //     its experts one after another on all its cores, so the n-th miss
 //     sent to the GPU is ready after n transfer times and the m-th sent
 //     to the CPU after m expert times; each miss, in top-k order, goes
