@@ -146,15 +146,15 @@ func (s ScheduleSpec) Calibrated(h Hardware) ScheduleSpec {
 //     on the GPU.
 //   - hybrid with cpu_expert_ms (written, or measured by the engine where
 //     offload_threshold_ms is left at its default: ScheduleSpec.Calibrated):
-//     the dispatch's misses share the two queues. Copies cross the link one after another and the CPU runs
-//     its experts one after another on all its cores, so the n-th miss
-//     sent to the GPU is ready after n transfer times and the m-th sent
-//     to the CPU after m expert times; each miss, in top-k order, goes
-//     to the CPU exactly when its transfer would complete later than its
-//     CPU run would (strictly), so that the layer waits for the slower
-//     queue as little as the counts allow. The first miss of a dispatch
-//     follows the single-expert rule: CPU exactly when one transfer takes
-//     longer than cpu_expert_ms.
+//     the dispatch's misses share the two queues. Copies cross the link
+//     one after another and the CPU runs its experts one after another
+//     on all its cores, so the n-th miss sent to the GPU is ready after n
+//     transfer times and the m-th sent to the CPU after m expert times;
+//     each miss, in top-k order, goes to the CPU exactly when its
+//     transfer would complete later than its CPU run would (strictly), so
+//     that the layer waits for the slower queue as little as the counts
+//     allow. The first miss of a dispatch follows the single-expert rule:
+//     CPU exactly when one transfer takes longer than cpu_expert_ms.
 //
 // Begin starts a dispatch; CPU decides the next miss.
 type MissRule struct {
